@@ -1,0 +1,187 @@
+/**
+ * `boards check`: the rules that keep profiles honest. Each rule has a code and a message
+ * that says how to fix it; the schema checks come from the loader.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ProfileFinding } from '../errors.js';
+import type { ProfileSet, ResolvedProfile } from './load.js';
+
+/** Where to look for files a profile names. */
+export interface CheckOptions {
+  /** Directory of kernel-config fragments (default: the kit's `kernel-configs/`). */
+  kernelConfigsDir: string;
+  /** Optional dtb directory of an unpacked kernel package, to check that DTBs exist. */
+  dtbDir?: string;
+}
+
+const MIB_ALIGN = 4;
+
+type Emit = (code: string, path: string, message: string) => void;
+
+function checkStatus(p: ResolvedProfile, emit: Emit): void {
+  const { status, statusReason, arch } = p.profile;
+  if (status !== 'supported' && !statusReason) {
+    emit('EPROFILE_STATUS_REASON', '/statusReason', `status is "${status}": add statusReason saying why, so users know what to expect`);
+  }
+  if (arch.node === 'arm' && /^armv6/.test(arch.isa) && status !== 'unsupported') {
+    emit('EARCH_NO_NODE', '/status', `${arch.isa} has no official Node.js build: set status: unsupported with a reason, or supply a Node binary`);
+  }
+}
+
+function checkHeader(p: ResolvedProfile, emit: Emit): void {
+  const { header, gpio } = p.profile;
+  if (!header) return;
+  const controllers = new Map(gpio.controllers.map((c) => [c.id, c]));
+  const byPin = new Map<number, number>();
+  const byLine = new Map<number, number>();
+  const byAlias = new Map<string, number>();
+  header.pins.forEach((pin, i) => {
+    const at = `/header/pins/${i}`;
+    const other = byPin.get(pin.pin);
+    if (other !== undefined) emit('EPIN_DUPLICATE', at, `physical pin ${pin.pin} is listed twice (also entry ${other}); keep one`);
+    else byPin.set(pin.pin, i);
+    if (pin.kind === 'gpio') {
+      if (pin.line === undefined) {
+        emit('EPIN_INVALID', at, `pin ${pin.pin} is gpio but has no line: add the SoC GPIO line (BCM number)`);
+        return;
+      }
+      const prev = byLine.get(pin.line);
+      if (prev !== undefined) {
+        emit('EPIN_LINE_DUPLICATE', at, `GPIO line ${pin.line} is on pin ${pin.pin} and pin ${prev}: a line reaches one header pin`);
+      } else byLine.set(pin.line, pin.pin);
+      const cid = pin.controller ?? gpio.controllers[0]?.id;
+      const c = cid === undefined ? undefined : controllers.get(cid);
+      if (!c) emit('EPIN_CONTROLLER', at, `pin ${pin.pin} names controller "${cid ?? ''}", which gpio.controllers does not declare`);
+      else if (pin.line >= c.lines) emit('EPIN_INVALID', at, `line ${pin.line} is beyond controller "${c.id}" (${c.lines} lines)`);
+    } else {
+      if (pin.line !== undefined) emit('EPIN_INVALID', at, `pin ${pin.pin} is ${pin.kind} and cannot have a GPIO line`);
+      if (pin.kind === 'power' && !pin.supply) emit('EPIN_INVALID', at, `power pin ${pin.pin} needs supply: 3V3 or 5V`);
+    }
+    for (const a of pin.aliases ?? []) {
+      const was = byAlias.get(a.toUpperCase());
+      if (was !== undefined) emit('EPIN_ALIAS_DUPLICATE', at, `alias ${a} is on pin ${pin.pin} and pin ${was}: an alias names one pin`);
+      else byAlias.set(a.toUpperCase(), pin.pin);
+      if (/^(GPIO|BCM|BOARD)\d+$/i.test(a)) emit('EPIN_ALIAS_RESERVED', at, `alias ${a} looks like a generated pin name; choose a function name such as SDA`);
+    }
+  });
+  const numbers = [...byPin.keys()].sort((a, b) => a - b);
+  const missing = numbers.length ? Array.from({ length: numbers.at(-1) ?? 0 }, (_, i) => i + 1).filter((n) => !byPin.has(n)) : [];
+  if (missing.length > 0) emit('EPIN_MISSING', '/header/pins', `header ${header.name} has no entry for pin(s) ${missing.join(', ')}: list every pin, power and ground too`);
+}
+
+function checkBuses(p: ResolvedProfile, emit: Emit): void {
+  const { buses, header } = p.profile;
+  const onHeader = new Map<number, number>();
+  for (const pin of header?.pins ?? []) if (pin.kind === 'gpio' && pin.line !== undefined) onHeader.set(pin.line, pin.pin);
+  const owner = new Map<number, string>();
+  const ids = new Set<string>();
+  buses.forEach((bus, i) => {
+    const at = `/buses/${i}`;
+    if (ids.has(bus.id)) emit('EBUS_DUPLICATE', at, `bus id "${bus.id}" is used twice`);
+    ids.add(bus.id);
+    for (const [signal, line] of Object.entries(bus.pins)) {
+      if (header && !onHeader.has(line)) {
+        emit('EBUS_PIN_NOT_ON_HEADER', `${at}/pins/${signal}`, `${bus.id} ${signal} is GPIO${line}, which no pin of header ${header.name} carries`);
+      }
+      const was = owner.get(line);
+      if (was !== undefined) {
+        emit('EPIN_CONFLICT', `${at}/pins/${signal}`, `GPIO${line} is used by ${was} and ${bus.id}: a pin has one function; move or remove one`);
+      } else owner.set(line, `${bus.id}.${signal}`);
+    }
+  });
+}
+
+function checkConsole(p: ResolvedProfile, emit: Emit): void {
+  const { console: con, kernel } = p.profile;
+  const args = kernel.cmdline.filter((a) => a.startsWith('console='));
+  const want = `console=${con.device},${con.baud}`;
+  // The kernel's last console= is /dev/console, where init's REPL appears.
+  const last = args.at(-1);
+  if (last === undefined) emit('ECONSOLE_CMDLINE', '/kernel/cmdline', `no console= argument: add "${want}"`);
+  else if (last.replace(/n8$/, '') !== want) {
+    emit('ECONSOLE_CMDLINE', '/kernel/cmdline', `the last console argument is "${last}" but console is ${con.device} at ${con.baud}: make it "${want}"`);
+  }
+  if (con.uart !== undefined) {
+    const bus = p.profile.buses.find((b) => b.id === con.uart);
+    if (!bus) emit('ECONSOLE_UART', '/console/uart', `console.uart "${con.uart}" is not one of the profile's buses`);
+    else if (bus.device !== `/dev/${con.device}`) {
+      emit('ECONSOLE_UART', '/console/device', `console device ${con.device} but bus ${bus.id} is ${bus.device}: they must agree`);
+    }
+  }
+}
+
+function checkPartitions(p: ResolvedProfile, emit: Emit): void {
+  const parts = p.profile.partitions;
+  let end = 0;
+  let endName = '';
+  parts.forEach((part, i) => {
+    const at = `/partitions/${i}`;
+    if (part.startMiB % MIB_ALIGN !== 0) emit('EPARTITION_ALIGN', `${at}/startMiB`, `partition ${part.name} starts at ${part.startMiB} MiB: use a multiple of ${MIB_ALIGN} MiB (SD erase blocks)`);
+    if (part.startMiB < end) emit('EPARTITION_OVERLAP', `${at}/startMiB`, `partition ${part.name} starts at ${part.startMiB} MiB, inside ${endName} (ends at ${end} MiB)`);
+    if (part.sizeMiB === 'fill') {
+      if (i !== parts.length - 1) emit('EPARTITION_FILL', `${at}/sizeMiB`, `only the last partition can fill the card; ${part.name} is not last`);
+      end = Infinity;
+    } else end = part.startMiB + part.sizeMiB;
+    endName = part.name;
+  });
+  if (parts.length > 4) emit('EPARTITION_COUNT', '/partitions', 'an MBR holds at most 4 primary partitions');
+  if (!parts.some((x) => x.bootable)) emit('EPARTITION_BOOT', '/partitions', 'no partition is bootable: mark the boot partition bootable: true');
+}
+
+function checkFiles(p: ResolvedProfile, opts: CheckOptions, emit: Emit): void {
+  p.profile.kernel.fragments.forEach((f, i) => {
+    if (!existsSync(join(opts.kernelConfigsDir, f))) {
+      emit('EFRAGMENT_MISSING', `/kernel/fragments/${i}`, `kernel-configs/${f} does not exist: create it or fix the name`);
+    }
+  });
+  if (opts.dtbDir && !existsSync(join(opts.dtbDir, p.profile.devicetree.dtb))) {
+    emit('EDTB_MISSING', '/devicetree/dtb', `${p.profile.devicetree.dtb} is not in ${opts.dtbDir}: use a DTB the kernel package ships`);
+  }
+}
+
+function checkLeds(p: ResolvedProfile, emit: Emit): void {
+  const ids = new Set<string>();
+  p.profile.leds.forEach((l, i) => {
+    if (ids.has(l.id)) emit('ELED_DUPLICATE', `/leds/${i}`, `LED id "${l.id}" is used twice`);
+    ids.add(l.id);
+  });
+}
+
+/** Checks across boards: detection data must point at one board. */
+function checkDetection(boards: ResolvedProfile[], out: ProfileFinding[]): void {
+  const compat = new Map<string, string>();
+  const rev = new Map<string, string>();
+  for (const b of boards) {
+    b.profile.detection.compatible.forEach((c, i) => {
+      const other = compat.get(c);
+      if (other) {
+        out.push({ code: 'EBOARD_DUP_COMPATIBLE', file: b.file, board: b.profile.id, path: `/detection/compatible/${i}`, message: `compatible "${c}" is also claimed by ${other}: detection would be ambiguous; keep it on one board` });
+      } else compat.set(c, b.profile.id);
+    });
+    (b.profile.detection.revisions ?? []).forEach((r, i) => {
+      const key = parseInt(r, 16).toString(16);
+      const other = rev.get(key);
+      if (other) {
+        out.push({ code: 'EBOARD_DUP_REVISION', file: b.file, board: b.profile.id, path: `/detection/revisions/${i}`, message: `revision ${r} is also claimed by ${other}: keep it on one board` });
+      } else rev.set(key, b.profile.id);
+    });
+  }
+}
+
+/** Run every rule over a loaded profile set; returns all findings (loader's first). */
+export function checkProfiles(set: ProfileSet, opts: CheckOptions): ProfileFinding[] {
+  const out: ProfileFinding[] = [...set.findings];
+  for (const b of set.boards) {
+    const emit: Emit = (code, path, message) => out.push({ code, file: b.file, board: b.profile.id, path, message });
+    checkStatus(b, emit);
+    checkHeader(b, emit);
+    checkBuses(b, emit);
+    checkConsole(b, emit);
+    checkPartitions(b, emit);
+    checkFiles(b, opts, emit);
+    checkLeds(b, emit);
+  }
+  checkDetection(set.boards, out);
+  return out;
+}

@@ -1,0 +1,226 @@
+/**
+ * The board-profile schema. Written once with TypeBox so the same object is the
+ * TypeScript type (`Static`), the validator's input (ajv) and the JSON Schema file that
+ * editors use (`nodeos-bsp boards schema`).
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+const Id = Type.String({ pattern: '^[a-z0-9][a-z0-9-]*$', description: 'lower-case id: letters, digits, dashes' });
+const Hex = Type.String({ pattern: '^(0x)?[0-9a-fA-F]+$' });
+const Name = Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]*$', description: 'pin alias, e.g. SDA' });
+
+/** Partition of the disk image; `size: "fill"` is created on first boot to fill the card. */
+const Partition = Type.Object(
+  {
+    name: Id,
+    filesystem: Type.Union([Type.Literal('fat32'), Type.Literal('ext4')]),
+    mbrType: Hex,
+    startMiB: Type.Integer({ minimum: 1, description: 'offset from the start of the disk, MiB' }),
+    sizeMiB: Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('fill')]),
+    bootable: Type.Optional(Type.Boolean({ default: false })),
+    mount: Type.Optional(Type.String({ description: 'where NodeOS mounts it' })),
+    createdOnFirstBoot: Type.Optional(Type.Boolean({ default: false })),
+  },
+  { additionalProperties: false },
+);
+
+/** One pin of the header: a SoC GPIO line, or power / ground. */
+const HeaderPin = Type.Object(
+  {
+    pin: Type.Integer({ minimum: 1, description: 'physical pin number on the header' }),
+    kind: Type.Union([Type.Literal('gpio'), Type.Literal('power'), Type.Literal('ground')]),
+    line: Type.Optional(Type.Integer({ minimum: 0, description: 'SoC GPIO line (BCM number) for gpio pins' })),
+    controller: Type.Optional(Id),
+    supply: Type.Optional(Type.Union([Type.Literal('3V3'), Type.Literal('5V')])),
+    aliases: Type.Optional(Type.Array(Name, { default: [] })),
+  },
+  { additionalProperties: false },
+);
+
+/** A GPIO controller, found at run time by label or compatible, never by chip number. */
+const GpioController = Type.Object(
+  {
+    id: Id,
+    label: Type.Optional(Type.String({ description: 'as in /sys/class/gpio/gpiochip*/label' })),
+    compatible: Type.Optional(Type.String({ description: 'device-tree compatible of the controller' })),
+    lines: Type.Integer({ minimum: 1 }),
+  },
+  { additionalProperties: false },
+);
+
+const Bus = Type.Object(
+  {
+    id: Id,
+    kind: Type.Union([Type.Literal('i2c'), Type.Literal('spi'), Type.Literal('uart')]),
+    device: Type.String({ description: 'device node, e.g. /dev/i2c-1' }),
+    pins: Type.Record(Type.String({ pattern: '^[a-z0-9]+$' }), Type.Integer({ minimum: 0 }), {
+      description: 'signal -> SoC GPIO line, e.g. { sda: 2, scl: 3 }',
+    }),
+    modules: Type.Optional(Type.Array(Type.String(), { default: [] })),
+    description: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+const Led = Type.Object(
+  {
+    id: Id,
+    sysfs: Type.Array(Type.String(), { minItems: 1, description: 'names under /sys/class/leds, first match wins' }),
+    description: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const BoardProfileSchema = Type.Object(
+  {
+    $schema: Type.Optional(Type.String()),
+    id: Id,
+    extends: Type.Optional(Id),
+    abstract: Type.Optional(Type.Boolean({ default: false, description: 'a SoC/family profile boards extend; never built' })),
+    name: Type.String({ minLength: 1 }),
+    vendor: Type.String({ minLength: 1 }),
+    status: Type.Union([Type.Literal('supported'), Type.Literal('community'), Type.Literal('wip'), Type.Literal('unsupported')]),
+    statusReason: Type.Optional(Type.String({ description: 'required unless status is supported' })),
+    soc: Type.Object(
+      {
+        id: Id,
+        name: Type.String(),
+        cpu: Type.String(),
+        cores: Type.Integer({ minimum: 1 }),
+        compatible: Type.String({ description: "the SoC's device-tree compatible, e.g. brcm,bcm2837" }),
+      },
+      { additionalProperties: false },
+    ),
+    arch: Type.Object(
+      {
+        kernel: Type.Union([Type.Literal('arm64'), Type.Literal('arm')]),
+        node: Type.Union([Type.Literal('arm64'), Type.Literal('arm')]),
+        isa: Type.String({ description: 'e.g. armv8-a, armv6' }),
+      },
+      { additionalProperties: false },
+    ),
+    detection: Type.Object(
+      {
+        compatible: Type.Array(Type.String(), { minItems: 1, description: 'most specific first' }),
+        revisions: Type.Optional(Type.Array(Hex, { default: [], description: 'Raspberry Pi revision codes' })),
+      },
+      { additionalProperties: false },
+    ),
+    boot: Type.Object(
+      {
+        method: Type.Union([Type.Literal('rpi-firmware-uboot'), Type.Literal('uboot')]),
+        firmware: Type.Array(Type.String(), { default: [], description: 'files from the firmware package' }),
+        uboot: Type.Optional(
+          Type.Object(
+            { package: Type.String(), file: Type.String() },
+            { additionalProperties: false },
+          ),
+        ),
+        configTxt: Type.Optional(Type.Array(Type.String(), { default: [], description: 'config.txt lines' })),
+      },
+      { additionalProperties: false },
+    ),
+    kernel: Type.Object(
+      {
+        source: Type.Union([
+          Type.Object({ debian: Type.String({ description: 'Debian package, e.g. linux-image-arm64' }) }, { additionalProperties: false }),
+          Type.Object({ tree: Type.String({ description: 'path to a kernel source tree' }) }, { additionalProperties: false }),
+        ]),
+        image: Type.String({ description: 'e.g. Image' }),
+        fragments: Type.Array(Type.String(), { default: [], description: 'files under kernel-configs/' }),
+        modules: Type.Array(Type.String(), { default: [], description: 'modules shipped in the initramfs' }),
+        cmdline: Type.Array(Type.String(), { default: [] }),
+      },
+      { additionalProperties: false },
+    ),
+    devicetree: Type.Object(
+      {
+        dtb: Type.String({ description: 'path inside the kernel package dtb dir, e.g. broadcom/bcm2837-rpi-3-b.dtb' }),
+        overlays: Type.Array(Type.String(), { default: [] }),
+      },
+      { additionalProperties: false },
+    ),
+    console: Type.Object(
+      {
+        device: Type.String({ description: 'e.g. ttyS1' }),
+        baud: Type.Integer({ minimum: 1 }),
+        uart: Type.Optional(Id),
+        note: Type.Optional(Type.String()),
+      },
+      { additionalProperties: false },
+    ),
+    partitions: Type.Array(Partition, { minItems: 1 }),
+    header: Type.Optional(
+      Type.Object(
+        {
+          name: Type.String({ description: 'e.g. J8' }),
+          pins: Type.Array(HeaderPin),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    gpio: Type.Object({ controllers: Type.Array(GpioController) }, { additionalProperties: false }),
+    buses: Type.Array(Bus, { default: [] }),
+    leds: Type.Array(Led, { default: [] }),
+    emulation: Type.Optional(
+      Type.Object(
+        {
+          qemu: Type.Object(
+            { machine: Type.String(), memory: Type.Optional(Type.String()) },
+            { additionalProperties: false },
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** A resolved, validated board profile (after `extends`). */
+export type BoardProfile = Static<typeof BoardProfileSchema>;
+export type HeaderPinSpec = Static<typeof HeaderPin>;
+export type BusSpec = Static<typeof Bus>;
+export type PartitionSpec = Static<typeof Partition>;
+
+/**
+ * The schema of one profile *file*: every field optional (a parent may supply it), and
+ * every list may instead be `{ add, remove }` to change the parent's list.
+ */
+export function fileSchema(schema: TSchema = BoardProfileSchema): object {
+  return toFileSchema(JSON.parse(JSON.stringify(schema)) as Record<string, unknown>, true);
+}
+
+function toFileSchema(node: Record<string, unknown>, top: boolean): Record<string, unknown> {
+  if (node.type === 'object' && node.properties) {
+    const props = node.properties as Record<string, Record<string, unknown>>;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(props)) out[k] = toFileSchema(v, false);
+    const copy: Record<string, unknown> = { ...node, properties: out };
+    // A file must still say which profile it is.
+    if (top) copy.required = ['id'];
+    else delete copy.required;
+    return copy;
+  }
+  if (node.anyOf) return { ...node, anyOf: (node.anyOf as Record<string, unknown>[]).map((n) => toFileSchema(n, false)) };
+  if (node.type === 'array') {
+    const items = node.items as Record<string, unknown>;
+    const list = { ...node, items };
+    return {
+      description: node.description,
+      anyOf: [
+        list,
+        {
+          type: 'object',
+          description: 'change the inherited list',
+          properties: {
+            add: { type: 'array', items },
+            remove: { type: 'array', items: { type: ['string', 'integer'] }, description: 'keys (id/pin/value) to remove' },
+          },
+          additionalProperties: false,
+        },
+      ],
+    };
+  }
+  return node;
+}

@@ -1,0 +1,206 @@
+/** `boards` and `pinout` commands. */
+import { mkdirSync, writeFileSync, existsSync, rmSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { Command } from 'commander';
+import { parseDocument } from 'yaml';
+import {
+  checkBoards,
+  fileSchema,
+  getBoard,
+  headerPins,
+  loadBoards,
+  matchBoard,
+  readIdentity,
+  renderPinout,
+  type BoardProfile,
+} from '../boards/index.js';
+import { BspError, ProfileError, UsageError, type ProfileFinding } from '../errors.js';
+import { defaultBoardsDir } from '../paths.js';
+import { json, table, type Io } from './output.js';
+
+/** Options every board command takes. */
+interface DirOpts {
+  boardsDir?: string;
+  kernelConfigsDir?: string;
+}
+
+const src = (o: DirOpts): { boardsDir?: string; kernelConfigsDir?: string } => ({
+  ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}),
+  ...(o.kernelConfigsDir ? { kernelConfigsDir: o.kernelConfigsDir } : {}),
+});
+
+const withDirs = (c: Command): Command =>
+  c
+    .option('--boards-dir <dir>', 'board profiles directory (default: the kit\'s boards/)')
+    .option('--kernel-configs-dir <dir>', 'kernel-config fragments directory (default: the kit\'s kernel-configs/)');
+
+/** Human line for a finding: `file path: message [CODE]`. */
+export const formatFinding = (f: ProfileFinding): string =>
+  `${f.file}${f.path ? ` ${f.path}` : ''}: ${f.message} [${f.code}]`;
+
+export function boardsRow(p: BoardProfile): string[] {
+  return [p.id, p.name, p.status, p.soc.name, p.arch.node, p.emulation ? p.emulation.qemu.machine : '-'];
+}
+
+export function registerBoards(program: Command, io: Io): void {
+  const boards = program
+    .command('boards')
+    .description('list, show, check and scaffold board profiles')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ nodeos-bsp boards                    list the boards
+  $ nodeos-bsp boards show rpi3b         the resolved profile of one board
+  $ nodeos-bsp boards check              check every profile (exit 1 on findings)
+  $ nodeos-bsp boards new myboard --from rpi3b
+  $ nodeos-bsp boards schema -o board-profile.schema.json`,
+    );
+
+  withDirs(
+    boards
+      .command('list', { isDefault: true })
+      .description('list the boards (not the SoC/family profiles they extend)')
+      .option('--json', 'machine-readable output')
+      .addHelpText('after', '\nExamples:\n  $ nodeos-bsp boards list\n  $ nodeos-bsp boards list --json | jq -r \'.[].id\''),
+  ).action((o: DirOpts & { json?: boolean }) => {
+    const set = loadBoards(src(o));
+    if (o.json) return json(io, set.boards.map((b) => ({ id: b.profile.id, name: b.profile.name, status: b.profile.status, soc: b.profile.soc.id, file: b.file })));
+    io.out(table([['ID', 'NAME', 'STATUS', 'SOC', 'NODE ARCH', 'QEMU'], ...set.boards.map((b) => boardsRow(b.profile))]));
+  });
+
+  withDirs(
+    boards
+      .command('show')
+      .argument('<id>', 'board id')
+      .description('print the resolved profile of a board (after extends)')
+      .option('--json', 'print JSON instead of the summary and header')
+      .addHelpText('after', '\nExamples:\n  $ nodeos-bsp boards show rpi4b\n  $ nodeos-bsp boards show rpi4b --json'),
+  ).action((id: string, o: DirOpts & { json?: boolean }) => {
+    const b = getBoard(id, src(o));
+    if (o.json) return json(io, b.profile);
+    io.out(`${b.profile.name} (${b.profile.id}) from ${b.chain.join(' <- ')}\n\n`);
+    io.out(renderPinout(b.profile, { color: io.color }));
+  });
+
+  withDirs(
+    boards
+      .command('check')
+      .argument('[ids...]', 'boards to report on (default: all)')
+      .description('validate profiles: schema, extends, pins, buses, console, partitions, files')
+      .option('--json', 'machine-readable findings')
+      .option('--dtb-dir <dir>', 'also check that each DTB exists in this (unpacked kernel) dtb directory')
+      .addHelpText(
+        'after',
+        `
+Every finding has a code (EPROFILE_SCHEMA, EPIN_CONFLICT, ECONSOLE_CMDLINE, ...) and says how to fix it.
+Exit status: 0 when clean, 1 when any finding.
+
+Examples:
+  $ nodeos-bsp boards check
+  $ nodeos-bsp boards check rpi3b --json
+  $ nodeos-bsp boards check --boards-dir ./my-boards`,
+      ),
+  ).action((ids: string[], o: DirOpts & { json?: boolean; dtbDir?: string }) => {
+    const { set, findings } = checkBoards(src(o), o.dtbDir);
+    const known = new Set([...set.boards, ...set.bases].map((b) => b.profile.id));
+    for (const id of ids) {
+      if (!known.has(id) && !findings.some((f) => f.board === id)) {
+        throw new BspError('EBOARD_UNKNOWN', `unknown board "${id}"; run "nodeos-bsp boards list"`);
+      }
+    }
+    const shown = ids.length ? findings.filter((f) => !f.board || ids.includes(f.board)) : findings;
+    const checked = ids.length ? ids : set.boards.map((b) => b.profile.id);
+    if (o.json) json(io, { ok: shown.length === 0, boards: checked, findings: shown });
+    else if (shown.length === 0) io.out(`ok: ${checked.length} board(s) checked: ${checked.join(', ')}\n`);
+    else io.err(shown.map(formatFinding).join('\n') + `\n${shown.length} finding(s)\n`);
+    if (shown.length > 0) process.exitCode = 1;
+  });
+
+  withDirs(
+    boards
+      .command('new')
+      .argument('<id>', 'id of the new board (lower case, digits, dashes)')
+      .requiredOption('--from <existing>', 'board to copy (a sibling with the same SoC)')
+      .option('--name <name>', 'human name of the new board')
+      .option('-f, --force', 'overwrite an existing file')
+      .description('scaffold a new board profile from a sibling; the result passes boards check')
+      .addHelpText('after', '\nExamples:\n  $ nodeos-bsp boards new rpi3b-custom --from rpi3b --name "My Pi 3 carrier"\n  $ nodeos-bsp boards check rpi3b-custom'),
+  ).action((id: string, o: DirOpts & { from: string; name?: string; force?: boolean }) => {
+    const file = scaffoldBoard(id, o.from, { ...src(o), ...(o.name ? { name: o.name } : {}), force: Boolean(o.force) });
+    io.out(`created ${file}\nnext: set detection.compatible and revisions, check the pin map, then run: nodeos-bsp boards check ${id}\n`);
+  });
+
+  boards
+    .command('schema')
+    .description('write the JSON Schema of a profile file (for editors)')
+    .option('-o, --output <file>', 'write to a file instead of stdout')
+    .addHelpText('after', '\nExamples:\n  $ nodeos-bsp boards schema -o board-profile.schema.json')
+    .action((o: { output?: string }) => {
+      const text = schemaText();
+      if (o.output) writeFileSync(o.output, text);
+      else io.out(text);
+    });
+
+  withDirs(
+    program
+      .command('pinout')
+      .description('draw the GPIO header of a board (gpiozero-style), no hardware needed')
+      .option('-b, --board <id>', 'board id (default: detect the board this runs on)')
+      .option('--json', 'pins as JSON')
+      .option('--no-info', 'only the header, no board summary')
+      .option('--color', 'force colours')
+      .addHelpText('after', '\nExamples:\n  $ nodeos-bsp pinout --board rpi3b\n  $ nodeos-bsp pinout --board rpi4b --json'),
+  ).action((o: DirOpts & { board?: string; json?: boolean; info: boolean; color?: boolean }) => {
+    let profile: BoardProfile;
+    if (o.board) profile = getBoard(o.board, src(o)).profile;
+    else {
+      const d = matchBoard(loadBoards(src(o)).boards, readIdentity());
+      if (!d.board) throw new UsageError('cannot detect the board this runs on: pass --board <id> (see nodeos-bsp boards list)');
+      profile = d.board.profile;
+    }
+    if (o.json) return json(io, { board: profile.id, header: profile.header?.name, pins: headerPins(profile) });
+    io.out(renderPinout(profile, { info: o.info, color: Boolean(o.color) || io.color }));
+  });
+}
+
+/** The JSON Schema text of a profile file. */
+export function schemaText(): string {
+  return (
+    JSON.stringify(
+      { $schema: 'http://json-schema.org/draft-07/schema#', title: 'nodeos-bsp board profile', ...fileSchema() },
+      null,
+      2,
+    ) + '\n'
+  );
+}
+
+/**
+ * Write `boards/<id>.yaml` extending the same parent as `from`, with `from`'s own fields,
+ * placeholder detection and status wip; remove it again if it does not pass the checks.
+ */
+export function scaffoldBoard(id: string, from: string, o: DirOpts & { name?: string; force?: boolean }): string {
+  const dir = o.boardsDir ?? defaultBoardsDir();
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(id)) throw new UsageError(`board id "${id}" must be lower case letters, digits and dashes`);
+  const sibling = getBoard(from, o);
+  const target = join(dir, `${id}.yaml`);
+  if (existsSync(target) && !o.force) throw new BspError('EEXIST', `${target} exists: pick another id or pass --force`);
+  const doc = parseDocument(readFileSync(join(dir, sibling.file), 'utf8'));
+  doc.set('id', id);
+  doc.set('name', o.name ?? `${sibling.profile.name} (copy for ${id})`);
+  doc.set('status', 'wip');
+  doc.set('statusReason', `new profile scaffolded from ${from}: set detection, verify the pin map and devicetree`);
+  doc.setIn(['detection', 'compatible'], [`vendor,${id}`]);
+  doc.setIn(['detection', 'revisions'], []);
+  doc.delete('emulation');
+  doc.commentBefore = ` Scaffolded by "nodeos-bsp boards new ${id} --from ${from}".`;
+  mkdirSync(dirname(target), { recursive: true });
+  writeFileSync(target, doc.toString());
+  const { findings } = checkBoards({ boardsDir: dir, ...(o.kernelConfigsDir ? { kernelConfigsDir: o.kernelConfigsDir } : {}) });
+  const mine = findings.filter((f) => f.board === id || f.file === relative(dir, target));
+  if (mine.length > 0) {
+    rmSync(target);
+    throw new ProfileError(mine);
+  }
+  return target;
+}

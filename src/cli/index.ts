@@ -1,0 +1,56 @@
+/** The `nodeos-bsp` command: a thin layer over the library in `src/`. */
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../paths.js';
+import { registerBoards } from './boards.js';
+import { registerDocs } from './docs.js';
+import { registerKernel } from './kernel.js';
+import { processIo, reportError, type Io } from './output.js';
+
+const { version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+
+/** Build the program; tests drive it with their own Io. */
+export function buildProgram(io: Io): Command {
+  const program = new Command('nodeos-bsp')
+    .version(version)
+    .description('Board support kit for NodeOS: board profiles, kernel configs, images, flashing')
+    .option('-v, --verbose', 'show stack traces on errors')
+    .showHelpAfterError('(add --help for usage)')
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ nodeos-bsp boards                         list supported boards
+  $ nodeos-bsp pinout --board rpi3b           draw the 40-pin header
+  $ nodeos-bsp boards check                   validate every profile
+  $ nodeos-bsp kernel check --board rpi3b --config /boot/config-6.12.117+deb13-arm64`,
+    );
+  registerBoards(program, io);
+  registerKernel(program, io);
+  registerDocs(program, io);
+  for (const c of program.commands) {
+    c.exitOverride();
+    for (const s of c.commands) s.exitOverride();
+  }
+  return program;
+}
+
+/** Run the CLI; sets process.exitCode instead of exiting. */
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with exitCode 0.
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+    } else {
+      reportError(io, err, Boolean(program.opts().verbose) || argv.includes('--verbose') || argv.includes('-v'));
+      process.exitCode = 1;
+    }
+  }
+  return Number(process.exitCode ?? 0);
+}

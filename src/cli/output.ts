@@ -1,0 +1,35 @@
+/** Output conventions: human text by default, `--json` for scripts, colour only on a TTY. */
+import { BspError } from '../errors.js';
+
+/** Where CLI text goes; tests pass their own. */
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  /** True when stdout is a terminal and NO_COLOR is unset. */
+  color: boolean;
+}
+
+export const processIo = (): Io => ({
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+});
+
+export const json = (io: Io, value: unknown): void => io.out(JSON.stringify(value, null, 2) + '\n');
+
+/** Pad columns of a table (no borders), like `ls -l`. */
+export function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n') + '\n';
+}
+
+/** Print an error the way every command does: message and code; the stack only with --verbose. */
+export function reportError(io: Io, err: unknown, verbose: boolean): void {
+  if (err instanceof BspError) {
+    io.err(`nodeos-bsp: ${err.message} [${err.code}]\n`);
+  } else {
+    io.err(`nodeos-bsp: ${err instanceof Error ? err.message : String(err)}\n`);
+  }
+  if (verbose && err instanceof Error && err.stack) io.err(err.stack + '\n');
+}

@@ -1,0 +1,65 @@
+/**
+ * Every error the kit raises on purpose is a BspError: a string `code` a script can
+ * match, a message that says what to do, typed fields, and `cause` when it wraps another.
+ */
+export class BspError extends Error {
+  /** Machine-readable code, e.g. `EBOARD_UNKNOWN`. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A board id that no profile in `boards/` declares. */
+export class UnknownBoardError extends BspError {
+  constructor(
+    readonly boardId: string,
+    readonly known: readonly string[],
+  ) {
+    super(
+      'EBOARD_UNKNOWN',
+      `unknown board "${boardId}"; known boards: ${known.join(', ') || '(none)'} (run "nodeos-bsp boards list")`,
+    );
+  }
+}
+
+/** One problem found in a profile: where it is and how to fix it. */
+export interface ProfileFinding {
+  /** Rule code, e.g. `EPROFILE_SCHEMA`. */
+  code: string;
+  /** The profile file the finding is about. */
+  file: string;
+  /** JSON-pointer-like path inside the profile (`/header/pins/3/line`), '' for the whole file. */
+  path: string;
+  /** What is wrong and what to do. */
+  message: string;
+  /** Board the finding was raised for, if any. */
+  board?: string;
+}
+
+/** A profile (or set of profiles) that does not load or does not pass the checks. */
+export class ProfileError extends BspError {
+  constructor(readonly findings: readonly ProfileFinding[]) {
+    const first = findings[0];
+    const head = first ? `${first.file}${first.path ? ` ${first.path}` : ''}: ${first.message}` : 'invalid profile';
+    const more = findings.length > 1 ? ` (and ${findings.length - 1} more finding(s))` : '';
+    super(first?.code ?? 'EPROFILE_INVALID', head + more);
+  }
+}
+
+/** A kernel config that lacks what the board's fragments require. */
+export class KernelConfigError extends BspError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** A bad command-line argument (wrong option value, missing operand). */
+export class UsageError extends BspError {
+  constructor(message: string) {
+    super('EUSAGE', message);
+  }
+}

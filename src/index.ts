@@ -1,0 +1,5 @@
+/** nodeos-bsp as a library: everything the CLI does is callable from here. */
+export * from './errors.js';
+export * from './boards/index.js';
+export * from './kernel/index.js';
+export { packageRoot, defaultBoardsDir, defaultKernelConfigsDir } from './paths.js';

@@ -1,0 +1,215 @@
+/**
+ * The broken-profiles suite: each case breaks a copy of the shipped profiles in one way and
+ * shows that `boards check` reports exactly the rule(s) that break, with the file and path.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseDocument, type Document } from 'yaml';
+import { checkBoards, defaultBoardsDir, loadBoards, ProfileError, type ProfileFinding } from '../../src/index.js';
+import { cleanupTemp, copyDir, tempDir } from '../helpers/tmp.js';
+
+type Edit = (dir: string) => void;
+
+const yamlEdit =
+  (file: string, fn: (doc: Document) => void): Edit =>
+  (dir) => {
+    const p = join(dir, file);
+    const doc = parseDocument(readFileSync(p, 'utf8'));
+    fn(doc);
+    writeFileSync(p, doc.toString());
+  };
+
+const textEdit =
+  (file: string, from: string | RegExp, to: string): Edit =>
+  (dir) => {
+    const p = join(dir, file);
+    const before = readFileSync(p, 'utf8');
+    const after = before.replace(from, to);
+    assert.notEqual(after, before, `edit of ${file} changed nothing`);
+    writeFileSync(p, after);
+  };
+
+const writeFile =
+  (file: string, text: string): Edit =>
+  (dir) =>
+    writeFileSync(join(dir, file), text);
+
+function findingsAfter(edit: Edit, dtbDir?: string): ProfileFinding[] {
+  const dir = copyDir(defaultBoardsDir());
+  edit(dir);
+  return checkBoards({ boardsDir: dir }, dtbDir).findings;
+}
+
+interface Case {
+  name: string;
+  edit: Edit;
+  /** Every code that must be reported, and nothing else. */
+  codes: string[];
+  /** Where the first finding of the first code must point. */
+  at?: { file: string; path?: string };
+}
+
+const cases: Case[] = [
+  { name: 'YAML that does not parse', edit: writeFile('bad.yaml', 'id: bad\nname: [unclosed\n'), codes: ['EPROFILE_PARSE'], at: { file: 'bad.yaml' } },
+  {
+    name: 'a value of the wrong type',
+    edit: yamlEdit('rpi3b.yaml', (d) => d.set('status', 'maybe')),
+    codes: ['EPROFILE_SCHEMA'],
+    at: { file: 'rpi3b.yaml', path: '/status' },
+  },
+  {
+    name: 'an unknown field deep in the file',
+    edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['devicetree', 'dbt'], 'x.dtb')),
+    codes: ['EPROFILE_SCHEMA'],
+    at: { file: 'rpi3b.yaml', path: '/devicetree' },
+  },
+  {
+    name: 'a board missing a required field after extends',
+    edit: yamlEdit('rpi3b.yaml', (d) => d.delete('devicetree')),
+    codes: ['EPROFILE_SCHEMA'],
+    at: { file: 'rpi3b.yaml', path: '' },
+  },
+  { name: 'two profiles with one id', edit: (dir) => writeFileSync(join(dir, 'copy.yaml'), readFileSync(join(dir, 'rpi3b.yaml'))), codes: ['EPROFILE_DUPLICATE_ID'], at: { file: 'rpi3b.yaml', path: '/id' } },
+  { name: 'extends an unknown profile', edit: yamlEdit('rpi3b.yaml', (d) => d.set('extends', 'bcm9999')), codes: ['EPROFILE_EXTENDS_UNKNOWN'], at: { file: 'rpi3b.yaml', path: '/extends' } },
+  { name: 'an extends cycle', edit: yamlEdit('base/rpi.yaml', (d) => d.set('extends', 'bcm2837')), codes: ['EPROFILE_EXTENDS_CYCLE'] },
+  {
+    name: 'an inherited list rewritten instead of changed',
+    edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['kernel', 'modules'], ['i2c-dev'])),
+    codes: ['EPROFILE_LIST_OVERRIDE'],
+    at: { file: 'rpi3b.yaml', path: '/kernel/modules' },
+  },
+  { name: 'removing what is not inherited', edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['kernel', 'modules'], { remove: ['nope'] })), codes: ['EPROFILE_LIST_REMOVE'], at: { file: 'rpi3b.yaml', path: '/kernel/modules/remove' } },
+  { name: 'adding what is already inherited', edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['kernel', 'modules'], { add: ['ext4'] })), codes: ['EPROFILE_LIST_DUPLICATE'] },
+  { name: 'a wip board without a reason', edit: yamlEdit('rpi3b.yaml', (d) => d.set('status', 'wip')), codes: ['EPROFILE_STATUS_REASON'], at: { file: 'rpi3b.yaml', path: '/statusReason' } },
+  { name: 'an ARMv6 board claiming support', edit: yamlEdit('rpi0w.yaml', (d) => d.set('status', 'community')), codes: ['EARCH_NO_NODE'] },
+  {
+    name: 'two boards claiming one compatible string',
+    edit: yamlEdit('rpi3bplus.yaml', (d) => d.setIn(['detection', 'compatible'], ['raspberrypi,3-model-b'])),
+    codes: ['EBOARD_DUP_COMPATIBLE'],
+  },
+  {
+    name: 'two boards claiming one revision code',
+    edit: yamlEdit('rpi3bplus.yaml', (d) => d.setIn(['detection', 'revisions'], ['a020d3', 'A02082'])),
+    codes: ['EBOARD_DUP_REVISION'],
+  },
+  { name: 'a physical pin listed twice', edit: textEdit('base/rpi.yaml', '{ pin: 4, kind: power', '{ pin: 2, kind: power'), codes: ['EPIN_DUPLICATE', 'EPIN_MISSING'] },
+  { name: 'a GPIO line on two pins', edit: textEdit('base/rpi.yaml', '{ pin: 13, kind: gpio, line: 27 }', '{ pin: 13, kind: gpio, line: 17 }'), codes: ['EPIN_LINE_DUPLICATE'] },
+  {
+    name: 'a header with a hole',
+    edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['header', 'pins'], { remove: [39] })),
+    codes: ['EPIN_MISSING'],
+    at: { file: 'rpi3b.yaml', path: '/header/pins' },
+  },
+  {
+    name: 'a gpio pin without a line',
+    edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['header', 'pins'], { remove: [11], add: [{ pin: 11, kind: 'gpio' }] })),
+    codes: ['EPIN_INVALID'],
+  },
+  {
+    name: 'a line beyond the controller',
+    edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['header', 'pins'], { remove: [11], add: [{ pin: 11, kind: 'gpio', line: 60 }] })),
+    codes: ['EPIN_INVALID'],
+  },
+  {
+    name: 'a pin on an undeclared controller',
+    edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['header', 'pins'], { remove: [11], add: [{ pin: 11, kind: 'gpio', line: 17, controller: 'nope' }] })),
+    codes: ['EPIN_CONTROLLER'],
+  },
+  {
+    name: 'an alias on two pins',
+    edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['header', 'pins'], { remove: [11], add: [{ pin: 11, kind: 'gpio', line: 17, aliases: ['SDA'] }] })),
+    codes: ['EPIN_ALIAS_DUPLICATE'],
+  },
+  {
+    name: 'an alias that looks like a generated name',
+    edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['header', 'pins'], { remove: [11], add: [{ pin: 11, kind: 'gpio', line: 17, aliases: ['BCM4'] }] })),
+    codes: ['EPIN_ALIAS_RESERVED'],
+  },
+  {
+    name: 'a GPIO line used by two bus functions',
+    edit: yamlEdit('rpi3b.yaml', (d) => d.set('buses', { add: [{ id: 'i2c9', kind: 'i2c', device: '/dev/i2c-9', pins: { sda: 2, scl: 27 } }] })),
+    codes: ['EPIN_CONFLICT'],
+    at: { file: 'rpi3b.yaml', path: '/buses/3/pins/sda' },
+  },
+  {
+    name: 'a bus pin the header does not carry',
+    edit: yamlEdit('rpi3b.yaml', (d) => d.set('buses', { add: [{ id: 'uart3', kind: 'uart', device: '/dev/ttyAMA3', pins: { txd: 30, rxd: 5 } }] })),
+    codes: ['EBUS_PIN_NOT_ON_HEADER'],
+  },
+  {
+    name: 'two buses with one id',
+    edit: textEdit(
+      'base/rpi.yaml',
+      'buses:\n',
+      'buses:\n  - { id: i2c0, kind: i2c, device: /dev/i2c-0, pins: {} }\n  - { id: i2c0, kind: i2c, device: /dev/i2c-10, pins: {} }\n',
+    ),
+    codes: ['EBUS_DUPLICATE'],
+  },
+  { name: 'a console that the cmdline contradicts', edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['console', 'baud'], 9600)), codes: ['ECONSOLE_CMDLINE'], at: { file: 'rpi3b.yaml', path: '/kernel/cmdline' } },
+  { name: 'a console on a bus that is not its UART', edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['console', 'uart'], 'spi0')), codes: ['ECONSOLE_UART'] },
+  { name: 'a misaligned partition', edit: textEdit('base/rpi.yaml', 'startMiB: 4\n    sizeMiB: 124', 'startMiB: 6\n    sizeMiB: 122'), codes: ['EPARTITION_ALIGN'] },
+  { name: 'overlapping partitions', edit: textEdit('base/rpi.yaml', 'sizeMiB: 124', 'sizeMiB: 200'), codes: ['EPARTITION_OVERLAP'] },
+  {
+    name: 'a fill partition that is not last',
+    edit: yamlEdit('rpi3b.yaml', (d) => d.set('partitions', { add: [{ name: 'data', filesystem: 'ext4', mbrType: '0x83', startMiB: 4096, sizeMiB: 64 }] })),
+    codes: ['EPARTITION_FILL', 'EPARTITION_OVERLAP'],
+  },
+  {
+    name: 'more partitions than an MBR holds',
+    edit: yamlEdit('rpi3b.yaml', (d) =>
+      d.set('partitions', {
+        remove: ['users'],
+        add: [128, 256, 384, 512].map((startMiB, i) => ({ name: `p${i}`, filesystem: 'ext4', mbrType: '0x83', startMiB, sizeMiB: 128 })),
+      }),
+    ),
+    codes: ['EPARTITION_COUNT'],
+  },
+  { name: 'no bootable partition', edit: textEdit('base/rpi.yaml', 'bootable: true', 'bootable: false'), codes: ['EPARTITION_BOOT'] },
+  {
+    name: 'a kernel fragment that does not exist',
+    edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['kernel', 'fragments'], { add: ['features/nope.config'] })),
+    codes: ['EFRAGMENT_MISSING'],
+    at: { file: 'rpi3b.yaml', path: '/kernel/fragments/8' },
+  },
+  {
+    name: 'an LED id used twice',
+    edit: yamlEdit('rpi3bplus.yaml', (d) => d.set('leds', [{ id: 'act', sysfs: ['ACT'] }, { id: 'act', sysfs: ['led0'] }])),
+    codes: ['ELED_DUPLICATE'],
+  },
+];
+
+describe('boards check: broken profiles, one per rule', () => {
+  after(cleanupTemp);
+
+  for (const c of cases) {
+    it(`${c.codes.join(' + ')}: ${c.name}`, () => {
+      const findings = findingsAfter(c.edit);
+      assert.deepEqual([...new Set(findings.map((f) => f.code))].sort(), [...c.codes].sort(), JSON.stringify(findings, null, 1));
+      for (const f of findings) assert.ok(f.message.length > 20 && f.file, `finding has a useful message: ${JSON.stringify(f)}`);
+      if (c.at) {
+        const f = findings.find((x) => x.code === c.codes[0]);
+        assert.equal(f?.file, c.at.file);
+        if (c.at.path !== undefined) assert.equal(f?.path, c.at.path);
+      }
+    });
+  }
+
+  it('EDTB_MISSING: a DTB the unpacked kernel does not ship', () => {
+    const dtbs = tempDir();
+    mkdirSync(join(dtbs, 'broadcom'));
+    const all = loadBoards().boards.map((b) => b.profile.devicetree.dtb);
+    for (const d of all) if (d !== 'broadcom/bcm2837-rpi-3-b.dtb') writeFileSync(join(dtbs, d), '');
+    const findings = findingsAfter(() => undefined, dtbs);
+    assert.deepEqual(findings.map((f) => [f.code, f.board, f.path]), [['EDTB_MISSING', 'rpi3b', '/devicetree/dtb']]);
+  });
+
+  it('loadBoards throws one ProfileError carrying every finding', () => {
+    const dir = copyDir(defaultBoardsDir());
+    yamlEdit('rpi3b.yaml', (d) => d.set('extends', 'nope'))(dir);
+    assert.throws(
+      () => loadBoards({ boardsDir: dir }),
+      (e: unknown) => e instanceof ProfileError && e.code === 'EPROFILE_EXTENDS_UNKNOWN' && e.findings.length === 1 && /rpi3b\.yaml \/extends/.test(e.message),
+    );
+  });
+});

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultBoardsDir } from '../../src/index.js';
+import { runCli } from '../helpers/cli.js';
+import { cleanupTemp, copyDir, tempDir } from '../helpers/tmp.js';
+
+const DEBIAN = join(import.meta.dirname, '../fixtures/config-6.12.117+deb13-arm64');
+
+describe('cli', () => {
+  after(cleanupTemp);
+
+  it('boards list --json lists the boards', async () => {
+    const r = await runCli('boards', 'list', '--json');
+    assert.equal(r.code, 0);
+    const list = JSON.parse(r.out) as { id: string; status: string }[];
+    assert.ok(list.some((b) => b.id === 'rpi3b' && b.status === 'supported'));
+    assert.ok(!list.some((b) => b.id === 'bcm2837'), 'SoC profiles are not boards');
+  });
+
+  it('boards check passes on the shipped profiles and exits 1 with codes on broken ones', async () => {
+    const ok = await runCli('boards', 'check');
+    assert.equal(ok.code, 0, ok.err);
+    assert.match(ok.out, /^ok: 9 board\(s\) checked/);
+    const dir = copyDir(defaultBoardsDir());
+    const p = join(dir, 'rpi3b.yaml');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(p, readFileSync(p, 'utf8').replace('extends: bcm2837', 'extends: bcm2838'));
+    const bad = await runCli('boards', 'check', '--boards-dir', dir);
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /^rpi3b\.yaml \/extends: extends "bcm2838", which no profile declares.* \[EPROFILE_EXTENDS_UNKNOWN\]$/m);
+    assert.doesNotMatch(bad.err, /\n\s+at /, 'no stack trace');
+    const json = await runCli('boards', 'check', '--boards-dir', dir, '--json');
+    const parsed = JSON.parse(json.out) as { ok: boolean; findings: { code: string }[] };
+    assert.equal(parsed.ok, false);
+    assert.equal(parsed.findings[0]?.code, 'EPROFILE_EXTENDS_UNKNOWN');
+  });
+
+  it('an unknown board is one line with its code, exit 1', async () => {
+    const r = await runCli('pinout', '--board', 'rpi9');
+    assert.equal(r.code, 1);
+    assert.equal(r.err.trim().split('\n').length, 1);
+    assert.match(r.err, /unknown board "rpi9".*\[EBOARD_UNKNOWN\]/);
+  });
+
+  it('pinout --board rpi3b prints the summary and header; --json gives pins', async () => {
+    const r = await runCli('pinout', '--board', 'rpi3b');
+    assert.equal(r.code, 0);
+    assert.match(r.out, /GPIO17 \(11\) \(12\) GPIO18/);
+    assert.ok(!r.out.includes('\x1b['), 'no colour when not a TTY');
+    const j = JSON.parse((await runCli('pinout', '--board', 'rpi3b', '--json')).out) as { pins: { pin: number; names: string[] }[] };
+    assert.equal(j.pins.length, 40);
+    assert.deepEqual(j.pins[10]?.names, ['GPIO17', 'BCM17', 'BOARD11', 'J8:11']);
+  });
+
+  it('kernel check: exit 0 on the Debian config, 1 naming the unmet symbols otherwise', async () => {
+    const ok = await runCli('kernel', 'check', '--board', 'rpi3b', '--config', DEBIAN);
+    assert.equal(ok.code, 0, ok.err);
+    const bad = await runCli('kernel', 'check', '--board', 'rpi5b', '--config', DEBIAN);
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /^CONFIG_PINCTRL_RP1: want y, have absent \(kernel-configs\/soc\/bcm2712\.config:\d+/m);
+  });
+
+  it('kernel config writes the merged config and reports overrides', async () => {
+    const out = join(tempDir(), '.config');
+    const r = await runCli('kernel', 'config', '--board', 'rpi3b', '--base', DEBIAN, '-o', out);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /Value of CONFIG_EXT4_FS is redefined/);
+    assert.match(readFileSync(out, 'utf8'), /^CONFIG_EXT4_FS=y$/m);
+  });
+
+  it('boards new scaffolds a profile that passes check, and refuses to overwrite', async () => {
+    const dir = copyDir(defaultBoardsDir());
+    const r = await runCli('boards', 'new', 'mypi', '--from', 'rpi3b', '--name', 'My Pi', '--boards-dir', dir);
+    assert.equal(r.code, 0, r.err);
+    assert.ok(existsSync(join(dir, 'mypi.yaml')));
+    const check = await runCli('boards', 'check', 'mypi', '--boards-dir', dir, '--json');
+    assert.equal(check.code, 0, check.out);
+    const show = JSON.parse((await runCli('boards', 'show', 'mypi', '--boards-dir', dir, '--json')).out) as { name: string; extends: string; status: string };
+    assert.deepEqual([show.name, show.extends, show.status], ['My Pi', 'bcm2837', 'wip']);
+    const again = await runCli('boards', 'new', 'mypi', '--from', 'rpi3b', '--boards-dir', dir);
+    assert.equal(again.code, 1);
+    assert.match(again.err, /\[EEXIST\]/);
+  });
+
+  it('every command has --help with examples', async () => {
+    const commands = [[], ['boards'], ['boards', 'list'], ['boards', 'show'], ['boards', 'check'], ['boards', 'new'], ['boards', 'schema'], ['pinout'], ['kernel'], ['kernel', 'check'], ['kernel', 'config'], ['docs']];
+    for (const c of commands) {
+      const r = await runCli(...c, '--help');
+      assert.equal(r.code, 0, c.join(' '));
+      assert.match(r.out, /Examples:\n\s+\$ nodeos-bsp/, c.join(' '));
+    }
+  });
+
+  it('bad usage exits 2', async () => {
+    const r = await runCli('kernel', 'check');
+    assert.equal(r.code, 2);
+    assert.match(r.err, /required option '-b, --board <id>'/);
+  });
+
+  it('the README boards table and the JSON Schema file are up to date (npm run docs)', async () => {
+    const r = await runCli('docs');
+    assert.equal(r.code, 0, r.err);
+  });
+});
