@@ -63,3 +63,34 @@ export class UsageError extends BspError {
     super('EUSAGE', message);
   }
 }
+
+/**
+ * A U-Boot environment problem: `EENV_CRC` (checksum mismatch), `EENV_SIZE` (storage and
+ * size disagree), `EENV_FULL` (does not fit), `EENV_FORMAT` (malformed data or name),
+ * `EENV_CONFIG` (bad fw_env.config), `EENV_NOT_FOUND` (no such variable), `EENV_VERIFY`
+ * (read-back differs), `EENV_IO` (cannot read or write the storage).
+ */
+export class EnvError extends BspError {
+  constructor(
+    code: 'EENV_CRC' | 'EENV_SIZE' | 'EENV_FULL' | 'EENV_FORMAT' | 'EENV_CONFIG' | 'EENV_NOT_FOUND' | 'EENV_VERIFY' | 'EENV_IO',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}
+
+/** Stored CRC and computed CRC differ: the environment is corrupt (or not an environment). */
+export class EnvCrcError extends EnvError {
+  constructor(
+    readonly actual: number,
+    readonly expected: number,
+    readonly where: string,
+  ) {
+    super(
+      'EENV_CRC',
+      `bad CRC in the U-Boot environment at ${where} (stored 0x${expected.toString(16).padStart(8, '0')}, computed 0x${actual.toString(16).padStart(8, '0')}): ` +
+        'wrong size/offset or a corrupt environment; pass an explicit default to start from it',
+    );
+  }
+}

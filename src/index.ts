@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './boards/index.js';
 export * from './kernel/index.js';
 export { packageRoot, defaultBoardsDir, defaultKernelConfigsDir } from './paths.js';
+export * from './uboot-env/index.js';

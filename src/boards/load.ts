@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
 import type { ProfileFinding } from '../errors.js';
 import { BoardProfileSchema, fileSchema, type BoardProfile } from './schema.js';
@@ -38,9 +38,15 @@ export interface ProfileSet {
   findings: ProfileFinding[];
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false });
-const validateFile = ajv.compile(fileSchema());
-const validateBoard = ajv.compile(BoardProfileSchema);
+// Compiled on first use: the env and kernel commands never pay for the schema.
+let validators: { file: ValidateFunction; board: ValidateFunction } | undefined;
+function getValidators(): { file: ValidateFunction; board: ValidateFunction } {
+  if (!validators) {
+    const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false });
+    validators = { file: ajv.compile(fileSchema()), board: ajv.compile(BoardProfileSchema) };
+  }
+  return validators;
+}
 
 function listProfileFiles(dir: string): string[] {
   const out: string[] = [];
@@ -97,6 +103,7 @@ export function readProfileFiles(dir: string): { files: ProfileFile[]; findings:
       findings.push({ code: 'EPROFILE_PARSE', file, path: '', message: `cannot parse: ${(err as Error).message}` });
       continue;
     }
+    const validateFile = getValidators().file;
     if (!validateFile(data)) {
       findings.push(...schemaFindings(validateFile.errors, file));
       continue;
@@ -266,6 +273,7 @@ export function loadProfiles(dir: string): ProfileSet {
       bases.push({ profile: r.data as unknown as BoardProfile, file: f.file, chain: r.chain });
       continue;
     }
+    const validateBoard = getValidators().board;
     if (!validateBoard(r.data)) {
       findings.push(...schemaFindings(validateBoard.errors, f.file, f.id));
       continue;

@@ -3,15 +3,26 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../paths.js';
-import { registerBoards } from './boards.js';
-import { registerDocs } from './docs.js';
-import { registerKernel } from './kernel.js';
 import { processIo, reportError, type Io } from './output.js';
 
 const { version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
 
-/** Build the program; tests drive it with their own Io. */
-export function buildProgram(io: Io): Command {
+type Register = (program: Command, io: Io) => void;
+
+/**
+ * Command groups, loaded on demand: `env` on the board should not pay for the profile
+ * schema's start-up, nor `pinout` for the environment code.
+ */
+const GROUPS: Record<string, () => Promise<Register>> = {
+  boards: async () => (await import('./boards.js')).registerBoards,
+  pinout: async () => (await import('./boards.js')).registerBoards,
+  kernel: async () => (await import('./kernel.js')).registerKernel,
+  env: async () => (await import('./env.js')).registerEnv,
+  docs: async () => (await import('./docs.js')).registerDocs,
+};
+
+/** Build the program with the command groups `argv` needs (all of them for top-level help). */
+export async function buildProgram(io: Io, argv: string[] = []): Promise<Command> {
   const program = new Command('nodeos-bsp')
     .version(version)
     .description('Board support kit for NodeOS: board profiles, kernel configs, images, flashing')
@@ -28,9 +39,15 @@ Examples:
   $ nodeos-bsp boards check                   validate every profile
   $ nodeos-bsp kernel check --board rpi3b --config /boot/config-6.12.117+deb13-arm64`,
     );
-  registerBoards(program, io);
-  registerKernel(program, io);
-  registerDocs(program, io);
+  const first = argv.find((a) => !a.startsWith('-'));
+  const loaders = first && GROUPS[first] ? [GROUPS[first]] : Object.values(GROUPS);
+  const registered = new Set<Register>();
+  for (const load of loaders) {
+    const register = await load();
+    if (registered.has(register)) continue;
+    registered.add(register);
+    register(program, io);
+  }
   for (const c of program.commands) {
     c.exitOverride();
     for (const s of c.commands) s.exitOverride();
@@ -40,7 +57,7 @@ Examples:
 
 /** Run the CLI; sets process.exitCode instead of exiting. */
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
-  const program = buildProgram(io);
+  const program = await buildProgram(io, argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {

@@ -1,5 +1,5 @@
 /** Output conventions: human text by default, `--json` for scripts, colour only on a TTY. */
-import { BspError } from '../errors.js';
+import type { BspError } from '../errors.js';
 
 /** Where CLI text goes; tests pass their own. */
 export interface Io {
@@ -26,8 +26,11 @@ export function table(rows: string[][]): string {
 
 /** Print an error the way every command does: message and code; the stack only with --verbose. */
 export function reportError(io: Io, err: unknown, verbose: boolean): void {
-  if (err instanceof BspError) {
-    io.err(`nodeos-bsp: ${err.message} [${err.code}]\n`);
+  // Matched by shape, not instanceof: a second copy of the kit (or a loader that
+  // re-instantiates modules) still gets its code printed.
+  const code = err instanceof Error ? (err as Partial<BspError>).code : undefined;
+  if (typeof code === 'string' && /^E[A-Z0-9_]+$/.test(code)) {
+    io.err(`nodeos-bsp: ${(err as Error).message} [${code}]\n`);
   } else {
     io.err(`nodeos-bsp: ${err instanceof Error ? err.message : String(err)}\n`);
   }

@@ -1,0 +1,74 @@
+/**
+ * `npm run bench`: our commands side by side with the reference tools, in one run, reported
+ * as ratios (ours / reference; below 1 is faster). Needs `npm run build` and the Debian
+ * tools (.ci/setup installs them). Numbers are medians of repeated runs; nothing asserts.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createImage, fromText, encodeEnv, decodeEnv } from '../../src/index.js';
+import { packageRoot } from '../../src/paths.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 15);
+const cli = join(packageRoot(), 'dist/src/cli/main.js');
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function timeCmd(cmd: string, args: string[], setup?: () => void): number {
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    setup?.();
+    const t = performance.now();
+    const r = spawnSync(cmd, args);
+    times.push(performance.now() - t);
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr.toString()}`);
+  }
+  return median(times);
+}
+
+function timeFn(fn: () => void, n: number): number {
+  fn();
+  const t = performance.now();
+  for (let i = 0; i < n; i++) fn();
+  return (performance.now() - t) / n;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'nodeos-bsp-bench-'));
+try {
+  const lines = ['bootdelay=0', 'bootcmd=fatload mmc 0:1 ${kernel_addr_r} Image.gz; booti ${kernel_addr_r} - ${fdt_addr_r}'];
+  for (let i = 0; i < 200; i++) lines.push(`var${i}=${'x'.repeat(40)}`);
+  const text = lines.join('\n') + '\n';
+  const input = join(dir, 'env.txt');
+  writeFileSync(input, text);
+  const env = join(dir, 'uboot.env');
+  const pristine = join(dir, 'pristine.env');
+  writeFileSync(pristine, createImage(text, { size: 0x4000 }));
+  const cfg = join(dir, 'fw_env.config');
+  writeFileSync(cfg, `${env} 0x0 0x4000\n`);
+  const reset = (): void => copyFileSync(pristine, env);
+
+  const rows: [string, number, number][] = [];
+  rows.push(['env create vs mkenvimage', timeCmd('node', [cli, 'env', 'create', '-s', '0x4000', '-o', join(dir, 'a.bin'), input]), timeCmd('mkenvimage', ['-s', '0x4000', '-o', join(dir, 'b.bin'), input])]);
+  reset();
+  rows.push(['env print vs fw_printenv', timeCmd('node', [cli, 'env', 'print', '-c', cfg]), timeCmd('fw_printenv', ['-c', cfg])]);
+  rows.push(['env set vs fw_setenv', timeCmd('node', [cli, 'env', 'set', '-c', cfg, 'bootdelay=3'], reset), timeCmd('fw_setenv', ['-c', cfg, 'bootdelay', '3'], reset)]);
+  const node = timeCmd('node', ['-e', '0']);
+
+  console.log(`nodeos-bsp bench (median of ${RUNS} runs, whole processes; node -e 0 alone: ${node.toFixed(1)} ms)\n`);
+  console.log('case                          ours ms   ref ms   ratio   ratio minus node start-up');
+  for (const [name, ours, ref] of rows) {
+    console.log(`${name.padEnd(28)} ${ours.toFixed(1).padStart(7)} ${ref.toFixed(1).padStart(8)} ${(ours / ref).toFixed(2).padStart(7)} ${((ours - node) / ref).toFixed(2).padStart(10)}`);
+  }
+  const vars = [...fromText(text)];
+  const enc = timeFn(() => encodeEnv(vars, { size: 0x4000 }), 2000);
+  const block = encodeEnv(vars, { size: 0x4000 });
+  const dec = timeFn(() => decodeEnv(block), 2000);
+  console.log(`\nin process: encode 16 KiB env ${(enc * 1000).toFixed(1)} µs, decode+CRC ${(dec * 1000).toFixed(1)} µs`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
