@@ -94,3 +94,31 @@ export class EnvCrcError extends EnvError {
     );
   }
 }
+
+/**
+ * A download or verification problem: `EDOWNLOAD` (network/HTTP), `ETRUNCATED` (size
+ * differs), `ECHECKSUM` (hash differs), `ESIGNATURE` (bad or missing signature),
+ * `EOFFLINE` (needed but not cached), `EARTIFACT` (not found in the index).
+ */
+export class ArtifactError extends BspError {
+  constructor(
+    code: 'EDOWNLOAD' | 'ETRUNCATED' | 'ECHECKSUM' | 'ESIGNATURE' | 'EOFFLINE' | 'EARTIFACT',
+    message: string,
+    readonly artifact: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}
+
+/** A downloaded file whose hash is not the one its index or lock file promised. */
+export class ChecksumError extends ArtifactError {
+  constructor(
+    artifact: string,
+    readonly algorithm: string,
+    readonly actual: string,
+    readonly expected: string,
+  ) {
+    super('ECHECKSUM', `${artifact}: ${algorithm} is ${actual} but ${expected} was expected; the download was discarded (a bad mirror or a changed file: retry, or update the lock file)`, artifact);
+  }
+}

@@ -1,0 +1,147 @@
+/** Reading files back from a FAT32 partition in an image (emulate, verify, tests). */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { BspError } from '../errors.js';
+
+/** A directory entry. */
+export interface FatDirEntry {
+  name: string;
+  isDir: boolean;
+  cluster: number;
+  size: number;
+}
+
+/** A FAT32 volume inside an image file at a byte offset. */
+export class Fat32Reader {
+  private readonly fd: number;
+  private readonly spc: number;
+  private readonly fatStart: number;
+  private readonly dataStart: number;
+  private readonly rootCluster: number;
+  private readonly fatCache = new Map<number, Buffer>();
+
+  constructor(
+    imagePath: string,
+    private readonly offset: number,
+  ) {
+    this.fd = openSync(imagePath, 'r');
+    const bpb = this.read(0, 512);
+    if (bpb[510] !== 0x55 || bpb[511] !== 0xaa || bpb.toString('latin1', 82, 87) !== 'FAT32') {
+      closeSync(this.fd);
+      throw new BspError('EFAT', `no FAT32 filesystem at byte ${offset} of ${imagePath}`);
+    }
+    const bytesPerSector = bpb.readUInt16LE(11);
+    if (bytesPerSector !== 512) throw new BspError('EFAT', `unsupported sector size ${bytesPerSector}`);
+    this.spc = bpb[13]!;
+    const reserved = bpb.readUInt16LE(14);
+    const fats = bpb[16]!;
+    const fatSectors = bpb.readUInt32LE(36);
+    this.rootCluster = bpb.readUInt32LE(44);
+    this.fatStart = reserved * 512;
+    this.dataStart = (reserved + fats * fatSectors) * 512;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+
+  private read(pos: number, len: number): Buffer {
+    const b = Buffer.alloc(len);
+    let got = 0;
+    while (got < len) {
+      const n = readSync(this.fd, b, got, len - got, this.offset + pos + got);
+      if (n === 0) throw new BspError('EFAT', 'image truncated inside the FAT filesystem');
+      got += n;
+    }
+    return b;
+  }
+
+  private next(cluster: number): number {
+    const sector = Math.floor((cluster * 4) / 512);
+    let s = this.fatCache.get(sector);
+    if (!s) this.fatCache.set(sector, (s = this.read(this.fatStart + sector * 512, 512)));
+    return s.readUInt32LE((cluster * 4) % 512) & 0x0fffffff;
+  }
+
+  private chain(first: number): number[] {
+    const out: number[] = [];
+    for (let c = first; c >= 2 && c < 0x0ffffff8; c = this.next(c)) {
+      out.push(c);
+      if (out.length > 1 << 24) throw new BspError('EFAT', 'cluster chain loops');
+    }
+    return out;
+  }
+
+  private readChain(first: number, size?: number): Buffer {
+    const bytes = this.spc * 512;
+    const chain = this.chain(first);
+    const out = Buffer.alloc(size ?? chain.length * bytes);
+    let pos = 0;
+    // Contiguous runs are read in one call: the kit writes files contiguously.
+    for (let i = 0; i < chain.length && pos < out.length; ) {
+      let j = i;
+      while (j + 1 < chain.length && chain[j + 1] === chain[j]! + 1) j++;
+      const len = Math.min((j - i + 1) * bytes, out.length - pos);
+      this.read(this.dataStart + (chain[i]! - 2) * bytes, len).copy(out, pos);
+      pos += len;
+      i = j + 1;
+    }
+    return out;
+  }
+
+  /** Entries of a directory (root when `cluster` is omitted). */
+  list(cluster = this.rootCluster): FatDirEntry[] {
+    const raw = this.readChain(cluster);
+    const out: FatDirEntry[] = [];
+    let lfn: string[] = [];
+    for (let p = 0; p + 32 <= raw.length; p += 32) {
+      const first = raw[p]!;
+      if (first === 0) break;
+      if (first === 0xe5) {
+        lfn = [];
+        continue;
+      }
+      const attr = raw[p + 11]!;
+      if (attr === 0x0f) {
+        let part = '';
+        for (const off of [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30]) {
+          const c = raw.readUInt16LE(p + off);
+          if (c === 0 || c === 0xffff) break;
+          part += String.fromCharCode(c);
+        }
+        lfn.unshift(part);
+        continue;
+      }
+      if (attr & 0x08) {
+        lfn = [];
+        continue;
+      }
+      const base = raw.toString('latin1', p, p + 8).trimEnd();
+      const ext = raw.toString('latin1', p + 8, p + 11).trimEnd();
+      const name = lfn.length ? lfn.join('') : ext ? `${base}.${ext}` : base;
+      lfn = [];
+      if (name === '.' || name === '..') continue;
+      out.push({ name, isDir: (attr & 0x10) !== 0, cluster: (raw.readUInt16LE(p + 20) << 16) | raw.readUInt16LE(p + 26), size: raw.readUInt32LE(p + 28) });
+    }
+    return out;
+  }
+
+  /** Find an entry by path (case-insensitive, like FAT). */
+  stat(path: string): FatDirEntry | undefined {
+    let dir = this.rootCluster;
+    const parts = path.replace(/^\/+/, '').split('/').filter(Boolean);
+    let hit: FatDirEntry | undefined;
+    for (const [i, part] of parts.entries()) {
+      hit = this.list(dir).find((e) => e.name.toLowerCase() === part.toLowerCase());
+      if (!hit || (i < parts.length - 1 && !hit.isDir)) return undefined;
+      dir = hit.cluster;
+    }
+    return hit;
+  }
+
+  /** A file's content; EFAT if it does not exist. */
+  readFile(path: string): Buffer {
+    const e = this.stat(path);
+    if (!e || e.isDir) throw new BspError('EFAT', `${path} is not a file on the boot partition`);
+    return e.size === 0 ? Buffer.alloc(0) : this.readChain(e.cluster, e.size);
+  }
+}
