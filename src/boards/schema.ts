@@ -136,6 +136,9 @@ export const BoardProfileSchema = Type.Object(
     devicetree: Type.Object(
       {
         dtb: Type.String({ description: 'path inside the kernel package dtb dir, e.g. broadcom/bcm2837-rpi-3-b.dtb' }),
+        firmwareName: Type.Optional(
+          Type.String({ description: "name the Raspberry Pi firmware loads (e.g. bcm2710-rpi-3-b.dtb); U-Boot's own device tree" }),
+        ),
         overlays: Type.Array(Type.String(), { default: [] }),
       },
       { additionalProperties: false },

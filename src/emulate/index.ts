@@ -1,0 +1,149 @@
+/**
+ * `nodeos-bsp emulate`: boot an image under QEMU the way the board would. Through U-Boot
+ * (default): QEMU loads u-boot.bin and the DTB from the image's boot partition and attaches
+ * the image as the SD card. `--direct`: kernel, DTB and initramfs straight from the image.
+ * The console is the board's console UART.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { BoardProfile } from '../boards/index.js';
+import { BspError } from '../errors.js';
+import { BOOT_NAMES } from '../image/build.js';
+import { Fat32Reader } from '../image/fat-read.js';
+import { decodeEnv } from '../uboot-env/index.js';
+
+/** A QEMU binary and what it can emulate. */
+export interface QemuInfo {
+  path: string;
+  version: [number, number, number];
+  machines: string[];
+}
+
+/** Oldest QEMU that has each machine (raspi4b and the BCM2835 I2C models came with 9.0). */
+const MIN_VERSION: Record<string, [number, number]> = { raspi3b: [7, 0], raspi3ap: [7, 0], raspi4b: [9, 0] };
+
+/** Find qemu-system-aarch64 and check it emulates `machine`. */
+export function findQemu(machine: string, binary = process.env.NODEOS_BSP_QEMU ?? 'qemu-system-aarch64'): QemuInfo {
+  const v = spawnSync(binary, ['--version'], { encoding: 'utf8' });
+  if (v.error || v.status !== 0) {
+    throw new BspError('EQEMU_MISSING', `${binary} is not installed: apt-get install qemu-system-arm (Debian 12 has QEMU 7.2, enough for raspi3b; raspi4b needs QEMU 9 or later from bookworm-backports)`);
+  }
+  const m = /version (\d+)\.(\d+)\.(\d+)/.exec(v.stdout);
+  const version: [number, number, number] = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [0, 0, 0];
+  const list = spawnSync(binary, ['-M', 'help'], { encoding: 'utf8' });
+  const machines = list.stdout.split('\n').map((l) => l.split(/\s+/)[0] ?? '').filter(Boolean);
+  if (!machines.includes(machine)) {
+    const min = MIN_VERSION[machine];
+    throw new BspError(
+      'EQEMU_MACHINE',
+      `QEMU ${version.join('.')} at ${binary} cannot emulate ${machine}${min ? `: it needs QEMU ${min.join('.')} or later` : ''} (QEMU 10 from bookworm-backports: apt-get install -t bookworm-backports qemu-system-arm)`,
+    );
+  }
+  return { path: binary, version, machines };
+}
+
+/** The first partition of an MBR image: byte offset and size. */
+export function bootPartition(image: string): { offset: number; size: number } {
+  const mbr = Buffer.alloc(512);
+  const fd = openSync(image, 'r');
+  try {
+    readSync(fd, mbr, 0, 512, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (mbr[510] !== 0x55 || mbr[511] !== 0xaa) throw new BspError('EIMAGE', `${image} has no MBR partition table: is it a nodeos-bsp image?`);
+  for (let i = 0; i < 4; i++) {
+    const o = 446 + 16 * i;
+    if (mbr[o + 4] === 0x0c || mbr[o + 4] === 0x0b) return { offset: mbr.readUInt32LE(o + 8) * 512, size: mbr.readUInt32LE(o + 12) * 512 };
+  }
+  throw new BspError('EIMAGE', `${image} has no FAT32 boot partition`);
+}
+
+/** How to emulate. */
+export interface EmulateOptions {
+  /** Skip U-Boot: boot kernel, DTB and initramfs directly. */
+  direct?: boolean;
+  /** qcow2 overlay to keep the card's changes in (created if missing); default a throw-away one. */
+  overlay?: string;
+  /** SD card size QEMU sees (power of two). Default 1 GiB. */
+  cardSize?: number;
+  /** Extra QEMU arguments (e.g. -device tmp105,...). */
+  extraArgs?: string[];
+  qemu?: string;
+  /** Where QEMU's monitor listens (a unix socket path), for tests that change devices. */
+  monitorSocket?: string;
+}
+
+/** A prepared emulation: the command line and the temporary files behind it. */
+export interface Emulation {
+  command: string;
+  args: string[];
+  workDir: string;
+  /** The kernel command line when direct, from the image's uboot.env bootargs. */
+  cmdline?: string;
+  cleanup: () => void;
+}
+
+/** QEMU's serial index for a console device: the PL011 is the first, the mini UART the second. */
+export function serialIndex(device: string): number {
+  if (/^ttyAMA0$/.test(device)) return 0;
+  if (/^ttyS[01]$/.test(device)) return 1;
+  throw new BspError('EQEMU_MACHINE', `no QEMU serial port for console ${device}`);
+}
+
+/** Prepare files and the QEMU command line for `image`. */
+export function prepareEmulation(image: string, profile: BoardProfile, o: EmulateOptions = {}): Emulation {
+  const machine = profile.emulation?.qemu.machine;
+  if (!machine) throw new BspError('EQEMU_MACHINE', `${profile.id} has no QEMU machine; boards that do: see nodeos-bsp boards list`);
+  if (!existsSync(image)) throw new BspError('EIMAGE', `${image} does not exist: build it with nodeos-bsp build --board ${profile.id}`);
+  const qemu = findQemu(machine, o.qemu);
+  const workDir = mkdtempSync(join(tmpdir(), 'nodeos-emulate-'));
+  const cleanup = (): void => rmSync(workDir, { recursive: true, force: true });
+  try {
+    const part = bootPartition(image);
+    const fat = new Fat32Reader(image, part.offset);
+    const extract = (name: string): string => {
+      const p = join(workDir, name);
+      writeFileSync(p, fat.readFile(name));
+      return p;
+    };
+    const dtb = extract(BOOT_NAMES.dtb);
+    const env = decodeEnv(fat.readFile(BOOT_NAMES.env));
+    const args = ['-M', machine, '-accel', 'tcg,thread=single', '-display', 'none', '-dtb', dtb];
+    // Serial ports in order; the console's index gets the terminal (with the monitor on it).
+    const idx = serialIndex(profile.console.device);
+    for (let i = 0; i <= Math.max(idx, 1); i++) args.push('-serial', i === idx ? 'mon:stdio' : 'null');
+    if (o.monitorSocket) args.push('-monitor', `unix:${o.monitorSocket},server,nowait`);
+    let cmdline: string | undefined;
+    if (o.direct) {
+      cmdline = env.vars.get('bootargs') ?? '';
+      args.push('-kernel', extract(BOOT_NAMES.kernel), '-initrd', extract(BOOT_NAMES.initramfs), '-append', cmdline);
+    } else {
+      args.push('-kernel', extract(BOOT_NAMES.uboot));
+      const overlay = o.overlay ? resolve(o.overlay) : join(workDir, 'card.qcow2');
+      if (!existsSync(overlay)) {
+        mkdirSync(join(overlay, '..'), { recursive: true });
+        const size = o.cardSize ?? 1 << 30;
+        if ((size & (size - 1)) !== 0) throw new BspError('EUSAGE', `card size ${size} is not a power of two, which QEMU's SD card needs`);
+        const r = spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', resolve(image), overlay, String(size)]);
+        if (r.error || r.status !== 0) throw new BspError('ETOOL', `qemu-img: ${r.error?.message ?? r.stderr.toString()} (apt-get install qemu-utils)`);
+      }
+      args.push('-drive', `file=${overlay},if=sd,format=qcow2`);
+    }
+    fat.close();
+    args.push(...(o.extraArgs ?? []));
+    return { command: qemu.path, args, workDir, ...(cmdline !== undefined ? { cmdline } : {}), cleanup };
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+}
+
+/** Start QEMU; `stdio: 'inherit'` gives the user the console, 'pipe' lets a test drive it. */
+export function startEmulation(e: Emulation, stdio: 'inherit' | 'pipe'): ChildProcess {
+  const child = spawn(e.command, e.args, { stdio });
+  child.on('exit', () => e.cleanup());
+  return child;
+}

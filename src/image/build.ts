@@ -1,0 +1,255 @@
+/**
+ * `nodeos-bsp build`: a bootable SD-card image for a board. Artifacts come pinned and
+ * verified; the initramfs, boot partition, MBR, .bmap and .sha256 are written by the kit;
+ * the same lock file and SOURCE_DATE_EPOCH give the same bytes.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { gzipSync, constants as zc } from 'node:zlib';
+import { Cache, fetchArtifacts, type ArtifactOptions, type Artifacts } from '../artifacts/index.js';
+import type { BoardProfile } from '../boards/index.js';
+import { BspError } from '../errors.js';
+import { packageRoot } from '../paths.js';
+import { createImage as createEnvImage } from '../uboot-env/index.js';
+import { createBmap } from './bmap.js';
+import { buildMbr, SECTOR, writeSparseImage } from './disk.js';
+import { buildFat32, type Extent, type FatFile } from './fat.js';
+import { buildInitramfs } from './initramfs.js';
+
+/** A stage of the build, for progress output. */
+export type BuildStage = 'fetch' | 'initramfs' | 'compress' | 'boot-partition' | 'image' | 'bmap' | 'done';
+
+/** Build events: a stage starting or finishing, and download progress. */
+export type BuildEvent =
+  | { type: 'stage'; stage: BuildStage; state: 'start' | 'end'; ms?: number }
+  | { type: 'download'; label: string; done: number; total?: number };
+
+/** Options of {@link buildImage}. */
+export interface BuildOptions extends Omit<ArtifactOptions, 'onProgress'> {
+  /** Output directory. Default `out`. */
+  outDir?: string;
+  /** Seconds since the epoch for every timestamp. Default $SOURCE_DATE_EPOCH, else 0. */
+  sourceDateEpoch?: number;
+  onEvent?: (e: BuildEvent) => void;
+}
+
+/** What a build produced. */
+export interface BuildResult {
+  image: string;
+  bmap: string;
+  sha256File: string;
+  manifestPath: string;
+  lockPath: string;
+  manifest: BuildManifest;
+}
+
+/** The manifest written next to the image. */
+export interface BuildManifest {
+  board: string;
+  build: string;
+  sourceDateEpoch: number;
+  image: { file: string; size: number; sha256: string; mappedBytes: number };
+  initramfs: { file: string; size: number; uncompressed: number; compression: string };
+  kernel: { release: string; file: string; size: number };
+  devicetree: { file: string; source: string; overlays: string[] };
+  modules: string[];
+  libraries: string[];
+  artifacts: Artifacts['lock'];
+  bootFiles: { path: string; size: number; sha256: string }[];
+  uboot: { env: Record<string, string> };
+}
+
+/** Boot-partition names of the files the kit puts there. */
+export const BOOT_NAMES = { kernel: 'Image.gz', initramfs: 'initramfs.zst', dtb: 'nodeos.dtb', env: 'uboot.env', uboot: 'u-boot.bin', config: 'config.txt' } as const;
+
+const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+
+/** Compress with the zstd CLI, caching by input hash (compression dominates warm builds). */
+function zstdCached(cache: Cache, data: Buffer): Buffer {
+  const key = sha256(data);
+  const path = cache.namedPath('derived', `initramfs-${key}.zst`);
+  if (existsSync(path)) return readFileSync(path);
+  // Level 19 with the default 8 MiB window: the kernel's unzstd handles it.
+  const r = spawnSync('zstd', ['-19', '-T0', '-q', '-c', '--no-check'], { input: data, maxBuffer: 1 << 30 });
+  if (r.error || r.status !== 0) throw new BspError('ETOOL', `zstd failed: ${r.error?.message ?? r.stderr.toString()} (apt-get install zstd)`);
+  const tmp = cache.tempPath('initramfs-zst');
+  writeFileSync(tmp, r.stdout);
+  cache.commitNamed(tmp, 'derived', `initramfs-${key}.zst`);
+  return r.stdout;
+}
+
+function gzipCached(cache: Cache, data: Buffer, label: string): Buffer {
+  const key = sha256(data);
+  const path = cache.namedPath('derived', `${label}-${key}.gz`);
+  if (existsSync(path)) return readFileSync(path);
+  const gz = gzipSync(data, { level: zc.Z_BEST_COMPRESSION });
+  const tmp = cache.tempPath(label);
+  writeFileSync(tmp, gz);
+  cache.commitNamed(tmp, 'derived', `${label}-${key}.gz`);
+  return gz;
+}
+
+function findKernelImage(root: string): { path: string; release: string } {
+  const boot = join(root, 'boot');
+  const v = existsSync(boot) ? readdirSync(boot).find((f) => /^vmlinu[xz]-/.test(f)) : undefined;
+  if (!v) throw new BspError('EARTIFACT', `no boot/vmlinuz-* in the kernel package at ${root}`);
+  return { path: join(boot, v), release: v.replace(/^vmlinu[xz]-/, '') };
+}
+
+/** The board's DTB with its overlays applied (dtc + fdtoverlay), from the kernel package. */
+function deviceTree(profile: BoardProfile, kernelRoot: string, release: string, cache: Cache): Buffer {
+  const base = [join(kernelRoot, `usr/lib/linux-image-${release}`, profile.devicetree.dtb), join(kernelRoot, 'usr/lib', `linux-image-${release}`, profile.devicetree.dtb)].find(existsSync);
+  if (!base) throw new BspError('EARTIFACT', `${profile.devicetree.dtb} is not in the kernel package (${release}): fix devicetree.dtb in the profile`);
+  if (profile.devicetree.overlays.length === 0) return readFileSync(base);
+  const dir = cache.tempPath('dtb');
+  mkdirSync(dir, { recursive: true });
+  try {
+    const dtbos = profile.devicetree.overlays.map((name) => {
+      const src = join(packageRoot(), 'boards', 'overlays', `${name}.dtso`);
+      if (!existsSync(src)) throw new BspError('EARTIFACT', `overlay ${name}: boards/overlays/${name}.dtso does not exist`);
+      const out = join(dir, `${name}.dtbo`);
+      const r = spawnSync('dtc', ['-@', '-I', 'dts', '-O', 'dtb', '-o', out, src]);
+      if (r.error || r.status !== 0) throw new BspError('ETOOL', `dtc ${name}: ${r.error?.message ?? r.stderr.toString()} (apt-get install device-tree-compiler)`);
+      return out;
+    });
+    const merged = join(dir, 'merged.dtb');
+    const r = spawnSync('fdtoverlay', ['-i', base, '-o', merged, ...dtbos]);
+    if (r.error || r.status !== 0) throw new BspError('ETOOL', `fdtoverlay: ${r.error?.message ?? r.stderr.toString()}`);
+    return readFileSync(merged);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The U-Boot environment: a complete boot command, since an imported env replaces the default. */
+export function ubootEnvironment(profile: BoardProfile, build: string, initrdName: string): [string, string][] {
+  const bootargs = [...profile.kernel.cmdline, `nodeos.build=${build}`].join(' ');
+  const load = (addr: string, file: string): string => `fatload mmc 0:1 \${${addr}} ${file}`;
+  return [
+    ['arch', 'arm'],
+    ['baudrate', String(profile.console.baud)],
+    ['board_name', profile.id],
+    ['bootargs', bootargs],
+    // The initramfs is loaded last so ${filesize} is its size.
+    ['bootcmd', `${load('kernel_addr_r', BOOT_NAMES.kernel)}; ${load('fdt_addr_r', BOOT_NAMES.dtb)}; ${load('ramdisk_addr_r', initrdName)}; booti \${kernel_addr_r} \${ramdisk_addr_r}:\${filesize} \${fdt_addr_r}`],
+    ['bootdelay', '0'],
+    // Image.gz is loaded high and inflated low; fdt and initrd sit between, nothing overlaps.
+    ['fdt_addr_r', '0x0a000000'],
+    ['fdt_high', '0xffffffffffffffff'],
+    ['initrd_high', '0xffffffffffffffff'],
+    ['kernel_addr_r', '0x10000000'],
+    ['kernel_comp_addr_r', '0x00200000'],
+    ['kernel_comp_size', '0x06000000'],
+    ['nodeos_build', build],
+    ['ramdisk_addr_r', '0x0a100000'],
+    ['stderr', 'serial,vidconsole'],
+    ['stdin', 'serial'],
+    ['stdout', 'serial,vidconsole'],
+  ];
+}
+
+function configTxt(profile: BoardProfile): string {
+  return [`# Generated by nodeos-bsp for ${profile.name} (${profile.id}); edits are lost on rebuild.`, ...(profile.boot.configTxt ?? []), ''].join('\n');
+}
+
+/** Build the image for a board. */
+export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): Promise<BuildResult> {
+  const emit = o.onEvent ?? (() => undefined);
+  const outDir = o.outDir ?? 'out';
+  const cache = o.cache ?? new Cache();
+  const epoch = o.sourceDateEpoch ?? (process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : 0);
+  const stage = async <T>(s: BuildStage, fn: () => T | Promise<T>): Promise<T> => {
+    const t = Date.now();
+    emit({ type: 'stage', stage: s, state: 'start' });
+    const r = await fn();
+    emit({ type: 'stage', stage: s, state: 'end', ms: Date.now() - t });
+    return r;
+  };
+  if (profile.arch.node !== 'arm64') throw new BspError('EBOARD_UNSUPPORTED', `${profile.id} is ${profile.arch.isa}: the kit builds arm64 images only (${profile.statusReason ?? ''})`);
+  if (profile.boot.method !== 'rpi-firmware-uboot') throw new BspError('EBOARD_UNSUPPORTED', `${profile.id}: boot method ${profile.boot.method} is not built yet`);
+  mkdirSync(outDir, { recursive: true });
+  const name = `nodeos-${profile.id}`;
+  const lockPath = o.lockPath ?? join(outDir, `${name}.lock.json`);
+
+  const artifacts = await stage('fetch', () =>
+    fetchArtifacts(profile, { ...o, cache, lockPath, onProgress: (label, done, total) => emit({ type: 'download', label, done, ...(total !== undefined ? { total } : {}) }) }),
+  );
+  // The build id names exactly what went in: the lock, the profile and the kit's runtime.
+  const build = sha256(JSON.stringify([artifacts.lock, profile, epoch])).slice(0, 12);
+  const initramfs = await stage('initramfs', () => buildInitramfs(profile, artifacts, cache, build, epoch));
+  const kernel = findKernelImage(artifacts.debs.kernel);
+  const [initrdZst, imageGz] = await stage('compress', () => [zstdCached(cache, initramfs.cpio), gzipCached(cache, readFileSync(kernel.path), 'kernel')] as const);
+  const dtb = deviceTree(profile, artifacts.debs.kernel, kernel.release, cache);
+
+  const envVars = ubootEnvironment(profile, build, BOOT_NAMES.initramfs);
+  const envText = envVars.map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
+  const bootFiles: FatFile[] = await stage('boot-partition', () => {
+    const files: FatFile[] = [
+      { path: BOOT_NAMES.config, data: Buffer.from(configTxt(profile)) },
+      { path: BOOT_NAMES.kernel, data: imageGz },
+      { path: BOOT_NAMES.initramfs, data: initrdZst },
+      { path: BOOT_NAMES.dtb, data: dtb },
+      { path: BOOT_NAMES.env, data: createEnvImage(envText, { size: 0x4000, pad: 0 }) },
+    ];
+    if (profile.devicetree.firmwareName) files.push({ path: profile.devicetree.firmwareName, data: dtb });
+    if (profile.boot.uboot) {
+      const ub = join(artifacts.debs.uboot, 'usr/lib/u-boot', profile.boot.uboot.file);
+      if (!existsSync(ub)) throw new BspError('EARTIFACT', `${profile.boot.uboot.file} is not in ${profile.boot.uboot.package}`);
+      files.push({ path: BOOT_NAMES.uboot, data: readFileSync(ub) });
+    }
+    for (const fw of profile.boot.firmware) {
+      const p = join(artifacts.debs.firmware, 'usr/lib/raspi-firmware', fw);
+      if (!existsSync(p)) throw new BspError('EARTIFACT', `firmware file ${fw} is not in raspi-firmware`);
+      files.push({ path: fw, data: readFileSync(p) });
+    }
+    return files;
+  });
+
+  const parts = profile.partitions.filter((p) => !p.createdOnFirstBoot);
+  const bootPart = parts.find((p) => p.bootable) ?? parts[0]!;
+  if (bootPart.sizeMiB === 'fill') throw new BspError('EPROFILE_INVALID', 'the boot partition needs a fixed size');
+  const MiB = 1 << 20;
+  const imageSize = Math.max(...parts.map((p) => (p.startMiB + (p.sizeMiB === 'fill' ? 0 : p.sizeMiB)) * MiB));
+  const image = join(outDir, `${name}.img`);
+  const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
+  const { mapped } = await stage('image', () => {
+    const start = (bootPart.startMiB * MiB) / SECTOR;
+    const sectors = (bootPart.sizeMiB as number) * (MiB / SECTOR);
+    const fat = buildFat32(bootFiles, { size: sectors * SECTOR, label: 'NODEOS', volumeId: ids.readUInt32LE(0), mtime: epoch, hiddenSectors: start });
+    const extents: Extent[] = [
+      { offset: 0, data: buildMbr(parts.map((p) => ({ start: (p.startMiB * MiB) / SECTOR, sectors: ((p.sizeMiB as number) * MiB) / SECTOR, type: parseInt(p.mbrType, 16), bootable: Boolean(p.bootable) })), ids.readUInt32LE(4)) },
+      ...fat.extents.map((e) => ({ offset: e.offset + start * SECTOR, data: e.data })),
+    ];
+    const tmp = `${image}.partial`;
+    const m = writeSparseImage(tmp, imageSize, extents);
+    renameSync(tmp, image);
+    return { mapped: m };
+  });
+  const bmapText = await stage('bmap', () => createBmap(image, imageSize, mapped));
+  const bmap = `${image}.bmap`;
+  writeFileSync(bmap, bmapText);
+  const imageSha = sha256(readFileSync(image));
+  const sha256File = `${image}.sha256`;
+  writeFileSync(sha256File, `${imageSha}  ${basename(image)}\n`);
+
+  const manifest: BuildManifest = {
+    board: profile.id,
+    build,
+    sourceDateEpoch: epoch,
+    image: { file: basename(image), size: imageSize, sha256: imageSha, mappedBytes: mapped.reduce((n, [a, b]) => n + b - a, 0) },
+    initramfs: { file: BOOT_NAMES.initramfs, size: initrdZst.length, uncompressed: initramfs.cpio.length, compression: 'zstd -19' },
+    kernel: { release: kernel.release, file: BOOT_NAMES.kernel, size: imageGz.length },
+    devicetree: { file: BOOT_NAMES.dtb, source: profile.devicetree.dtb, overlays: profile.devicetree.overlays },
+    modules: initramfs.modules.map((m) => m.name),
+    libraries: initramfs.libraries,
+    artifacts: artifacts.lock,
+    bootFiles: bootFiles.map((f) => ({ path: f.path, size: f.data.length, sha256: sha256(f.data) })).sort((a, b) => a.path.localeCompare(b.path)),
+    uboot: { env: Object.fromEntries(envVars) },
+  };
+  const manifestPath = join(outDir, `${name}.manifest.json`);
+  writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
+  emit({ type: 'stage', stage: 'done', state: 'end' });
+  return { image, bmap, sha256File, manifestPath, lockPath, manifest };
+}

@@ -1,0 +1,119 @@
+/**
+ * The initramfs: Node.js (stripped) with the libraries it needs, busybox, the board's
+ * kernel modules in load order, the NodeOS init and runtime, and the board profile.
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Artifacts, Cache } from '../artifacts/index.js';
+import type { BoardProfile } from '../boards/index.js';
+import { BspError } from '../errors.js';
+import { packageRoot } from '../paths.js';
+import { writeCpio, type CpioEntry } from './cpio.js';
+import { readElfDeps } from './elf.js';
+import { resolveModules, type KernelModule } from './modules.js';
+
+/** busybox applets NodeOS links; Node does everything else. */
+export const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'insmod', 'rmmod', 'lsmod', 'ls', 'cat', 'dmesg', 'sync', 'reboot', 'poweroff', 'mkdir', 'ln', 'rm', 'mv', 'cp', 'mknod', 'sleep', 'i2cdetect', 'fdisk'];
+
+const strippedPath = (cache: Cache, sha: string): string => cache.namedPath('derived', `node-${sha}.stripped`);
+
+/** The target's node binary, stripped once with the cross binutils and cached. */
+export function strippedNode(a: Artifacts, cache: Cache): string {
+  const out = strippedPath(cache, a.lock.npm.node!.sha256);
+  if (existsSync(out)) return out;
+  const tmp = cache.tempPath('node-strip');
+  copyFileSync(join(a.node, 'bin/node'), tmp);
+  const strip = a.lock.arch === 'arm64' ? 'aarch64-linux-gnu-strip' : 'arm-linux-gnueabihf-strip';
+  const r = spawnSync(strip, ['--strip-all', tmp]);
+  if (r.error || r.status !== 0) {
+    cache.discard(tmp);
+    throw new BspError('ETOOL', `cannot strip node with ${strip}: ${r.error?.message ?? r.stderr.toString()} (apt-get install binutils-aarch64-linux-gnu)`);
+  }
+  return cache.commitNamed(tmp, 'derived', `node-${a.lock.npm.node!.sha256}.stripped`);
+}
+
+/** Find a shared library by soname in the unpacked Debian packages. */
+function findLib(roots: string[], name: string): string {
+  for (const r of roots) {
+    for (const dir of ['usr/lib/aarch64-linux-gnu', 'lib/aarch64-linux-gnu', 'usr/lib', 'lib']) {
+      const p = join(r, dir, name);
+      if (existsSync(p)) return realpathSync(p);
+    }
+  }
+  throw new BspError('EARTIFACT', `library ${name} (needed by node) is not in the fetched packages`);
+}
+
+/** What went into the initramfs, for the manifest. */
+export interface InitramfsContents {
+  cpio: Buffer;
+  kernelRelease: string;
+  modules: KernelModule[];
+  libraries: string[];
+}
+
+/** The runtime's compiled files (dist/src/runtime), built by `npm run build`. */
+function runtimeFiles(): { name: string; data: Buffer }[] {
+  const dir = join(packageRoot(), 'dist/src/runtime');
+  if (!existsSync(join(dir, 'init.js'))) throw new BspError('ETOOL', `${dir}/init.js is missing: run npm run build`);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.js'))
+    .sort()
+    .map((f) => ({ name: f, data: readFileSync(join(dir, f)) }));
+}
+
+/** Assemble the (uncompressed) cpio archive. */
+export function buildInitramfs(profile: BoardProfile, a: Artifacts, cache: Cache, build: string, mtime: number): InitramfsContents {
+  const node = readFileSync(strippedNode(a, cache));
+  const deps = readElfDeps(node);
+  const libRoots = [a.debs.libc, a.debs.libstdcxx, a.debs.libgcc];
+  const entries: CpioEntry[] = [
+    { path: 'bin/node', type: 'file', data: node, mode: 0o755 },
+    // usrmerge layout, as on Debian: /lib and /sbin point into /usr.
+    { path: 'lib', type: 'symlink', target: 'usr/lib' },
+    { path: 'sbin', type: 'symlink', target: 'bin' },
+    { path: 'dev/console', type: 'char', major: 5, minor: 1, mode: 0o600 },
+    { path: 'dev/null', type: 'char', major: 1, minor: 3, mode: 0o666 },
+    { path: 'root', type: 'dir', mode: 0o700 },
+    { path: 'proc', type: 'dir' },
+    { path: 'sys', type: 'dir' },
+    { path: 'tmp', type: 'dir', mode: 0o1777 },
+    { path: 'run', type: 'dir' },
+    { path: 'boot', type: 'dir' },
+    { path: 'home', type: 'dir' },
+  ];
+  const libraries: string[] = [];
+  const seen = new Set<string>();
+  const addLib = (name: string): void => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    const real = findLib(libRoots, name);
+    const data = readFileSync(real);
+    const target = name.startsWith('ld-linux') ? `usr/lib/${name}` : `usr/lib/aarch64-linux-gnu/${name}`;
+    entries.push({ path: target, type: 'file', data, mode: 0o755 });
+    libraries.push(name);
+    for (const n of readElfDeps(data).needed) addLib(n);
+  };
+  if (deps.interpreter) addLib(deps.interpreter.split('/').pop()!);
+  for (const n of deps.needed) addLib(n);
+
+  const busybox = ['usr/bin/busybox', 'bin/busybox'].map((p) => join(a.debs.busybox, p)).find(existsSync);
+  if (!busybox) throw new BspError('EARTIFACT', 'busybox is not in busybox-static');
+  entries.push({ path: 'bin/busybox', type: 'file', data: readFileSync(busybox), mode: 0o755 });
+  for (const applet of BUSYBOX_APPLETS) entries.push({ path: `bin/${applet}`, type: 'symlink', target: 'busybox' });
+
+  const { release, modules } = resolveModules(a.debs.kernel, profile.kernel.modules);
+  for (const m of modules) entries.push({ path: `usr/lib/modules/${release}/${m.relPath}`, type: 'file', data: m.data });
+
+  for (const f of runtimeFiles()) entries.push({ path: `usr/lib/nodeos/${f.name}`, type: 'file', data: f.data });
+  entries.push({ path: 'usr/lib/nodeos/package.json', type: 'file', data: Buffer.from('{ "type": "module" }\n') });
+  entries.push({ path: 'init', type: 'file', mode: 0o755, data: Buffer.from("#!/bin/node\nimport('/usr/lib/nodeos/init.js');\n") });
+  const info = {
+    board: profile,
+    build,
+    kernelRelease: release,
+    modules: modules.map((m) => ({ name: m.name, path: `/usr/lib/modules/${release}/${m.relPath}` })),
+  };
+  entries.push({ path: 'etc/nodeos/image.json', type: 'file', data: Buffer.from(JSON.stringify(info, null, 2) + '\n') });
+  return { cpio: writeCpio(entries, mtime), kernelRelease: release, modules, libraries };
+}

@@ -1,0 +1,48 @@
+/** Drive a serial console (QEMU's stdio) from a test: wait for text, send lines. */
+import type { ChildProcess } from 'node:child_process';
+
+export class Console {
+  output = '';
+  private waiters: { re: RegExp; from: number; resolve: (m: RegExpExecArray) => void }[] = [];
+
+  constructor(readonly child: ChildProcess) {
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => {
+      this.output += chunk.replace(/\r/g, '');
+      this.check();
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+  }
+
+  private check(): void {
+    this.waiters = this.waiters.filter((w) => {
+      const re = new RegExp(w.re.source, w.re.flags.replace('g', ''));
+      const m = re.exec(this.output.slice(w.from));
+      if (m) w.resolve(m);
+      return !m;
+    });
+  }
+
+  /** Wait until `re` appears after position `from` (default: anywhere from now on). */
+  waitFor(re: RegExp, ms: number, from = this.output.length): Promise<RegExpExecArray> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${re}; console so far:\n${this.output.slice(-3000)}`)), ms);
+      this.waiters.push({ re, from, resolve: (m) => (clearTimeout(timer), resolve(m)) });
+      this.check();
+    });
+  }
+
+  /** Send a line to the REPL and return what it printed before the next prompt. */
+  async eval(line: string, ms = 20000): Promise<string> {
+    const from = this.output.length;
+    this.child.stdin!.write(line + '\n');
+    const m = await this.waitFor(/\n> $|\n> (?=\S)/, ms, from);
+    const text = this.output.slice(from, from + m.index);
+    // Drop the echoed input line.
+    return text.split('\n').slice(1).join('\n').trim();
+  }
+
+  stop(): void {
+    this.child.kill('SIGKILL');
+  }
+}
