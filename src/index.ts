@@ -4,3 +4,6 @@ export * from './boards/index.js';
 export * from './kernel/index.js';
 export { packageRoot, defaultBoardsDir, defaultKernelConfigsDir } from './paths.js';
 export * from './uboot-env/index.js';
+export * from './artifacts/index.js';
+export * from './image/index.js';
+export * from './emulate/index.js';

@@ -19,6 +19,9 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   kernel: async () => (await import('./kernel.js')).registerKernel,
   env: async () => (await import('./env.js')).registerEnv,
   docs: async () => (await import('./docs.js')).registerDocs,
+  build: async () => (await import('./build.js')).registerBuild,
+  fetch: async () => (await import('./build.js')).registerBuild,
+  emulate: async () => (await import('./build.js')).registerBuild,
 };
 
 /** Build the program with the command groups `argv` needs (all of them for top-level help). */
@@ -34,6 +37,8 @@ export async function buildProgram(io: Io, argv: string[] = []): Promise<Command
       'after',
       `
 Examples:
+  $ nodeos-bsp build --board rpi3b            build out/nodeos-rpi3b.img
+  $ nodeos-bsp emulate out/nodeos-rpi3b.img   boot it under QEMU
   $ nodeos-bsp boards                         list supported boards
   $ nodeos-bsp pinout --board rpi3b           draw the 40-pin header
   $ nodeos-bsp boards check                   validate every profile

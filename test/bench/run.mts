@@ -8,8 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createImage, fromText, encodeEnv, decodeEnv } from '../../src/index.js';
+import { buildImage, Cache, createImage, decodeEnv, encodeEnv, fromText, getBoard, prepareEmulation, startEmulation } from '../../src/index.js';
 import { packageRoot } from '../../src/paths.js';
+import { Console } from '../helpers/console.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 const cli = join(packageRoot(), 'dist/src/cli/main.js');
@@ -39,6 +40,7 @@ function timeFn(fn: () => void, n: number): number {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'nodeos-bsp-bench-'));
+// Top-level await: this file is an ES module run by tsx.
 try {
   const lines = ['bootdelay=0', 'bootcmd=fatload mmc 0:1 ${kernel_addr_r} Image.gz; booti ${kernel_addr_r} - ${fdt_addr_r}'];
   for (let i = 0; i < 200; i++) lines.push(`var${i}=${'x'.repeat(40)}`);
@@ -69,6 +71,42 @@ try {
   const block = encodeEnv(vars, { size: 0x4000 });
   const dec = timeFn(() => decodeEnv(block), 2000);
   console.log(`\nin process: encode 16 KiB env ${(enc * 1000).toFixed(1)} µs, decode+CRC ${(dec * 1000).toFixed(1)} µs`);
+  if (process.env.BENCH_SKIP_IMAGE) process.exit(0);
+  await imageBench(dir);
 } finally {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** Build (cold: empty cache, so downloads and compression; warm: same again) and boot. */
+async function imageBench(dir: string): Promise<void> {
+  const board = getBoard('rpi3b').profile;
+  const MiB = 1 << 20;
+  const coldCache = new Cache(join(dir, 'cold-cache'));
+  const out = join(dir, 'out');
+  let t = performance.now();
+  const cold = await buildImage(board, { cache: coldCache, outDir: out });
+  const coldMs = performance.now() - t;
+  t = performance.now();
+  const warm = await buildImage(board, { cache: coldCache, outDir: out });
+  const warmMs = performance.now() - t;
+  console.log(`\nrpi3b image build (cold = empty cache: download, strip, compress; warm = all cached)`);
+  console.log(`  cold ${(coldMs / 1000).toFixed(1)} s, warm ${(warmMs / 1000).toFixed(1)} s, warm/cold ${(warmMs / coldMs).toFixed(2)}`);
+  const m = warm.manifest;
+  console.log(`  image ${(m.image.size / MiB).toFixed(0)} MiB (${(m.image.mappedBytes / MiB).toFixed(1)} MiB mapped); initramfs ${(m.initramfs.size / MiB).toFixed(1)} MiB zstd of ${(m.initramfs.uncompressed / MiB).toFixed(1)} MiB (${((100 * m.initramfs.size) / m.initramfs.uncompressed).toFixed(0)}%); Image.gz ${(m.kernel.size / MiB).toFixed(1)} MiB`);
+  void cold;
+  const boots: [string, number][] = [];
+  for (const direct of [false, true]) {
+    const e = prepareEmulation(warm.image, board, { direct });
+    const start = performance.now();
+    const c = new Console(startEmulation(e, 'pipe'));
+    try {
+      await c.waitFor(/\n> $/, 300_000, 0);
+      boots.push([direct ? 'direct (kernel+initrd)' : 'U-Boot from SD card', performance.now() - start]);
+    } finally {
+      c.stop();
+    }
+  }
+  console.log(`\nQEMU raspi3b start to REPL prompt`);
+  for (const [name, ms] of boots) console.log(`  ${name.padEnd(24)} ${(ms / 1000).toFixed(1)} s`);
+  console.log(`  U-Boot / direct ratio ${(boots[0]![1] / boots[1]![1]).toFixed(2)}`);
 }

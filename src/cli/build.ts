@@ -1,0 +1,147 @@
+/** `build`, `fetch` and `emulate`. */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { Command } from 'commander';
+import { Cache, fetchArtifacts } from '../artifacts/index.js';
+import { getBoard } from '../boards/index.js';
+import { prepareEmulation, startEmulation } from '../emulate/index.js';
+import { UsageError } from '../errors.js';
+import { buildImage, type BuildEvent } from '../image/index.js';
+import { json, type Io } from './output.js';
+
+interface FetchOpts {
+  board: string;
+  out: string;
+  lock?: string;
+  offline?: boolean;
+  debianMirror?: string;
+  keyring?: string;
+  suite: string;
+  cacheDir?: string;
+  json?: boolean;
+}
+
+const withFetchOptions = (c: Command): Command =>
+  c
+    .requiredOption('-b, --board <id>', 'board id (see nodeos-bsp boards)')
+    .option('-o, --out <dir>', 'output directory', 'out')
+    .option('--lock <file>', 'lock file pinning every artifact (default <out>/nodeos-<board>.lock.json)')
+    .option('--offline', 'use only the cache; fail clearly if something is missing')
+    .option('--debian-mirror <url>', "Debian mirror (default: $NODEOS_BSP_DEBIAN_MIRROR, else the host's apt sources)")
+    .option('--keyring <file>', 'keyring that signs the Debian archive', '/usr/share/keyrings/debian-archive-keyring.gpg')
+    .option('--suite <name>', 'Debian suite', 'trixie')
+    .option('--cache-dir <dir>', 'download cache (default $NODEOS_BSP_CACHE or $XDG_CACHE_HOME/nodeos-bsp)')
+    .option('--json', 'JSON events instead of progress text');
+
+function artifactOptions(o: FetchOpts): Parameters<typeof fetchArtifacts>[1] {
+  return {
+    cache: new Cache(o.cacheDir),
+    suite: o.suite,
+    lockPath: o.lock ?? join(o.out, `nodeos-${o.board}.lock.json`),
+    offline: Boolean(o.offline),
+    ...(o.debianMirror ? { mirror: o.debianMirror } : {}),
+    ...(o.keyring ? { keyring: o.keyring } : {}),
+  };
+}
+
+/** Progress: one line per stage, download percentages on a TTY, JSON lines with --json. */
+function reporter(io: Io, asJson: boolean, tty: boolean): (e: BuildEvent) => void {
+  let lastDraw = 0;
+  return (e) => {
+    if (asJson) return io.out(JSON.stringify(e) + '\n');
+    if (e.type === 'download') {
+      if (!tty || Date.now() - lastDraw < 200) return;
+      lastDraw = Date.now();
+      const pct = e.total ? ` ${Math.floor((100 * e.done) / e.total)}%` : '';
+      return io.err(`\r  downloading ${e.label}${pct} (${(e.done / 1048576).toFixed(1)} MiB)\x1b[K`);
+    }
+    if (e.state === 'start') io.err(`${tty ? '\r\x1b[K' : ''}${e.stage}...\n`);
+    else if (e.stage !== 'done') io.err(`${tty ? '\r\x1b[K' : ''}${e.stage} done in ${((e.ms ?? 0) / 1000).toFixed(1)} s\n`);
+  };
+}
+
+export function registerBuild(program: Command, io: Io): void {
+  withFetchOptions(
+    program
+      .command('build')
+      .description('build a bootable NodeOS SD-card image for a board (with .bmap, .sha256, manifest)')
+      .addHelpText(
+        'after',
+        `
+Artifacts (Debian kernel, U-Boot, firmware, busybox, C libraries; the official Node.js
+binary from npm) are verified, cached and pinned in the lock file; a second build downloads
+nothing. Set SOURCE_DATE_EPOCH for timestamps; the same lock and epoch give the same bytes.
+
+Examples:
+  $ nodeos-bsp build --board rpi3b
+  $ nodeos-bsp build --board rpi3b --offline --out /tmp/out
+  $ SOURCE_DATE_EPOCH=1700000000 nodeos-bsp build -b rpi3b --json`,
+      ),
+  ).action(async (o: FetchOpts) => {
+    const board = getBoard(o.board).profile;
+    const t = Date.now();
+    const r = await buildImage(board, { ...artifactOptions(o), outDir: o.out, onEvent: reporter(io, Boolean(o.json), !o.json && io.color) });
+    if (o.json) return json(io, { image: r.image, bmap: r.bmap, sha256: r.sha256File, manifest: r.manifestPath, lock: r.lockPath, build: r.manifest.build, ms: Date.now() - t });
+    io.out(
+      `${r.image} (${(r.manifest.image.size / 1048576).toFixed(0)} MiB, ${(r.manifest.image.mappedBytes / 1048576).toFixed(1)} MiB mapped) in ${((Date.now() - t) / 1000).toFixed(1)} s\n` +
+        `  ${r.bmap}\n  ${r.sha256File}\n  ${r.manifestPath}\n  lock: ${r.lockPath}\n` +
+        `next: nodeos-bsp emulate ${r.image}${board.emulation ? '' : '  (no QEMU machine for this board)'}\n`,
+    );
+  });
+
+  withFetchOptions(
+    program
+      .command('fetch')
+      .description('download, verify and cache everything a build of the board needs')
+      .addHelpText('after', '\nExamples:\n  $ nodeos-bsp fetch --board rpi3b\n  $ nodeos-bsp fetch --board rpi4b --debian-mirror http://mirror.example/debian'),
+  ).action(async (o: FetchOpts) => {
+    const board = getBoard(o.board).profile;
+    const tty = !o.json && io.color;
+    const report = reporter(io, Boolean(o.json), tty);
+    const a = await fetchArtifacts(board, { ...artifactOptions(o), onProgress: (label, done, total) => report({ type: 'download', label, done, ...(total !== undefined ? { total } : {}) }) });
+    if (o.json) return json(io, a.lock);
+    if (tty) io.err('\r\x1b[K');
+    for (const [role, d] of Object.entries(a.lock.debian)) io.out(`${role.padEnd(10)} ${d.package} ${d.version} sha256:${d.sha256.slice(0, 16)}\n`);
+    const n = a.lock.npm.node!;
+    io.out(`${'node'.padEnd(10)} ${n.name} ${n.version} ${n.integrity.slice(0, 23)}\n`);
+  });
+
+  program
+    .command('emulate')
+    .argument('[image]', 'image to boot (default out/nodeos-<board>.img)')
+    .description("boot an image under QEMU with the board's console on this terminal")
+    .option('-b, --board <id>', 'board (default: read from the manifest next to the image)')
+    .option('--direct', 'skip U-Boot: boot kernel, DTB and initramfs from the image directly (faster)')
+    .option('--overlay <file>', 'keep the SD card changes in this qcow2 file across runs (default: discarded)')
+    .option('--dry-run', 'print the QEMU command line and exit')
+    .addHelpText(
+      'after',
+      `
+The console is the board's console UART (the mini UART on a Pi 3); QEMU's monitor is on
+Ctrl-A C, quit with Ctrl-A X. The image itself is never written: changes go to an overlay.
+
+Examples:
+  $ nodeos-bsp emulate out/nodeos-rpi3b.img
+  $ nodeos-bsp emulate --board rpi3b --direct
+  $ nodeos-bsp emulate out/nodeos-rpi3b.img --overlay out/rpi3b-card.qcow2`,
+    )
+    .action(async (image: string | undefined, o: { board?: string; direct?: boolean; overlay?: string; dryRun?: boolean }) => {
+      let boardId = o.board;
+      const img = image ?? (boardId ? join('out', `nodeos-${boardId}.img`) : undefined);
+      if (!img) throw new UsageError('give an image or --board <id>');
+      if (!boardId) {
+        const manifest = join(dirname(img), basename(img).replace(/\.img$/, '.manifest.json'));
+        if (!existsSync(manifest)) throw new UsageError(`cannot tell the board of ${img} (no ${manifest}): pass --board <id>`);
+        boardId = (JSON.parse(readFileSync(manifest, 'utf8')) as { board: string }).board;
+      }
+      const e = prepareEmulation(img, getBoard(boardId).profile, { direct: Boolean(o.direct), ...(o.overlay ? { overlay: o.overlay } : {}) });
+      if (o.dryRun) {
+        io.out([e.command, ...e.args].map((a) => (/[\s'"]/.test(a) ? `'${a.replace(/'/g, "'\\''")}'` : a)).join(' ') + '\n');
+        e.cleanup();
+        return;
+      }
+      const child = startEmulation(e, 'inherit');
+      const code = await new Promise<number>((res) => child.on('exit', (c) => res(c ?? 1)));
+      if (code !== 0) process.exitCode = code;
+    });
+}

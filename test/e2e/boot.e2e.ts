@@ -1,0 +1,80 @@
+/**
+ * End to end (needs network or a filled cache, QEMU, and the host tools .ci/setup installs):
+ * build the rpi3b image with the CLI, boot it under qemu-system-aarch64 -M raspi3b through
+ * U-Boot from the SD card and directly, and talk to the REPL on the console.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bootPartition, decodeEnv, Fat32Reader, getBoard, packageRoot, prepareEmulation, startEmulation, type BuildManifest } from '../../src/index.js';
+import { runCli } from '../helpers/cli.js';
+import { Console } from '../helpers/console.js';
+
+const OUT = join(packageRoot(), 'out');
+const IMAGE = join(OUT, 'nodeos-rpi3b.img');
+const PROMPT = /\n> $/;
+const BOOT_MS = 240_000;
+
+describe('rpi3b end to end (QEMU raspi3b)', () => {
+  let manifest: BuildManifest;
+  let envBuild: string;
+
+  before(async () => {
+    const r = await runCli('build', '--board', 'rpi3b', '--out', OUT, '--json');
+    assert.equal(r.code, 0, r.err);
+    manifest = JSON.parse(readFileSync(join(OUT, 'nodeos-rpi3b.manifest.json'), 'utf8')) as BuildManifest;
+    // What the kit wrote into uboot.env, read back from the image itself.
+    const part = bootPartition(IMAGE);
+    const fat = new Fat32Reader(IMAGE, part.offset);
+    const env = decodeEnv(fat.readFile('uboot.env'));
+    fat.close();
+    envBuild = env.vars.get('nodeos_build') ?? '';
+    assert.equal(envBuild, manifest.build);
+    assert.match(env.vars.get('bootargs') ?? '', new RegExp(`nodeos\\.build=${envBuild}`));
+  });
+
+  async function boot(direct: boolean): Promise<{ console: Console; ms: number }> {
+    const e = prepareEmulation(IMAGE, getBoard('rpi3b').profile, { direct });
+    const t = Date.now();
+    const c = new Console(startEmulation(e, 'pipe'));
+    await c.waitFor(PROMPT, BOOT_MS, 0);
+    return { console: c, ms: Date.now() - t };
+  }
+
+  it('boots through U-Boot from the SD card to the REPL, with the environment the kit wrote', async () => {
+    const { console: c, ms } = await boot(false);
+    try {
+      // U-Boot's console moves to the mini UART after relocation, so this is what we see of it.
+      assert.match(c.output, /Loading Environment from FAT\.\.\. OK/, 'U-Boot imported uboot.env from the card');
+      assert.equal(c.output.match(/\d+ bytes read in \d+ ms/g)?.length, 3, 'kernel, DTB and initramfs loaded by the env bootcmd');
+      assert.match(c.output, /Run \/init as init process/);
+      assert.equal(await c.eval('6 * 7'), '42');
+      assert.equal(await c.eval('process.arch'), "'arm64'");
+      assert.equal(await c.eval('process.ppid'), '1', 'the REPL is a child of init');
+      const cmdline = await c.eval("require('fs').readFileSync('/proc/cmdline', 'utf8').trim()");
+      assert.match(cmdline, new RegExp(`nodeos\\.build=${envBuild}`), 'the kernel got bootargs from our uboot.env');
+      assert.equal(await c.eval("require('fs').readFileSync('/proc/1/cmdline', 'utf8').split('\\0')[0]"), "'/bin/node'");
+      // .exit ends the REPL; init starts a new one and the kernel does not panic.
+      c.child.stdin!.write('.exit\n');
+      await c.waitFor(/REPL ended \(exit 0\); starting a new one[\s\S]*\n> $/, 30_000);
+      assert.equal(await c.eval('1 + 2'), '3');
+      assert.doesNotMatch(c.output, /Kernel panic/);
+      console.log(`      U-Boot path: REPL prompt ${(ms / 1000).toFixed(1)} s after QEMU start`);
+    } finally {
+      c.stop();
+    }
+  });
+
+  it('boots directly (--direct) to the REPL', async () => {
+    const { console: c, ms } = await boot(true);
+    try {
+      assert.doesNotMatch(c.output, /Loading Environment/);
+      assert.equal(await c.eval('process.arch'), "'arm64'");
+      assert.match(await c.eval('process.version'), /^'v24\./);
+      assert.match(await c.eval('board.profile.id'), /'rpi3b'/);
+      console.log(`      direct: REPL prompt ${(ms / 1000).toFixed(1)} s after QEMU start`);
+    } finally {
+      c.stop();
+    }
+  });
+});

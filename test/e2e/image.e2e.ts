@@ -1,0 +1,98 @@
+/**
+ * The real rpi3b image, checked with the real tools: layout, boot partition, initramfs
+ * contents, .bmap and .sha256, and reproducibility from the same lock and epoch.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bootPartition, Fat32Reader, getBoard, packageRoot, type BuildManifest } from '../../src/index.js';
+import { runCli } from '../helpers/cli.js';
+import { run } from '../helpers/tools.js';
+import { cleanupTemp, tempDir } from '../helpers/tmp.js';
+
+const OUT = join(packageRoot(), 'out');
+const IMAGE = join(OUT, 'nodeos-rpi3b.img');
+
+describe('rpi3b image (real artifacts)', () => {
+  let manifest: BuildManifest;
+  before(async () => {
+    const r = await runCli('build', '--board', 'rpi3b', '--out', OUT, '--json');
+    assert.equal(r.code, 0, r.err);
+    manifest = JSON.parse(readFileSync(join(OUT, 'nodeos-rpi3b.manifest.json'), 'utf8')) as BuildManifest;
+  });
+  after(cleanupTemp);
+
+  it("sfdisk --dump shows the profile's layout: FAT32 LBA, bootable, 4 MiB aligned", () => {
+    const boot = getBoard('rpi3b').profile.partitions[0]!;
+    const dump = run('sfdisk', ['--dump', IMAGE]).toString();
+    const rows = dump.split('\n').filter((l) => / : start=/.test(l));
+    assert.deepEqual(rows.map((l) => l.replace(/^\S+ : /, '').replace(/\s+/g, ' ')), [`start= ${boot.startMiB * 2048}, size= ${(boot.sizeMiB as number) * 2048}, type=c, bootable`]);
+  });
+
+  it('the boot partition passes fsck.fat -n and mdir lists what U-Boot and the firmware need', () => {
+    const dir = tempDir();
+    const part = bootPartition(IMAGE);
+    const p = join(dir, 'boot.img');
+    execFileSync('dd', [`if=${IMAGE}`, `of=${p}`, 'bs=1M', `skip=${part.offset / (1 << 20)}`, `count=${part.size / (1 << 20)}`, 'status=none']);
+    run('fsck.fat', ['-n', p]);
+    const listing = run('mdir', ['-i', p, '::']).toString();
+    for (const f of ['bootcode.bin', 'start.elf', 'fixup.dat', 'config.txt', 'u-boot.bin', 'uboot.env', 'Image.gz', 'initramfs.zst', 'nodeos.dtb', 'bcm2710-rpi-3-b.dtb']) {
+      assert.match(listing, new RegExp(`\\s${f.replace(/\./g, '\\.')}$`, 'mi'), f);
+    }
+    const config = execFileSync('mtype', ['-i', p, '::config.txt']).toString();
+    for (const line of ['arm_64bit=1', 'enable_uart=1', 'kernel=u-boot.bin']) assert.match(config, new RegExp(`^${line}$`, 'm'));
+    // uboot.env is read by the real fw_printenv too.
+    const env = join(dir, 'uboot.env');
+    execFileSync('mcopy', ['-i', p, '::uboot.env', env]);
+    const cfg = join(dir, 'fw_env.config');
+    execFileSync('sh', ['-c', `echo "${env} 0x0 0x4000" > ${cfg}`]);
+    assert.match(run('fw_printenv', ['-c', cfg, 'bootcmd']).toString(), /booti \$\{kernel_addr_r\} \$\{ramdisk_addr_r\}:\$\{filesize\} \$\{fdt_addr_r\}/);
+  });
+
+  it('the initramfs holds node, its libraries, busybox, the modules and init', () => {
+    const part = bootPartition(IMAGE);
+    const fat = new Fat32Reader(IMAGE, part.offset);
+    const zst = fat.readFile('initramfs.zst');
+    fat.close();
+    const cpio = execFileSync('zstd', ['-dc'], { input: zst, maxBuffer: 1 << 30 });
+    assert.equal(cpio.length, manifest.initramfs.uncompressed);
+    const list = run('cpio', ['-it', '--quiet'], cpio).toString().split('\n');
+    for (const f of ['init', 'bin/node', 'bin/busybox', 'dev/console', 'usr/lib/ld-linux-aarch64.so.1', 'usr/lib/aarch64-linux-gnu/libstdc++.so.6', 'usr/lib/nodeos/init.js', 'etc/nodeos/image.json']) {
+      assert.ok(list.includes(f), f);
+    }
+    // Modules with their .modinfo dependencies, decompressed: ext4 brings jbd2, mbcache, crc16.
+    for (const m of ['ext4.ko', 'jbd2.ko', 'mbcache.ko', 'crc16.ko', 'i2c-bcm2835.ko', 'sdhci-iproc.ko']) assert.ok(list.some((l) => l.endsWith(`/${m}`)), m);
+    assert.ok(!list.some((l) => l.endsWith('.xz')));
+    assert.deepEqual(manifest.modules.slice(manifest.modules.indexOf('jbd2'), manifest.modules.indexOf('ext4') + 1), ['jbd2', 'mbcache', 'crc16', 'ext4']);
+  });
+
+  it('the .sha256 and .bmap describe the image; bmaptool copy reproduces it', () => {
+    const dir = tempDir();
+    assert.equal(readFileSync(`${IMAGE}.sha256`, 'utf8'), `${manifest.image.sha256}  nodeos-rpi3b.img\n`);
+    execFileSync('sha256sum', ['-c', 'nodeos-rpi3b.img.sha256'], { cwd: OUT });
+    const copy = join(dir, 'copy.img');
+    run('bmaptool', ['copy', IMAGE, copy]);
+    execFileSync('cmp', [IMAGE, copy]);
+  });
+
+  it('two builds from the same lock and SOURCE_DATE_EPOCH give the same bytes', async () => {
+    const a = tempDir();
+    const b = tempDir();
+    for (const d of [a, b]) {
+      mkdirSync(d, { recursive: true });
+      copyFileSync(join(OUT, 'nodeos-rpi3b.lock.json'), join(d, 'nodeos-rpi3b.lock.json'));
+    }
+    const saved = process.env.SOURCE_DATE_EPOCH;
+    process.env.SOURCE_DATE_EPOCH = '1700000000';
+    try {
+      for (const d of [a, b]) assert.equal((await runCli('build', '--board', 'rpi3b', '--out', d, '--offline', '--json')).code, 0);
+    } finally {
+      if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
+      else process.env.SOURCE_DATE_EPOCH = saved;
+    }
+    assert.equal(readFileSync(join(a, 'nodeos-rpi3b.img.sha256'), 'utf8'), readFileSync(join(b, 'nodeos-rpi3b.img.sha256'), 'utf8'));
+    assert.equal(readFileSync(join(a, 'nodeos-rpi3b.img.bmap'), 'utf8'), readFileSync(join(b, 'nodeos-rpi3b.img.bmap'), 'utf8'));
+    assert.notEqual(readFileSync(join(a, 'nodeos-rpi3b.img.sha256'), 'utf8'), readFileSync(`${IMAGE}.sha256`, 'utf8'), 'the epoch is part of the bytes');
+  });
+});
