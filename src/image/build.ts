@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gzipSync, constants as zc } from 'node:zlib';
 import { Cache, fetchArtifacts, type ArtifactOptions, type Artifacts } from '../artifacts/index.js';
@@ -16,6 +16,7 @@ import { createImage as createEnvImage } from '../uboot-env/index.js';
 import { createBmap } from './bmap.js';
 import { buildMbr, SECTOR, writeSparseImage } from './disk.js';
 import { buildFat32, type Extent, type FatFile } from './fat.js';
+import { deviceTree } from './devicetree.js';
 import { buildInitramfs } from './initramfs.js';
 
 /** A stage of the build, for progress output. */
@@ -98,31 +99,6 @@ function findKernelImage(root: string): { path: string; release: string } {
   return { path: join(boot, v), release: v.replace(/^vmlinu[xz]-/, '') };
 }
 
-/** The board's DTB with its overlays applied (dtc + fdtoverlay), from the kernel package. */
-function deviceTree(profile: BoardProfile, kernelRoot: string, release: string, cache: Cache): Buffer {
-  const base = [join(kernelRoot, `usr/lib/linux-image-${release}`, profile.devicetree.dtb), join(kernelRoot, 'usr/lib', `linux-image-${release}`, profile.devicetree.dtb)].find(existsSync);
-  if (!base) throw new BspError('EARTIFACT', `${profile.devicetree.dtb} is not in the kernel package (${release}): fix devicetree.dtb in the profile`);
-  if (profile.devicetree.overlays.length === 0) return readFileSync(base);
-  const dir = cache.tempPath('dtb');
-  mkdirSync(dir, { recursive: true });
-  try {
-    const dtbos = profile.devicetree.overlays.map((name) => {
-      const src = join(packageRoot(), 'boards', 'overlays', `${name}.dtso`);
-      if (!existsSync(src)) throw new BspError('EARTIFACT', `overlay ${name}: boards/overlays/${name}.dtso does not exist`);
-      const out = join(dir, `${name}.dtbo`);
-      const r = spawnSync('dtc', ['-@', '-I', 'dts', '-O', 'dtb', '-o', out, src]);
-      if (r.error || r.status !== 0) throw new BspError('ETOOL', `dtc ${name}: ${r.error?.message ?? r.stderr.toString()} (apt-get install device-tree-compiler)`);
-      return out;
-    });
-    const merged = join(dir, 'merged.dtb');
-    const r = spawnSync('fdtoverlay', ['-i', base, '-o', merged, ...dtbos]);
-    if (r.error || r.status !== 0) throw new BspError('ETOOL', `fdtoverlay: ${r.error?.message ?? r.stderr.toString()}`);
-    return readFileSync(merged);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 /** The U-Boot environment: a complete boot command, since an imported env replaces the default. */
 export function ubootEnvironment(profile: BoardProfile, build: string, initrdName: string): [string, string][] {
   const bootargs = [...profile.kernel.cmdline, `nodeos.build=${build}`].join(' ');
@@ -181,7 +157,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const initramfs = await stage('initramfs', () => buildInitramfs(profile, artifacts, cache, build, epoch));
   const kernel = findKernelImage(artifacts.debs.kernel);
   const [initrdZst, imageGz] = await stage('compress', () => [zstdCached(cache, initramfs.cpio), gzipCached(cache, readFileSync(kernel.path), 'kernel')] as const);
-  const dtb = deviceTree(profile, artifacts.debs.kernel, kernel.release, cache);
+  const dtb = deviceTree(profile, join(artifacts.debs.kernel, `usr/lib/linux-image-${kernel.release}`), join(packageRoot(), 'boards', 'overlays'), cache);
 
   const envVars = ubootEnvironment(profile, build, BOOT_NAMES.initramfs);
   const envText = envVars.map(([k, v]) => `${k}=${v}`).join('\n') + '\n';

@@ -7,3 +7,4 @@ export { Fat32Reader, type FatDirEntry } from './fat-read.js';
 export { buildMbr, writeSparseImage, SECTOR, type MbrPartition } from './disk.js';
 export { blockRanges, createBmap, BMAP_BLOCK } from './bmap.js';
 export { modinfo, resolveModules, type KernelModule } from './modules.js';
+export { deviceTree } from './devicetree.js';

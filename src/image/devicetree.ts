@@ -1,0 +1,35 @@
+/** The board's device tree: the kernel package's DTB with the profile's overlays applied at build time. */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Cache } from '../artifacts/index.js';
+import type { BoardProfile } from '../boards/index.js';
+import { BspError } from '../errors.js';
+
+/**
+ * Read `devicetree.dtb` from `dtbDir` (the kernel package's dtb directory) and apply each
+ * overlay `<overlaysDir>/<name>.dtso`, compiled with dtc and merged with fdtoverlay.
+ */
+export function deviceTree(profile: Pick<BoardProfile, 'devicetree'>, dtbDir: string, overlaysDir: string, cache: Cache): Buffer {
+  const base = join(dtbDir, profile.devicetree.dtb);
+  if (!existsSync(base)) throw new BspError('EARTIFACT', `${profile.devicetree.dtb} is not in the kernel package (${dtbDir}): fix devicetree.dtb in the profile`);
+  if (profile.devicetree.overlays.length === 0) return readFileSync(base);
+  const dir = cache.tempPath('dtb');
+  mkdirSync(dir, { recursive: true });
+  try {
+    const dtbos = profile.devicetree.overlays.map((name) => {
+      const src = join(overlaysDir, `${name}.dtso`);
+      if (!existsSync(src)) throw new BspError('EARTIFACT', `overlay ${name}: ${src} does not exist`);
+      const out = join(dir, `${name}.dtbo`);
+      const r = spawnSync('dtc', ['-@', '-q', '-I', 'dts', '-O', 'dtb', '-o', out, src]);
+      if (r.error || r.status !== 0) throw new BspError('ETOOL', `dtc ${name}: ${r.error?.message ?? r.stderr.toString()} (apt-get install device-tree-compiler)`);
+      return out;
+    });
+    const merged = join(dir, 'merged.dtb');
+    const r = spawnSync('fdtoverlay', ['-i', base, '-o', merged, ...dtbos]);
+    if (r.error || r.status !== 0) throw new BspError('EOVERLAY', `fdtoverlay could not apply ${profile.devicetree.overlays.join(', ')}: ${r.error?.message ?? r.stderr.toString().trim()}`);
+    return readFileSync(merged);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
