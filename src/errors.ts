@@ -122,3 +122,34 @@ export class ChecksumError extends ArtifactError {
     super('ECHECKSUM', `${artifact}: ${algorithm} is ${actual} but ${expected} was expected; the download was discarded (a bad mirror or a changed file: retry, or update the lock file)`, artifact);
   }
 }
+
+/**
+ * A flashing problem. Refusals (nothing was written): `ESYSTEM_DRIVE`, `ETOO_SMALL`,
+ * `EREAD_ONLY`, `ENOT_BLOCK`, `ELARGE_DRIVE`, `EMOUNTED`, `ENO_DEVICE`; bad sources (checked
+ * before anything is written): `EBMAP`, `EBMAP_CHECKSUM`, `ESOURCE`, `ECHECKSUM`; after
+ * writing: `EVERIFY` (read-back differs), `EWRITE`, `ECUSTOMIZE`.
+ */
+export class FlashError extends BspError {
+  constructor(
+    code: string,
+    message: string,
+    readonly device?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}
+
+/** Read-back verification found different bytes on the card. */
+export class VerifyError extends FlashError {
+  constructor(
+    device: string,
+    readonly offset: number,
+  ) {
+    super(
+      'EVERIFY',
+      `${device}: the data read back differs from the image, first at byte ${offset} (0x${offset.toString(16)}); the card or the card reader is the likely cause: try another reader or card`,
+      device,
+    );
+  }
+}

@@ -22,6 +22,8 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   build: async () => (await import('./build.js')).registerBuild,
   fetch: async () => (await import('./build.js')).registerBuild,
   emulate: async () => (await import('./build.js')).registerBuild,
+  flash: async () => (await import('./flash.js')).registerFlash,
+  drives: async () => (await import('./flash.js')).registerFlash,
 };
 
 /** Build the program with the command groups `argv` needs (all of them for top-level help). */

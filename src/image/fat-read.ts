@@ -138,6 +138,25 @@ export class Fat32Reader {
     return hit;
   }
 
+  /** Where a file's bytes are, relative to the partition start: contiguous runs, in order. */
+  fileExtents(path: string): { offset: number; length: number }[] {
+    const e = this.stat(path);
+    if (!e || e.isDir) throw new BspError('EFAT', `${path} is not a file on the boot partition`);
+    const bytes = this.spc * 512;
+    const out: { offset: number; length: number }[] = [];
+    let left = e.size;
+    for (const c of e.size ? this.chain(e.cluster) : []) {
+      if (left <= 0) break;
+      const offset = this.dataStart + (c - 2) * bytes;
+      const length = Math.min(bytes, left);
+      const prev = out.at(-1);
+      if (prev && prev.offset + prev.length === offset) prev.length += length;
+      else out.push({ offset, length });
+      left -= length;
+    }
+    return out;
+  }
+
   /** A file's content; EFAT if it does not exist. */
   readFile(path: string): Buffer {
     const e = this.stat(path);

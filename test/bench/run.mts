@@ -3,16 +3,19 @@
  * as ratios (ours / reference; below 1 is faster). Needs `npm run build` and the Debian
  * tools (.ci/setup installs them). Numbers are medians of repeated runs; nothing asserts.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { buildImage, Cache, createImage, decodeEnv, encodeEnv, fromText, getBoard, prepareEmulation, startEmulation } from '../../src/index.js';
+import { buildImage, Cache, createBmap, createImage, decodeEnv, encodeEnv, fromText, getBoard, prepareEmulation, startEmulation, writeSparseImage } from '../../src/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { Console } from '../helpers/console.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
+/** BENCH_ONLY=env,flash,image picks sections (default: all). */
+const want = (section: string): boolean => !process.env.BENCH_ONLY || process.env.BENCH_ONLY.split(',').includes(section);
 const cli = join(packageRoot(), 'dist/src/cli/main.js');
 
 function median(xs: number[]): number {
@@ -42,6 +45,15 @@ function timeFn(fn: () => void, n: number): number {
 const dir = mkdtempSync(join(tmpdir(), 'nodeos-bsp-bench-'));
 // Top-level await: this file is an ES module run by tsx.
 try {
+  if (want('env')) envBench(dir);
+  if (want('flash')) await flashBench(dir);
+  if (want('image')) await imageBench(dir);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** uboot-env: our CLI against mkenvimage, fw_printenv, fw_setenv (whole processes). */
+function envBench(dir: string): void {
   const lines = ['bootdelay=0', 'bootcmd=fatload mmc 0:1 ${kernel_addr_r} Image.gz; booti ${kernel_addr_r} - ${fdt_addr_r}'];
   for (let i = 0; i < 200; i++) lines.push(`var${i}=${'x'.repeat(40)}`);
   const text = lines.join('\n') + '\n';
@@ -71,10 +83,47 @@ try {
   const block = encodeEnv(vars, { size: 0x4000 });
   const dec = timeFn(() => decodeEnv(block), 2000);
   console.log(`\nin process: encode 16 KiB env ${(enc * 1000).toFixed(1)} µs, decode+CRC ${(dec * 1000).toFixed(1)} µs`);
-  if (process.env.BENCH_SKIP_IMAGE) process.exit(0);
-  await imageBench(dir);
-} finally {
-  rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * A 2 GiB sparse image, about 10% mapped in scattered extents, written to a loop device by
+ * nodeos-bsp flash (read-back verify on), bmaptool copy (no read-back) and dd (whole image).
+ */
+async function flashBench(dir: string): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    console.log('\nflash bench skipped: needs root for loop devices');
+    return;
+  }
+  const GiB = 1 << 30;
+  const MiB = 1 << 20;
+  const image = join(dir, 'big.img');
+  const extents: { offset: number; data: Buffer }[] = [];
+  // 51 extents of 4 MiB spread over 2 GiB = 204 MiB mapped (10%), random (incompressible).
+  for (let i = 0; i < 51; i++) extents.push({ offset: i * 40 * MiB + (i % 7) * 4096, data: randomBytes(4 * MiB) });
+  const mapped = writeSparseImage(image, 2 * GiB, extents);
+  writeFileSync(`${image}.bmap`, createBmap(image, 2 * GiB, mapped));
+  const backing = join(dir, 'card.raw');
+  writeFileSync(backing, Buffer.alloc(0));
+  execFileSync('truncate', ['-s', String(2 * GiB + 64 * MiB), backing]);
+  const dev = execFileSync('losetup', ['--find', '--show', backing]).toString().trim();
+  const { flash } = await import('../../flash/index.js');
+  const time = async (fn: () => unknown): Promise<number> => {
+    execFileSync('sync');
+    const t = performance.now();
+    await fn();
+    return performance.now() - t;
+  };
+  try {
+    const ours = await time(() => flash(image, [dev]));
+    const bmaptool = await time(() => execFileSync('bmaptool', ['-q', 'copy', image, dev]));
+    const dd = await time(() => execFileSync('dd', [`if=${image}`, `of=${dev}`, 'bs=4M', 'conv=fsync', 'status=none']));
+    console.log(`\nflash: 2 GiB image, ${(mapped.reduce((n, [a, b]) => n + b - a, 0) / MiB).toFixed(0)} MiB mapped, to a loop device`);
+    console.log(`  nodeos-bsp flash (verify) ${(ours / 1000).toFixed(2)} s`);
+    console.log(`  bmaptool copy             ${(bmaptool / 1000).toFixed(2)} s   ours/bmaptool ${(ours / bmaptool).toFixed(2)}`);
+    console.log(`  dd bs=4M conv=fsync       ${(dd / 1000).toFixed(2)} s   dd/ours ${(dd / ours).toFixed(1)}x`);
+  } finally {
+    spawnSync('losetup', ['-d', dev]);
+  }
 }
 
 /** Build (cold: empty cache, so downloads and compression; warm: same again) and boot. */
