@@ -41,6 +41,7 @@ interface LsblkNode {
   mountpoint?: string | null;
   hotplug: boolean;
   fstype: string | null;
+  'maj:min'?: string;
   children?: LsblkNode[];
 }
 
@@ -70,8 +71,18 @@ function activeSwaps(): Set<string> {
   }
 }
 
-/** The device holding `path`'s filesystem (findmnt), resolved to its /dev path. */
-function deviceOf(path: string): string | undefined {
+/**
+ * The block device holding `path`'s filesystem: matched by st_dev against lsblk's
+ * MAJ:MIN, else asked of findmnt (overlay and btrfs report anonymous device numbers).
+ */
+function deviceOf(path: string, byMajMin: Map<string, string>): string | undefined {
+  try {
+    const dev = statSync(path).dev;
+    const hit = byMajMin.get(`${Math.floor(dev / 256) & 0xfff}:${(dev & 0xff) | ((Math.floor(dev / 4096) & 0xfff00) >>> 0)}`);
+    if (hit) return hit;
+  } catch {
+    return undefined;
+  }
   const r = spawnSync('findmnt', ['-n', '-o', 'SOURCE', '--target', path], { encoding: 'utf8' });
   const src = r.stdout?.trim().replace(/\[.*\]$/, '');
   return src?.startsWith('/dev/') ? src : undefined;
@@ -87,11 +98,17 @@ export interface ScanOptions {
 
 /** All disks with their partitions, system drives marked. */
 export function listDrives(o: ScanOptions = {}): Drive[] {
-  const r = spawnSync('lsblk', ['--json', '--bytes', '-o', 'NAME,PATH,SIZE,MODEL,TRAN,RM,RO,TYPE,MOUNTPOINTS,HOTPLUG,FSTYPE'], { encoding: 'utf8' });
+  const r = spawnSync('lsblk', ['--json', '--bytes', '-o', 'NAME,PATH,SIZE,MODEL,TRAN,RM,RO,TYPE,MOUNTPOINTS,HOTPLUG,FSTYPE,MAJ:MIN'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) throw new FlashError('ENO_DEVICE', `lsblk failed: ${r.error?.message ?? r.stderr} (apt-get install util-linux)`);
   const tree = JSON.parse(r.stdout) as { blockdevices: LsblkNode[] };
   const swaps = activeSwaps();
-  const held = new Set((o.systemPaths ?? [packageRoot(), process.cwd()]).map(deviceOf).filter((d): d is string => Boolean(d)));
+  const byMajMin = new Map<string, string>();
+  const index = (n: LsblkNode): void => {
+    if (n['maj:min']) byMajMin.set(n['maj:min'], n.path);
+    n.children?.forEach(index);
+  };
+  tree.blockdevices.forEach(index);
+  const held = new Set((o.systemPaths ?? [packageRoot(), process.cwd()]).map((p) => deviceOf(p, byMajMin)).filter((d): d is string => Boolean(d)));
   const drives: Drive[] = [];
   for (const d of tree.blockdevices) {
     if (d.type !== 'disk' && d.type !== 'loop') continue;

@@ -4,11 +4,13 @@
  * U-Boot from the SD card and directly, and talk to the REPL on the console.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bootPartition, decodeEnv, Fat32Reader, getBoard, packageRoot, prepareEmulation, startEmulation, type BuildManifest } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
+import { attachLoop, detachLoop, isRoot } from '../helpers/tools.js';
 
 const OUT = join(packageRoot(), 'out');
 const IMAGE = join(OUT, 'nodeos-rpi3b.img');
@@ -62,6 +64,31 @@ describe('rpi3b end to end (QEMU raspi3b)', () => {
       console.log(`      U-Boot path: REPL prompt ${(ms / 1000).toFixed(1)} s after QEMU start`);
     } finally {
       c.stop();
+    }
+  });
+
+  it('a card flashed with a hostname boots with it on the kernel command line (root, loop device)', async function () {
+    if (!isRoot()) this.skip();
+    const backing = join(OUT, 'card-e2e.raw');
+    writeFileSync(backing, Buffer.alloc(0));
+    execFileSync('truncate', ['-s', '256M', backing]);
+    const dev = attachLoop(backing);
+    try {
+      const f = await runCli('flash', IMAGE, '--device', dev, '--yes', '--hostname', 'kitchen', '--cmdline', 'nodeos.test=1', '--json');
+      assert.equal(f.code, 0, f.err + f.out);
+      const e = prepareEmulation(dev, getBoard('rpi3b').profile, {});
+      const c = new Console(startEmulation(e, 'pipe'));
+      try {
+        await c.waitFor(PROMPT, BOOT_MS, 0);
+        const cmdline = await c.eval("require('fs').readFileSync('/proc/cmdline', 'utf8').trim()");
+        assert.match(cmdline, /nodeos\.hostname=kitchen/);
+        assert.match(cmdline, /nodeos\.test=1/);
+      } finally {
+        c.stop();
+      }
+    } finally {
+      detachLoop(dev);
+      rmSync(backing, { force: true });
     }
   });
 
