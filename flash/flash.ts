@@ -90,9 +90,11 @@ interface Target {
   result: TargetResult;
 }
 
+/** A throttled reporter for one phase; it announces the phase at once (done = 0). */
 function progress(phase: FlashPhase, total: number, cb?: (p: FlashProgress) => void): (done: number, force?: boolean) => void {
   const t0 = Date.now();
   let last = 0;
+  cb?.({ phase, done: 0, total, bytesPerSecond: 0, etaSeconds: null });
   return (done, force) => {
     if (!cb) return;
     const now = Date.now();

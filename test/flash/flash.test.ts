@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { flash, listDrives, parseBmap } from '../../flash/index.js';
-import { bootPartition, buildFat32, buildMbr, createBmap, createImage, decodeEnv, Fat32Reader, FlashError, writeSparseImage } from '../../src/index.js';
+import { bootPartition, buildFat32, buildMbr, createBmap, createImage, decodeEnv, Fat32Reader, FlashError, VerifyError, writeSparseImage } from '../../src/index.js';
 import { attachLoop, detachLoop, isRoot } from '../helpers/tools.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
@@ -151,6 +151,41 @@ describe('flash to loop block devices (root)', function () {
     assert.equal(env.get('hostname'), 'kitchen');
     assert.equal(env.get('bootdelay'), '3');
     assert.equal(env.has('bootcmd'), false);
+  });
+
+  it('EVERIFY: a card that does not keep what was written is caught, naming the first bad offset', async () => {
+    const dev = card();
+    const file = execFileSync('losetup', ['-n', '-O', 'BACK-FILE', dev]).toString().trim();
+    const bad = img.ranges[1]![0] + 777;
+    // Between writing and reading back, the "card" loses a byte (written behind the loop device's back).
+    const r = await flash(img.image, [dev], {
+      onProgress: (p) => {
+        if (p.phase === 'verifying' && p.done === 0) {
+          const fd = openSync(file, 'r+');
+          writeSync(fd, Buffer.from([img.data[bad]! ^ 0xff]), 0, 1, bad);
+          closeSync(fd);
+        }
+      },
+    });
+    const t = r.targets[0]!;
+    assert.equal(t.ok, false);
+    assert.equal(t.error?.code, 'EVERIFY');
+    assert.equal((t.error as VerifyError).offset, bad);
+    assert.match(t.error!.message, /card or the card reader/);
+  });
+
+  it('ELARGE_DRIVE: a drive over 128 GB needs --allow-large', async () => {
+    const f = join(dir, 'huge.raw');
+    writeFileSync(f, Buffer.alloc(0));
+    execFileSync('truncate', ['-s', '130G', f]);
+    const dev = attachLoop(f);
+    loops.push(dev);
+    await assert.rejects(flash(img.image, [dev]), code('ELARGE_DRIVE'));
+    const head = Buffer.alloc(MiB);
+    const fd = openSync(dev, 'r');
+    readSync(fd, head, 0, MiB, 0);
+    closeSync(fd);
+    assert.ok(head.every((b) => b === 0), 'untouched');
   });
 
   describe('refusals leave the target untouched', () => {
