@@ -24,6 +24,7 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   emulate: async () => (await import('./build.js')).registerBuild,
   flash: async () => (await import('./flash.js')).registerFlash,
   drives: async () => (await import('./flash.js')).registerFlash,
+  repl: async () => (await import('./repl.js')).registerRepl,
 };
 
 /** Build the program with the command groups `argv` needs (all of them for top-level help). */

@@ -1,13 +1,11 @@
 /**
- * The NodeOS REPL on the console: Node's own `repl`, with the image's board profile
- * available as `board.profile` until the full board API arrives.
+ * The NodeOS REPL on the console, with `board` on the Linux backend.
  */
-import { readFileSync } from 'node:fs';
-import repl from 'node:repl';
+import { existsSync, readFileSync } from 'node:fs';
+import type { BoardProfile } from '../boards/schema.js';
+import { createBoard, linuxBackends } from './board/index.js';
+import { startBoardRepl } from './board-repl.js';
 
-const info = JSON.parse(readFileSync('/etc/nodeos/image.json', 'utf8')) as { board: Record<string, unknown>; build: string };
-const server = repl.start({ prompt: '> ', useGlobal: true });
-Object.defineProperty(server.context, 'board', {
-  value: Object.freeze({ profile: info.board, build: info.build }),
-  enumerable: true,
-});
+const info = JSON.parse(readFileSync('/etc/nodeos/image.json', 'utf8')) as { board: BoardProfile; build: string };
+const board = createBoard(info.board, linuxBackends());
+startBoardRepl(board, existsSync('/home/.nodeos') ? { historyFile: '/home/.node_repl_history' } : {});

@@ -1,0 +1,94 @@
+/**
+ * The NodeOS REPL with `board` injected (johnny-five style): Node's own repl, top-level
+ * await, history, and the commands .pinout, .gpio, .i2cdetect [bus], .env.
+ */
+import repl, { type REPLServer } from 'node:repl';
+import type { Readable, Writable } from 'node:stream';
+import type { Board } from './board/index.js';
+import type { MockBackends } from './board/mock.js';
+import { mockBackends } from './board/mock.js';
+import type { BoardProfile } from '../boards/schema.js';
+
+export interface BoardReplOptions {
+  input?: Readable;
+  output?: Writable;
+  /** File for the history (on the users' partition on a board). */
+  historyFile?: string;
+  prompt?: string;
+}
+
+/** An i2cdetect-style grid of the addresses that answered. */
+export function i2cGrid(found: number[]): string {
+  const rows = ['     0  1  2  3  4  5  6  7  8  9  a  b  c  d  e  f'];
+  for (let r = 0; r < 8; r++) {
+    let line = `${(r * 16).toString(16).padStart(2, '0')}:`;
+    for (let c = 0; c < 16; c++) {
+      const a = r * 16 + c;
+      line += a < 3 || a > 0x77 ? '   ' : found.includes(a) ? ` ${a.toString(16).padStart(2, '0')}` : ' --';
+    }
+    rows.push(line);
+  }
+  return rows.join('\n');
+}
+
+/** Start the REPL with `board` in its context. */
+export function startBoardRepl(board: Board, o: BoardReplOptions = {}): REPLServer {
+  const server = repl.start({
+    prompt: o.prompt ?? '> ',
+    useGlobal: true,
+    ...(o.input ? { input: o.input } : {}),
+    ...(o.output ? { output: o.output } : {}),
+  });
+  Object.defineProperty(server.context, 'board', { value: board, enumerable: true });
+  const say = (text: string): void => {
+    server.output.write(text.endsWith('\n') ? text : `${text}\n`);
+    server.displayPrompt();
+  };
+  const guard = async (fn: () => unknown): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      say(`${(err as Error).message}${(err as { code?: string }).code ? ` [${(err as { code?: string }).code}]` : ''}`);
+    }
+  };
+  server.defineCommand('pinout', { help: 'Draw the GPIO header (opened pins marked)', action: () => void guard(() => say(board.pinout())) });
+  server.defineCommand('gpio', {
+    help: 'List opened pins with direction and value',
+    action: () => void guard(() => say(board.opened().map((p) => p.toString()).join('\n') || 'no pins opened yet (try board.GPIO17.value)')),
+  });
+  server.defineCommand('i2cdetect', {
+    help: 'Scan an I2C bus (default 1)',
+    action: (arg: string) =>
+      void guard(async () => {
+        const bus = await board.i2c(arg.trim() ? Number(arg) : 1);
+        try {
+          say(i2cGrid(await bus.scan()));
+        } finally {
+          await bus.close();
+        }
+      }),
+  });
+  server.defineCommand('env', {
+    help: 'Print the U-Boot environment',
+    action: () => void guard(() => say(Object.entries(board.env.all()).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join('\n'))),
+  });
+  if (o.historyFile) server.setupHistory(o.historyFile, () => undefined);
+  return server;
+}
+
+/** Mock backends shaped like the profile's board, for trying the REPL without hardware. */
+export function mockFor(profile: BoardProfile): MockBackends {
+  const m = mockBackends({
+    // Bases as a 6.6+ kernel numbers them (512 up), so global numbers look like the real thing.
+    chips: profile.gpio.controllers.map((c, i) => ({ label: c.label ?? c.id, base: 512 + 64 * i, ngpio: c.lines })),
+    leds: profile.leds.map((l) => l.sysfs[0]!),
+    files: {
+      '/proc/device-tree/model': Buffer.from(`${profile.name} (mock)\0`),
+      '/proc/meminfo': Buffer.from('MemTotal:        948304 kB\n'),
+      ...(profile.detection.revisions?.[0] ? { '/proc/device-tree/system/linux,revision': Buffer.from(profile.detection.revisions[0].padStart(8, '0'), 'hex') } : {}),
+    },
+  });
+  // A TMP102-like sensor at 0x48 on bus 1: register 0 holds 25.0 °C.
+  m.i2c.addDevice(1, 0x48, { 0: 0x19, 1: 0x00 });
+  return m;
+}

@@ -1,0 +1,92 @@
+/**
+ * The hardware contract of `board`: one interface per kind of hardware, a Linux
+ * implementation (onoff, i2c-bus, serialport, sysfs) and a mock with the same shape.
+ */
+
+/** Edge to watch on an input line. */
+export type Edge = 'none' | 'rising' | 'falling' | 'both';
+export type Direction = 'in' | 'out';
+
+/** One GPIO line, opened. */
+export interface GpioLine {
+  readonly direction: Direction;
+  read(): 0 | 1;
+  readAsync(): Promise<0 | 1>;
+  write(value: 0 | 1): void;
+  setDirection(d: Direction): void;
+  watch(cb: (err: Error | null | undefined, value: 0 | 1) => void, edge: Edge): void;
+  unwatchAll(): void;
+  close(): void;
+}
+
+/** A GPIO controller found at run time (by label or compatible, never by chip number). */
+export interface GpioChipInfo {
+  label: string;
+  /** First global (sysfs) number of the chip: differs between kernels (458 on 6.1, 512+ on 6.6+). */
+  base: number;
+  ngpio: number;
+}
+
+export interface GpioBackend {
+  /** Find a chip by its label. */
+  chip(label: string): GpioChipInfo | undefined;
+  chips(): GpioChipInfo[];
+  /** Open global line number `global` in direction `d`. */
+  open(global: number, d: Direction): GpioLine;
+}
+
+/** The subset of i2c-bus's promise API the board exposes. */
+export interface I2cBus {
+  scan(): Promise<number[]>;
+  readByte(addr: number, cmd: number): Promise<number>;
+  writeByte(addr: number, cmd: number, byte: number): Promise<void>;
+  readWord(addr: number, cmd: number): Promise<number>;
+  writeWord(addr: number, cmd: number, word: number): Promise<void>;
+  readI2cBlock(addr: number, cmd: number, length: number, buffer: Buffer): Promise<{ bytesRead: number; buffer: Buffer }>;
+  writeI2cBlock(addr: number, cmd: number, length: number, buffer: Buffer): Promise<{ bytesWritten: number; buffer: Buffer }>;
+  close(): Promise<void>;
+}
+
+export interface I2cBackend {
+  open(bus: number): Promise<I2cBus>;
+}
+
+/** A serial port: what serialport's SerialPort offers that the board needs. */
+export interface SerialPortLike {
+  readonly path: string;
+  write(data: string | Buffer, cb?: (err: Error | null | undefined) => void): boolean;
+  on(event: 'data', cb: (data: Buffer) => void): this;
+  on(event: 'error', cb: (err: Error) => void): this;
+  on(event: 'open' | 'close', cb: () => void): this;
+  close(cb?: (err: Error | null) => void): void;
+}
+
+export interface SerialBackend {
+  open(path: string, baudRate: number): SerialPortLike;
+  /** Serial devices present (from /sys/class/tty; NodeOS has no udevadm). */
+  list(): string[];
+}
+
+/** sysfs-style LED access. */
+export interface LedBackend {
+  list(): string[];
+  read(name: string, attr: 'brightness' | 'max_brightness' | 'trigger'): string;
+  write(name: string, attr: 'brightness' | 'trigger', value: string): void;
+}
+
+/** System actions. */
+export interface SystemBackend {
+  reboot(): void;
+  poweroff(): void;
+  /** Device tree identity and /proc info. */
+  readFile(path: string): Buffer | undefined;
+}
+
+/** Everything `board` talks to; selected in one place (`createBoard`). */
+export interface Backends {
+  gpio: GpioBackend;
+  i2c: I2cBackend;
+  serial: SerialBackend;
+  leds: LedBackend;
+  system: SystemBackend;
+}

@@ -1,0 +1,280 @@
+/**
+ * `board`: the Raspberry Pi (or any profiled board) from the REPL. Pins by any name
+ * (GPIO17, BCM17, BOARD11, J8:11, SDA), I2C, serial ports, LEDs, the U-Boot environment
+ * and board information, over whichever backend `createBoard` is given.
+ */
+import { inspect } from 'node:util';
+import { findPin, headerPins, type PinInfo } from '../../boards/pins.js';
+import { renderPinout } from '../../boards/pinout.js';
+import type { BoardProfile } from '../../boards/schema.js';
+import { BspError } from '../../errors.js';
+import { fileConfig, readEnv, updateEnv, type EnvConfig } from '../../uboot-env/index.js';
+import type { Backends, Direction, Edge, GpioLine, I2cBus, SerialPortLike } from './backend.js';
+import { decodeRevision, type BoardInfo } from './info.js';
+
+/** A pin error: unknown name, or a power/ground pin used as GPIO. */
+export class PinError extends BspError {}
+
+/** Where the running system keeps its U-Boot environment. Default: /boot/uboot.env. */
+export interface BoardOptions {
+  env?: EnvConfig;
+}
+
+/** One header pin. Prints as `<Pin GPIO17 J8:11 out value=1>`. */
+export class Pin {
+  private line?: GpioLine;
+
+  constructor(
+    private readonly board: Board,
+    readonly info: PinInfo,
+  ) {}
+
+  get name(): string {
+    return this.info.label;
+  }
+  /** SoC GPIO line (BCM number). */
+  get bcm(): number {
+    return this.info.line!;
+  }
+  get physical(): number {
+    return this.info.pin;
+  }
+  get names(): string[] {
+    return this.info.names;
+  }
+  get opened(): boolean {
+    return this.line !== undefined;
+  }
+  get direction(): Direction | undefined {
+    return this.line?.direction;
+  }
+
+  /** The global (sysfs) number, derived from the controller's base: never assumed. */
+  get global(): number {
+    return this.board.globalNumber(this.info);
+  }
+
+  private open(d: Direction): GpioLine {
+    if (!this.line) this.line = this.board.backends.gpio.open(this.global, d);
+    else if (this.line.direction !== d) this.line.setDirection(d);
+    return this.line;
+  }
+
+  /** Read the pin (opens it as an input if it is not open yet). */
+  get value(): 0 | 1 {
+    return (this.line ?? this.open('in')).read();
+  }
+
+  async read(): Promise<0 | 1> {
+    return (this.line ?? this.open('in')).readAsync();
+  }
+
+  /** Drive the pin (switches it to output). */
+  write(v: 0 | 1 | boolean): this {
+    this.open('out').write(v ? 1 : 0);
+    return this;
+  }
+
+  watch(cb: (value: 0 | 1) => void, o: { edge?: Edge } = {}): this {
+    this.open('in').watch((err, value) => {
+      if (!err) cb(value);
+    }, o.edge ?? 'both');
+    return this;
+  }
+
+  close(): void {
+    this.line?.close();
+    this.line = undefined;
+  }
+
+  toString(): string {
+    const state = this.line ? ` ${this.line.direction} value=${this.line.read()}` : '';
+    return `<Pin ${this.name} ${this.info.names.find((n) => n.includes(':')) ?? ''}${state}>`;
+  }
+
+  [inspect.custom](): string {
+    return this.toString();
+  }
+}
+
+/** An LED from the profile, through /sys/class/leds. */
+export class Led {
+  constructor(
+    private readonly board: Board,
+    readonly id: string,
+    readonly sysfsName: string,
+  ) {}
+
+  get brightness(): number {
+    return Number(this.board.backends.leds.read(this.sysfsName, 'brightness'));
+  }
+  set brightness(v: number) {
+    this.board.backends.leds.write(this.sysfsName, 'brightness', String(v));
+  }
+  /** The active trigger (the bracketed one). */
+  get trigger(): string {
+    return /\[([^\]]+)\]/.exec(this.board.backends.leds.read(this.sysfsName, 'trigger'))?.[1] ?? 'none';
+  }
+  set trigger(t: string) {
+    this.board.backends.leds.write(this.sysfsName, 'trigger', t);
+  }
+  on(): void {
+    this.trigger = 'none';
+    this.brightness = Number(this.board.backends.leds.read(this.sysfsName, 'max_brightness'));
+  }
+  off(): void {
+    this.trigger = 'none';
+    this.brightness = 0;
+  }
+  [inspect.custom](): string {
+    return `<Led ${this.id} ${this.sysfsName} brightness=${this.brightness} trigger=${this.trigger}>`;
+  }
+}
+
+/** The U-Boot environment of the running system. */
+export class BoardEnv {
+  constructor(private readonly config: EnvConfig) {}
+
+  all(): Record<string, string> {
+    return Object.fromEntries(readEnv(this.config).vars);
+  }
+  get(name: string): string | undefined {
+    return readEnv(this.config).vars.get(name);
+  }
+  /** Set (or with undefined/'' delete) a variable; written like fw_setenv. */
+  set(name: string, value: string | undefined): void {
+    updateEnv(this.config, [[name, value]]);
+  }
+  delete(name: string): void {
+    updateEnv(this.config, [[name, undefined]]);
+  }
+  [inspect.custom](): string {
+    const vars = this.all();
+    return `<U-Boot env ${Object.keys(vars).length} variables: ${Object.keys(vars).sort().join(', ')}>`;
+  }
+}
+
+export class Board {
+  private readonly pinCache = new Map<number, Pin>();
+  readonly leds: Record<string, Led>;
+  readonly env: BoardEnv;
+
+  constructor(
+    readonly profile: BoardProfile,
+    readonly backends: Backends,
+    o: BoardOptions = {},
+  ) {
+    this.leds = {};
+    const present = new Set(backends.leds.list());
+    for (const l of profile.leds) {
+      const name = l.sysfs.find((n) => present.has(n)) ?? l.sysfs[0]!;
+      this.leds[l.id] = new Led(this, l.id, name);
+    }
+    this.env = new BoardEnv(o.env ?? fileConfig('/boot/uboot.env'));
+    // Every name a pin answers to, as a property: board.GPIO17, board.BOARD11, board.SDA.
+    for (const p of headerPins(profile)) {
+      if (p.kind !== 'gpio') continue;
+      for (const n of p.names.filter((x) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(x))) {
+        if (!(n in this)) Object.defineProperty(this, n, { get: () => this.pin(n), enumerable: n.startsWith('GPIO') });
+      }
+    }
+  }
+
+  /** A pin by name (GPIO17, BCM17, BOARD11, J8:11, SDA) or SoC line number. */
+  pin(name: string | number): Pin {
+    const r = findPin(this.profile, name);
+    if (!r.ok) {
+      if (r.reason === 'not-gpio') throw new PinError('EPIN_POWER', `${String(name)} is ${this.profile.header?.name}:${r.pin!.pin}, a ${r.pin!.label} pin: it has no GPIO; pick a GPIO pin (see board.pinout())`);
+      throw new PinError('EPIN_UNKNOWN', `${this.profile.name} has no pin ${JSON.stringify(name)}: use GPIO17, BCM17, BOARD11, J8:11 or an alias like SDA (see board.pinout())`);
+    }
+    let p = this.pinCache.get(r.pin.pin);
+    if (!p) this.pinCache.set(r.pin.pin, (p = new Pin(this, r.pin)));
+    return p;
+  }
+
+  /** Global GPIO number of a pin: the sysfs base of the profile's controller (found by label) plus the SoC line. */
+  globalNumber(info: PinInfo): number {
+    const ctl = this.profile.gpio.controllers.find((c) => c.id === info.controller) ?? this.profile.gpio.controllers[0];
+    if (!ctl?.label) throw new BspError('EGPIO_CHIP', `${this.profile.id}: the GPIO controller of ${info.label} has no label to look up`);
+    const chip = this.backends.gpio.chip(ctl.label);
+    if (!chip) {
+      const seen = this.backends.gpio.chips().map((c) => c.label).join(', ') || 'none';
+      throw new BspError('EGPIO_CHIP', `no GPIO controller labelled ${ctl.label} (found: ${seen}); is this the right board profile and kernel?`);
+    }
+    if (info.line! >= chip.ngpio) throw new BspError('EGPIO_CHIP', `${ctl.label} has ${chip.ngpio} lines, not ${info.line}`);
+    return chip.base + info.line!;
+  }
+
+  /** Pins opened so far. */
+  opened(): Pin[] {
+    return [...this.pinCache.values()].filter((p) => p.opened);
+  }
+
+  /** The header drawing, with opened pins marked with direction and value. */
+  pinout(o: { color?: boolean } = {}): string {
+    const open = new Map(this.opened().map((p) => [p.physical, p]));
+    return renderPinout(this.profile, {
+      color: o.color ?? false,
+      annotate: (info) => {
+        const p = open.get(info.pin);
+        return p ? `[${p.direction} ${p.value}]` : undefined;
+      },
+    });
+  }
+
+  async i2c(bus = 1): Promise<I2cBus> {
+    try {
+      return await this.backends.i2c.open(bus);
+    } catch (err) {
+      const hint = this.profile.buses.find((b) => b.kind === 'i2c' && b.device === `/dev/i2c-${bus}`);
+      throw new BspError('EI2C', `cannot open /dev/i2c-${bus}: ${(err as Error).message}${hint ? ` (modules ${hint.modules?.join(', ')} loaded? is the bus enabled in the device tree?)` : `; ${this.profile.id}'s I2C buses: ${this.profile.buses.filter((b) => b.kind === 'i2c').map((b) => b.device).join(', ')}`}`, { cause: err });
+    }
+  }
+
+  /** A serial port by bus id from the profile (e.g. 'uart') or device path. */
+  serial(idOrPath: string, o: { baudRate?: number } = {}): SerialPortLike {
+    const bus = this.profile.buses.find((b) => b.kind === 'uart' && b.id === idOrPath);
+    const path = bus?.device ?? idOrPath;
+    if (!path.startsWith('/dev/')) throw new BspError('ESERIAL', `no UART "${idOrPath}" on ${this.profile.id}: use ${this.profile.buses.filter((b) => b.kind === 'uart').map((b) => b.id).join(', ')} or a /dev path`);
+    if (`/dev/${this.profile.console.device}` === path) throw new BspError('ESERIAL', `${path} is the console the REPL runs on; pick another UART`);
+    return this.backends.serial.open(path, o.baudRate ?? 115200);
+  }
+
+  serialPorts(): string[] {
+    return this.backends.serial.list();
+  }
+
+  get info(): BoardInfo {
+    const sys = this.backends.system;
+    const text = (p: string): string | undefined => sys.readFile(p)?.toString('latin1').replace(/\0+$/, '').trim();
+    const rev = sys.readFile('/proc/device-tree/system/linux,revision');
+    const revision = rev && rev.length >= 4 ? rev.readUInt32BE(0).toString(16) : /^Revision\s*:\s*(\w+)/m.exec(text('/proc/cpuinfo') ?? '')?.[1];
+    const serial = sys.readFile('/proc/device-tree/serial-number') ? text('/proc/device-tree/serial-number') : /^Serial\s*:\s*(\w+)/m.exec(text('/proc/cpuinfo') ?? '')?.[1];
+    const memKb = Number(/^MemTotal:\s+(\d+)/m.exec(text('/proc/meminfo') ?? '')?.[1] ?? 0);
+    return {
+      board: this.profile.id,
+      name: this.profile.name,
+      model: text('/proc/device-tree/model') ?? this.profile.name,
+      soc: this.profile.soc.name,
+      ...(revision ? { revision, decoded: decodeRevision(revision) } : {}),
+      ...(serial ? { serial } : {}),
+      memoryMiB: Math.round(memKb / 1024),
+    };
+  }
+
+  reboot(): void {
+    this.backends.system.reboot();
+  }
+  poweroff(): void {
+    this.backends.system.poweroff();
+  }
+
+  [inspect.custom](): string {
+    return `<Board ${this.profile.id} ${this.profile.name}: pins board.GPIO17 / board.pin('J8:11'), board.pinout(), board.i2c(1), board.serial('uart'), board.leds, board.env, board.info>`;
+  }
+}
+
+/** Build the board object for a profile over a backend set. */
+export function createBoard(profile: BoardProfile, backends: Backends, o: BoardOptions = {}): Board & Record<string, Pin> {
+  return new Board(profile, backends, o) as Board & Record<string, Pin>;
+}

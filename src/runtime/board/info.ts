@@ -1,0 +1,36 @@
+/** Board information and Raspberry Pi revision codes (new style, bit 23 set). */
+
+export interface RevisionInfo {
+  memoryMiB: number;
+  processor: string;
+  type: number;
+  revision: number;
+  manufacturer: string;
+}
+
+export interface BoardInfo {
+  board: string;
+  name: string;
+  model: string;
+  soc: string;
+  revision?: string;
+  decoded?: RevisionInfo;
+  serial?: string;
+  memoryMiB: number;
+}
+
+const PROCESSORS = ['BCM2835', 'BCM2836', 'BCM2837', 'BCM2711', 'BCM2712'];
+const MAKERS = ['Sony UK', 'Egoman', 'Embest', 'Sony Japan', 'Embest', 'Stadium'];
+
+/** Decode a new-style revision code (NOQuuuWuFMMMCCCCPPPPTTTTTTTTRRRR); undefined for old style. */
+export function decodeRevision(hex: string): RevisionInfo | undefined {
+  const code = parseInt(hex, 16);
+  if (!(code & (1 << 23))) return undefined;
+  return {
+    memoryMiB: 256 << ((code >> 20) & 7),
+    manufacturer: MAKERS[(code >> 16) & 0xf] ?? 'unknown',
+    processor: PROCESSORS[(code >> 12) & 0xf] ?? 'unknown',
+    type: (code >> 4) & 0xff,
+    revision: code & 0xf,
+  };
+}

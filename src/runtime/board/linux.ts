@@ -1,0 +1,118 @@
+/**
+ * The Linux backend: GPIO through onoff (sysfs), I2C through i2c-bus, UARTs through
+ * serialport, LEDs through /sys/class/leds. The npm modules are loaded on first use, so
+ * the board object works (and explains what is missing) even where they are not installed.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { BspError } from '../../errors.js';
+import type { Backends, Direction, Edge, GpioChipInfo, GpioLine, I2cBus, SerialPortLike } from './backend.js';
+
+const require = createRequire(import.meta.url);
+
+function load<T>(name: string): T {
+  try {
+    return require(name) as T;
+  } catch (err) {
+    throw new BspError('EMODULE_MISSING', `the ${name} module is not available (${(err as Error).message}); NodeOS images ship it in /usr/lib/node_modules`, { cause: err });
+  }
+}
+
+interface OnoffGpio {
+  readSync(): 0 | 1;
+  read(): Promise<0 | 1>;
+  writeSync(v: 0 | 1): void;
+  setDirection(d: Direction): void;
+  setEdge(e: Edge): void;
+  direction(): Direction;
+  watch(cb: (err: Error | null | undefined, value: 0 | 1) => void): void;
+  unwatchAll(): void;
+  unexport(): void;
+}
+
+const SYS_GPIO = '/sys/class/gpio';
+const SYS_LEDS = '/sys/class/leds';
+
+function readText(p: string): string {
+  return readFileSync(p, 'utf8').trim();
+}
+
+/** Chips from /sys/class/gpio/gpiochip*: label, base, ngpio. */
+export function sysfsChips(root = SYS_GPIO): GpioChipInfo[] {
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .filter((d) => d.startsWith('gpiochip'))
+    .map((d) => ({ label: readText(join(root, d, 'label')), base: Number(readText(join(root, d, 'base'))), ngpio: Number(readText(join(root, d, 'ngpio'))) }));
+}
+
+export function linuxBackends(): Backends {
+  return {
+    gpio: {
+      chips: () => sysfsChips(),
+      chip: (label) => sysfsChips().find((c) => c.label === label),
+      open: (global, d): GpioLine => {
+        const { Gpio } = load<{ Gpio: new (n: number, d: Direction | 'high' | 'low') => OnoffGpio }>('onoff');
+        const g = new Gpio(global, d);
+        let edge: Edge = 'none';
+        return {
+          get direction() {
+            return g.direction();
+          },
+          read: () => g.readSync(),
+          readAsync: () => g.read(),
+          write: (v) => g.writeSync(v),
+          setDirection: (nd) => g.setDirection(nd),
+          watch: (cb, e) => {
+            if (e !== edge) g.setEdge((edge = e));
+            g.watch(cb);
+          },
+          unwatchAll: () => g.unwatchAll(),
+          close: () => g.unexport(),
+        };
+      },
+    },
+    i2c: {
+      open: async (bus) => load<{ openPromisified: (n: number) => Promise<I2cBus> }>('i2c-bus').openPromisified(bus),
+    },
+    serial: {
+      open: (path, baudRate) => {
+        const { SerialPort } = load<{ SerialPort: new (o: { path: string; baudRate: number }) => SerialPortLike }>('serialport');
+        return new SerialPort({ path, baudRate });
+      },
+      // serialport's list() needs udevadm, which NodeOS lacks: read /sys/class/tty instead.
+      list: () =>
+        existsSync('/sys/class/tty')
+          ? readdirSync('/sys/class/tty')
+              .filter((t) => existsSync(join('/sys/class/tty', t, 'device')))
+              .map((t) => `/dev/${t}`)
+              .sort()
+          : [],
+    },
+    leds: {
+      list: () => (existsSync(SYS_LEDS) ? readdirSync(SYS_LEDS).sort() : []),
+      read: (name, attr) => readText(join(SYS_LEDS, name, attr)),
+      write: (name, attr, value) => writeFileSync(join(SYS_LEDS, name, attr), value),
+    },
+    system: {
+      reboot: () => shutdown('reboot'),
+      poweroff: () => shutdown('poweroff'),
+      readFile: (p) => {
+        try {
+          return readFileSync(p);
+        } catch {
+          return undefined;
+        }
+      },
+    },
+  };
+}
+
+/** Sync, unmount what NodeOS mounted from the card, then reboot or power off. */
+function shutdown(how: 'reboot' | 'poweroff'): void {
+  const bb = '/bin/busybox';
+  spawnSync(bb, ['sync']);
+  for (const m of ['/home', '/boot']) spawnSync(bb, ['umount', m]);
+  spawnSync(bb, [how, '-f']);
+}

@@ -1,0 +1,184 @@
+/**
+ * The mock backend: the same interfaces as the Linux one, in memory. Used by unit tests and
+ * by `nodeos-bsp repl --mock` to try `board` without hardware. Inputs can be driven from
+ * outside (`setInput`), which emulation cannot do.
+ */
+import { EventEmitter } from 'node:events';
+import type { Backends, Direction, Edge, GpioBackend, GpioChipInfo, GpioLine, I2cBus, LedBackend, SerialPortLike } from './backend.js';
+
+interface MockLineState {
+  value: 0 | 1;
+  direction: Direction;
+  watchers: { cb: (err: Error | null | undefined, v: 0 | 1) => void; edge: Edge }[];
+  open: boolean;
+}
+
+export class MockGpio implements GpioBackend {
+  readonly lines = new Map<number, MockLineState>();
+
+  constructor(readonly chipList: GpioChipInfo[]) {}
+
+  chip(label: string): GpioChipInfo | undefined {
+    return this.chipList.find((c) => c.label === label);
+  }
+
+  chips(): GpioChipInfo[] {
+    return [...this.chipList];
+  }
+
+  private state(global: number): MockLineState {
+    let s = this.lines.get(global);
+    if (!s) this.lines.set(global, (s = { value: 0, direction: 'in', watchers: [], open: false }));
+    return s;
+  }
+
+  /** Drive an input from outside, firing watchers like a real edge would. */
+  setInput(global: number, value: 0 | 1): void {
+    const s = this.state(global);
+    const prev = s.value;
+    s.value = value;
+    if (prev === value) return;
+    for (const w of s.watchers) {
+      const rising = value === 1;
+      if (w.edge === 'both' || (w.edge === 'rising' && rising) || (w.edge === 'falling' && !rising)) w.cb(null, value);
+    }
+  }
+
+  open(global: number, d: Direction): GpioLine {
+    if (!this.chipList.some((c) => global >= c.base && global < c.base + c.ngpio)) throw new Error(`mock: no GPIO chip has global line ${global}`);
+    const s = this.state(global);
+    s.direction = d;
+    s.open = true;
+    return {
+      get direction() {
+        return s.direction;
+      },
+      read: () => s.value,
+      readAsync: async () => s.value,
+      write: (v) => {
+        if (s.direction !== 'out') throw new Error('EPERM: write to an input');
+        s.value = v;
+      },
+      setDirection: (nd) => (s.direction = nd),
+      watch: (cb, edge) => s.watchers.push({ cb, edge }),
+      unwatchAll: () => (s.watchers = []),
+      close: () => {
+        s.open = false;
+        s.watchers = [];
+      },
+    };
+  }
+}
+
+/** An I2C bus with register-file devices (address -> 256 registers). */
+export class MockI2c {
+  readonly devices = new Map<number, Map<number, Buffer>>();
+
+  addDevice(bus: number, addr: number, registers: Record<number, number> = {}): void {
+    const regs = Buffer.alloc(256);
+    for (const [k, v] of Object.entries(registers)) regs[Number(k)] = v;
+    let b = this.devices.get(bus);
+    if (!b) this.devices.set(bus, (b = new Map()));
+    b.set(addr, regs);
+  }
+
+  async open(bus: number): Promise<I2cBus> {
+    const devs = this.devices.get(bus);
+    if (!devs) throw Object.assign(new Error(`ENOENT: no such file or directory, open '/dev/i2c-${bus}'`), { code: 'ENOENT' });
+    const dev = (addr: number): Buffer => {
+      const d = devs.get(addr);
+      if (!d) throw Object.assign(new Error(`EREMOTEIO: no device at 0x${addr.toString(16)}`), { code: 'EREMOTEIO' });
+      return d;
+    };
+    return {
+      scan: async () => [...devs.keys()].sort((a, b) => a - b),
+      readByte: async (a, c) => dev(a)[c]!,
+      writeByte: async (a, c, v) => void (dev(a)[c] = v),
+      readWord: async (a, c) => dev(a).readUInt16LE(c),
+      writeWord: async (a, c, w) => void dev(a).writeUInt16LE(w, c),
+      readI2cBlock: async (a, c, n, buf) => {
+        dev(a).copy(buf, 0, c, c + n);
+        return { bytesRead: n, buffer: buf };
+      },
+      writeI2cBlock: async (a, c, n, buf) => {
+        buf.copy(dev(a), c, 0, n);
+        return { bytesWritten: n, buffer: buf };
+      },
+      close: async () => undefined,
+    };
+  }
+}
+
+/** A serial port that echoes back what is written (a loopback plug). */
+class LoopbackPort extends EventEmitter implements SerialPortLike {
+  constructor(readonly path: string) {
+    super();
+    queueMicrotask(() => this.emit('open'));
+  }
+
+  write(data: string | Buffer, cb?: (err: Error | null | undefined) => void): boolean {
+    const b = Buffer.from(data);
+    setImmediate(() => this.emit('data', b));
+    cb?.(null);
+    return true;
+  }
+
+  close(cb?: (err: Error | null) => void): void {
+    this.emit('close');
+    cb?.(null);
+  }
+}
+
+export class MockLeds implements LedBackend {
+  readonly state = new Map<string, { brightness: string; max_brightness: string; trigger: string }>();
+
+  constructor(names: string[]) {
+    for (const n of names) this.state.set(n, { brightness: '0', max_brightness: '1', trigger: 'none' });
+  }
+
+  list(): string[] {
+    return [...this.state.keys()];
+  }
+
+  read(name: string, attr: 'brightness' | 'max_brightness' | 'trigger'): string {
+    const s = this.state.get(name);
+    if (!s) throw new Error(`no LED ${name}`);
+    return attr === 'trigger' ? `[${s.trigger}] none heartbeat timer default-on` : s[attr];
+  }
+
+  write(name: string, attr: 'brightness' | 'trigger', value: string): void {
+    const s = this.state.get(name);
+    if (!s) throw new Error(`no LED ${name}`);
+    s[attr] = value;
+  }
+}
+
+/** Options for the mock: which chips exist (labels and bases as on a 6.6+ kernel by default). */
+export interface MockOptions {
+  chips: GpioChipInfo[];
+  leds: string[];
+  files?: Record<string, Buffer>;
+}
+
+export interface MockBackends extends Backends {
+  gpio: MockGpio;
+  i2c: MockI2c;
+  leds: MockLeds;
+  actions: string[];
+}
+
+export function mockBackends(o: MockOptions): MockBackends {
+  const actions: string[] = [];
+  return {
+    gpio: new MockGpio(o.chips),
+    i2c: new MockI2c(),
+    serial: { open: (path) => new LoopbackPort(path), list: () => ['/dev/ttyS1', '/dev/ttyAMA0'] },
+    leds: new MockLeds(o.leds),
+    system: {
+      reboot: () => void actions.push('reboot'),
+      poweroff: () => void actions.push('poweroff'),
+      readFile: (p) => o.files?.[p],
+    },
+    actions,
+  };
+}
