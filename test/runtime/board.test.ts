@@ -65,7 +65,7 @@ describe('board (mock backend)', () => {
   it('pinout marks opened pins with direction and value', () => {
     const { board } = setup();
     board.GPIO17.write(1);
-    board.GPIO27.value;
+    assert.equal(board.GPIO27.value, 0);
     const text = board.pinout();
     assert.match(text, /GPIO17 \[out 1\] \(11\) \(12\) GPIO18/);
     assert.match(text, /GPIO27 \[in 0\] \(13\) \(14\) GND/);
