@@ -6,7 +6,7 @@ import { Cache, fetchArtifacts } from '../artifacts/index.js';
 import { getBoard } from '../boards/index.js';
 import { prepareEmulation, startEmulation } from '../emulate/index.js';
 import { UsageError } from '../errors.js';
-import { buildImage, type BuildEvent } from '../image/index.js';
+import { buildImage, targetModules, type BuildEvent } from '../image/index.js';
 import { json, type Io } from './output.js';
 
 interface FetchOpts {
@@ -33,7 +33,7 @@ const withFetchOptions = (c: Command): Command =>
     .option('--cache-dir <dir>', 'download cache (default $NODEOS_BSP_CACHE or $XDG_CACHE_HOME/nodeos-bsp)')
     .option('--json', 'JSON events instead of progress text');
 
-function artifactOptions(o: FetchOpts): Parameters<typeof fetchArtifacts>[1] {
+function artifactOptions(o: FetchOpts): NonNullable<Parameters<typeof fetchArtifacts>[1]> & { cache: Cache } {
   return {
     cache: new Cache(o.cacheDir),
     suite: o.suite,
@@ -98,12 +98,16 @@ Examples:
     const board = getBoard(o.board).profile;
     const tty = !o.json && io.color;
     const report = reporter(io, Boolean(o.json), tty);
-    const a = await fetchArtifacts(board, { ...artifactOptions(o), onProgress: (label, done, total) => report({ type: 'download', label, done, ...(total !== undefined ? { total } : {}) }) });
+    const opts = artifactOptions(o);
+    const a = await fetchArtifacts(board, { ...opts, onProgress: (label, done, total) => report({ type: 'download', label, done, ...(total !== undefined ? { total } : {}) }) });
+    // The target's npm modules are built here too, so a later --offline build has everything.
+    const mods = targetModules(a.node, a.lock.npm.node!.version, board.arch.node, opts.cache, Boolean(o.offline));
     if (o.json) return json(io, a.lock);
     if (tty) io.err('\r\x1b[K');
     for (const [role, d] of Object.entries(a.lock.debian)) io.out(`${role.padEnd(10)} ${d.package} ${d.version} sha256:${d.sha256.slice(0, 16)}\n`);
     const n = a.lock.npm.node!;
     io.out(`${'node'.padEnd(10)} ${n.name} ${n.version} ${n.integrity.slice(0, 23)}\n`);
+    io.out(`${'npm'.padEnd(10)} ${mods.packages.map((p) => `${p.name}@${p.version}`).join(' ')}\n`);
   });
 
   program

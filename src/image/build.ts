@@ -17,10 +17,11 @@ import { createBmap } from './bmap.js';
 import { buildMbr, SECTOR, writeSparseImage } from './disk.js';
 import { buildFat32, type Extent, type FatFile } from './fat.js';
 import { deviceTree } from './devicetree.js';
-import { buildInitramfs } from './initramfs.js';
+import { buildInitramfs, runtimeFiles } from './initramfs.js';
+import { TARGET_PACKAGES, targetModules } from './target-modules.js';
 
 /** A stage of the build, for progress output. */
-export type BuildStage = 'fetch' | 'initramfs' | 'compress' | 'boot-partition' | 'image' | 'bmap' | 'done';
+export type BuildStage = 'fetch' | 'target-modules' | 'initramfs' | 'compress' | 'boot-partition' | 'image' | 'bmap' | 'done';
 
 /** Build events: a stage starting or finishing, and download progress. */
 export type BuildEvent =
@@ -57,6 +58,8 @@ export interface BuildManifest {
   devicetree: { file: string; source: string; overlays: string[] };
   modules: string[];
   libraries: string[];
+  /** npm packages in the image (/usr/lib/node_modules), native ones built for the target. */
+  npmModules: { name: string; version: string; integrity?: string }[];
   artifacts: Artifacts['lock'];
   bootFiles: { path: string; size: number; sha256: string }[];
   uboot: { env: Record<string, string> };
@@ -152,9 +155,12 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const artifacts = await stage('fetch', () =>
     fetchArtifacts(profile, { ...o, cache, lockPath, onProgress: (label, done, total) => emit({ type: 'download', label, done, ...(total !== undefined ? { total } : {}) }) }),
   );
-  // The build id names exactly what went in: the lock, the profile and the kit's runtime.
-  const build = sha256(JSON.stringify([artifacts.lock, profile, epoch])).slice(0, 12);
-  const initramfs = await stage('initramfs', () => buildInitramfs(profile, artifacts, cache, build, epoch));
+  // The build id names exactly what went in: the lock, the profile, the epoch and the kit's runtime.
+  const runtimeHash = sha256(Buffer.concat(runtimeFiles().map((f) => f.data)));
+  const build = sha256(JSON.stringify([artifacts.lock, profile, epoch, runtimeHash, TARGET_PACKAGES])).slice(0, 12);
+  const nodeVersion = artifacts.lock.npm.node!.version;
+  const modules = await stage('target-modules', () => targetModules(artifacts.node, nodeVersion, profile.arch.node, cache, o.offline ?? false));
+  const initramfs = await stage('initramfs', () => buildInitramfs(profile, artifacts, cache, build, epoch, modules.dir));
   const kernel = findKernelImage(artifacts.debs.kernel);
   const [initrdZst, imageGz] = await stage('compress', () => [zstdCached(cache, initramfs.cpio), gzipCached(cache, readFileSync(kernel.path), 'kernel')] as const);
   const dtb = deviceTree(profile, join(artifacts.debs.kernel, `usr/lib/linux-image-${kernel.release}`), join(packageRoot(), 'boards', 'overlays'), cache);
@@ -220,6 +226,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     devicetree: { file: BOOT_NAMES.dtb, source: profile.devicetree.dtb, overlays: profile.devicetree.overlays },
     modules: initramfs.modules.map((m) => m.name),
     libraries: initramfs.libraries,
+    npmModules: modules.packages,
     artifacts: artifacts.lock,
     bootFiles: bootFiles.map((f) => ({ path: f.path, size: f.data.length, sha256: sha256(f.data) })).sort((a, b) => a.path.localeCompare(b.path)),
     uboot: { env: Object.fromEntries(envVars) },

@@ -8,3 +8,4 @@ export { buildMbr, writeSparseImage, SECTOR, type MbrPartition } from './disk.js
 export { blockRanges, createBmap, BMAP_BLOCK } from './bmap.js';
 export { modinfo, resolveModules, type KernelModule } from './modules.js';
 export { deviceTree } from './devicetree.js';
+export { TARGET_PACKAGES, targetModules, type TargetModules } from './target-modules.js';

@@ -3,8 +3,8 @@
  * kernel modules in load order, the NodeOS init and runtime, and the board profile.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, readFileSync, realpathSync } from 'node:fs';
+import { join, posix } from 'node:path';
 import type { Artifacts, Cache } from '../artifacts/index.js';
 import type { BoardProfile } from '../boards/index.js';
 import { BspError } from '../errors.js';
@@ -12,6 +12,7 @@ import { packageRoot } from '../paths.js';
 import { writeCpio, type CpioEntry } from './cpio.js';
 import { readElfDeps } from './elf.js';
 import { resolveModules, type KernelModule } from './modules.js';
+import { treeEntries } from './target-modules.js';
 
 /** busybox applets NodeOS links; Node does everything else. */
 export const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'insmod', 'rmmod', 'lsmod', 'ls', 'cat', 'dmesg', 'sync', 'reboot', 'poweroff', 'mkdir', 'ln', 'rm', 'mv', 'cp', 'mknod', 'sleep', 'i2cdetect', 'fdisk'];
@@ -52,18 +53,37 @@ export interface InitramfsContents {
   libraries: string[];
 }
 
-/** The runtime's compiled files (dist/src/runtime), built by `npm run build`. */
-function runtimeFiles(): { name: string; data: Buffer }[] {
-  const dir = join(packageRoot(), 'dist/src/runtime');
-  if (!existsSync(join(dir, 'init.js'))) throw new BspError('ETOOL', `${dir}/init.js is missing: run npm run build`);
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.js'))
-    .sort()
-    .map((f) => ({ name: f, data: readFileSync(join(dir, f)) }));
+/** Bare modules the on-device runtime may import besides Node's built-ins. */
+const RUNTIME_BARE = new Set(['onoff', 'i2c-bus', 'serialport']);
+
+/**
+ * The compiled runtime (init, REPL, board) and exactly the kit modules it imports,
+ * found by following relative imports from the entry points in dist/src.
+ */
+export function runtimeFiles(): { rel: string; data: Buffer }[] {
+  const dist = join(packageRoot(), 'dist/src');
+  const entries = ['runtime/init.js', 'runtime/repl.js'];
+  if (!existsSync(join(dist, entries[0]!))) throw new BspError('ETOOL', `${dist}/${entries[0]} is missing: run npm run build`);
+  const seen = new Map<string, Buffer>();
+  const queue = [...entries];
+  while (queue.length) {
+    const rel = queue.shift()!;
+    if (seen.has(rel)) continue;
+    const data = readFileSync(join(dist, rel));
+    seen.set(rel, data);
+    for (const m of data.toString('utf8').matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+      const spec = m[1] ?? m[2]!;
+      if (spec.startsWith('.')) queue.push(posix.normalize(posix.join(posix.dirname(rel), spec)));
+      else if (!spec.startsWith('node:') && !RUNTIME_BARE.has(spec)) {
+        throw new BspError('ERUNTIME_DEPS', `the on-device runtime file ${rel} imports ${spec}, which the image does not ship; keep runtime imports to node: built-ins, kit modules and ${[...RUNTIME_BARE].join(', ')}`);
+      }
+    }
+  }
+  return [...seen].map(([rel, data]) => ({ rel, data })).sort((a, b) => a.rel.localeCompare(b.rel));
 }
 
 /** Assemble the (uncompressed) cpio archive. */
-export function buildInitramfs(profile: BoardProfile, a: Artifacts, cache: Cache, build: string, mtime: number): InitramfsContents {
+export function buildInitramfs(profile: BoardProfile, a: Artifacts, cache: Cache, build: string, mtime: number, modulesDir: string): InitramfsContents {
   const node = readFileSync(strippedNode(a, cache));
   const deps = readElfDeps(node);
   const libRoots = [a.debs.libc, a.debs.libstdcxx, a.debs.libgcc];
@@ -105,9 +125,10 @@ export function buildInitramfs(profile: BoardProfile, a: Artifacts, cache: Cache
   const { release, modules } = resolveModules(a.debs.kernel, profile.kernel.modules);
   for (const m of modules) entries.push({ path: `usr/lib/modules/${release}/${m.relPath}`, type: 'file', data: m.data });
 
-  for (const f of runtimeFiles()) entries.push({ path: `usr/lib/nodeos/${f.name}`, type: 'file', data: f.data });
+  for (const f of runtimeFiles()) entries.push({ path: `usr/lib/nodeos/${f.rel}`, type: 'file', data: f.data });
   entries.push({ path: 'usr/lib/nodeos/package.json', type: 'file', data: Buffer.from('{ "type": "module" }\n') });
-  entries.push({ path: 'init', type: 'file', mode: 0o755, data: Buffer.from("#!/bin/node\nimport('/usr/lib/nodeos/init.js');\n") });
+  entries.push({ path: 'init', type: 'file', mode: 0o755, data: Buffer.from("#!/bin/node\nimport('/usr/lib/nodeos/runtime/init.js');\n") });
+  for (const f of treeEntries(modulesDir)) entries.push({ path: `usr/lib/node_modules/${f.rel}`, type: 'file', data: f.data!, mode: f.mode });
   const info = {
     board: profile,
     build,

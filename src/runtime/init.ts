@@ -7,7 +7,8 @@
  * busybox that the image ships for what Node cannot do (mount, insmod).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const BUSYBOX = '/bin/busybox';
 const ETC = '/etc/nodeos';
@@ -42,9 +43,45 @@ function loadModules(info: ImageInfo): void {
   if (failed.length) log(`modules that did not load: ${failed.join(', ')}`);
 }
 
+/**
+ * Find the image's boot partition (FAT32 labelled NODEOS) among the block devices; the SD
+ * controller's driver probes asynchronously, so wait a little for it.
+ */
+function findBootPartition(): string | undefined {
+  const start = Date.now();
+  for (;;) {
+    const blocks = existsSync('/sys/class/block') ? readdirSync('/sys/class/block').filter((b) => !/^(loop|ram|zram)/.test(b)) : [];
+    for (const name of blocks) {
+      if (!existsSync(`/sys/class/block/${name}/partition`)) continue;
+      try {
+        const fd = openSync(`/dev/${name}`, 'r');
+        const bs = Buffer.alloc(512);
+        readSync(fd, bs, 0, 512, 0);
+        closeSync(fd);
+        if (bs.toString('latin1', 82, 87) === 'FAT32' && bs.toString('latin1', 71, 82).trim() === 'NODEOS') return `/dev/${name}`;
+      } catch {
+        // not readable (yet): try the next one
+      }
+    }
+    // No disk at all after 2 s (e.g. a direct boot without a card): stop; a disk whose
+    // partitions are still being scanned gets up to 8 s.
+    const waited = Date.now() - start;
+    if (waited > 8000 || (blocks.length === 0 && waited > 2000)) return undefined;
+    spawnSync(BUSYBOX, ['sleep', '0.2']);
+  }
+}
+
+function mountBoot(): void {
+  const dev = findBootPartition();
+  if (!dev) return log('no NODEOS boot partition found: board.env is unavailable');
+  mkdirSync('/boot', { recursive: true });
+  const r = spawnSync(BUSYBOX, ['mount', '-t', 'vfat', '-o', 'ro', dev, '/boot'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) log(`cannot mount ${dev} on /boot: ${r.stderr?.toString().trim()}`);
+}
+
 function startRepl(): void {
   const started = Date.now();
-  const child = spawn(process.execPath, ['/usr/lib/nodeos/repl.js'], { stdio: 'inherit', env: process.env });
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./repl.js', import.meta.url))], { stdio: 'inherit', env: process.env });
   child.on('exit', (code, signal) => {
     // A REPL that dies at once repeatedly is throttled instead of spinning.
     const delay = Date.now() - started < 1000 ? 1000 : 0;
@@ -62,6 +99,7 @@ function main(): void {
   mount('tmpfs', '/run', 'mode=0755');
   const info = JSON.parse(readFileSync(`${ETC}/image.json`, 'utf8')) as ImageInfo;
   loadModules(info);
+  mountBoot();
   process.env.HOME ??= '/root';
   process.env.PATH ??= '/bin:/usr/bin';
   if (!existsSync(process.env.HOME)) mkdirSync(process.env.HOME, { recursive: true });

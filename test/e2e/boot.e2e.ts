@@ -56,12 +56,28 @@ describe('rpi3b end to end (QEMU raspi3b)', () => {
       const cmdline = await c.eval("require('fs').readFileSync('/proc/cmdline', 'utf8').trim()");
       assert.match(cmdline, new RegExp(`nodeos\\.build=${envBuild}`), 'the kernel got bootargs from our uboot.env');
       assert.equal(await c.eval("require('fs').readFileSync('/proc/1/cmdline', 'utf8').split('\\0')[0]"), "'/bin/node'");
+      // board: a GPIO line through onoff (cross-built epoll), numbered from the chip's sysfs base.
+      const base = Number(await c.eval("+require('fs').readdirSync('/sys/class/gpio').filter(d => d.startsWith('gpiochip')).map(d => '/sys/class/gpio/' + d).find(d => require('fs').readFileSync(d + '/label', 'utf8').trim() === 'pinctrl-bcm2835').replace(/.*gpiochip/, '')"));
+      assert.ok(base >= 0, `pinctrl-bcm2835 base ${base}`);
+      assert.equal(await c.eval('board.GPIO17.global'), String(base + 17), 'derived from the sysfs base, not assumed');
+      assert.equal(await c.eval('board.GPIO17.write(1)'), '<Pin GPIO17 J8:11 out value=1>');
+      assert.equal(await c.eval(`require('fs').readFileSync('/sys/class/gpio/gpio${base + 17}/value', 'utf8').trim()`), "'1'");
+      assert.equal(await c.eval("board.pin('J8:11').write(0).value"), '0');
+      assert.match(await c.eval('board.pin(\'BOARD1\')'), /EPIN_POWER/);
+      // board.env: the uboot.env U-Boot booted with, changed from the REPL.
+      assert.equal(await c.eval("board.env.get('nodeos_build')"), `'${envBuild}'`);
+      await c.eval("board.env.set('nodeos_e2e', 'survives')");
       // .exit ends the REPL; init starts a new one and the kernel does not panic.
       c.child.stdin!.write('.exit\n');
       await c.waitFor(/REPL ended \(exit 0\); starting a new one[\s\S]*\n> $/, 30_000);
       assert.equal(await c.eval('1 + 2'), '3');
       assert.doesNotMatch(c.output, /Kernel panic/);
       console.log(`      U-Boot path: REPL prompt ${(ms / 1000).toFixed(1)} s after QEMU start`);
+      // board.reboot(): the watchdog resets the board, U-Boot loads the changed environment.
+      const from = c.output.length;
+      c.child.stdin!.write('board.reboot()\n');
+      await c.waitFor(/Loading Environment from FAT\.\.\. OK[\s\S]*\n> $/, BOOT_MS, from);
+      assert.equal(await c.eval("board.env.get('nodeos_e2e')"), "'survives'");
     } finally {
       c.stop();
     }

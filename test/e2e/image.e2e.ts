@@ -58,12 +58,15 @@ describe('rpi3b image (real artifacts)', () => {
     const cpio = execFileSync('zstd', ['-dc'], { input: zst, maxBuffer: 1 << 30 });
     assert.equal(cpio.length, manifest.initramfs.uncompressed);
     const list = run('cpio', ['-it', '--quiet'], cpio).toString().split('\n');
-    for (const f of ['init', 'bin/node', 'bin/busybox', 'dev/console', 'usr/lib/ld-linux-aarch64.so.1', 'usr/lib/aarch64-linux-gnu/libstdc++.so.6', 'usr/lib/nodeos/init.js', 'etc/nodeos/image.json']) {
+    for (const f of ['init', 'bin/node', 'bin/busybox', 'dev/console', 'usr/lib/ld-linux-aarch64.so.1', 'usr/lib/aarch64-linux-gnu/libstdc++.so.6', 'usr/lib/nodeos/runtime/init.js', 'usr/lib/nodeos/runtime/board/board.js', 'usr/lib/nodeos/uboot-env/store.js', 'etc/nodeos/image.json', 'usr/lib/node_modules/onoff/package.json', 'usr/lib/node_modules/epoll/build/Release/epoll.node', 'usr/lib/node_modules/i2c-bus/build/Release/i2c.node', 'usr/lib/node_modules/serialport/package.json']) {
       assert.ok(list.includes(f), f);
     }
     // Modules with their .modinfo dependencies, decompressed: ext4 brings jbd2, mbcache, crc16.
     for (const m of ['ext4.ko', 'jbd2.ko', 'mbcache.ko', 'crc16.ko', 'i2c-bcm2835.ko', 'sdhci-iproc.ko']) assert.ok(list.some((l) => l.endsWith(`/${m}`)), m);
     assert.ok(!list.some((l) => l.endsWith('.xz')));
+    // Native addons are built for the board (aarch64), never the host.
+    assert.ok(manifest.npmModules.some((p) => p.name === 'epoll' && p.integrity?.startsWith('sha512-')));
+    assert.ok(!list.some((l) => /prebuilds\/(win32|darwin|linux-x64)/.test(l)));
     assert.deepEqual(manifest.modules.slice(manifest.modules.indexOf('jbd2'), manifest.modules.indexOf('ext4') + 1), ['jbd2', 'mbcache', 'crc16', 'ext4']);
   });
 

@@ -22,7 +22,7 @@ describe('board (mock backend)', () => {
     const { board } = setup();
     const p = board.GPIO17;
     for (const n of ['GPIO17', 'BCM17', 'BOARD11', 'J8:11', 'gpio17', 17] as const) assert.equal(board.pin(n), p, String(n));
-    assert.equal(board.BOARD11, p);
+    assert.equal((board as unknown as Record<string, unknown>).BOARD11, p);
     assert.equal(board.SDA, board.pin('GPIO2'));
     assert.equal(board.TXD, board.pin(14));
     assert.deepEqual([p.name, p.bcm, p.physical], ['GPIO17', 17, 11]);

@@ -80,6 +80,8 @@ export interface SystemBackend {
   poweroff(): void;
   /** Device tree identity and /proc info. */
   readFile(path: string): Buffer | undefined;
+  /** Run `fn` with the filesystem holding `path` writable (the boot partition is mounted read-only). */
+  withWritable<T>(path: string, fn: () => T): T;
 }
 
 /** Everything `board` talks to; selected in one place (`createBoard`). */

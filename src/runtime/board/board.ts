@@ -133,7 +133,10 @@ export class Led {
 
 /** The U-Boot environment of the running system. */
 export class BoardEnv {
-  constructor(private readonly config: EnvConfig) {}
+  constructor(
+    private readonly config: EnvConfig,
+    private readonly system: Backends['system'],
+  ) {}
 
   all(): Record<string, string> {
     return Object.fromEntries(readEnv(this.config).vars);
@@ -143,10 +146,10 @@ export class BoardEnv {
   }
   /** Set (or with undefined/'' delete) a variable; written like fw_setenv. */
   set(name: string, value: string | undefined): void {
-    updateEnv(this.config, [[name, value]]);
+    this.system.withWritable(this.config.copies[0].path, () => updateEnv(this.config, [[name, value]]));
   }
   delete(name: string): void {
-    updateEnv(this.config, [[name, undefined]]);
+    this.set(name, undefined);
   }
   [inspect.custom](): string {
     const vars = this.all();
@@ -170,7 +173,7 @@ export class Board {
       const name = l.sysfs.find((n) => present.has(n)) ?? l.sysfs[0]!;
       this.leds[l.id] = new Led(this, l.id, name);
     }
-    this.env = new BoardEnv(o.env ?? fileConfig('/boot/uboot.env'));
+    this.env = new BoardEnv(o.env ?? fileConfig('/boot/uboot.env'), backends.system);
     // Every name a pin answers to, as a property: board.GPIO17, board.BOARD11, board.SDA.
     for (const p of headerPins(profile)) {
       if (p.kind !== 'gpio') continue;
@@ -274,7 +277,13 @@ export class Board {
   }
 }
 
+type Line = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 | 16 | 17 | 18 | 19 | 20 | 21 | 22 | 23 | 24 | 25 | 26 | 27;
+type Alias = 'SDA' | 'SCL' | 'TXD' | 'RXD' | 'MOSI' | 'MISO' | 'SCLK' | 'CE0' | 'CE1';
+
+/** The names a 40-pin header board answers to as properties (others through `board.pin()`). */
+export type HeaderPins = { readonly [K in `GPIO${Line}` | `BCM${Line}` | Alias]: Pin };
+
 /** Build the board object for a profile over a backend set. */
-export function createBoard(profile: BoardProfile, backends: Backends, o: BoardOptions = {}): Board & Record<string, Pin> {
-  return new Board(profile, backends, o) as Board & Record<string, Pin>;
+export function createBoard(profile: BoardProfile, backends: Backends, o: BoardOptions = {}): Board & HeaderPins {
+  return new Board(profile, backends, o) as Board & HeaderPins;
 }

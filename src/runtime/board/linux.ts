@@ -98,6 +98,19 @@ export function linuxBackends(): Backends {
     system: {
       reboot: () => shutdown('reboot'),
       poweroff: () => shutdown('poweroff'),
+      withWritable: (path, fn) => {
+        // /boot is mounted read-only so a power cut cannot damage it; open it just for the write.
+        const mount = path.startsWith('/boot/') ? '/boot' : undefined;
+        if (mount) spawnSync('/bin/busybox', ['mount', '-o', 'remount,rw', mount]);
+        try {
+          return fn();
+        } finally {
+          if (mount) {
+            spawnSync('/bin/busybox', ['sync']);
+            spawnSync('/bin/busybox', ['mount', '-o', 'remount,ro', mount]);
+          }
+        }
+      },
       readFile: (p) => {
         try {
           return readFileSync(p);

@@ -178,6 +178,7 @@ export function mockBackends(o: MockOptions): MockBackends {
       reboot: () => void actions.push('reboot'),
       poweroff: () => void actions.push('poweroff'),
       readFile: (p) => o.files?.[p],
+      withWritable: (_p, fn) => fn(),
     },
     actions,
   };

@@ -1,0 +1,111 @@
+/**
+ * npm packages for the target: onoff (with its epoll addon) and i2c-bus are NAN addons
+ * without ARM prebuilds, so they are cross-compiled for the target's arch and exact Node
+ * version (Debian's g++-aarch64-linux-gnu, headers from the target Node package);
+ * serialport ships linux-arm64 prebuilds. Cached by (packages, Node version, arch).
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { Cache } from '../artifacts/index.js';
+import { ArtifactError, BspError } from '../errors.js';
+import { readElfDeps } from './elf.js';
+
+/** The packages the on-device runtime uses, pinned. */
+export const TARGET_PACKAGES = ['onoff@6.0.3', 'i2c-bus@5.2.3', 'serialport@13.0.0'];
+
+/** What was installed, for the manifest. */
+export interface TargetModules {
+  dir: string;
+  packages: { name: string; version: string; integrity?: string }[];
+}
+
+const CROSS: Record<string, { triple: string; package: string; machine: number; npmArch: string }> = {
+  arm64: { triple: 'aarch64-linux-gnu', package: 'g++-aarch64-linux-gnu', machine: 183, npmArch: 'arm64' },
+};
+
+function walk(dir: string, out: string[] = []): string[] {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) walk(p, out);
+    else out.push(p);
+  }
+  return out;
+}
+
+function lockPackages(dir: string): TargetModules['packages'] {
+  const lock = JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string; integrity?: string }> };
+  return Object.entries(lock.packages)
+    .filter(([k]) => k.startsWith('node_modules/'))
+    .map(([k, v]) => ({ name: k.slice('node_modules/'.length), version: v.version ?? '', ...(v.integrity ? { integrity: v.integrity } : {}) }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Build (or take from the cache) node_modules for the target. */
+export function targetModules(nodePkg: string, nodeVersion: string, arch: string, cache: Cache, offline: boolean): TargetModules {
+  const cross = CROSS[arch];
+  if (!cross) throw new BspError('EBOARD_UNSUPPORTED', `no cross toolchain known for ${arch}`);
+  const key = createHash('sha256').update(JSON.stringify({ v: 1, TARGET_PACKAGES, nodeVersion, arch })).digest('hex').slice(0, 24);
+  const dest = cache.namedPath('derived', `target-modules-${key}`);
+  if (existsSync(join(dest, '.complete'))) return { dir: join(dest, 'node_modules'), packages: lockPackages(dest) };
+  if (offline) throw new ArtifactError('EOFFLINE', `offline and the target npm modules (${TARGET_PACKAGES.join(', ')}) are not built yet: run nodeos-bsp fetch first`, 'target-modules');
+  const gxx = `${cross.triple}-g++`;
+  const probe = spawnSync(gxx, ['--version']);
+  if (probe.error || probe.status !== 0) throw new BspError('ETOOL', `${gxx} is missing: apt-get install ${cross.package} (needed to build onoff's epoll and i2c-bus for the board)`);
+  const tmp = cache.tempPath('target-modules');
+  mkdirSync(tmp, { recursive: true });
+  try {
+    writeFileSync(join(tmp, 'package.json'), JSON.stringify({ name: 'nodeos-target-modules', private: true }) + '\n');
+    const env = {
+      ...process.env,
+      npm_config_arch: cross.npmArch,
+      npm_config_target_arch: cross.npmArch,
+      npm_config_nodedir: nodePkg,
+      npm_config_build_from_source: 'false',
+      npm_config_update_notifier: 'false',
+      CC: `${cross.triple}-gcc`,
+      CXX: gxx,
+      LINK: gxx,
+      AR: `${cross.triple}-ar`,
+    };
+    const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--foreground-scripts', ...TARGET_PACKAGES], { cwd: tmp, env, encoding: 'utf8', maxBuffer: 64 << 20 });
+    if (r.status !== 0) throw new BspError('ETOOL', `npm install for the target failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-8).join('\n')}`);
+    const nm = join(tmp, 'node_modules');
+    // Keep what the board can load: drop intermediate objects and other platforms' prebuilds.
+    for (const p of walk(nm)) {
+      const rel = relative(nm, p);
+      if (/\/build\/Release\/(obj\.target|\.deps)\//.test(rel) || /\/build\/(Makefile|config\.gypi|.*\.mk)$/.test(rel)) rmSync(p);
+      else if (/\/prebuilds\//.test(rel) && !/\/prebuilds\/linux-arm64\/.*glibc/.test(rel)) rmSync(p);
+    }
+    rmSync(join(nm, '.bin'), { recursive: true, force: true });
+    for (const p of walk(nm).filter((f) => f.endsWith('.node'))) {
+      const elf = readElfDeps(readFileSync(p));
+      if (elf.machine !== cross.machine) throw new BspError('ETOOL', `${relative(nm, p)} was not built for ${arch} (ELF machine ${elf.machine})`);
+      spawnSync(`${cross.triple}-strip`, ['--strip-unneeded', p]);
+    }
+    writeFileSync(join(tmp, '.complete'), '');
+    mkdirSync(join(dest, '..'), { recursive: true });
+    rmSync(dest, { recursive: true, force: true });
+    renameSync(tmp, dest);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  return { dir: join(dest, 'node_modules'), packages: lockPackages(dest) };
+}
+
+/** Every file and symlink under a node_modules dir, relative paths, for the initramfs. */
+export function treeEntries(dir: string): { rel: string; data?: Buffer; link?: string; mode: number }[] {
+  const out: { rel: string; data?: Buffer; link?: string; mode: number }[] = [];
+  const visit = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      const st = lstatSync(p);
+      if (st.isDirectory()) visit(p);
+      else if (st.isFile()) out.push({ rel: relative(dir, p), data: readFileSync(p), mode: st.mode & 0o777 });
+    }
+  };
+  visit(dir);
+  return out.sort((a, b) => a.rel.localeCompare(b.rel));
+}
