@@ -17,7 +17,7 @@ export { download, verify } from './download.js';
 export { npmRegistry } from './npm.js';
 
 /** Debian package roles a build needs. */
-export type DebRole = 'kernel' | 'uboot' | 'firmware' | 'busybox' | 'libc' | 'libstdcxx' | 'libgcc';
+export type DebRole = 'kernel' | 'uboot' | 'firmware' | 'busybox' | 'libc' | 'libstdcxx' | 'libgcc' | 'e2fsprogs' | 'libext2fs' | 'libcomerr' | 'libblkid' | 'libuuid';
 
 /** A pinned Debian package. */
 export interface LockedDeb {
@@ -65,8 +65,8 @@ export interface ArtifactOptions {
 /** Unpacked, verified artifacts. */
 export interface Artifacts {
   lock: LockFile;
-  /** Unpacked tree per Debian role. */
-  debs: Record<DebRole, string>;
+  /** Unpacked tree per Debian role (roles the board does not need are absent). */
+  debs: Partial<Record<DebRole, string>> & Record<'kernel' | 'busybox' | 'libc' | 'libstdcxx' | 'libgcc', string>;
   /** Unpacked node-linux-<arch> package (its `package/` folder). */
   node: string;
 }
@@ -82,6 +82,10 @@ export function debPackagesFor(profile: BoardProfile): Partial<Record<DebRole, s
   if ('debian' in profile.kernel.source) want.kernel = profile.kernel.source.debian;
   if (profile.boot.uboot) want.uboot = profile.boot.uboot.package;
   if (profile.boot.method === 'rpi-firmware-uboot' && profile.boot.firmware.length > 0) want.firmware = 'raspi-firmware';
+  // First boot formats the users' partition as ext4 (journalled): busybox's mke2fs makes ext2 only.
+  if (profile.partitions.some((p) => p.createdOnFirstBoot && p.filesystem === 'ext4')) {
+    Object.assign(want, { e2fsprogs: 'e2fsprogs', libext2fs: 'libext2fs2t64', libcomerr: 'libcom-err2', libblkid: 'libblkid1', libuuid: 'libuuid1' });
+  }
   return want;
 }
 
@@ -130,7 +134,7 @@ export async function fetchArtifacts(profile: BoardProfile, o: ArtifactOptions =
     }
   }
 
-  const debs = {} as Record<DebRole, string>;
+  const debs = {} as Artifacts['debs'];
   for (const role of Object.keys(wanted) as DebRole[]) {
     const l = lock.debian[role]!;
     const opts = cache.has(l.sha256) ? { ...debOpts(), mirror: '' } : debOpts();

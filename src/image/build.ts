@@ -176,13 +176,13 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
       { path: BOOT_NAMES.env, data: createEnvImage(envText, { size: 0x4000, pad: 0 }) },
     ];
     if (profile.devicetree.firmwareName) files.push({ path: profile.devicetree.firmwareName, data: dtb });
-    if (profile.boot.uboot) {
+    if (profile.boot.uboot && artifacts.debs.uboot) {
       const ub = join(artifacts.debs.uboot, 'usr/lib/u-boot', profile.boot.uboot.file);
       if (!existsSync(ub)) throw new BspError('EARTIFACT', `${profile.boot.uboot.file} is not in ${profile.boot.uboot.package}`);
       files.push({ path: BOOT_NAMES.uboot, data: readFileSync(ub) });
     }
     for (const fw of profile.boot.firmware) {
-      const p = join(artifacts.debs.firmware, 'usr/lib/raspi-firmware', fw);
+      const p = join(artifacts.debs.firmware ?? '', 'usr/lib/raspi-firmware', fw);
       if (!existsSync(p)) throw new BspError('EARTIFACT', `firmware file ${fw} is not in raspi-firmware`);
       files.push({ path: fw, data: readFileSync(p) });
     }

@@ -42,7 +42,7 @@ function findLib(roots: string[], name: string): string {
       if (existsSync(p)) return realpathSync(p);
     }
   }
-  throw new BspError('EARTIFACT', `library ${name} (needed by node) is not in the fetched packages`);
+  throw new BspError('EARTIFACT', `library ${name} (needed by node or mke2fs) is not in the fetched packages`);
 }
 
 /** What went into the initramfs, for the manifest. */
@@ -86,7 +86,7 @@ export function runtimeFiles(): { rel: string; data: Buffer }[] {
 export function buildInitramfs(profile: BoardProfile, a: Artifacts, cache: Cache, build: string, mtime: number, modulesDir: string): InitramfsContents {
   const node = readFileSync(strippedNode(a, cache));
   const deps = readElfDeps(node);
-  const libRoots = [a.debs.libc, a.debs.libstdcxx, a.debs.libgcc];
+  const libRoots = [a.debs.libc, a.debs.libstdcxx, a.debs.libgcc, a.debs.libext2fs, a.debs.libcomerr, a.debs.libblkid, a.debs.libuuid].filter((r): r is string => Boolean(r));
   const entries: CpioEntry[] = [
     { path: 'bin/node', type: 'file', data: node, mode: 0o755 },
     // usrmerge layout, as on Debian: /lib and /sbin point into /usr.
@@ -116,6 +116,14 @@ export function buildInitramfs(profile: BoardProfile, a: Artifacts, cache: Cache
   };
   if (deps.interpreter) addLib(deps.interpreter.split('/').pop()!);
   for (const n of deps.needed) addLib(n);
+  // mke2fs from e2fsprogs formats the users' partition as ext4 on first boot.
+  if (a.debs.e2fsprogs) {
+    const mke2fs = ['usr/sbin/mke2fs', 'sbin/mke2fs'].map((p) => join(a.debs.e2fsprogs!, p)).find(existsSync);
+    if (!mke2fs) throw new BspError('EARTIFACT', 'mke2fs is not in e2fsprogs');
+    const data = readFileSync(mke2fs);
+    entries.push({ path: 'bin/mke2fs', type: 'file', data, mode: 0o755 });
+    for (const n of readElfDeps(data).needed) addLib(n);
+  }
 
   const busybox = ['usr/bin/busybox', 'bin/busybox'].map((p) => join(a.debs.busybox, p)).find(existsSync);
   if (!busybox) throw new BspError('EARTIFACT', 'busybox is not in busybox-static');

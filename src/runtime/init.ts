@@ -9,13 +9,15 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { BoardProfile } from '../boards/schema.js';
+import { setupUsers } from './usersfs.js';
 
 const BUSYBOX = '/bin/busybox';
 const ETC = '/etc/nodeos';
 
 /** The image's board profile and module list, written at build time. */
 interface ImageInfo {
-  board: { id: string; name: string };
+  board: BoardProfile;
   build: string;
   modules: { name: string; path: string }[];
 }
@@ -71,12 +73,24 @@ function findBootPartition(): string | undefined {
   }
 }
 
-function mountBoot(): void {
-  const dev = findBootPartition();
-  if (!dev) return log('no NODEOS boot partition found: board.env is unavailable');
+function mountBoot(dev: string): void {
   mkdirSync('/boot', { recursive: true });
   const r = spawnSync(BUSYBOX, ['mount', '-t', 'vfat', '-o', 'ro', dev, '/boot'], { stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.status !== 0) log(`cannot mount ${dev} on /boot: ${r.stderr?.toString().trim()}`);
+}
+
+/** Warn (never fail) when the hardware is not the board the image was built for. */
+function checkBoard(info: ImageInfo): void {
+  let compat: string[] = [];
+  try {
+    compat = readFileSync('/proc/device-tree/compatible', 'latin1').split('\0').filter(Boolean);
+  } catch {
+    return;
+  }
+  const mine = info.board.detection.compatible;
+  if (compat.length && !compat.some((c) => mine.includes(c))) {
+    log(`warning: this image is for ${info.board.name} (${mine.join(', ')}) but the device tree says ${compat.join(', ')}`);
+  }
 }
 
 function startRepl(): void {
@@ -99,8 +113,26 @@ function main(): void {
   mount('tmpfs', '/run', 'mode=0755');
   const info = JSON.parse(readFileSync(`${ETC}/image.json`, 'utf8')) as ImageInfo;
   loadModules(info);
-  mountBoot();
-  process.env.HOME ??= '/root';
+  checkBoard(info);
+  const bootDev = findBootPartition();
+  if (!bootDev) log('no NODEOS boot partition found (no card?): board.env and the users partition are unavailable');
+  else {
+    // The users' partition first: re-reading the partition table needs /boot unmounted.
+    const parts = info.board.partitions;
+    const idx = parts.findIndex((p) => p.createdOnFirstBoot);
+    if (idx >= 0) {
+      try {
+        const r = setupUsers(bootDev, parts[idx]!, idx, info.build);
+        if (r.state === 'created') log(`created the users partition ${r.device} (ext4) and mounted it on ${parts[idx]!.mount ?? '/home'}`);
+        else if (r.state === 'skipped') log(`users partition not mounted: ${r.reason}`);
+      } catch (err) {
+        log(`users partition not mounted: ${(err as Error).message}`);
+      }
+    }
+    mountBoot(bootDev);
+  }
+  // The kernel starts init with HOME=/: point it at the users' partition when there is one.
+  process.env.HOME = existsSync('/home/.nodeos') ? '/home' : '/root';
   process.env.PATH ??= '/bin:/usr/bin';
   if (!existsSync(process.env.HOME)) mkdirSync(process.env.HOME, { recursive: true });
   log(`${info.board.name} (${info.board.id}), Node.js ${process.version} ${process.arch}, build ${info.build}`);

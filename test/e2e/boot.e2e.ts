@@ -67,6 +67,11 @@ describe('rpi3b end to end (QEMU raspi3b)', () => {
       // board.env: the uboot.env U-Boot booted with, changed from the REPL.
       assert.equal(await c.eval("board.env.get('nodeos_build')"), `'${envBuild}'`);
       await c.eval("board.env.set('nodeos_e2e', 'survives')");
+      // First boot created the users' partition and mounted it as /home (and HOME).
+      assert.equal(c.output.match(/nodeos: created the users partition \/dev\/mmcblk0p2 \(ext4\) and mounted it on \/home/g)?.length, 1);
+      assert.equal(await c.eval('process.env.HOME'), "'/home'");
+      assert.match(await c.eval("require('fs').readFileSync('/proc/mounts', 'utf8')"), /\/dev\/mmcblk0p2 \/home ext4 rw/);
+      await c.eval("require('fs').writeFileSync('/home/first-boot.txt', 'written on boot 1')");
       // .exit ends the REPL; init starts a new one and the kernel does not panic.
       c.child.stdin!.write('.exit\n');
       await c.waitFor(/REPL ended \(exit 0\); starting a new one[\s\S]*\n> $/, 30_000);
@@ -78,6 +83,9 @@ describe('rpi3b end to end (QEMU raspi3b)', () => {
       c.child.stdin!.write('board.reboot()\n');
       await c.waitFor(/Loading Environment from FAT\.\.\. OK[\s\S]*\n> $/, BOOT_MS, from);
       assert.equal(await c.eval("board.env.get('nodeos_e2e')"), "'survives'");
+      // Second boot: the partition is only mounted, and what was written is still there.
+      assert.doesNotMatch(c.output.slice(from), /created the users partition/);
+      assert.equal(await c.eval("require('fs').readFileSync('/home/first-boot.txt', 'utf8')"), "'written on boot 1'");
     } finally {
       c.stop();
     }
@@ -102,6 +110,37 @@ describe('rpi3b end to end (QEMU raspi3b)', () => {
       } finally {
         c.stop();
       }
+    } finally {
+      detachLoop(dev);
+      rmSync(backing, { force: true });
+    }
+  });
+
+  it('never formats free space that already holds a filesystem; the REPL still comes up (root, loop device)', async function () {
+    if (!isRoot()) this.skip();
+    const backing = join(OUT, 'card-e2e-fs.raw');
+    writeFileSync(backing, Buffer.alloc(0));
+    execFileSync('truncate', ['-s', '256M', backing]);
+    const dev = attachLoop(backing);
+    try {
+      assert.equal((await runCli('flash', IMAGE, '--device', dev, '--yes', '--json')).code, 0);
+      // Someone's ext4 filesystem sits where the users' partition would go, outside the table.
+      const fsImage = join(OUT, 'someone-else.ext4');
+      execFileSync('mkfs.ext4', ['-q', '-F', '-L', 'keepme', fsImage, '64M']);
+      execFileSync('dd', [`if=${fsImage}`, `of=${dev}`, 'bs=1M', 'seek=128', 'conv=notrunc,fsync', 'status=none']);
+      rmSync(fsImage);
+      const before = execFileSync('sha256sum', [dev]).toString().split(' ')[0];
+      const e = prepareEmulation(dev, getBoard('rpi3b').profile, {});
+      const c = new Console(startEmulation(e, 'pipe'));
+      try {
+        await c.waitFor(PROMPT, BOOT_MS, 0);
+        assert.match(c.output, /nodeos: users partition not mounted: the free space at 128 MiB already holds a ext2\/3\/4 filesystem: not touching it/);
+        assert.equal(await c.eval('1 + 1'), '2');
+      } finally {
+        c.stop();
+      }
+      // The emulated card is an overlay, but the kit never wrote the region either way.
+      assert.equal(execFileSync('sha256sum', [dev]).toString().split(' ')[0], before);
     } finally {
       detachLoop(dev);
       rmSync(backing, { force: true });
