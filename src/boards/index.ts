@@ -32,7 +32,8 @@ export function getBoard(id: string, src: BoardSource = {}): ResolvedProfile {
   const set = loadProfiles(src.boardsDir ?? defaultBoardsDir());
   const hit = set.boards.find((b) => b.profile.id === id);
   if (hit) return hit;
-  const broken = set.findings.filter((f) => f.board === id);
+  // A file named after the board that failed to load is reported as such, not as an unknown id.
+  const broken = set.findings.filter((f) => f.board === id || f.file.replace(/^.*\//, '').replace(/\.(ya?ml|json)$/, '') === id);
   if (broken.length > 0) throw new ProfileError(broken);
   throw new UnknownBoardError(id, set.boards.map((b) => b.profile.id));
 }

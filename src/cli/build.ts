@@ -18,6 +18,7 @@ interface FetchOpts {
   keyring?: string;
   suite: string;
   cacheDir?: string;
+  boardsDir?: string;
   json?: boolean;
 }
 
@@ -31,6 +32,7 @@ const withFetchOptions = (c: Command): Command =>
     .option('--keyring <file>', 'keyring that signs the Debian archive', '/usr/share/keyrings/debian-archive-keyring.gpg')
     .option('--suite <name>', 'Debian suite', 'trixie')
     .option('--cache-dir <dir>', 'download cache (default $NODEOS_BSP_CACHE or $XDG_CACHE_HOME/nodeos-bsp)')
+    .option('--boards-dir <dir>', "board profiles (and their overlays/) to use instead of the kit's boards/")
     .option('--json', 'JSON events instead of progress text');
 
 function artifactOptions(o: FetchOpts): NonNullable<Parameters<typeof fetchArtifacts>[1]> & { cache: Cache } {
@@ -78,9 +80,9 @@ Examples:
   $ SOURCE_DATE_EPOCH=1700000000 nodeos-bsp build -b rpi3b --json`,
       ),
   ).action(async (o: FetchOpts) => {
-    const board = getBoard(o.board).profile;
+    const board = getBoard(o.board, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile;
     const t = Date.now();
-    const r = await buildImage(board, { ...artifactOptions(o), outDir: o.out, onEvent: reporter(io, Boolean(o.json), !o.json && io.color) });
+    const r = await buildImage(board, { ...artifactOptions(o), outDir: o.out, ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), onEvent: reporter(io, Boolean(o.json), !o.json && io.color) });
     if (o.json) return json(io, { image: r.image, bmap: r.bmap, sha256: r.sha256File, manifest: r.manifestPath, lock: r.lockPath, build: r.manifest.build, ms: Date.now() - t });
     io.out(
       `${r.image} (${(r.manifest.image.size / 1048576).toFixed(0)} MiB, ${(r.manifest.image.mappedBytes / 1048576).toFixed(1)} MiB mapped) in ${((Date.now() - t) / 1000).toFixed(1)} s\n` +
@@ -95,7 +97,7 @@ Examples:
       .description('download, verify and cache everything a build of the board needs')
       .addHelpText('after', '\nExamples:\n  $ nodeos-bsp fetch --board rpi3b\n  $ nodeos-bsp fetch --board rpi4b --debian-mirror http://mirror.example/debian'),
   ).action(async (o: FetchOpts) => {
-    const board = getBoard(o.board).profile;
+    const board = getBoard(o.board, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile;
     const tty = !o.json && io.color;
     const report = reporter(io, Boolean(o.json), tty);
     const opts = artifactOptions(o);
@@ -118,6 +120,7 @@ Examples:
     .option('--direct', 'skip U-Boot: boot kernel, DTB and initramfs from the image directly (faster)')
     .option('--overlay <file>', 'keep the SD card changes in this qcow2 file across runs (default: discarded)')
     .option('--dry-run', 'print the QEMU command line and exit')
+    .option('--boards-dir <dir>', "board profiles to read the board from instead of the kit's boards/")
     .addHelpText(
       'after',
       `
@@ -129,7 +132,7 @@ Examples:
   $ nodeos-bsp emulate --board rpi3b --direct
   $ nodeos-bsp emulate out/nodeos-rpi3b.img --overlay out/rpi3b-card.qcow2`,
     )
-    .action(async (image: string | undefined, o: { board?: string; direct?: boolean; overlay?: string; dryRun?: boolean }) => {
+    .action(async (image: string | undefined, o: { board?: string; direct?: boolean; overlay?: string; dryRun?: boolean; boardsDir?: string }) => {
       let boardId = o.board;
       const img = image ?? (boardId ? join('out', `nodeos-${boardId}.img`) : undefined);
       if (!img) throw new UsageError('give an image or --board <id>');
@@ -138,7 +141,7 @@ Examples:
         if (!existsSync(manifest)) throw new UsageError(`cannot tell the board of ${img} (no ${manifest}): pass --board <id>`);
         boardId = (JSON.parse(readFileSync(manifest, 'utf8')) as { board: string }).board;
       }
-      const e = prepareEmulation(img, getBoard(boardId).profile, { direct: Boolean(o.direct), ...(o.overlay ? { overlay: o.overlay } : {}) });
+      const e = prepareEmulation(img, getBoard(boardId, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile, { direct: Boolean(o.direct), ...(o.overlay ? { overlay: o.overlay } : {}) });
       if (o.dryRun) {
         io.out([e.command, ...e.args].map((a) => (/[\s'"]/.test(a) ? `'${a.replace(/'/g, "'\\''")}'` : a)).join(' ') + '\n');
         e.cleanup();

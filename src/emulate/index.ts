@@ -74,6 +74,8 @@ export interface EmulateOptions {
   qemu?: string;
   /** Where QEMU's monitor listens (a unix socket path), for tests that change devices. */
   monitorSocket?: string;
+  /** Backends for the other serial ports by QEMU index, e.g. { 0: 'unix:/tmp/uart0.sock,server=on,wait=off' }. */
+  serial?: Record<number, string>;
 }
 
 /** A prepared emulation: the command line and the temporary files behind it. */
@@ -114,7 +116,10 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
     const args = ['-M', machine, '-accel', 'tcg,thread=single', '-display', 'none', '-dtb', dtb];
     // Serial ports in order; the console's index gets the terminal (with the monitor on it).
     const idx = serialIndex(profile.console.device);
-    for (let i = 0; i <= Math.max(idx, 1); i++) args.push('-serial', i === idx ? 'mon:stdio' : 'null');
+    const extra = o.serial ?? {};
+    if (extra[idx] !== undefined) throw new BspError('EUSAGE', `serial ${idx} is the board's console (${profile.console.device})`);
+    const count = Math.max(idx, 1, ...Object.keys(extra).map(Number)) + 1;
+    for (let i = 0; i < count; i++) args.push('-serial', i === idx ? 'mon:stdio' : (extra[i] ?? 'null'));
     if (o.monitorSocket) args.push('-monitor', `unix:${o.monitorSocket},server,nowait`);
     let cmdline: string | undefined;
     if (o.direct) {

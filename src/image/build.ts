@@ -32,6 +32,8 @@ export type BuildEvent =
 export interface BuildOptions extends Omit<ArtifactOptions, 'onProgress'> {
   /** Output directory. Default `out`. */
   outDir?: string;
+  /** Boards directory the profile came from; its overlays/ holds the .dtso files. Default: the kit's boards/. */
+  boardsDir?: string;
   /** Seconds since the epoch for every timestamp. Default $SOURCE_DATE_EPOCH, else 0. */
   sourceDateEpoch?: number;
   onEvent?: (e: BuildEvent) => void;
@@ -163,7 +165,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const initramfs = await stage('initramfs', () => buildInitramfs(profile, artifacts, cache, build, epoch, modules.dir));
   const kernel = findKernelImage(artifacts.debs.kernel);
   const [initrdZst, imageGz] = await stage('compress', () => [zstdCached(cache, initramfs.cpio), gzipCached(cache, readFileSync(kernel.path), 'kernel')] as const);
-  const dtb = deviceTree(profile, join(artifacts.debs.kernel, `usr/lib/linux-image-${kernel.release}`), join(packageRoot(), 'boards', 'overlays'), cache);
+  const dtb = deviceTree(profile, join(artifacts.debs.kernel, `usr/lib/linux-image-${kernel.release}`), join(o.boardsDir ?? join(packageRoot(), 'boards'), 'overlays'), cache);
 
   const envVars = ubootEnvironment(profile, build, BOOT_NAMES.initramfs);
   const envText = envVars.map(([k, v]) => `${k}=${v}`).join('\n') + '\n';

@@ -207,10 +207,11 @@ describe('flash to loop block devices (root)', function () {
 
     it('ESYSTEM_DRIVE: a disk holding a system path; the root disk is marked system', async () => {
       const dev = card();
-      execFileSync('mkfs.ext4', ['-q', '-F', dev]);
+      // No lazy init and a read-only mount: the kernel must not write the device behind the test's back.
+      execFileSync('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', dev]);
       const mnt = join(dir, 'sys');
       mkdirSync(mnt, { recursive: true });
-      execFileSync('mount', [dev, mnt]);
+      execFileSync('mount', ['-o', 'ro', dev, mnt]);
       try {
         await refused(dev, () => flash(img.image, [dev], { scan: { systemPaths: [mnt] } }), 'ESYSTEM_DRIVE');
       } finally {
@@ -223,10 +224,11 @@ describe('flash to loop block devices (root)', function () {
 
     it('EMOUNTED: a mounted filesystem in use cannot be unmounted; an idle one is unmounted and flashed', async () => {
       const dev = card();
-      execFileSync('mkfs.ext4', ['-q', '-F', dev]);
+      // No lazy init and a read-only mount: the kernel must not write the device behind the test's back.
+      execFileSync('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', dev]);
       const mnt = join(dir, 'busy');
       mkdirSync(mnt, { recursive: true });
-      execFileSync('mount', [dev, mnt]);
+      execFileSync('mount', ['-o', 'ro', dev, mnt]);
       const holder = spawn('sleep', ['60'], { cwd: mnt, stdio: 'ignore' });
       try {
         await refused(dev, () => flash(img.image, [dev]), 'EMOUNTED');
