@@ -4,9 +4,11 @@
  * file next to the store and are renamed in only after every check passed.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { ArtifactError } from '../errors.js';
 
 /** Cache root: $NODEOS_BSP_CACHE, else $XDG_CACHE_HOME/nodeos-bsp, else ~/.cache/nodeos-bsp. */
 export function defaultCacheDir(): string {
@@ -61,6 +63,27 @@ export class Cache {
 
   discard(tmp: string): void {
     rmSync(tmp, { force: true, recursive: true });
+  }
+
+  /**
+   * Unpack a verified blob once into unpacked/<sha256>: `command` runs on a fresh
+   * directory (`args(dir)`), which becomes the tree only when the tool succeeded.
+   */
+  unpackOnce(sha256: string, source: string, command: string, args: (dir: string) => string[]): string {
+    const dest = this.unpackedPath(sha256);
+    if (existsSync(join(dest, '.complete'))) return dest;
+    const tmp = this.tempPath(`unpack-${sha256.slice(0, 12)}`);
+    mkdirSync(tmp, { recursive: true });
+    const r = spawnSync(command, args(tmp));
+    if (r.error || r.status !== 0) {
+      this.discard(tmp);
+      throw new ArtifactError('EARTIFACT', `cannot unpack ${source} with ${command}: ${r.error?.message ?? r.stderr.toString()}`, source);
+    }
+    writeFileSync(join(tmp, '.complete'), '');
+    mkdirSync(dirname(dest), { recursive: true });
+    this.discard(dest);
+    renameSync(tmp, dest);
+    return dest;
   }
 }
 

@@ -4,7 +4,7 @@
  * then each .deb checked against the index (or the lock file).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArtifactError } from '../errors.js';
 import { Cache, fileSize, hashFile } from './cache.js';
@@ -230,18 +230,5 @@ export async function fetchDeb(o: DebianOptions, p: Pick<DebPackage, 'name' | 'f
 
 /** Unpack a verified .deb once (dpkg-deb -x) and return the tree. */
 export function unpackDeb(cache: Cache, debPath: string, sha256: string): string {
-  const dest = cache.unpackedPath(sha256);
-  if (existsSync(join(dest, '.complete'))) return dest;
-  const tmp = cache.tempPath(`unpack-${sha256.slice(0, 12)}`);
-  mkdirSync(tmp, { recursive: true });
-  const r = spawnSync('dpkg-deb', ['-x', debPath, tmp]);
-  if (r.status !== 0) {
-    cache.discard(tmp);
-    throw new ArtifactError('EARTIFACT', `cannot unpack ${debPath}: ${r.stderr.toString()}`, debPath);
-  }
-  writeFileSync(join(tmp, '.complete'), '');
-  mkdirSync(join(dest, '..'), { recursive: true });
-  cache.discard(dest);
-  renameSync(tmp, dest);
-  return dest;
+  return cache.unpackOnce(sha256, debPath, 'dpkg-deb', (dir) => ['-x', debPath, dir]);
 }

@@ -1,7 +1,5 @@
 /** npm packages (the official Node.js binary for the target), verified by their integrity. */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { ArtifactError } from '../errors.js';
 import { Cache, fileSize, hashFile } from './cache.js';
 import { download, verify, type OnProgress } from './download.js';
@@ -68,18 +66,5 @@ export async function fetchNpm(registry: string, t: NpmTarball & { sha256?: stri
 
 /** Unpack a verified .tgz once and return the tree (npm tarballs hold a `package/` folder). */
 export function unpackTgz(cache: Cache, path: string, sha256: string): string {
-  const dest = cache.unpackedPath(sha256);
-  if (existsSync(join(dest, '.complete'))) return dest;
-  const tmp = cache.tempPath(`unpack-${sha256.slice(0, 12)}`);
-  mkdirSync(tmp, { recursive: true });
-  const r = spawnSync('tar', ['-xzf', path, '-C', tmp, '--no-same-owner']);
-  if (r.status !== 0) {
-    cache.discard(tmp);
-    throw new ArtifactError('EARTIFACT', `cannot unpack ${path}: ${r.stderr.toString()}`, path);
-  }
-  writeFileSync(join(tmp, '.complete'), '');
-  mkdirSync(join(dest, '..'), { recursive: true });
-  cache.discard(dest);
-  renameSync(tmp, dest);
-  return dest;
+  return cache.unpackOnce(sha256, path, 'tar', (dir) => ['-xzf', path, '-C', dir, '--no-same-owner']);
 }

@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ArtifactError, Cache } from '../../src/index.js';
 import { fetchDeb, fetchPackages, fetchRelease, type DebianOptions } from '../../src/artifacts/debian.js';
-import { fetchNpm } from '../../src/artifacts/npm.js';
+import { fetchNpm, unpackTgz } from '../../src/artifacts/npm.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -155,6 +155,22 @@ describe('artifact verification (fake mirror; needs gpg, gpgv, xz)', () => {
     const cache = new Cache(tempDir());
     await assert.rejects(fetchRelease(opts(cache, true)), (e: unknown) => e instanceof ArtifactError && e.code === 'EOFFLINE' && /nodeos-bsp fetch/.test(e.message));
     await assert.rejects(fetchDeb(opts(cache, true), { name: 'demo', filename: 'x', sha256: sha(deb), size: 1 }), code('EOFFLINE'));
+  });
+
+  it('a verified tarball is unpacked once; a broken one leaves no tree behind', () => {
+    const cache = new Cache(tempDir());
+    const src = tempDir();
+    writeFileSync(join(src, 'hello.txt'), 'hi');
+    const tgz = join(tempDir(), 'p.tgz');
+    execFileSync('tar', ['-czf', tgz, '-C', src, 'hello.txt']);
+    const dir = unpackTgz(cache, tgz, 'a'.repeat(64));
+    assert.equal(readFileSync(join(dir, 'hello.txt'), 'utf8'), 'hi');
+    assert.equal(unpackTgz(cache, '/nonexistent.tgz', 'a'.repeat(64)), dir, 'second call reuses the tree');
+    const bad = join(tempDir(), 'bad.tgz');
+    writeFileSync(bad, 'not a tarball');
+    assert.throws(() => unpackTgz(cache, bad, 'b'.repeat(64)), code('EARTIFACT'));
+    assert.equal(existsSync(cache.unpackedPath('b'.repeat(64))), false);
+    assertClean(cache);
   });
 
   it('npm: integrity mismatch is ECHECKSUM, a good tarball is cached by SHA-256', async () => {
