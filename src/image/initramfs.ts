@@ -15,7 +15,7 @@ import { resolveModules, type KernelModule } from './modules.js';
 import { treeEntries } from './target-modules.js';
 
 /** busybox applets NodeOS links; Node does everything else. */
-export const BUSYBOX_APPLETS = ['sh', 'mount', 'umount', 'insmod', 'rmmod', 'lsmod', 'ls', 'cat', 'dmesg', 'sync', 'reboot', 'poweroff', 'mkdir', 'ln', 'rm', 'mv', 'cp', 'mknod', 'sleep', 'i2cdetect', 'fdisk'];
+export const BUSYBOX_APPLETS = ['env', 'sh', 'mount', 'umount', 'insmod', 'rmmod', 'lsmod', 'ls', 'cat', 'dmesg', 'sync', 'reboot', 'poweroff', 'mkdir', 'ln', 'rm', 'mv', 'cp', 'mknod', 'sleep', 'i2cdetect', 'fdisk'];
 
 const strippedPath = (cache: Cache, sha: string): string => cache.namedPath('derived', `node-${sha}.stripped`);
 
@@ -137,6 +137,10 @@ export function buildInitramfs(profile: BoardProfile, a: Artifacts, cache: Cache
   entries.push({ path: 'usr/lib/nodeos/package.json', type: 'file', data: Buffer.from('{ "type": "module" }\n') });
   entries.push({ path: 'init', type: 'file', mode: 0o755, data: Buffer.from("#!/bin/node\nimport('/usr/lib/nodeos/runtime/init.js');\n") });
   for (const f of treeEntries(modulesDir)) entries.push({ path: `usr/lib/node_modules/${f.rel}`, type: 'file', data: f.data!, mode: f.mode });
+  // npm and npx, whose scripts start with #!/usr/bin/env node.
+  entries.push({ path: 'usr/bin/env', type: 'symlink', target: '../../bin/busybox' });
+  entries.push({ path: 'bin/npm', type: 'symlink', target: '../usr/lib/node_modules/npm/bin/npm-cli.js' });
+  entries.push({ path: 'bin/npx', type: 'symlink', target: '../usr/lib/node_modules/npm/bin/npx-cli.js' });
   const info = {
     board: profile,
     build,

@@ -132,8 +132,11 @@ function main(): void {
     mountBoot(bootDev);
   }
   // The kernel starts init with HOME=/: point it at the users' partition when there is one.
-  process.env.HOME = existsSync('/home/.nodeos') ? '/home' : '/root';
-  process.env.PATH ??= '/bin:/usr/bin';
+  const users = existsSync('/home/.nodeos');
+  process.env.HOME = users ? '/home' : '/root';
+  // npm install -g lands on the users' partition, and what it installs is on PATH.
+  if (users) process.env.NPM_CONFIG_PREFIX = '/home/.npm-global';
+  process.env.PATH = [...(users ? ['/home/.npm-global/bin'] : []), '/bin', '/usr/bin'].join(':');
   if (!existsSync(process.env.HOME)) mkdirSync(process.env.HOME, { recursive: true });
   log(`${info.board.name} (${info.board.id}), Node.js ${process.version} ${process.arch}, build ${info.build}`);
   // PID 1 ignores the signals that would otherwise end it.

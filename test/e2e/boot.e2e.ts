@@ -86,6 +86,16 @@ describe('rpi3b end to end (QEMU raspi3b)', () => {
       // Second boot: the partition is only mounted, and what was written is still there.
       assert.doesNotMatch(c.output.slice(from), /created the users partition/);
       assert.equal(await c.eval("require('fs').readFileSync('/home/first-boot.txt', 'utf8')"), "'written on boot 1'");
+      // npm is there, and its global prefix is on the users' partition.
+      assert.equal(await c.eval("require('child_process').execFileSync('npm', ['config', 'get', 'prefix'], { encoding: 'utf8' }).trim()", 120_000), "'/home/.npm-global'");
+      // A second reboot: still only mounted, still there.
+      const third = c.output.length;
+      c.child.stdin!.write('board.reboot()\n');
+      await c.waitFor(/Loading Environment from FAT\.\.\. OK[\s\S]*\n> $/, BOOT_MS, third);
+      assert.doesNotMatch(c.output.slice(third), /created the users partition/);
+      assert.match(c.output.slice(third), /Run \/init as init process/);
+      assert.equal(await c.eval("require('fs').readFileSync('/home/first-boot.txt', 'utf8')"), "'written on boot 1'");
+      assert.equal(c.output.match(/nodeos: created the users partition/g)?.length, 1, 'created exactly once over three boots');
     } finally {
       c.stop();
     }
