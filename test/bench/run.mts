@@ -144,7 +144,7 @@ async function imageBench(dir: string): Promise<void> {
   const coldCache = new Cache(join(dir, 'cold-cache'));
   const out = join(dir, 'out');
   let t = performance.now();
-  const cold = await buildImage(board, { cache: coldCache, outDir: out });
+  await buildImage(board, { cache: coldCache, outDir: out });
   const coldMs = performance.now() - t;
   t = performance.now();
   const warm = await buildImage(board, { cache: coldCache, outDir: out });
@@ -153,7 +153,6 @@ async function imageBench(dir: string): Promise<void> {
   console.log(`  cold ${(coldMs / 1000).toFixed(1)} s, warm ${(warmMs / 1000).toFixed(1)} s, warm/cold ${(warmMs / coldMs).toFixed(2)}`);
   const m = warm.manifest;
   console.log(`  image ${(m.image.size / MiB).toFixed(0)} MiB (${(m.image.mappedBytes / MiB).toFixed(1)} MiB mapped); initramfs ${(m.initramfs.size / MiB).toFixed(1)} MiB zstd of ${(m.initramfs.uncompressed / MiB).toFixed(1)} MiB (${((100 * m.initramfs.size) / m.initramfs.uncompressed).toFixed(0)}%); Image.gz ${(m.kernel.size / MiB).toFixed(1)} MiB`);
-  void cold;
   const boots: [string, number][] = [];
   for (const direct of [false, true]) {
     const e = prepareEmulation(warm.image, board, { direct });
