@@ -84,7 +84,11 @@ describe('cli', () => {
   });
 
   it('every command has --help with examples', async () => {
-    const commands = [[], ['boards'], ['boards', 'list'], ['boards', 'show'], ['boards', 'check'], ['boards', 'new'], ['boards', 'schema'], ['pinout'], ['kernel'], ['kernel', 'check'], ['kernel', 'config'], ['docs']];
+    const commands = [
+      [], ['boards'], ['boards', 'list'], ['boards', 'show'], ['boards', 'check'], ['boards', 'new'], ['boards', 'schema'], ['pinout'],
+      ['kernel'], ['kernel', 'check'], ['kernel', 'config'], ['docs'], ['env'], ['env', 'print'], ['env', 'set'], ['env', 'create'],
+      ['build'], ['fetch'], ['emulate'], ['drives'], ['flash'], ['repl'],
+    ];
     for (const c of commands) {
       const r = await runCli(...c, '--help');
       assert.equal(r.code, 0, c.join(' '));
