@@ -169,7 +169,12 @@ export const BoardProfileSchema = Type.Object(
       Type.Object(
         {
           qemu: Type.Object(
-            { machine: Type.String(), memory: Type.Optional(Type.String()) },
+            {
+              machine: Type.String(),
+              memory: Type.Optional(Type.String()),
+              overlays: Type.Optional(Type.Array(Type.String(), { description: 'overlays applied only to the DTB QEMU gets (devices QEMU lacks)' })),
+              cmdline: Type.Optional(Type.Array(Type.String(), { description: 'extra kernel arguments for direct emulated boots' })),
+            },
             { additionalProperties: false },
           ),
         },

@@ -141,7 +141,11 @@ Examples:
         if (!existsSync(manifest)) throw new UsageError(`cannot tell the board of ${img} (no ${manifest}): pass --board <id>`);
         boardId = (JSON.parse(readFileSync(manifest, 'utf8')) as { board: string }).board;
       }
-      const e = prepareEmulation(img, getBoard(boardId, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile, { direct: Boolean(o.direct), ...(o.overlay ? { overlay: o.overlay } : {}) });
+      const e = prepareEmulation(img, getBoard(boardId, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile, {
+        direct: Boolean(o.direct),
+        ...(o.overlay ? { overlay: o.overlay } : {}),
+        ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}),
+      });
       if (o.dryRun) {
         io.out([e.command, ...e.args].map((a) => (/[\s'"]/.test(a) ? `'${a.replace(/'/g, "'\\''")}'` : a)).join(' ') + '\n');
         e.cleanup();

@@ -11,7 +11,9 @@ import { join, resolve } from 'node:path';
 import type { BoardProfile } from '../boards/index.js';
 import { BspError } from '../errors.js';
 import { BOOT_NAMES } from '../image/build.js';
+import { applyOverlays } from '../image/devicetree.js';
 import { Fat32Reader } from '../image/fat-read.js';
+import { packageRoot } from '../paths.js';
 import { decodeEnv } from '../uboot-env/index.js';
 
 /** A QEMU binary and what it can emulate. */
@@ -74,6 +76,8 @@ export interface EmulateOptions {
   qemu?: string;
   /** Where QEMU's monitor listens (a unix socket path), for tests that change devices. */
   monitorSocket?: string;
+  /** Boards directory whose overlays/ holds the profile's emulation overlays. Default: the kit's. */
+  boardsDir?: string;
   /** Backends for the other serial ports by QEMU index, e.g. { 0: 'unix:/tmp/uart0.sock,server=on,wait=off' }. */
   serial?: Record<number, string>;
 }
@@ -111,9 +115,12 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
       writeFileSync(p, fat.readFile(name));
       return p;
     };
-    const dtb = extract(BOOT_NAMES.dtb);
+    const dtb = join(workDir, BOOT_NAMES.dtb);
+    // Emulation-only overlays switch off devices the QEMU machine does not implement.
+    const q = profile.emulation!.qemu;
+    writeFileSync(dtb, applyOverlays(fat.readFile(BOOT_NAMES.dtb), q.overlays ?? [], join(o.boardsDir ?? join(packageRoot(), 'boards'), 'overlays'), join(workDir, 'dtb-overlays')));
     const env = decodeEnv(fat.readFile(BOOT_NAMES.env));
-    const args = ['-M', machine, '-accel', 'tcg,thread=single', '-display', 'none', '-dtb', dtb];
+    const args = ['-M', machine, '-accel', 'tcg,thread=single', '-display', 'none', '-dtb', dtb, ...(q.memory ? ['-m', q.memory] : [])];
     // Serial ports in order; the console's index gets the terminal (with the monitor on it).
     const idx = serialIndex(profile.console.device);
     const extra = o.serial ?? {};
@@ -123,7 +130,7 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
     if (o.monitorSocket) args.push('-monitor', `unix:${o.monitorSocket},server,nowait`);
     let cmdline: string | undefined;
     if (o.direct) {
-      cmdline = env.vars.get('bootargs') ?? '';
+      cmdline = [env.vars.get('bootargs') ?? '', ...(q.cmdline ?? [])].filter(Boolean).join(' ');
       args.push('-kernel', extract(BOOT_NAMES.kernel), '-initrd', extract(BOOT_NAMES.initramfs), '-append', cmdline);
     } else {
       args.push('-kernel', extract(BOOT_NAMES.uboot));

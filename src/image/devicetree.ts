@@ -1,6 +1,6 @@
 /** The board's device tree: the kernel package's DTB with the profile's overlays applied at build time. */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cache } from '../artifacts/index.js';
 import type { BoardProfile } from '../boards/index.js';
@@ -13,11 +13,18 @@ import { BspError } from '../errors.js';
 export function deviceTree(profile: Pick<BoardProfile, 'devicetree'>, dtbDir: string, overlaysDir: string, cache: Cache): Buffer {
   const base = join(dtbDir, profile.devicetree.dtb);
   if (!existsSync(base)) throw new BspError('EARTIFACT', `${profile.devicetree.dtb} is not in the kernel package (${dtbDir}): fix devicetree.dtb in the profile`);
-  if (profile.devicetree.overlays.length === 0) return readFileSync(base);
-  const dir = cache.tempPath('dtb');
+  return applyOverlays(readFileSync(base), profile.devicetree.overlays, overlaysDir, cache.tempPath('dtb'));
+}
+
+/** Apply overlays `<overlaysDir>/<name>.dtso` to a DTB (dtc + fdtoverlay) in a scratch dir. */
+export function applyOverlays(dtb: Buffer, overlays: string[], overlaysDir: string, scratch: string): Buffer {
+  if (overlays.length === 0) return dtb;
+  const dir = scratch;
   mkdirSync(dir, { recursive: true });
+  const base = join(dir, 'base.dtb');
+  writeFileSync(base, dtb);
   try {
-    const dtbos = profile.devicetree.overlays.map((name) => {
+    const dtbos = overlays.map((name) => {
       const src = join(overlaysDir, `${name}.dtso`);
       if (!existsSync(src)) throw new BspError('EARTIFACT', `overlay ${name}: ${src} does not exist`);
       const out = join(dir, `${name}.dtbo`);
@@ -27,7 +34,7 @@ export function deviceTree(profile: Pick<BoardProfile, 'devicetree'>, dtbDir: st
     });
     const merged = join(dir, 'merged.dtb');
     const r = spawnSync('fdtoverlay', ['-i', base, '-o', merged, ...dtbos]);
-    if (r.error || r.status !== 0) throw new BspError('EOVERLAY', `fdtoverlay could not apply ${profile.devicetree.overlays.join(', ')}: ${r.error?.message ?? r.stderr.toString().trim()}`);
+    if (r.error || r.status !== 0) throw new BspError('EOVERLAY', `fdtoverlay could not apply ${overlays.join(', ')}: ${r.error?.message ?? r.stderr.toString().trim()}`);
     return readFileSync(merged);
   } finally {
     rmSync(dir, { recursive: true, force: true });
