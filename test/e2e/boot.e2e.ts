@@ -17,6 +17,20 @@ const IMAGE = join(OUT, 'nodeos-rpi3b.img');
 const PROMPT = /\n> $/;
 const BOOT_MS = 240_000;
 
+/** A 256 MiB loop device (root) for the duration of `fn`, backing file removed afterwards. */
+async function withLoopCard(name: string, fn: (dev: string) => Promise<void>): Promise<void> {
+  const backing = join(OUT, name);
+  writeFileSync(backing, Buffer.alloc(0));
+  execFileSync('truncate', ['-s', '256M', backing]);
+  const dev = attachLoop(backing);
+  try {
+    await fn(dev);
+  } finally {
+    detachLoop(dev);
+    rmSync(backing, { force: true });
+  }
+}
+
 describe('rpi3b end to end (QEMU raspi3b)', () => {
   let manifest: BuildManifest;
   let envBuild: string;
@@ -103,11 +117,7 @@ describe('rpi3b end to end (QEMU raspi3b)', () => {
 
   it('a card flashed with a hostname boots with it on the kernel command line (root, loop device)', async function () {
     if (!isRoot()) this.skip();
-    const backing = join(OUT, 'card-e2e.raw');
-    writeFileSync(backing, Buffer.alloc(0));
-    execFileSync('truncate', ['-s', '256M', backing]);
-    const dev = attachLoop(backing);
-    try {
+    await withLoopCard('card-e2e.raw', async (dev) => {
       const f = await runCli('flash', IMAGE, '--device', dev, '--yes', '--hostname', 'kitchen', '--cmdline', 'nodeos.test=1', '--json');
       assert.equal(f.code, 0, f.err + f.out);
       const e = prepareEmulation(dev, getBoard('rpi3b').profile, {});
@@ -120,19 +130,12 @@ describe('rpi3b end to end (QEMU raspi3b)', () => {
       } finally {
         c.stop();
       }
-    } finally {
-      detachLoop(dev);
-      rmSync(backing, { force: true });
-    }
+    });
   });
 
   it('never formats free space that already holds a filesystem; the REPL still comes up (root, loop device)', async function () {
     if (!isRoot()) this.skip();
-    const backing = join(OUT, 'card-e2e-fs.raw');
-    writeFileSync(backing, Buffer.alloc(0));
-    execFileSync('truncate', ['-s', '256M', backing]);
-    const dev = attachLoop(backing);
-    try {
+    await withLoopCard('card-e2e-fs.raw', async (dev) => {
       assert.equal((await runCli('flash', IMAGE, '--device', dev, '--yes', '--json')).code, 0);
       // Someone's ext4 filesystem sits where the users' partition would go, outside the table.
       const fsImage = join(OUT, 'someone-else.ext4');
@@ -151,10 +154,7 @@ describe('rpi3b end to end (QEMU raspi3b)', () => {
       }
       // The emulated card is an overlay, but the kit never wrote the region either way.
       assert.equal(execFileSync('sha256sum', [dev]).toString().split(' ')[0], before);
-    } finally {
-      detachLoop(dev);
-      rmSync(backing, { force: true });
-    }
+    });
   });
 
   it('boots directly (--direct) to the REPL', async () => {
