@@ -158,11 +158,12 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     fetchArtifacts(profile, { ...o, cache, lockPath, onProgress: (label, done, total) => emit({ type: 'download', label, done, ...(total !== undefined ? { total } : {}) }) }),
   );
   // The build id names exactly what went in: the lock, the profile, the epoch and the kit's runtime.
-  const runtimeHash = sha256(Buffer.concat(runtimeFiles().map((f) => f.data)));
+  const runtime = runtimeFiles();
+  const runtimeHash = sha256(Buffer.concat(runtime.map((f) => f.data)));
   const build = sha256(JSON.stringify([artifacts.lock, profile, epoch, runtimeHash, TARGET_PACKAGES])).slice(0, 12);
   const nodeVersion = artifacts.lock.npm.node!.version;
   const modules = await stage('target-modules', () => targetModules(artifacts.node, nodeVersion, profile.arch.node, cache, o.offline ?? false));
-  const initramfs = await stage('initramfs', () => buildInitramfs(profile, artifacts, cache, build, epoch, modules.dir));
+  const initramfs = await stage('initramfs', () => buildInitramfs(profile, artifacts, cache, build, epoch, modules.dir, runtime));
   const kernel = findKernelImage(artifacts.debs.kernel);
   const [initrdZst, imageGz] = await stage('compress', () => [zstdCached(cache, initramfs.cpio), gzipCached(cache, readFileSync(kernel.path), 'kernel')] as const);
   const dtb = deviceTree(profile, join(artifacts.debs.kernel, `usr/lib/linux-image-${kernel.release}`), join(o.boardsDir ?? join(packageRoot(), 'boards'), 'overlays'), cache);

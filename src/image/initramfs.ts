@@ -83,7 +83,15 @@ export function runtimeFiles(): { rel: string; data: Buffer }[] {
 }
 
 /** Assemble the (uncompressed) cpio archive. */
-export function buildInitramfs(profile: BoardProfile, a: Artifacts, cache: Cache, build: string, mtime: number, modulesDir: string): InitramfsContents {
+export function buildInitramfs(
+  profile: BoardProfile,
+  a: Artifacts,
+  cache: Cache,
+  build: string,
+  mtime: number,
+  modulesDir: string,
+  runtime: { rel: string; data: Buffer }[] = runtimeFiles(),
+): InitramfsContents {
   const node = readFileSync(strippedNode(a, cache));
   const deps = readElfDeps(node);
   const libRoots = [a.debs.libc, a.debs.libstdcxx, a.debs.libgcc, a.debs.libext2fs, a.debs.libcomerr, a.debs.libblkid, a.debs.libuuid].filter((r): r is string => Boolean(r));
@@ -133,7 +141,7 @@ export function buildInitramfs(profile: BoardProfile, a: Artifacts, cache: Cache
   const { release, modules } = resolveModules(a.debs.kernel, profile.kernel.modules);
   for (const m of modules) entries.push({ path: `usr/lib/modules/${release}/${m.relPath}`, type: 'file', data: m.data });
 
-  for (const f of runtimeFiles()) entries.push({ path: `usr/lib/nodeos/${f.rel}`, type: 'file', data: f.data });
+  for (const f of runtime) entries.push({ path: `usr/lib/nodeos/${f.rel}`, type: 'file', data: f.data });
   entries.push({ path: 'usr/lib/nodeos/package.json', type: 'file', data: Buffer.from('{ "type": "module" }\n') });
   entries.push({ path: 'init', type: 'file', mode: 0o755, data: Buffer.from("#!/bin/node\nimport('/usr/lib/nodeos/runtime/init.js');\n") });
   for (const f of treeEntries(modulesDir)) entries.push({ path: `usr/lib/node_modules/${f.rel}`, type: 'file', data: f.data!, mode: f.mode });

@@ -69,7 +69,8 @@ export function readRaw(loc: EnvLocation): Buffer {
     throw ioError('open', loc, err);
   }
   try {
-    const total = fstatSync(fd).isBlockDevice() ? storageSize(loc.path) : fstatSync(fd).size;
+    const st = fstatSync(fd);
+    const total = st.isBlockDevice() ? storageSize(loc.path) : st.size;
     const off = loc.offset >= 0 ? loc.offset : total + loc.offset;
     if (off < 0 || off + loc.size > total) {
       throw new EnvError(
