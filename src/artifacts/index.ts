@@ -81,7 +81,7 @@ export function debPackagesFor(profile: BoardProfile): Partial<Record<DebRole, s
   };
   if ('debian' in profile.kernel.source) want.kernel = profile.kernel.source.debian;
   if (profile.boot.uboot) want.uboot = profile.boot.uboot.package;
-  if (profile.boot.method === 'rpi-firmware-uboot' && profile.boot.firmware.length > 0) want.firmware = 'raspi-firmware';
+  if (profile.boot.firmware && profile.boot.firmware.files.length > 0) want.firmware = profile.boot.firmware.package;
   // First boot formats the users' partition as ext4 (journalled): busybox's mke2fs makes ext2 only.
   if (profile.partitions.some((p) => p.createdOnFirstBoot && p.filesystem === 'ext4')) {
     Object.assign(want, { e2fsprogs: 'e2fsprogs', libext2fs: 'libext2fs2t64', libcomerr: 'libcom-err2', libblkid: 'libblkid1', libuuid: 'libuuid1' });

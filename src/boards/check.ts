@@ -11,6 +11,8 @@ import type { ProfileSet, ResolvedProfile } from './load.js';
 export interface CheckOptions {
   /** Directory of kernel-config fragments (default: the kit's `kernel-configs/`). */
   kernelConfigsDir: string;
+  /** Directory of the profiles; its overlays/ holds the .dtso files they name. */
+  boardsDir: string;
   /** Optional dtb directory of an unpacked kernel package, to check that DTBs exist. */
   dtbDir?: string;
 }
@@ -135,8 +137,36 @@ function checkFiles(p: ResolvedProfile, opts: CheckOptions, emit: Emit): void {
       emit('EFRAGMENT_MISSING', `/kernel/fragments/${i}`, `kernel-configs/${f} does not exist: create it or fix the name`);
     }
   });
-  if (opts.dtbDir && !existsSync(join(opts.dtbDir, p.profile.devicetree.dtb))) {
-    emit('EDTB_MISSING', '/devicetree/dtb', `${p.profile.devicetree.dtb} is not in ${opts.dtbDir}: use a DTB the kernel package ships`);
+  const dtb = p.profile.devicetree.dtb;
+  if (opts.dtbDir && dtb !== undefined && !existsSync(join(opts.dtbDir, dtb))) {
+    emit('EDTB_MISSING', '/devicetree/dtb', `${dtb} is not in ${opts.dtbDir}: use a DTB the kernel package ships`);
+  }
+  // Build-time overlays and emulation-only ones, compiled from <boards>/overlays/<name>.dtso.
+  const overlays = [
+    ...p.profile.devicetree.overlays.map((name, i) => [`/devicetree/overlays/${i}`, name] as const),
+    ...(p.profile.emulation?.qemu.overlays ?? []).map((name, i) => [`/emulation/qemu/overlays/${i}`, name] as const),
+  ];
+  for (const [path, name] of overlays) {
+    if (!existsSync(join(opts.boardsDir, 'overlays', `${name}.dtso`))) emit('EOVERLAY_MISSING', path, `overlays/${name}.dtso does not exist: add it next to the profiles or fix the name`);
+  }
+}
+
+/** Keys of uboot.env the kit writes itself; a profile adds to them through boot.uboot.env. */
+const KIT_ENV = ['arch', 'baudrate', 'board_name', 'bootargs', 'bootcmd', 'bootdelay', 'nodeos_build'];
+
+function checkBoot(p: ResolvedProfile, emit: Emit): void {
+  const { boot, devicetree, emulation } = p.profile;
+  if (!boot.uboot) emit('EBOOT_UBOOT', '/boot/uboot', "no boot.uboot: the kit's images boot through U-Boot; name its Debian package, file and boot device");
+  for (const k of Object.keys(boot.uboot?.env ?? {})) {
+    if (KIT_ENV.includes(k)) emit('EBOOT_ENV', `/boot/uboot/env/${k}`, `${k} is written by the kit (from kernel.cmdline, console and the build); remove it here`);
+  }
+  if (boot.method === 'rpi-firmware-uboot' && !boot.firmware) emit('EBOOT_FIRMWARE', '/boot/firmware', 'boot method rpi-firmware-uboot needs boot.firmware: the package, folder and files the boot ROM loads');
+  if (devicetree.dtb === undefined) {
+    if (devicetree.overlays.length > 0 || (emulation?.qemu.overlays ?? []).length > 0) emit('EDTB_OVERLAYS', '/devicetree/overlays', 'overlays need a base DTB: set devicetree.dtb or remove the overlays');
+    if (devicetree.firmwareName) emit('EDTB_OVERLAYS', '/devicetree/firmwareName', 'firmwareName names a copy of devicetree.dtb, which is not set');
+  }
+  if (emulation && !emulation.qemu.serial.includes(p.profile.console.device)) {
+    emit('EQEMU_SERIAL', '/emulation/qemu/serial', `console ${p.profile.console.device} is not one of QEMU's serial ports (${emulation.qemu.serial.join(', ')}): list the guest device of each QEMU serial port in order`);
   }
 }
 
@@ -180,6 +210,7 @@ export function checkProfiles(set: ProfileSet, opts: CheckOptions): ProfileFindi
     checkConsole(b, emit);
     checkPartitions(b, emit);
     checkFiles(b, opts, emit);
+    checkBoot(b, emit);
     checkLeds(b, emit);
   }
   checkDetection(set.boards, out);

@@ -41,7 +41,7 @@ export function getBoard(id: string, src: BoardSource = {}): ResolvedProfile {
 /** Load and run every rule; returns the set and all findings (empty = all good). */
 export function checkBoards(src: BoardSource = {}, dtbDir?: string): { set: ProfileSet; findings: ReturnType<typeof checkProfiles> } {
   const set = loadProfiles(src.boardsDir ?? defaultBoardsDir());
-  const opts: CheckOptions = { kernelConfigsDir: src.kernelConfigsDir ?? defaultKernelConfigsDir() };
+  const opts: CheckOptions = { boardsDir: src.boardsDir ?? defaultBoardsDir(), kernelConfigsDir: src.kernelConfigsDir ?? defaultKernelConfigsDir() };
   if (dtbDir) opts.dtbDir = dtbDir;
   return { set, findings: checkProfiles(set, opts) };
 }

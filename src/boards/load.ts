@@ -114,7 +114,7 @@ export function readProfileFiles(dir: string): { files: ProfileFile[]; findings:
   return { files, findings };
 }
 
-const LIST_KEYS = ['id', 'pin', 'name'] as const;
+const LIST_KEYS = ['id', 'pin', 'name', 'path'] as const;
 
 function keyOf(item: Json): string | number | undefined {
   if (typeof item === 'string' || typeof item === 'number') return item;

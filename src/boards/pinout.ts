@@ -24,7 +24,7 @@ export function boardSummary(p: BoardProfile): string[] {
     ['Status', p.status + (p.statusReason ? ` - ${p.statusReason}` : '')],
     ['SoC', `${p.soc.name} (${p.soc.cores}x ${p.soc.cpu})`],
     ['Arch', `kernel ${p.arch.kernel}, node ${p.arch.node} (${p.arch.isa})`],
-    ['Device tree', p.devicetree.dtb],
+    ['Device tree', p.devicetree.dtb ?? 'from the firmware'],
     ['Console', `${p.console.device} ${p.console.baud} baud${p.console.note ? ` (${p.console.note})` : ''}`],
   ];
   for (const b of p.buses) {

@@ -108,15 +108,46 @@ export const BoardProfileSchema = Type.Object(
     ),
     boot: Type.Object(
       {
-        method: Type.Union([Type.Literal('rpi-firmware-uboot'), Type.Literal('uboot')]),
-        firmware: Type.Array(Type.String(), { default: [], description: 'files from the firmware package' }),
+        method: Type.Union([Type.Literal('rpi-firmware-uboot'), Type.Literal('uboot')], {
+          description: 'rpi-firmware-uboot: the Raspberry Pi firmware on the card starts U-Boot; uboot: U-Boot is the firmware (e.g. in flash) and finds boot.scr on the card',
+        }),
+        firmware: Type.Optional(
+          Type.Object(
+            {
+              package: Type.String({ description: 'Debian package, e.g. raspi-firmware' }),
+              dir: Type.String({ description: 'folder inside the package, e.g. usr/lib/raspi-firmware' }),
+              files: Type.Array(Type.String(), { default: [], description: 'files copied to the boot partition' }),
+            },
+            { additionalProperties: false, description: 'boot firmware copied onto the boot partition' },
+          ),
+        ),
         uboot: Type.Optional(
           Type.Object(
-            { package: Type.String(), file: Type.String() },
+            {
+              package: Type.String({ description: 'Debian package, e.g. u-boot-rpi' }),
+              file: Type.String({ description: 'path under usr/lib/u-boot, e.g. rpi_arm64/u-boot.bin' }),
+              device: Type.String({ description: 'U-Boot device:partition of the boot partition, e.g. "mmc 0:1"' }),
+              env: Type.Optional(
+                Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.]+$' }), Type.String(), {
+                  description: 'U-Boot variables for this board (load addresses, console), added to the kit\'s uboot.env',
+                }),
+              ),
+            },
             { additionalProperties: false },
           ),
         ),
-        configTxt: Type.Optional(Type.Array(Type.String(), { default: [], description: 'config.txt lines' })),
+        files: Type.Optional(
+          Type.Array(
+            Type.Object(
+              {
+                path: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'file name on the boot partition, e.g. config.txt' }),
+                lines: Type.Array(Type.String()),
+              },
+              { additionalProperties: false },
+            ),
+            { default: [], description: 'text files written to the boot partition (e.g. the Raspberry Pi firmware\'s config.txt)' },
+          ),
+        ),
       },
       { additionalProperties: false },
     ),
@@ -135,7 +166,9 @@ export const BoardProfileSchema = Type.Object(
     ),
     devicetree: Type.Object(
       {
-        dtb: Type.String({ description: 'path inside the kernel package dtb dir, e.g. broadcom/bcm2837-rpi-3-b.dtb' }),
+        dtb: Type.Optional(
+          Type.String({ description: 'path inside the kernel package dtb dir, e.g. broadcom/bcm2837-rpi-3-b.dtb; absent: the firmware (e.g. QEMU virt) provides the device tree' }),
+        ),
         firmwareName: Type.Optional(
           Type.String({ description: "name the Raspberry Pi firmware loads (e.g. bcm2710-rpi-3-b.dtb); U-Boot's own device tree" }),
         ),
@@ -170,8 +203,19 @@ export const BoardProfileSchema = Type.Object(
         {
           qemu: Type.Object(
             {
-              machine: Type.String(),
+              machine: Type.String({ description: 'QEMU -M value, machine options after commas, e.g. virt,acpi=off' }),
+              cpu: Type.Optional(Type.String({ description: 'QEMU -cpu, for machines without a fixed CPU (virt)' })),
               memory: Type.Optional(Type.String()),
+              firmware: Type.Optional(
+                Type.Union([Type.Literal('kernel'), Type.Literal('bios')], {
+                  default: 'kernel',
+                  description: 'how QEMU starts U-Boot: -kernel (raspi machines) or -bios (virt)',
+                }),
+              ),
+              storage: Type.Optional(
+                Type.Union([Type.Literal('sd'), Type.Literal('virtio')], { default: 'sd', description: 'how the card is attached: SD slot or virtio-blk' }),
+              ),
+              serial: Type.Array(Type.String(), { minItems: 1, description: "the guest's device for each QEMU serial port in order, e.g. [ttyAMA0, ttyS1]" }),
               overlays: Type.Optional(Type.Array(Type.String(), { description: 'overlays applied only to the DTB QEMU gets (devices QEMU lacks)' })),
               cmdline: Type.Optional(Type.Array(Type.String(), { description: 'extra kernel arguments for direct emulated boots' })),
             },

@@ -23,7 +23,7 @@ export function boardsTable(boardsDir?: string): string {
   const rows = set.boards.map((b) => {
     const p = b.profile;
     const status = p.status === 'supported' ? 'supported' : `${p.status}: ${firstClause(p.statusReason ?? '')}`;
-    return `| \`${p.id}\` | ${p.name} | ${p.soc.name} | ${p.devicetree.dtb} | ${p.console.device} | ${p.emulation ? `\`-M ${p.emulation.qemu.machine}\`` : '-'} | ${status} |`;
+    return `| \`${p.id}\` | ${p.name} | ${p.soc.name} | ${p.devicetree.dtb ?? '(firmware)'} | ${p.console.device} | ${p.emulation ? `\`-M ${p.emulation.qemu.machine}\`` : '-'} | ${status} |`;
   });
   return ['| id | board | SoC | device tree | console | QEMU | status |', '|---|---|---|---|---|---|---|', ...rows].join('\n');
 }

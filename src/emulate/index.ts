@@ -92,11 +92,12 @@ export interface Emulation {
   cleanup: () => void;
 }
 
-/** QEMU's serial index for a console device: the PL011 is the first, the mini UART the second. */
-export function serialIndex(device: string): number {
-  if (/^ttyAMA0$/.test(device)) return 0;
-  if (/^ttyS[01]$/.test(device)) return 1;
-  throw new BspError('EQEMU_MACHINE', `no QEMU serial port for console ${device}`);
+/** QEMU's serial index for the board's console: where the profile lists it among the machine's ports. */
+export function serialIndex(profile: BoardProfile): number {
+  const ports = profile.emulation?.qemu.serial ?? [];
+  const i = ports.indexOf(profile.console.device);
+  if (i < 0) throw new BspError('EQEMU_MACHINE', `console ${profile.console.device} is not one of ${profile.id}'s QEMU serial ports (${ports.join(', ') || 'none'}): fix emulation.qemu.serial`);
+  return i;
 }
 
 /** Prepare files and the QEMU command line for `image`. */
@@ -104,7 +105,7 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
   const machine = profile.emulation?.qemu.machine;
   if (!machine) throw new BspError('EQEMU_MACHINE', `${profile.id} has no QEMU machine; boards that do: see nodeos-bsp boards list`);
   if (!existsSync(image)) throw new BspError('EIMAGE', `${image} does not exist: build it with nodeos-bsp build --board ${profile.id}`);
-  const qemu = findQemu(machine, o.qemu);
+  const qemu = findQemu(machine.split(',')[0]!, o.qemu);
   const workDir = mkdtempSync(join(tmpdir(), 'nodeos-emulate-'));
   const cleanup = (): void => rmSync(workDir, { recursive: true, force: true });
   try {
@@ -115,17 +116,23 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
       writeFileSync(p, fat.readFile(name));
       return p;
     };
-    const dtb = join(workDir, BOOT_NAMES.dtb);
-    // Emulation-only overlays switch off devices the QEMU machine does not implement.
     const q = profile.emulation!.qemu;
-    writeFileSync(dtb, applyOverlays(fat.readFile(BOOT_NAMES.dtb), q.overlays ?? [], join(o.boardsDir ?? join(packageRoot(), 'boards'), 'overlays'), join(workDir, 'dtb-overlays')));
+    const args = ['-M', machine, '-accel', 'tcg,thread=single', '-display', 'none', '-nic', 'none', ...(q.cpu ? ['-cpu', q.cpu] : []), ...(q.memory ? ['-m', q.memory] : [])];
+    // The image's DTB (when the board has one; QEMU's virt makes its own), with the
+    // emulation-only overlays that switch off devices the QEMU machine does not implement.
+    if (fat.stat(BOOT_NAMES.dtb)) {
+      const dtb = join(workDir, BOOT_NAMES.dtb);
+      writeFileSync(dtb, applyOverlays(fat.readFile(BOOT_NAMES.dtb), q.overlays ?? [], join(o.boardsDir ?? join(packageRoot(), 'boards'), 'overlays'), join(workDir, 'dtb-overlays')));
+      args.push('-dtb', dtb);
+    } else if ((q.overlays ?? []).length > 0) {
+      throw new BspError('EIMAGE', `${image} has no ${BOOT_NAMES.dtb} for the emulation overlays ${(q.overlays ?? []).join(', ')}`);
+    }
     const env = decodeEnv(fat.readFile(BOOT_NAMES.env));
-    const args = ['-M', machine, '-accel', 'tcg,thread=single', '-display', 'none', '-dtb', dtb, ...(q.memory ? ['-m', q.memory] : [])];
     // Serial ports in order; the console's index gets the terminal (with the monitor on it).
-    const idx = serialIndex(profile.console.device);
+    const idx = serialIndex(profile);
     const extra = o.serial ?? {};
     if (extra[idx] !== undefined) throw new BspError('EUSAGE', `serial ${idx} is the board's console (${profile.console.device})`);
-    const count = Math.max(idx, 1, ...Object.keys(extra).map(Number)) + 1;
+    const count = Math.max(idx, ...Object.keys(extra).map(Number)) + 1;
     for (let i = 0; i < count; i++) args.push('-serial', i === idx ? 'mon:stdio' : (extra[i] ?? 'null'));
     if (o.monitorSocket) args.push('-monitor', `unix:${o.monitorSocket},server,nowait`);
     let cmdline: string | undefined;
@@ -133,7 +140,7 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
       cmdline = [env.vars.get('bootargs') ?? '', ...(q.cmdline ?? [])].filter(Boolean).join(' ');
       args.push('-kernel', extract(BOOT_NAMES.kernel), '-initrd', extract(BOOT_NAMES.initramfs), '-append', cmdline);
     } else {
-      args.push('-kernel', extract(BOOT_NAMES.uboot));
+      args.push(q.firmware === 'bios' ? '-bios' : '-kernel', extract(BOOT_NAMES.uboot));
       const overlay = o.overlay ? resolve(o.overlay) : join(workDir, 'card.qcow2');
       if (!existsSync(overlay)) {
         mkdirSync(join(overlay, '..'), { recursive: true });
@@ -142,7 +149,8 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
         const r = spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', resolve(image), overlay, String(size)]);
         if (r.error || r.status !== 0) throw new BspError('ETOOL', `qemu-img: ${r.error?.message ?? r.stderr.toString()} (apt-get install qemu-utils)`);
       }
-      args.push('-drive', `file=${overlay},if=sd,format=qcow2`);
+      if (q.storage === 'virtio') args.push('-drive', `file=${overlay},if=none,format=qcow2,id=card`, '-device', 'virtio-blk-device,drive=card');
+      else args.push('-drive', `file=${overlay},if=sd,format=qcow2`);
     }
     fat.close();
     args.push(...(o.extraArgs ?? []));

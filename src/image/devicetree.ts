@@ -11,6 +11,7 @@ import { BspError } from '../errors.js';
  * overlay `<overlaysDir>/<name>.dtso`, compiled with dtc and merged with fdtoverlay.
  */
 export function deviceTree(profile: Pick<BoardProfile, 'devicetree'>, dtbDir: string, overlaysDir: string, cache: Cache): Buffer {
+  if (profile.devicetree.dtb === undefined) throw new BspError('EPROFILE_INVALID', 'devicetree.dtb is not set: the firmware provides the device tree');
   const base = join(dtbDir, profile.devicetree.dtb);
   if (!existsSync(base)) throw new BspError('EARTIFACT', `${profile.devicetree.dtb} is not in the kernel package (${dtbDir}): fix devicetree.dtb in the profile`);
   return applyOverlays(readFileSync(base), profile.devicetree.overlays, overlaysDir, cache.tempPath('dtb'));

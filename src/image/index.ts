@@ -1,5 +1,5 @@
 /** Images: the initramfs, the FAT32 boot partition, the MBR disk image, its .bmap. */
-export { buildImage, ubootEnvironment, BOOT_NAMES, type BuildEvent, type BuildManifest, type BuildOptions, type BuildResult, type BuildStage } from './build.js';
+export { bootScript, buildImage, ubootEnvironment, BOOT_NAMES, type BuildEvent, type BuildManifest, type BuildOptions, type BuildResult, type BuildStage } from './build.js';
 export { writeCpio, type CpioEntry } from './cpio.js';
 export { readElfDeps, type ElfDeps } from './elf.js';
 export { buildFat32, fat32Geometry, type Extent, type FatFile, type Fat32Options } from './fat.js';
@@ -8,4 +8,5 @@ export { buildMbr, writeSparseImage, SECTOR, type MbrPartition } from './disk.js
 export { blockRanges, createBmap, BMAP_BLOCK } from './bmap.js';
 export { modinfo, resolveModules, type KernelModule } from './modules.js';
 export { deviceTree } from './devicetree.js';
+export { scriptImage } from './uimage.js';
 export { TARGET_PACKAGES, targetModules, type TargetModules } from './target-modules.js';

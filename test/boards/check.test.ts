@@ -177,6 +177,37 @@ const cases: Case[] = [
     edit: yamlEdit('rpi3bplus.yaml', (d) => d.set('leds', [{ id: 'act', sysfs: ['ACT'] }, { id: 'act', sysfs: ['led0'] }])),
     codes: ['ELED_DUPLICATE'],
   },
+  { name: 'no U-Boot to boot through', edit: yamlEdit('qemu-virt.yaml', (d) => d.deleteIn(['boot', 'uboot'])), codes: ['EBOOT_UBOOT'], at: { file: 'qemu-virt.yaml', path: '/boot/uboot' } },
+  {
+    name: 'a profile U-Boot variable the kit writes itself',
+    edit: yamlEdit('qemu-virt.yaml', (d) => d.setIn(['boot', 'uboot', 'env', 'bootcmd'], 'boot')),
+    codes: ['EBOOT_ENV'],
+    at: { file: 'qemu-virt.yaml', path: '/boot/uboot/env/bootcmd' },
+  },
+  {
+    name: 'the Raspberry Pi firmware method without firmware',
+    edit: yamlEdit('qemu-virt.yaml', (d) => d.setIn(['boot', 'method'], 'rpi-firmware-uboot')),
+    codes: ['EBOOT_FIRMWARE'],
+    at: { file: 'qemu-virt.yaml', path: '/boot/firmware' },
+  },
+  {
+    name: 'overlays on a board whose firmware provides the device tree',
+    edit: yamlEdit('qemu-virt.yaml', (d) => d.setIn(['devicetree', 'overlays'], ['disable-bt'])),
+    codes: ['EDTB_OVERLAYS'],
+    at: { file: 'qemu-virt.yaml', path: '/devicetree/overlays' },
+  },
+  {
+    name: 'an emulation overlay that does not exist',
+    edit: textEdit('rpi4b.yaml', 'overlays: [qemu-raspi4b]', 'overlays: [qemu-raspi4c]'),
+    codes: ['EOVERLAY_MISSING'],
+    at: { file: 'rpi4b.yaml', path: '/emulation/qemu/overlays/0' },
+  },
+  {
+    name: "a console QEMU's serial ports do not include",
+    edit: textEdit('rpi3b.yaml', 'serial: [ttyAMA0, ttyS1]', 'serial: [ttyAMA0]'),
+    codes: ['EQEMU_SERIAL'],
+    at: { file: 'rpi3b.yaml', path: '/emulation/qemu/serial' },
+  },
 ];
 
 describe('boards check: broken profiles, one per rule', () => {
@@ -198,7 +229,7 @@ describe('boards check: broken profiles, one per rule', () => {
   it('EDTB_MISSING: a DTB the unpacked kernel does not ship', () => {
     const dtbs = tempDir();
     mkdirSync(join(dtbs, 'broadcom'));
-    const all = loadBoards().boards.map((b) => b.profile.devicetree.dtb);
+    const all = loadBoards().boards.flatMap((b) => b.profile.devicetree.dtb ?? []);
     for (const d of all) if (d !== 'broadcom/bcm2837-rpi-3-b.dtb') writeFileSync(join(dtbs, d), '');
     const findings = findingsAfter(() => undefined, dtbs);
     assert.deepEqual(findings.map((f) => [f.code, f.board, f.path]), [['EDTB_MISSING', 'rpi3b', '/devicetree/dtb']]);

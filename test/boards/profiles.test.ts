@@ -7,12 +7,12 @@ describe('shipped board profiles', () => {
     assert.deepEqual(findings, []);
     assert.deepEqual(
       set.boards.map((b) => b.profile.id),
-      ['rpi0-2w', 'rpi0w', 'rpi1bplus', 'rpi3aplus', 'rpi3b', 'rpi3bplus', 'rpi400', 'rpi4b', 'rpi5b'],
+      ['qemu-virt', 'rpi0-2w', 'rpi0w', 'rpi1bplus', 'rpi3aplus', 'rpi3b', 'rpi3bplus', 'rpi400', 'rpi4b', 'rpi5b'],
     );
   });
 
   it('carry the Debian arm64 DTB names and the mini-UART console quirk', () => {
-    const dtb = (id: string): string => getBoard(id).profile.devicetree.dtb;
+    const dtb = (id: string): string | undefined => getBoard(id).profile.devicetree.dtb;
     assert.equal(dtb('rpi3b'), 'broadcom/bcm2837-rpi-3-b.dtb');
     assert.equal(dtb('rpi3bplus'), 'broadcom/bcm2837-rpi-3-b-plus.dtb');
     assert.equal(dtb('rpi3aplus'), 'broadcom/bcm2837-rpi-3-a-plus.dtb');

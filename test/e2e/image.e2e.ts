@@ -37,7 +37,7 @@ describe('rpi3b image (real artifacts)', () => {
     execFileSync('dd', [`if=${IMAGE}`, `of=${p}`, 'bs=1M', `skip=${part.offset / (1 << 20)}`, `count=${part.size / (1 << 20)}`, 'status=none']);
     run('fsck.fat', ['-n', p]);
     const listing = run('mdir', ['-i', p, '::']).toString();
-    for (const f of ['bootcode.bin', 'start.elf', 'fixup.dat', 'config.txt', 'u-boot.bin', 'uboot.env', 'Image.gz', 'initramfs.zst', 'nodeos.dtb', 'bcm2710-rpi-3-b.dtb']) {
+    for (const f of ['bootcode.bin', 'start.elf', 'fixup.dat', 'config.txt', 'u-boot.bin', 'uboot.env', 'boot.scr', 'Image.gz', 'initramfs.zst', 'nodeos.dtb', 'bcm2710-rpi-3-b.dtb']) {
       assert.match(listing, new RegExp(`\\s${f.replace(/\./g, '\\.')}$`, 'mi'), f);
     }
     const config = execFileSync('mtype', ['-i', p, '::config.txt']).toString();
@@ -47,7 +47,11 @@ describe('rpi3b image (real artifacts)', () => {
     execFileSync('mcopy', ['-i', p, '::uboot.env', env]);
     const cfg = join(dir, 'fw_env.config');
     execFileSync('sh', ['-c', `echo "${env} 0x0 0x4000" > ${cfg}`]);
-    assert.match(run('fw_printenv', ['-c', cfg, 'bootcmd']).toString(), /booti \$\{kernel_addr_r\} \$\{ramdisk_addr_r\}:\$\{filesize\} \$\{fdt_addr_r\}/);
+    // The kernel gets the DTB the firmware handed U-Boot (the kit's, with the firmware's fix-ups).
+    assert.match(run('fw_printenv', ['-c', cfg, 'bootcmd']).toString(), /booti \$\{kernel_addr_r\} \$\{ramdisk_addr_r\}:\$\{filesize\} \$\{fdtcontroladdr\}/);
+    // boot.scr (for U-Boots without an environment on the card) is a script image dumpimage reads.
+    execFileSync('mcopy', ['-i', p, '::boot.scr', join(dir, 'boot.scr')]);
+    assert.match(run('dumpimage', ['-l', join(dir, 'boot.scr')]).toString(), /AArch64 Linux Script/);
   });
 
   it('the initramfs holds node, its libraries, busybox, the modules and init', () => {

@@ -3,6 +3,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 
 const PACKAGE: Record<string, string> = {
   mkenvimage: 'u-boot-tools',
+  mkimage: 'u-boot-tools',
+  dumpimage: 'u-boot-tools',
   fw_printenv: 'libubootenv-tool',
   fw_setenv: 'libubootenv-tool',
   losetup: 'util-linux',

@@ -1,0 +1,138 @@
+/**
+ * End to end, one board per profile style: each is built with the CLI exactly as a user
+ * would, booted under its QEMU machine to the REPL, and its GPIO controller is driven
+ * through `board` with the line number derived from the sysfs base of the controller the
+ * profile names (a different controller per board). rpi3b has its own, longer suite.
+ *  - rpi3aplus: raspi3ap, through the Pi firmware's U-Boot from the card (512 MiB board).
+ *  - rpi4b: raspi4b (QEMU >= 9), booted directly: pinctrl-bcm2711, 58 lines.
+ *  - qemu-virt: no Raspberry Pi firmware, no DTB of ours: U-Boot (u-boot-qemu, -bios)
+ *    finds boot.scr on the virtio disk, which imports the card's uboot.env; PL061 GPIO.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { getBoard, packageRoot, prepareEmulation, startEmulation, type BoardProfile, type BuildManifest } from '../../src/index.js';
+import { runCli } from '../helpers/cli.js';
+import { Console } from '../helpers/console.js';
+
+const OUT = join(packageRoot(), 'out');
+const PROMPT = /\n> $/;
+const BOOT_MS = 420_000;
+
+async function build(id: string): Promise<{ image: string; manifest: BuildManifest }> {
+  const r = await runCli('build', '--board', id, '--out', OUT, '--json');
+  assert.equal(r.code, 0, r.err);
+  return { image: join(OUT, `nodeos-${id}.img`), manifest: JSON.parse(readFileSync(join(OUT, `nodeos-${id}.manifest.json`), 'utf8')) as BuildManifest };
+}
+
+async function boot(image: string, profile: BoardProfile, direct: boolean, monitorSocket?: string): Promise<{ c: Console; ms: number }> {
+  const e = prepareEmulation(image, profile, { direct, ...(monitorSocket ? { monitorSocket } : {}) });
+  const t = Date.now();
+  const c = new Console(startEmulation(e, 'pipe'));
+  try {
+    await c.waitFor(PROMPT, BOOT_MS, 0);
+  } catch (err) {
+    c.stop();
+    throw err;
+  }
+  return { c, ms: Date.now() - t };
+}
+
+/** The REPL is NodeOS's, on arm64, for this board and this build. */
+async function assertNodeOs(c: Console, id: string, build: string): Promise<void> {
+  assert.equal(await c.eval('process.arch'), "'arm64'");
+  assert.equal(await c.eval('board.profile.id'), `'${id}'`);
+  assert.match(await c.eval("require('fs').readFileSync('/proc/cmdline', 'utf8')"), new RegExp(`nodeos\\.build=${build}`));
+  assert.doesNotMatch(c.output, /Kernel panic|Internal error|Oops/);
+}
+
+/** Drive `pin` through board: the global number comes from the sysfs base of the profile's controller. */
+async function assertGpio(c: Console, profile: BoardProfile, pin: string): Promise<void> {
+  const label = profile.gpio.controllers[0]!.label!;
+  const base = Number(
+    await c.eval(
+      `+require('fs').readdirSync('/sys/class/gpio').filter(d => d.startsWith('gpiochip')).find(d => require('fs').readFileSync('/sys/class/gpio/' + d + '/label', 'utf8').trim() === '${label}').replace('gpiochip', '')`,
+    ),
+  );
+  assert.ok(Number.isInteger(base) && base >= 0, `a gpiochip labelled ${label}: ${base}`);
+  const line = Number(/\d+$/.exec(pin)![0]);
+  assert.equal(await c.eval(`board.${pin}.global`), String(base + line));
+  assert.match(await c.eval(`board.${pin}.write(1)`), new RegExp(`^<Pin ${pin} \\S+ out value=1>$`));
+  assert.equal(await c.eval(`require('fs').readFileSync('/sys/class/gpio/gpio${base + line}/value', 'utf8').trim()`), "'1'");
+  assert.equal(await c.eval(`board.${pin}.write(0).value`), '0');
+}
+
+describe('rpi3aplus end to end (QEMU raspi3ap, through U-Boot)', () => {
+  it('builds, boots from the card to the REPL and drives GPIO17 on pinctrl-bcm2835', async () => {
+    const profile = getBoard('rpi3aplus').profile;
+    const { image, manifest } = await build('rpi3aplus');
+    const { c, ms } = await boot(image, profile, false);
+    try {
+      assert.match(c.output, /Loading Environment from FAT\.\.\. OK/);
+      await assertNodeOs(c, 'rpi3aplus', manifest.build);
+      assert.equal(await c.eval("board.env.get('board_name')"), "'rpi3aplus'");
+      assert.match(c.output, /nodeos: created the users partition \/dev\/mmcblk\dp2 \(ext4\)/);
+      await assertGpio(c, profile, 'GPIO17');
+      console.log(`      rpi3aplus: REPL prompt ${(ms / 1000).toFixed(1)} s after QEMU start (U-Boot path)`);
+    } finally {
+      c.stop();
+    }
+  });
+});
+
+describe('rpi4b end to end (QEMU raspi4b, direct)', () => {
+  it('builds, boots to the REPL and drives GPIO17 on pinctrl-bcm2711', async () => {
+    const profile = getBoard('rpi4b').profile;
+    const { image, manifest } = await build('rpi4b');
+    assert.deepEqual(
+      manifest.bootFiles.map((f) => f.path).filter((p) => /^(start|fixup)/.test(p)),
+      ['fixup4.dat', 'start4.elf'],
+    );
+    const { c, ms } = await boot(image, profile, true);
+    try {
+      await assertNodeOs(c, 'rpi4b', manifest.build);
+      assert.match(await c.eval("require('fs').readFileSync('/proc/device-tree/compatible', 'latin1')"), /raspberrypi,4-model-b/);
+      await assertGpio(c, profile, 'GPIO17');
+      console.log(`      rpi4b: REPL prompt ${(ms / 1000).toFixed(1)} s after QEMU start (direct)`);
+    } finally {
+      c.stop();
+    }
+  });
+});
+
+describe('qemu-virt end to end (QEMU virt, U-Boot alone)', () => {
+  it('builds with no Pi firmware and no DTB, boots through boot.scr and the card\'s uboot.env, drives the PL061, reboots and powers off', async () => {
+    const profile = getBoard('qemu-virt').profile;
+    const { image, manifest } = await build('qemu-virt');
+    const files = manifest.bootFiles.map((f) => f.path);
+    assert.deepEqual(files, ['boot.scr', 'Image.gz', 'initramfs.zst', 'u-boot.bin', 'uboot.env']);
+    assert.equal(manifest.devicetree.source, 'firmware');
+    assert.equal(manifest.artifacts.debian.firmware, undefined, 'no firmware package fetched');
+    const { c, ms } = await boot(image, profile, false);
+    try {
+      // U-Boot keeps its own environment in flash (empty here) and finds boot.scr on the disk.
+      assert.match(c.output, /Loading Environment from Flash\.\.\. \*\*\* Warning - bad CRC, using default environment/);
+      assert.match(c.output, /script\s+ready\s+virtio\s+1\s+\S+\s+\/boot\.scr/);
+      assert.equal(c.output.match(/\d+ bytes read in \d+ ms/g)?.length, 3, 'uboot.env, then kernel and initramfs by its bootcmd');
+      await assertNodeOs(c, 'qemu-virt', manifest.build);
+      assert.equal(await c.eval("require('fs').readFileSync('/proc/device-tree/compatible', 'latin1').split('\\0')[0]"), "'linux,dummy-virt'");
+      assert.match(c.output, /nodeos: created the users partition \/dev\/vda2 \(ext4\) and mounted it on \/home/);
+      await assertGpio(c, profile, 'GPIO0');
+      console.log(`      qemu-virt: REPL prompt ${(ms / 1000).toFixed(1)} s after QEMU start (U-Boot path)`);
+      // board.env edits the card's uboot.env; after board.reboot() boot.scr imports the change.
+      await c.eval("board.env.set('nodeos_e2e', 'virt')");
+      const from = c.output.length;
+      c.child.stdin!.write('board.reboot()\n');
+      await c.waitFor(/\/boot\.scr[\s\S]*\n> $/, BOOT_MS, from);
+      assert.equal(await c.eval("board.env.get('nodeos_e2e')"), "'virt'");
+      assert.doesNotMatch(c.output.slice(from), /created the users partition/);
+      // board.poweroff(): unmount, then PSCI SYSTEM_OFF ends QEMU by itself.
+      const exited = new Promise<number | null>((resolve) => c.child.on('exit', (code) => resolve(code)));
+      c.child.stdin!.write('board.poweroff()\n');
+      const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve('timeout'), 60_000))]);
+      assert.equal(code, 0, `QEMU ended by the guest's poweroff: ${String(code)}`);
+    } finally {
+      c.stop();
+    }
+  });
+});
