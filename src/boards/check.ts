@@ -165,8 +165,9 @@ function checkBoot(p: ResolvedProfile, emit: Emit): void {
     if (devicetree.overlays.length > 0 || (emulation?.qemu.overlays ?? []).length > 0) emit('EDTB_OVERLAYS', '/devicetree/overlays', 'overlays need a base DTB: set devicetree.dtb or remove the overlays');
     if (devicetree.firmwareName) emit('EDTB_OVERLAYS', '/devicetree/firmwareName', 'firmwareName names a copy of devicetree.dtb, which is not set');
   }
-  if (emulation && !emulation.qemu.serial.includes(p.profile.console.device)) {
-    emit('EQEMU_SERIAL', '/emulation/qemu/serial', `console ${p.profile.console.device} is not one of QEMU's serial ports (${emulation.qemu.serial.join(', ')}): list the guest device of each QEMU serial port in order`);
+  const emulatedConsole = emulation?.qemu.console ?? p.profile.console.device;
+  if (emulation && !emulation.qemu.serial.includes(emulatedConsole)) {
+    emit('EQEMU_SERIAL', '/emulation/qemu/serial', `console ${emulatedConsole} is not one of QEMU's serial ports (${emulation.qemu.serial.join(', ')}): list the guest device of each QEMU serial port in order`);
   }
 }
 

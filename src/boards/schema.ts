@@ -218,6 +218,9 @@ export const BoardProfileSchema = Type.Object(
               serial: Type.Array(Type.String(), { minItems: 1, description: "the guest's device for each QEMU serial port in order, e.g. [ttyAMA0, ttyS1]" }),
               overlays: Type.Optional(Type.Array(Type.String(), { description: 'overlays applied only to the DTB QEMU gets (devices QEMU lacks)' })),
               cmdline: Type.Optional(Type.Array(Type.String(), { description: 'extra kernel arguments for direct emulated boots' })),
+              console: Type.Optional(
+                Type.String({ description: "console for direct emulated boots when QEMU's model of the board's console does not work (added as the last console=)" }),
+              ),
             },
             { additionalProperties: false },
           ),

@@ -119,6 +119,7 @@ Examples:
     .option('-b, --board <id>', 'board (default: read from the manifest next to the image)')
     .option('--direct', 'skip U-Boot: boot kernel, DTB and initramfs from the image directly (faster)')
     .option('--overlay <file>', 'keep the SD card changes in this qcow2 file across runs (default: discarded)')
+    .option('--append <args>', 'extra kernel arguments for --direct, e.g. \'nodeos.run="board.GPIO17.write(1)"\'')
     .option('--dry-run', 'print the QEMU command line and exit')
     .option('--boards-dir <dir>', "board profiles to read the board from instead of the kit's boards/")
     .addHelpText(
@@ -130,9 +131,10 @@ Ctrl-A C, quit with Ctrl-A X. The image itself is never written: changes go to a
 Examples:
   $ nodeos-bsp emulate out/nodeos-rpi3b.img
   $ nodeos-bsp emulate --board rpi3b --direct
-  $ nodeos-bsp emulate out/nodeos-rpi3b.img --overlay out/rpi3b-card.qcow2`,
+  $ nodeos-bsp emulate out/nodeos-rpi3b.img --overlay out/rpi3b-card.qcow2
+  $ nodeos-bsp emulate --board rpi4b --direct --append 'nodeos.run="board.GPIO17.write(1)"'`,
     )
-    .action(async (image: string | undefined, o: { board?: string; direct?: boolean; overlay?: string; dryRun?: boolean; boardsDir?: string }) => {
+    .action(async (image: string | undefined, o: { board?: string; direct?: boolean; overlay?: string; append?: string; dryRun?: boolean; boardsDir?: string }) => {
       let boardId = o.board;
       const img = image ?? (boardId ? join('out', `nodeos-${boardId}.img`) : undefined);
       if (!img) throw new UsageError('give an image or --board <id>');
@@ -144,6 +146,7 @@ Examples:
       const e = prepareEmulation(img, getBoard(boardId, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile, {
         direct: Boolean(o.direct),
         ...(o.overlay ? { overlay: o.overlay } : {}),
+        ...(o.append ? { cmdline: [o.append] } : {}),
         ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}),
       });
       if (o.dryRun) {

@@ -1,9 +1,11 @@
 /** `kernel check` and `kernel config`. */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
+import { join } from 'node:path';
 import { Command } from 'commander';
-import { getBoard } from '../boards/index.js';
-import { UsageError } from '../errors.js';
+import { fetchArtifacts } from '../artifacts/index.js';
+import { getBoard, type BoardProfile } from '../boards/index.js';
+import { BspError, UsageError } from '../errors.js';
 import { checkKernelConfig, mergeKernelConfig } from '../kernel/index.js';
 import { json, type Io } from './output.js';
 
@@ -12,6 +14,18 @@ function runningKernelConfig(): string {
   const p = `/boot/config-${release()}`;
   if (!existsSync(p)) throw new UsageError(`no --config given and ${p} does not exist: pass --config <kernel .config>`);
   return p;
+}
+
+/**
+ * The config inside the kernel package a build of the board uses: fetched and verified like
+ * a build's (same cache, same lock file in out/), so the check is about what gets shipped.
+ */
+async function packageKernelConfig(board: BoardProfile): Promise<string> {
+  const a = await fetchArtifacts(board, { lockPath: join('out', `nodeos-${board.id}.lock.json`) });
+  const boot = join(a.debs.kernel, 'boot');
+  const name = existsSync(boot) ? readdirSync(boot).find((f) => f.startsWith('config-')) : undefined;
+  if (!name) throw new BspError('EARTIFACT', `the kernel package ${a.lock.debian.kernel?.package ?? ''} has no boot/config-*`);
+  return join(boot, name);
 }
 
 export function registerKernel(program: Command, io: Io): void {
@@ -31,6 +45,7 @@ Examples:
     .description("tell whether a kernel config meets the board's fragments (exit 1 when not)")
     .requiredOption('-b, --board <id>', 'board id')
     .option('-c, --config <file>', 'kernel .config (default: /boot/config-$(uname -r))')
+    .option('--package', "check the config of the kernel package the board's build uses (downloaded and verified, cached)")
     .option('--kernel-configs-dir <dir>', "fragments directory (default: the kit's kernel-configs/)")
     .option('--boards-dir <dir>', "board profiles directory (default: the kit's boards/)")
     .option('--json', 'machine-readable result')
@@ -42,11 +57,13 @@ and the board ships it in kernel.modules.
 
 Examples:
   $ nodeos-bsp kernel check --board rpi3b --config test/fixtures/config-6.12.117+deb13-arm64
+  $ nodeos-bsp kernel check --board rpi4b --package
   $ nodeos-bsp kernel check --board rpi5b --config /boot/config-$(uname -r) --json`,
     )
-    .action((o: { board: string; config?: string; kernelConfigsDir?: string; boardsDir?: string; json?: boolean }) => {
+    .action(async (o: { board: string; config?: string; package?: boolean; kernelConfigsDir?: string; boardsDir?: string; json?: boolean }) => {
       const board = getBoard(o.board, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile;
-      const config = o.config ?? runningKernelConfig();
+      if (o.package && o.config) throw new UsageError('--package and --config name two configs: pass one');
+      const config = o.package ? await packageKernelConfig(board) : (o.config ?? runningKernelConfig());
       const r = o.kernelConfigsDir ? checkKernelConfig(board, config, o.kernelConfigsDir) : checkKernelConfig(board, config);
       if (o.json) json(io, { board: board.id, config, ...r });
       else if (r.ok) io.out(`ok: ${config} meets all ${r.checked} settings of ${board.id}'s fragments\n`);

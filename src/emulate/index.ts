@@ -71,6 +71,8 @@ export interface EmulateOptions {
   overlay?: string;
   /** SD card size QEMU sees (power of two). Default 1 GiB. */
   cardSize?: number;
+  /** Extra kernel arguments for a direct boot (e.g. nodeos.run="board.GPIO17.write(1)"). */
+  cmdline?: string[];
   /** Extra QEMU arguments (e.g. -device tmp105,...). */
   extraArgs?: string[];
   qemu?: string;
@@ -92,11 +94,24 @@ export interface Emulation {
   cleanup: () => void;
 }
 
-/** QEMU's serial index for the board's console: where the profile lists it among the machine's ports. */
-export function serialIndex(profile: BoardProfile): number {
+/** The console under emulation: the board's, or the profile's emulation console (direct boots). */
+export function emulatedConsole(profile: BoardProfile, direct: boolean): string {
+  const q = profile.emulation?.qemu;
+  if (q?.console === undefined) return profile.console.device;
+  if (!direct) {
+    throw new BspError(
+      'EQEMU_MACHINE',
+      `${profile.id}'s console ${profile.console.device} does not work under QEMU ${q.machine}; the emulated boot switches to ${q.console} on the kernel command line, which only a direct boot can do: use --direct`,
+    );
+  }
+  return q.console;
+}
+
+/** QEMU's serial index for a console: where the profile lists it among the machine's ports. */
+export function serialIndex(profile: BoardProfile, device = profile.console.device): number {
   const ports = profile.emulation?.qemu.serial ?? [];
-  const i = ports.indexOf(profile.console.device);
-  if (i < 0) throw new BspError('EQEMU_MACHINE', `console ${profile.console.device} is not one of ${profile.id}'s QEMU serial ports (${ports.join(', ') || 'none'}): fix emulation.qemu.serial`);
+  const i = ports.indexOf(device);
+  if (i < 0) throw new BspError('EQEMU_MACHINE', `console ${device} is not one of ${profile.id}'s QEMU serial ports (${ports.join(', ') || 'none'}): fix emulation.qemu.serial`);
   return i;
 }
 
@@ -129,15 +144,19 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
     }
     const env = decodeEnv(fat.readFile(BOOT_NAMES.env));
     // Serial ports in order; the console's index gets the terminal (with the monitor on it).
-    const idx = serialIndex(profile);
+    const consoleDevice = emulatedConsole(profile, o.direct ?? false);
+    const idx = serialIndex(profile, consoleDevice);
     const extra = o.serial ?? {};
-    if (extra[idx] !== undefined) throw new BspError('EUSAGE', `serial ${idx} is the board's console (${profile.console.device})`);
+    if (extra[idx] !== undefined) throw new BspError('EUSAGE', `serial ${idx} is the board's console (${consoleDevice})`);
     const count = Math.max(idx, ...Object.keys(extra).map(Number)) + 1;
     for (let i = 0; i < count; i++) args.push('-serial', i === idx ? 'mon:stdio' : (extra[i] ?? 'null'));
     if (o.monitorSocket) args.push('-monitor', `unix:${o.monitorSocket},server,nowait`);
     let cmdline: string | undefined;
+    if (o.cmdline?.length && !o.direct) throw new BspError('EUSAGE', 'extra kernel arguments need a direct boot (--direct); through U-Boot the card\'s bootargs apply (nodeos-bsp flash --cmdline sets them)');
     if (o.direct) {
-      cmdline = [env.vars.get('bootargs') ?? '', ...(q.cmdline ?? [])].filter(Boolean).join(' ');
+      // The kernel's last console= becomes /dev/console, where the REPL runs.
+      const baud = profile.console.baud;
+      cmdline = [env.vars.get('bootargs') ?? '', ...(q.cmdline ?? []), ...(o.cmdline ?? []), ...(q.console ? [`console=${q.console},${baud}`] : [])].filter(Boolean).join(' ');
       args.push('-kernel', extract(BOOT_NAMES.kernel), '-initrd', extract(BOOT_NAMES.initramfs), '-append', cmdline);
     } else {
       args.push(q.firmware === 'bios' ? '-bios' : '-kernel', extract(BOOT_NAMES.uboot));

@@ -31,6 +31,20 @@ export function i2cGrid(found: number[]): string {
   return rows.join('\n');
 }
 
+/**
+ * The `nodeos.run=<line>` kernel arguments, in order: lines the first REPL of a boot runs as
+ * if typed (e.g. nodeos.run="board.GPIO17.write(1)" to set a pin at power-on; set them when
+ * flashing with --cmdline). Double quotes allow spaces, as the kernel's own parser does.
+ */
+export function startupLines(cmdline: string): string[] {
+  const out: string[] = [];
+  for (const m of cmdline.matchAll(/(?:^|\s)nodeos\.run=(?:"([^"]*)"|(\S*))/g)) {
+    const line = (m[1] ?? m[2] ?? '').trim();
+    if (line) out.push(line);
+  }
+  return out;
+}
+
 /** Start the REPL with `board` in its context. */
 export function startBoardRepl(board: Board, o: BoardReplOptions = {}): REPLServer {
   const server = repl.start({

@@ -49,8 +49,8 @@ describe('rpi3b end to end (QEMU raspi3b)', () => {
     assert.match(env.vars.get('bootargs') ?? '', new RegExp(`nodeos\\.build=${envBuild}`));
   });
 
-  async function boot(direct: boolean): Promise<{ console: Console; ms: number }> {
-    const e = prepareEmulation(IMAGE, getBoard('rpi3b').profile, { direct });
+  async function boot(direct: boolean, cmdline?: string[]): Promise<{ console: Console; ms: number }> {
+    const e = prepareEmulation(IMAGE, getBoard('rpi3b').profile, { direct, ...(cmdline ? { cmdline } : {}) });
     const t = Date.now();
     const c = new Console(startEmulation(e, 'pipe'));
     await c.waitFor(PROMPT, BOOT_MS, 0);
@@ -157,9 +157,17 @@ describe('rpi3b end to end (QEMU raspi3b)', () => {
     });
   });
 
-  it('boots directly (--direct) to the REPL', async () => {
-    const { console: c, ms } = await boot(true);
+  it('boots directly (--direct) to the REPL, which runs the nodeos.run= lines first', async () => {
+    const { console: c, ms } = await boot(true, ['nodeos.run="globalThis.e2e = [6 * 7, String(board.GPIO17.write(1))]"']);
     try {
+      // Shown as typed after the first prompt, with its result and a new prompt.
+      await c.waitFor(/> globalThis\.e2e = \[6 \* 7, String\(board\.GPIO17\.write\(1\)\)\]\n\[ 42, '<Pin GPIO17 J8:11 out value=1>' \]\n> $/, 60_000, 0);
+      assert.equal(await c.eval('e2e[0]'), '42');
+      assert.equal(await c.eval('e2e[1]'), "'<Pin GPIO17 J8:11 out value=1>'");
+      // Only the first REPL of a boot runs them.
+      c.child.stdin!.write('.exit\n');
+      await c.waitFor(/REPL ended \(exit 0\); starting a new one[\s\S]*\n> $/, 30_000);
+      assert.equal(await c.eval('typeof e2e'), "'undefined'");
       assert.doesNotMatch(c.output, /Loading Environment/);
       assert.equal(await c.eval('process.arch'), "'arm64'");
       assert.match(await c.eval('process.version'), /^'v24\./);

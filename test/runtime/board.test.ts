@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { BspError, createImage, fileConfig, getBoard, readEnv } from '../../src/index.js';
 import { createBoard, mockBackends, type MockBackends } from '../../src/runtime/board/index.js';
-import { i2cGrid, mockFor } from '../../src/runtime/board-repl.js';
+import { i2cGrid, mockFor, startupLines } from '../../src/runtime/board-repl.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
 const profile = getBoard('rpi3b').profile;
@@ -82,6 +82,12 @@ describe('board (mock backend)', () => {
     assert.equal(await bus.readByte(0x48, 2), 0x55);
     await assert.rejects(board.i2c(3), (e: unknown) => code('EI2C')(e) && /\/dev\/i2c-1/.test((e as Error).message));
     assert.match(i2cGrid([0x48, 0x50]), /^40: -- -- -- -- -- -- -- -- 48 /m);
+  });
+
+  it('takes the REPL startup lines from nodeos.run= kernel arguments, quoted or not, in order', () => {
+    const cmdline = 'console=ttyS1,115200 nodeos.run=board.GPIO17.write(1) TERM=dumb nodeos.run="require(\'fs\').readdirSync(\'/sys/class/gpio\')" nodeos.run= nodeos.runx=1 xnodeos.run=2 nodeos.run="a = 1 + 2"\n';
+    assert.deepEqual(startupLines(cmdline), ['board.GPIO17.write(1)', "require('fs').readdirSync('/sys/class/gpio')", 'a = 1 + 2']);
+    assert.deepEqual(startupLines('console=ttyS1,115200 nodeos.build=abc'), []);
   });
 
   it('serial: by bus id or path; the console UART is refused', async () => {

@@ -1,0 +1,32 @@
+/**
+ * Boards are data: the image builder, emulation, runtime, artifacts, U-Boot environment and
+ * flash code name no board id. (The CLI's help texts use ids in their examples, and are
+ * left out.) A board-specific branch would have to name one, so this finds it.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadBoards, packageRoot } from '../../src/index.js';
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? sources(p) : /\.ts$/.test(n) ? [p] : [];
+  });
+}
+
+describe('no board ids in code', () => {
+  it('src/ (outside the CLI help) and flash/ never name a board of boards/', () => {
+    const root = packageRoot();
+    const ids = loadBoards().boards.map((b) => b.profile.id);
+    assert.ok(ids.length >= 10);
+    const files = [...sources(join(root, 'src')).filter((f) => !f.includes('/src/cli/')), ...sources(join(root, 'flash'))];
+    assert.ok(files.length > 30, `scanned ${files.length} files`);
+    const hits: string[] = [];
+    for (const f of files) {
+      const text = readFileSync(f, 'utf8');
+      for (const id of ids) if (new RegExp(`(?<![\\w-])${id}(?![\\w-])`).test(text)) hits.push(`${f.slice(root.length + 1)}: ${id}`);
+    }
+    assert.deepEqual(hits, []);
+  });
+});
