@@ -13,7 +13,7 @@ import { BspError } from '../errors.js';
 import { BOOT_NAMES } from '../image/build.js';
 import { applyOverlays } from '../image/devicetree.js';
 import { Fat32Reader } from '../image/fat-read.js';
-import { packageRoot } from '../paths.js';
+import { defaultBoardsDir } from '../paths.js';
 import { decodeEnv } from '../uboot-env/index.js';
 
 /** A QEMU binary and what it can emulate. */
@@ -137,7 +137,7 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
     // emulation-only overlays that switch off devices the QEMU machine does not implement.
     if (fat.stat(BOOT_NAMES.dtb)) {
       const dtb = join(workDir, BOOT_NAMES.dtb);
-      writeFileSync(dtb, applyOverlays(fat.readFile(BOOT_NAMES.dtb), q.overlays ?? [], join(o.boardsDir ?? join(packageRoot(), 'boards'), 'overlays'), join(workDir, 'dtb-overlays')));
+      writeFileSync(dtb, applyOverlays(fat.readFile(BOOT_NAMES.dtb), q.overlays ?? [], join(o.boardsDir ?? defaultBoardsDir(), 'overlays'), join(workDir, 'dtb-overlays')));
       args.push('-dtb', dtb);
     } else if ((q.overlays ?? []).length > 0) {
       throw new BspError('EIMAGE', `${image} has no ${BOOT_NAMES.dtb} for the emulation overlays ${(q.overlays ?? []).join(', ')}`);

@@ -11,7 +11,7 @@ import { gzipSync, constants as zc } from 'node:zlib';
 import { Cache, fetchArtifacts, type ArtifactOptions, type Artifacts } from '../artifacts/index.js';
 import type { BoardProfile } from '../boards/index.js';
 import { BspError } from '../errors.js';
-import { packageRoot } from '../paths.js';
+import { defaultBoardsDir } from '../paths.js';
 import { createImage as createEnvImage } from '../uboot-env/index.js';
 import { createBmap } from './bmap.js';
 import { scriptImage } from './uimage.js';
@@ -119,7 +119,8 @@ export function ubootEnvironment(profile: BoardProfile, build: string, initrdNam
   const bootargs = [...profile.kernel.cmdline, `nodeos.build=${build}`].join(' ');
   const load = (addr: string, file: string): string => `fatload ${uboot.device} \${${addr}} ${file}`;
   const vars = new Map<string, string>([
-    ['arch', profile.arch.kernel === 'arm64' ? 'arm' : profile.arch.kernel],
+    // U-Boot's name for both 32- and 64-bit ARM.
+    ['arch', 'arm'],
     ['baudrate', String(profile.console.baud)],
     ['board_name', profile.id],
     ['bootargs', bootargs],
@@ -182,7 +183,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const kernel = findKernelImage(artifacts.debs.kernel);
   const [initrdZst, imageGz] = await stage('compress', () => [zstdCached(cache, initramfs.cpio), gzipCached(cache, readFileSync(kernel.path), 'kernel')] as const);
   const dtb = profile.devicetree.dtb
-    ? deviceTree(profile, join(artifacts.debs.kernel, `usr/lib/linux-image-${kernel.release}`), join(o.boardsDir ?? join(packageRoot(), 'boards'), 'overlays'), cache)
+    ? deviceTree(profile, join(artifacts.debs.kernel, `usr/lib/linux-image-${kernel.release}`), join(o.boardsDir ?? defaultBoardsDir(), 'overlays'), cache)
     : undefined;
 
   const envVars = ubootEnvironment(profile, build, BOOT_NAMES.initramfs);
