@@ -64,7 +64,8 @@ describe('docs/adding-a-board.md, followed on a scratch profile', () => {
     rmSync(kit, { recursive: true, force: true });
   });
 
-  it('runs every command of the walkthrough, and the scratch board boots to the REPL', async () => {
+  it('runs every command of the walkthrough, and the scratch board boots to the REPL', async function () {
+    let flashSkipped = false;
     const bin = (JSON.parse(readFileSync(join(kit, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin['nodeos-bsp']!;
     const steps = docSteps(readFileSync(DOC, 'utf8'));
     const commands = steps.flatMap((s) => (s.kind === 'sh' ? [s.argv[2]] : []));
@@ -96,7 +97,7 @@ describe('docs/adding-a-board.md, followed on a scratch profile', () => {
       }
       if (argv.includes('/dev/sdX')) {
         if (!isRoot()) {
-          console.log('      (flash step skipped: needs root for a loop device)');
+          flashSkipped = true; // reported as pending below, never as a pass
           continue;
         }
         const backing = join(ROOT, 'out', 'docs-card.raw');
@@ -112,5 +113,7 @@ describe('docs/adding-a-board.md, followed on a scratch profile', () => {
         assert.fail(`${argv.join(' ')} exited ${e.status}:\n${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}`);
       }
     }
+    // Every other step passed; the flash step needs root (a loop device), as CI runs.
+    if (flashSkipped) this.skip();
   });
 });
