@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gzipSync, constants as zc } from 'node:zlib';
 import { Cache, fetchArtifacts, type ArtifactOptions, type Artifacts } from '../artifacts/index.js';
@@ -35,7 +35,7 @@ export interface BuildOptions extends Omit<ArtifactOptions, 'onProgress'> {
   outDir?: string;
   /** Boards directory the profile came from; its overlays/ holds the .dtso files. Default: the kit's boards/. */
   boardsDir?: string;
-  /** Seconds since the epoch for every timestamp. Default $SOURCE_DATE_EPOCH, else 0. */
+  /** Seconds since the epoch for every timestamp. Default $SOURCE_DATE_EPOCH, else the newest pinned Debian file on the card. */
   sourceDateEpoch?: number;
   onEvent?: (e: BuildEvent) => void;
 }
@@ -151,12 +151,20 @@ export function bootScript(): string {
   ].join('\n');
 }
 
+/** The newest modification time (seconds) of the Debian files a card carries. */
+function newestMtime(profile: BoardProfile, artifacts: Artifacts): number {
+  const paths = [findKernelImage(artifacts.debs.kernel).path];
+  if (profile.boot.uboot && artifacts.debs.uboot) paths.push(join(artifacts.debs.uboot, 'usr/lib/u-boot', profile.boot.uboot.file));
+  const fw = profile.boot.firmware;
+  if (fw && artifacts.debs.firmware) paths.push(...fw.files.map((f) => join(artifacts.debs.firmware!, fw.dir, f)));
+  return Math.max(0, ...paths.filter((p) => existsSync(p)).map((p) => Math.floor(statSync(p).mtimeMs / 1000)));
+}
+
 /** Build the image for a board. */
 export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): Promise<BuildResult> {
   const emit = o.onEvent ?? (() => undefined);
   const outDir = o.outDir ?? 'out';
   const cache = o.cache ?? new Cache();
-  const epoch = o.sourceDateEpoch ?? (process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : 0);
   const stage = async <T>(s: BuildStage, fn: () => T | Promise<T>): Promise<T> => {
     const t = Date.now();
     emit({ type: 'stage', stage: s, state: 'start' });
@@ -173,6 +181,10 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const artifacts = await stage('fetch', () =>
     fetchArtifacts(profile, { ...o, cache, lockPath, onProgress: (label, done, total) => emit({ type: 'download', label, done, ...(total !== undefined ? { total } : {}) }) }),
   );
+  // Timestamps: SOURCE_DATE_EPOCH, else the newest of the pinned Debian files the card
+  // carries (kernel, U-Boot, firmware): the same lock gives the same time, and never 1980.
+  const epoch = o.sourceDateEpoch ?? (process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : newestMtime(profile, artifacts));
+  if (!Number.isSafeInteger(epoch) || epoch < 0) throw new BspError('EUSAGE', `SOURCE_DATE_EPOCH must be whole seconds since 1970, not ${JSON.stringify(process.env.SOURCE_DATE_EPOCH)}`);
   // The build id names exactly what went in: the lock, the profile, the epoch and the kit's runtime.
   const runtime = runtimeFiles();
   const runtimeHash = sha256(Buffer.concat(runtime.map((f) => f.data)));

@@ -5,6 +5,8 @@ import { BspError } from '../errors.js';
 /** A directory entry. */
 export interface FatDirEntry {
   name: string;
+  /** The 8.3 name as stored (upper case, e.g. `START.ELF`): what the Pi's boot ROM and firmware match. */
+  shortName: string;
   isDir: boolean;
   cluster: number;
   size: number;
@@ -117,10 +119,14 @@ export class Fat32Reader {
       }
       const base = raw.toString('latin1', p, p + 8).trimEnd();
       const ext = raw.toString('latin1', p + 8, p + 11).trimEnd();
-      const name = lfn.length ? lfn.join('') : ext ? `${base}.${ext}` : base;
+      const shortName = ext ? `${base}.${ext}` : base;
+      // NT case flags (byte 12): base (0x08) and extension (0x10) are shown in lower case.
+      const flags = raw[p + 12]!;
+      const cased = (flags & 0x08 ? base.toLowerCase() : base) + (ext ? '.' + (flags & 0x10 ? ext.toLowerCase() : ext) : '');
+      const name = lfn.length ? lfn.join('') : cased;
       lfn = [];
       if (name === '.' || name === '..') continue;
-      out.push({ name, isDir: (attr & 0x10) !== 0, cluster: (raw.readUInt16LE(p + 20) << 16) | raw.readUInt16LE(p + 26), size: raw.readUInt32LE(p + 28) });
+      out.push({ name, shortName, isDir: (attr & 0x10) !== 0, cluster: (raw.readUInt16LE(p + 20) << 16) | raw.readUInt16LE(p + 26), size: raw.readUInt32LE(p + 28) });
     }
     return out;
   }

@@ -79,38 +79,70 @@ function dosTime(mtime: number): { date: number; time: number } {
   };
 }
 
-const SHORT_OK = /^[A-Z0-9!#$%&'()@^_`{}~-]+$/;
+/** Characters allowed in a short (8.3) name besides A-Z and 0-9. */
+const SHORT_CHARS = /^[A-Z0-9!#$%&'()@^_`{}~-]*$/;
+/** NT case flags in a short entry's byte 12: base and extension stored upper, shown lower. */
+const LOWER_BASE = 0x08;
+const LOWER_EXT = 0x10;
 
-/** Whether `name` needs long-name entries (anything but an upper-case 8.3 name). */
-function needsLfn(name: string): boolean {
-  const dot = name.lastIndexOf('.');
-  const base = dot > 0 ? name.slice(0, dot) : name;
-  const ext = dot > 0 ? name.slice(dot + 1) : '';
-  return !(base.length <= 8 && ext.length <= 3 && SHORT_OK.test(base) && (ext === '' || SHORT_OK.test(ext)));
+/** How a name is stored: its 11-byte short name, the NT case flags, and whether LFN entries are needed. */
+export interface ShortName {
+  short: string;
+  flags: number;
+  lfn: boolean;
 }
 
-/** The 11-byte short name for `name`, and whether a long name entry is needed. */
-function shortName(name: string, taken: Set<string>): { short: string; lfn: boolean } {
+const split = (name: string): [string, string] => {
   const dot = name.lastIndexOf('.');
-  const base = dot > 0 ? name.slice(0, dot) : name;
-  const ext = dot > 0 ? name.slice(dot + 1) : '';
-  if (!needsLfn(name)) {
-    const s = base.padEnd(8) + ext.padEnd(3);
-    taken.add(s);
-    return { short: s, lfn: false };
+  return dot > 0 ? [name.slice(0, dot), name.slice(dot + 1)] : [name, ''];
+};
+
+/** A part is all lower-case (1), all upper-case or caseless (0), or mixed (-1). */
+const caseOf = (s: string): number => (s === s.toUpperCase() ? 0 : s === s.toLowerCase() ? 1 : -1);
+
+/**
+ * The short name for `name` the way Windows and mtools choose it: a name that fits 8.3
+ * once upper-cased is stored as such, with the NT lower-case flags when its base or
+ * extension is all lower-case, and needs long-name entries only for mixed case; other
+ * names get a basis (upper-cased, invalid characters replaced by `_`, dots and spaces
+ * dropped, cut to 8.3) with the first free `~N` tail. `taken` holds the directory's short names.
+ */
+export function shortName(name: string, taken: Set<string>): ShortName {
+  const [base, ext] = split(name);
+  const upBase = base.toUpperCase();
+  const upExt = ext.toUpperCase();
+  const fits = base.length >= 1 && base.length <= 8 && ext.length <= 3 && SHORT_CHARS.test(upBase) && SHORT_CHARS.test(upExt) && !name.endsWith('.');
+  if (fits) {
+    const short = upBase.padEnd(8) + upExt.padEnd(3);
+    const cb = caseOf(base);
+    const ce = caseOf(ext);
+    if (!taken.has(short)) {
+      taken.add(short);
+      if (cb >= 0 && ce >= 0) return { short, flags: (cb ? LOWER_BASE : 0) | (ce ? LOWER_EXT : 0), lfn: false };
+      return { short, flags: 0, lfn: true };
+    }
   }
-  const clean = (x: string): string => x.toUpperCase().replace(/[^A-Z0-9!#$%&'()@^_`{}~-]/g, '');
-  const b = clean(base) || 'FILE';
-  const e = clean(ext).slice(0, 3);
+  // Basis name: upper case, spaces and leading/embedded dots dropped, others replaced by '_'.
+  const clean = (x: string): string =>
+    [...x.toUpperCase().replace(/[ .]/g, '')].map((c) => (SHORT_CHARS.test(c) && c.charCodeAt(0) < 0x80 ? c : '_')).join('');
+  const lead = name.replace(/^[ .]+/, '');
+  const [lb, le] = split(lead);
+  const b = clean(lb).slice(0, 8);
+  const e = clean(le).slice(0, 3);
   for (let n = 1; n < 1000000; n++) {
     const tail = `~${n}`;
     const s = (b.slice(0, 8 - tail.length) + tail).padEnd(8) + e.padEnd(3);
     if (!taken.has(s)) {
       taken.add(s);
-      return { short: s, lfn: true };
+      return { short: s, flags: 0, lfn: true };
     }
   }
   throw new BspError('EFAT', `too many similar names for ${name}`);
+}
+
+/** Whether `name` needs long-name entries (case or characters an 8.3 name cannot hold). */
+function needsLfn(name: string): boolean {
+  return shortName(name, new Set()).lfn;
 }
 
 function lfnChecksum(short: string): number {
@@ -120,12 +152,13 @@ function lfnChecksum(short: string): number {
 }
 
 /** Directory entries (LFN entries then the short entry) for one name. */
-function dirEntries(name: string, short: string, lfn: boolean, attr: number, cluster: number, size: number, stamp: { date: number; time: number }): Buffer {
+function dirEntries(name: string, { short, flags, lfn }: ShortName, attr: number, cluster: number, size: number, stamp: { date: number; time: number }): Buffer {
   const parts: Buffer[] = [];
   if (lfn) {
     const chars: number[] = [];
     for (let i = 0; i < name.length; i++) chars.push(name.charCodeAt(i));
-    chars.push(0);
+    // The NUL terminator only when the name does not fill its last entry exactly.
+    if (chars.length % 13 !== 0) chars.push(0);
     while (chars.length % 13 !== 0) chars.push(0xffff);
     const count = chars.length / 13;
     const sum = lfnChecksum(short);
@@ -143,6 +176,7 @@ function dirEntries(name: string, short: string, lfn: boolean, attr: number, clu
   const e = Buffer.alloc(32);
   e.write(short, 0, 11, 'latin1');
   e[11] = attr;
+  e[12] = flags;
   e.writeUInt16LE(stamp.time, 14);
   e.writeUInt16LE(stamp.date, 16);
   e.writeUInt16LE(stamp.date, 18);
@@ -179,11 +213,14 @@ export function buildFat32(files: FatFile[], o: Fat32Options): { extents: Extent
       if (!d) dir.dirs.set(p, (d = { name: p, dirs: new Map(), files: [], cluster: 0, clusters: 0 }));
       dir = d;
     }
-    dir.files.push({ path: parts.at(-1)!, data: f.data });
+    const leaf = parts.at(-1)!;
+    if (dir.files.some((x) => x.path.toLowerCase() === leaf.toLowerCase()) || dir.dirs.has(leaf)) throw new BspError('EFAT', `${f.path} is given twice (FAT names ignore case)`);
+    if (leaf.length > 255) throw new BspError('EFAT', `${f.path}: a FAT name has at most 255 characters`);
+    dir.files.push({ path: leaf, data: f.data });
   }
 
   // Directory sizes depend only on names, so allocate directories first, then files.
-  const entryBytes = (name: string): number => 32 * (1 + (needsLfn(name) ? Math.ceil((name.length + 1) / 13) : 0));
+  const entryBytes = (name: string): number => 32 * (1 + (needsLfn(name) ? Math.ceil(name.length / 13) : 0));
   const dirList: DirNode[] = [];
   const sizeDirs = (d: DirNode, isRoot: boolean): void => {
     let bytes = isRoot ? 32 : 64; // volume label, or "." and ".."
@@ -233,16 +270,14 @@ export function buildFat32(files: FatFile[], o: Fat32Options): { extents: Extent
       label.writeUInt16LE(stamp.date, 24);
       parts.push(label);
     } else {
-      parts.push(dirEntries('.', '.          ', false, 0x10, d.cluster, 0, stamp));
-      parts.push(dirEntries('..', '..         ', false, 0x10, parent === root ? 0 : parent.cluster, 0, stamp));
+      parts.push(dirEntries('.', { short: '.          ', flags: 0, lfn: false }, 0x10, d.cluster, 0, stamp));
+      parts.push(dirEntries('..', { short: '..         ', flags: 0, lfn: false }, 0x10, parent === root ? 0 : parent.cluster, 0, stamp));
     }
     for (const [name, sub] of d.dirs) {
-      const { short, lfn } = shortName(name, taken);
-      parts.push(dirEntries(name, short, lfn, 0x10, sub.cluster, 0, stamp));
+      parts.push(dirEntries(name, shortName(name, taken), 0x10, sub.cluster, 0, stamp));
     }
     for (const f of d.files) {
-      const { short, lfn } = shortName(f.path, taken);
-      parts.push(dirEntries(f.path, short, lfn, 0x20, fileCluster.get(f)!, f.data.length, stamp));
+      parts.push(dirEntries(f.path, shortName(f.path, taken), 0x20, fileCluster.get(f)!, f.data.length, stamp));
     }
     const content = Buffer.alloc(d.clusters * clusterBytes);
     const used = Buffer.concat(parts);

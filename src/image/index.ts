@@ -2,7 +2,7 @@
 export { bootScript, buildImage, ubootEnvironment, BOOT_NAMES, type BuildEvent, type BuildManifest, type BuildOptions, type BuildResult, type BuildStage } from './build.js';
 export { writeCpio, type CpioEntry } from './cpio.js';
 export { readElfDeps, type ElfDeps } from './elf.js';
-export { buildFat32, fat32Geometry, type Extent, type FatFile, type Fat32Options } from './fat.js';
+export { buildFat32, fat32Geometry, shortName, type Extent, type FatFile, type Fat32Options, type ShortName } from './fat.js';
 export { Fat32Reader, type FatDirEntry } from './fat-read.js';
 export { buildMbr, writeSparseImage, SECTOR, type MbrPartition } from './disk.js';
 export { blockRanges, createBmap, BMAP_BLOCK } from './bmap.js';
