@@ -1,8 +1,10 @@
 /** `env print`, `env set`, `env create`: fw_printenv, fw_setenv and mkenvimage, compatible. */
-import { readFileSync, renameSync, openSync, fsyncSync, closeSync, writeSync, unlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { replaceFileAtomically } from '../atomic-file.js';
 import { Command } from 'commander';
 import { EnvError, UsageError } from '../errors.js';
 import {
+  checkName,
   createImage,
   fileConfig,
   fromText,
@@ -93,6 +95,7 @@ Examples:
     if (o.noheader && names.length !== 1) throw new UsageError('-n needs exactly one variable name');
     const r = readEnv(where(o), defaults(o.default));
     if (r.usedDefault) io.err('Warning: bad environment, using the given default environment\n');
+    for (const s of r.skipped ?? []) io.err(`Warning: skipped a stored entry that is not name=value: ${JSON.stringify(s.slice(0, 60))}\n`);
     for (const n of names) {
       if (!r.vars.has(n)) throw new EnvError('EENV_NOT_FOUND', `"${n}" is not defined in the environment`);
     }
@@ -109,7 +112,7 @@ Examples:
       .command('set')
       .argument('[assignments...]', 'name=value to set, name= to delete')
       .description('set or delete variables; a redundant environment gets its inactive copy rewritten')
-      .option('-s, --script <file>', 'fw_setenv script: "name value" per line, a bare name deletes ("-" for stdin)')
+      .option('-s, --script <file>', 'fw_setenv script: "name value" or "name=value" per line, a bare name deletes ("-" for stdin)')
       .addHelpText(
         'after',
         `
@@ -127,6 +130,7 @@ Examples:
     for (const a of assignments) {
       const eq = a.indexOf('=');
       if (eq <= 0) throw new UsageError(`"${a}" is not name=value (use name= to delete)`);
+      checkName(a.slice(0, eq));
       changes.push([a.slice(0, eq), a.slice(eq + 1) || undefined]);
     }
     if (changes.length === 0) throw new UsageError('nothing to set: give name=value arguments or --script');
@@ -147,7 +151,8 @@ Examples:
       `
 Input rules (mkenvimage's): one name=value per line; blank lines skipped; "#" in column 1
 is a comment; a trailing backslash continues the value on the next line (with a newline).
-Unlike mkenvimage, a line without "=" is an error (EENV_FORMAT).
+Unlike mkenvimage, a line without "=" is an error (EENV_FORMAT). Reading is lenient like
+fw_printenv: a stored entry without "=" is skipped with a warning (and not written back).
 
 Examples:
   $ nodeos-bsp env create -s 0x4000 -o uboot.env uboot.txt
@@ -162,25 +167,11 @@ Examples:
     });
 }
 
-/** Write a new file via a temporary sibling and rename, so a failure leaves the old file. */
+/** Write a new file via an exclusive temporary sibling and rename, so a failure leaves the old file. */
 function writeAtomically(path: string, data: Buffer): void {
-  const tmp = `${path}.tmp-${process.pid}`;
   try {
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      writeSync(fd, data);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
+    replaceFileAtomically(path, data);
   } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* never created */
-    }
     throw new EnvError('EENV_IO', `cannot write ${path}: ${(err as Error).message}`, { cause: err });
   }
 }
-

@@ -1,5 +1,6 @@
 /** Output conventions: human text by default, `--json` for scripts, colour only on a TTY. */
 import type { BspError } from '../errors.js';
+import { textToBytes } from '../uboot-env/format.js';
 
 /** Where CLI text goes; tests pass their own. */
 export interface Io {
@@ -10,7 +11,8 @@ export interface Io {
 }
 
 export const processIo = (): Io => ({
-  out: (t) => process.stdout.write(t),
+  // Environment values may carry non-UTF-8 bytes (as lone surrogates): print the bytes themselves.
+  out: (t) => process.stdout.write(/[\udc80-\udcff]/.test(t) ? textToBytes(t) : t),
   err: (t) => process.stderr.write(t),
   color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
 });

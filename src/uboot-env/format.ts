@@ -23,25 +23,83 @@ export interface EnvBlock {
   pad: number;
   /** Bytes used by the variables, terminator included. */
   used: number;
+  /** Stored entries without `=`: skipped as U-Boot's tools do, and not written back. */
+  skipped: string[];
+}
+
+/**
+ * Environments are bytes, and U-Boot keeps whatever bytes a value holds. Bytes that are not
+ * UTF-8 are carried in strings as lone surrogates U+DC80..U+DCFF (Python's
+ * "surrogateescape"), so decode -> edit -> encode writes every other variable back
+ * byte for byte, as fw_setenv does.
+ */
+export function bytesToText(buf: Uint8Array, start = 0, end = buf.length): string {
+  let out = '';
+  let i = start;
+  const cont = (k: number): boolean => k < end && (buf[k]! & 0xc0) === 0x80;
+  while (i < end) {
+    const b = buf[i]!;
+    let cp = -1;
+    let n = 1;
+    if (b < 0x80) cp = b;
+    else if (b >= 0xc2 && b <= 0xdf && cont(i + 1)) {
+      cp = ((b & 0x1f) << 6) | (buf[i + 1]! & 0x3f);
+      n = 2;
+    } else if (b >= 0xe0 && b <= 0xef && cont(i + 1) && cont(i + 2)) {
+      cp = ((b & 0x0f) << 12) | ((buf[i + 1]! & 0x3f) << 6) | (buf[i + 2]! & 0x3f);
+      n = 3;
+      if (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)) cp = -1; // overlong, or a surrogate
+    } else if (b >= 0xf0 && b <= 0xf4 && cont(i + 1) && cont(i + 2) && cont(i + 3)) {
+      cp = ((b & 0x07) << 18) | ((buf[i + 1]! & 0x3f) << 12) | ((buf[i + 2]! & 0x3f) << 6) | (buf[i + 3]! & 0x3f);
+      n = 4;
+      if (cp < 0x10000 || cp > 0x10ffff) cp = -1;
+    }
+    if (cp < 0) {
+      out += String.fromCharCode(0xdc00 + b);
+      i += 1;
+    } else {
+      out += String.fromCodePoint(cp);
+      i += n;
+    }
+  }
+  return out;
+}
+
+/** The bytes of a string from {@link bytesToText}: escaped bytes come back as they were. */
+export function textToBytes(s: string): Buffer {
+  const parts: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xdc80 && c <= 0xdcff && !(i > 0 && s.charCodeAt(i - 1) >= 0xd800 && s.charCodeAt(i - 1) <= 0xdbff)) {
+      parts.push(c - 0xdc00);
+      continue;
+    }
+    const cp = s.codePointAt(i)!;
+    if (cp > 0xffff) i++;
+    parts.push(...Buffer.from(String.fromCodePoint(cp), 'utf8'));
+  }
+  return Buffer.from(parts);
 }
 
 /** Size of the header before the data area. */
 export const headerSize = (redundant: boolean): number => (redundant ? 5 : 4);
 
-/** Check a variable name: non-empty, no `=`, no NUL. */
+/** Check a variable name to be written: non-empty, no `=`, no whitespace or control characters. */
 export function checkName(name: string): void {
   if (name.length === 0) throw new EnvError('EENV_FORMAT', 'empty variable name');
   if (name.includes('=')) throw new EnvError('EENV_FORMAT', `variable name "${name}" contains "=": names cannot contain it`);
-  if (name.includes('\0')) throw new EnvError('EENV_FORMAT', `variable name ${JSON.stringify(name)} contains a NUL byte`);
+  if (/[\s\x00-\x1f\x7f]/.test(name)) throw new EnvError('EENV_FORMAT', `variable name ${JSON.stringify(name)} contains whitespace or a control character: U-Boot could not set or print it`);
 }
 
 /** The data area's text: `name=value\0...\0`. */
 export function encodeData(vars: Iterable<[string, string]>): Buffer {
   const parts: Buffer[] = [];
   for (const [name, value] of vars) {
-    checkName(name);
+    // Only what cannot be stored is refused here; new names are checked with checkName
+    // where they come in, so an entry read from the card (even an odd one) is kept.
+    if (name.includes('=') || name.includes('\0')) throw new EnvError('EENV_FORMAT', `variable name ${JSON.stringify(name)} cannot be stored (it holds "=" or a NUL byte)`);
     if (value.includes('\0')) throw new EnvError('EENV_FORMAT', `value of "${name}" contains a NUL byte`);
-    parts.push(Buffer.from(`${name}=${value}\0`, 'utf8'));
+    parts.push(textToBytes(`${name}=${value}\0`));
   }
   parts.push(Buffer.from([0]));
   return Buffer.concat(parts);
@@ -94,19 +152,22 @@ export function decodeEnv(block: Uint8Array, o: { redundant?: boolean; where?: s
   const computed = crc32(buf.subarray(hs));
   if (stored !== computed) throw new EnvCrcError(computed, stored, where);
   const vars: EnvVars = new Map();
+  const skipped: string[] = [];
   let pos = hs;
   for (;;) {
     if (pos >= buf.length) throw new EnvError('EENV_FORMAT', `${where}: the variables are not terminated by a double NUL`);
     if (buf[pos] === 0) break;
     const end = buf.indexOf(0, pos);
     if (end < 0) throw new EnvError('EENV_FORMAT', `${where}: the last variable is not NUL-terminated`);
-    const entry = buf.toString('utf8', pos, end);
+    const entry = bytesToText(buf, pos, end);
     const eq = entry.indexOf('=');
-    if (eq <= 0) throw new EnvError('EENV_FORMAT', `${where}: entry ${JSON.stringify(entry.slice(0, 40))} at byte ${pos} has no name=value form`);
-    vars.set(entry.slice(0, eq), entry.slice(eq + 1));
+    // As libubootenv's fw_printenv: an entry without "=" is skipped (we say so), one with an
+    // empty name is kept (and written back, as fw_setenv does).
+    if (eq < 0) skipped.push(entry);
+    else vars.set(entry.slice(0, eq), entry.slice(eq + 1));
     pos = end + 1;
   }
-  const result: EnvBlock = { vars, crc: stored, pad: pos + 1 < buf.length ? buf[pos + 1]! : 0, used: pos + 1 - hs };
+  const result: EnvBlock = { vars, crc: stored, pad: pos + 1 < buf.length ? buf[pos + 1]! : 0, used: pos + 1 - hs, skipped };
   if (redundant) result.flags = buf[4]!;
   return result;
 }

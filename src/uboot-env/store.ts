@@ -3,11 +3,11 @@
  * file, fsync, rename) or a region of a disk image / block device (written in place,
  * fsynced, read back and compared). A redundant write goes to the inactive copy only.
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
+import { replaceFileAtomically } from '../atomic-file.js';
 import { EnvCrcError, EnvError } from '../errors.js';
 import type { EnvConfig, EnvLocation } from './config.js';
-import { currentCopy, decodeEnv, encodeData, headerSize, nextFlags, sealBlock, type EnvBlock, type EnvVars } from './format.js';
+import { checkName, currentCopy, decodeEnv, encodeData, headerSize, nextFlags, sealBlock, type EnvBlock, type EnvVars } from './format.js';
 
 /** What {@link readEnv} found. */
 export interface EnvReadResult {
@@ -22,6 +22,8 @@ export interface EnvReadResult {
   copies: (EnvBlock | EnvError)[];
   /** True when every copy was bad and the caller's default was used. */
   usedDefault: boolean;
+  /** Stored entries that are not name=value (skipped, as fw_printenv does). */
+  skipped?: string[];
 }
 
 /** Options for reading. */
@@ -154,7 +156,7 @@ export function readEnv(config: EnvConfig, options: ReadOptions = {}): EnvReadRe
     throw first;
   }
   const block = copies[pick] as EnvBlock;
-  const r: EnvReadResult = { vars: block.vars, copy: pick, pad: block.pad, copies, usedDefault: false };
+  const r: EnvReadResult = { vars: block.vars, copy: pick, pad: block.pad, copies, usedDefault: false, skipped: block.skipped };
   if (block.flags !== undefined) r.flags = block.flags;
   return r;
 }
@@ -182,32 +184,9 @@ function writeAt(loc: EnvLocation, data: Buffer): void {
 
 /** Replace a whole file atomically: write a sibling temp file, fsync, rename, fsync the directory. */
 function replaceFile(path: string, content: Buffer): void {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
   try {
-    const fd = openSync(tmp, 'w', statSync(path).mode & 0o777);
-    try {
-      writeSync(fd, content);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-    try {
-      const dfd = openSync(dirname(path), 'r');
-      try {
-        fsyncSync(dfd);
-      } finally {
-        closeSync(dfd);
-      }
-    } catch {
-      // Some filesystems (vfat on older kernels) refuse fsync on directories; the rename stands.
-    }
+    replaceFileAtomically(path, content, statSync(path).mode & 0o777);
   } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* not created */
-    }
     throw new EnvError('EENV_IO', `cannot replace ${path}: ${(err as Error).message}`, { cause: err });
   }
 }
@@ -270,6 +249,7 @@ export interface UpdateOptions extends ReadOptions {
 
 /** Read, apply changes, write back; returns the new variables and where they went. */
 export function updateEnv(config: EnvConfig, changes: EnvChange[], o: UpdateOptions = {}): { vars: EnvVars; plan: WritePlan } {
+  for (const [name] of changes) checkName(name);
   const prev = readEnv(config, o);
   const vars: EnvVars = new Map(prev.vars);
   for (const [name, value] of changes) {

@@ -1,6 +1,6 @@
 /** The text form of an environment: what `printenv` shows and `mkenvimage` reads. */
 import { EnvError } from '../errors.js';
-import { encodeData, sealBlock, type EnvVars } from './format.js';
+import { bytesToText, encodeData, sealBlock, type EnvVars } from './format.js';
 
 /**
  * Turn text into environment data exactly as `mkenvimage` does, byte by byte: one
@@ -25,8 +25,11 @@ export function textToData(input: Uint8Array): Buffer {
       fp++; // the comment's newline
     } else out.push(c);
   }
-  if (out.length === 0 || out[out.length - 1] !== 0) out.push(0);
-  out.push(0);
+  // An empty input is one NUL, as mkenvimage writes it; otherwise the last entry's NUL plus the terminator.
+  if (out.length > 0) {
+    if (out[out.length - 1] !== 0) out.push(0);
+    out.push(0);
+  } else out.push(0);
   const data = Buffer.from(out);
   checkData(data);
   return data;
@@ -37,7 +40,7 @@ function checkData(data: Buffer): void {
   let pos = 0;
   while (pos < data.length && data[pos] !== 0) {
     const end = data.indexOf(0, pos);
-    const entry = data.toString('utf8', pos, end);
+    const entry = bytesToText(data, pos, end);
     const eq = entry.indexOf('=');
     if (eq <= 0) {
       const line = entry.split('\n')[0] ?? '';
@@ -52,9 +55,9 @@ export function fromText(text: string | Uint8Array): EnvVars {
   const data = textToData(typeof text === 'string' ? Buffer.from(text, 'utf8') : text);
   const vars: EnvVars = new Map();
   let pos = 0;
-  while (data[pos] !== 0) {
+  while (pos < data.length && data[pos] !== 0) {
     const end = data.indexOf(0, pos);
-    const entry = data.toString('utf8', pos, end);
+    const entry = bytesToText(data, pos, end);
     const eq = entry.indexOf('=');
     vars.set(entry.slice(0, eq), entry.slice(eq + 1));
     pos = end + 1;
@@ -88,18 +91,20 @@ export function createImage(text: Uint8Array | string, o: CreateImageOptions): B
 export { encodeData };
 
 /**
- * A `fw_setenv -s` script: one `name value` per line (the first blank separates them),
- * a bare `name` deletes, blank lines and lines starting with `#` are skipped.
+ * A `fw_setenv -s` script, in either tool's form: `name value` (U-Boot's fw_setenv: the
+ * first blank separates them) or `name=value` (libubootenv's), decided per line by which
+ * comes first, `=` or a blank. A bare `name` or `name=` deletes; blank lines and lines
+ * starting with `#` are skipped.
  */
 export function parseScript(text: string): [string, string | undefined][] {
   const out: [string, string | undefined][] = [];
   for (const raw of text.split('\n')) {
-    const line = raw.replace(/\r$/, '');
+    const line = raw.replace(/\r$/, '').trimStart();
     if (!line.trim() || line.startsWith('#')) continue;
-    const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(line.trimStart());
-    if (!m) continue;
-    const value = m[2]?.trim() ? m[2] : undefined;
-    out.push([m[1]!, value]);
+    const m = /^([^\s=]*)(=|[ \t]+|$)(.*)$/s.exec(line)!;
+    if (m[1] === '') throw new EnvError('EENV_FORMAT', `script line ${JSON.stringify(line.slice(0, 60))} has no variable name`);
+    const value = m[2] === '=' ? m[3]! : m[3]!.trim() ? m[3]! : '';
+    out.push([m[1]!, value === '' ? undefined : value]);
   }
   return out;
 }

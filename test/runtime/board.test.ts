@@ -120,6 +120,14 @@ describe('board (mock backend)', () => {
     assert.deepEqual(Object.fromEntries(readEnv(fileConfig(file)).vars), { bootdelay: '3' });
   });
 
+  it('env on the mock without an env file is EENV_NONE: the host\'s /boot/uboot.env is never read or written', () => {
+    const board = createBoard(profile, mockFor(profile));
+    for (const use of [() => board.env.all(), () => board.env.get('bootdelay'), () => board.env.set('bootdelay', '1')]) {
+      assert.throws(use, (e: unknown) => e instanceof BspError && e.code === 'EENV_NONE' && /--env-file/.test(e.message));
+    }
+    assert.match(inspect(board.env), /none/);
+  });
+
   it('info decodes the revision; reboot and poweroff go to the system backend', () => {
     const m = mockFor(profile);
     const board = createBoard(profile, m);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import {
+  checkName,
   crc32,
   currentCopy,
   decodeEnv,
@@ -39,7 +40,9 @@ describe('uboot-env format', () => {
 
   it('rejects bad names and values, and data that does not fit (EENV_FULL)', () => {
     assert.throws(() => encodeEnv([['a=b', 'c']], { size: 64 }), code('EENV_FORMAT'));
-    assert.throws(() => encodeEnv([['', 'c']], { size: 64 }), code('EENV_FORMAT'));
+    // A new name is checked where it comes in; one read from a card (even empty) is kept.
+    assert.throws(() => checkName(''), code('EENV_FORMAT'));
+    assert.throws(() => checkName('a\nb'), code('EENV_FORMAT'));
     assert.throws(() => encodeEnv([['a', 'c\0d']], { size: 64 }), code('EENV_FORMAT'));
     // 4 CRC bytes + "a=" + 56 chars + NUL + NUL = 64 bytes: fits exactly; one more does not.
     assert.equal(encodeEnv([['a', 'x'.repeat(56)]], { size: 64 }).length, 64);
@@ -47,15 +50,16 @@ describe('uboot-env format', () => {
     assert.throws(() => encodeEnv([['a', 'x'.repeat(56)]], { size: 64, redundant: true }), code('EENV_FULL'));
   });
 
-  it('reports malformed data with a valid CRC as EENV_FORMAT, never as variables', () => {
+  it('reads odd entries as fw_printenv does (skips one without "=", keeps an empty name); a broken layout is EENV_FORMAT', () => {
     const seal = (data: string): Buffer => {
       const b = Buffer.alloc(32, 0);
       Buffer.from(data, 'latin1').copy(b, 4);
       b.writeUInt32LE(crc32(b.subarray(4)), 0);
       return b;
     };
-    assert.throws(() => decodeEnv(seal('noequals\0\0')), code('EENV_FORMAT'));
-    assert.throws(() => decodeEnv(seal('=value\0\0')), code('EENV_FORMAT'));
+    const odd = decodeEnv(seal('a=1\0noequals\0=value\0\0'));
+    assert.deepEqual([...odd.vars], [['a', '1'], ['', 'value']]);
+    assert.deepEqual(odd.skipped, ['noequals']);
     const full = Buffer.alloc(16, 0x61);
     full.writeUInt32LE(crc32(full.subarray(4)), 0);
     assert.throws(() => decodeEnv(full), code('EENV_FORMAT'), 'no terminator');
