@@ -91,4 +91,6 @@ export interface Backends {
   serial: SerialBackend;
   leds: LedBackend;
   system: SystemBackend;
+  /** Where this system keeps its U-Boot environment; none for the mock (it never touches host files). */
+  envFile?: string;
 }

@@ -15,7 +15,7 @@ import { decodeRevision, type BoardInfo } from './info.js';
 /** A pin error: unknown name, or a power/ground pin used as GPIO. */
 export class PinError extends BspError {}
 
-/** Where the running system keeps its U-Boot environment. Default: /boot/uboot.env. */
+/** Where the running system keeps its U-Boot environment. Default: the backend's (/boot/uboot.env on the board; none for the mock). */
 export interface BoardOptions {
   env?: EnvConfig;
 }
@@ -134,10 +134,14 @@ export class Led {
 /** The U-Boot environment of the running system. */
 export class BoardEnv {
   constructor(
-    private readonly config: EnvConfig,
+    private readonly where: EnvConfig | undefined,
     private readonly system: Backends['system'],
   ) {}
 
+  private get config(): EnvConfig {
+    if (!this.where) throw new BspError('EENV_NONE', 'this board has no U-Boot environment file: the mock never uses the host\'s; start it with --env-file <uboot.env> (that file is written by board.env.set)');
+    return this.where;
+  }
   all(): Record<string, string> {
     return Object.fromEntries(readEnv(this.config).vars);
   }
@@ -146,12 +150,14 @@ export class BoardEnv {
   }
   /** Set (or with undefined/'' delete) a variable; written like fw_setenv. */
   set(name: string, value: string | undefined): void {
-    this.system.withWritable(this.config.copies[0].path, () => updateEnv(this.config, [[name, value]]));
+    const config = this.config;
+    this.system.withWritable(config.copies[0].path, () => updateEnv(config, [[name, value]]));
   }
   delete(name: string): void {
     this.set(name, undefined);
   }
   [inspect.custom](): string {
+    if (!this.where) return '<U-Boot env: none (mock without --env-file)>';
     const vars = this.all();
     return `<U-Boot env ${Object.keys(vars).length} variables: ${Object.keys(vars).sort().join(', ')}>`;
   }
@@ -173,7 +179,7 @@ export class Board {
       const name = l.sysfs.find((n) => present.has(n)) ?? l.sysfs[0]!;
       this.leds[l.id] = new Led(this, l.id, name);
     }
-    this.env = new BoardEnv(o.env ?? fileConfig('/boot/uboot.env'), backends.system);
+    this.env = new BoardEnv(o.env ?? (backends.envFile ? fileConfig(backends.envFile) : undefined), backends.system);
     // Every name a pin answers to, as a property: board.GPIO17, board.BOARD11, board.SDA.
     for (const p of headerPins(profile)) {
       if (p.kind !== 'gpio') continue;

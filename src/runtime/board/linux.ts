@@ -49,6 +49,7 @@ export function sysfsChips(root = SYS_GPIO): GpioChipInfo[] {
 
 export function linuxBackends(): Backends {
   return {
+    envFile: '/boot/uboot.env',
     gpio: {
       chips: () => sysfsChips(),
       chip: (label) => sysfsChips().find((c) => c.label === label),
