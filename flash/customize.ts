@@ -5,9 +5,9 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { FlashError } from '../src/errors.js';
-import { bootPartition } from '../src/emulate/index.js';
-import { Fat32Reader } from '../src/image/fat-read.js';
-import { decodeEnv, encodeEnv } from '../src/uboot-env/index.js';
+import { bootPartition, bootPartitionOf } from '../src/emulate/index.js';
+import { Fat32Reader, type ReadAt } from '../src/image/fat-read.js';
+import { decodeEnv, encodeEnv, hasControl } from '../src/uboot-env/index.js';
 
 /** What to change on the card. */
 export interface Customization {
@@ -22,6 +22,9 @@ export interface Customization {
 }
 
 const ENV_FILE = 'uboot.env';
+/** The longest kernel command line arm64 and arm kernels take (COMMAND_LINE_SIZE). */
+export const KERNEL_CMDLINE_MAX = 2048;
+
 
 /** Check customisation values before anything is flashed. */
 export function validateCustomization(c: Customization): void {
@@ -31,14 +34,22 @@ export function validateCustomization(c: Customization): void {
   if (c.console !== undefined && !/^[A-Za-z0-9]+(,\d+[noe]?\d?)?$/.test(c.console)) {
     throw new FlashError('ECUSTOMIZE', `console "${c.console}" is not like ttyS1,115200`);
   }
-  for (const a of c.cmdline ?? []) if (/\s/.test(a) || a === '') throw new FlashError('ECUSTOMIZE', `kernel argument ${JSON.stringify(a)} must be one word`);
-  for (const k of Object.keys(c.env ?? {})) if (!k || k.includes('=')) throw new FlashError('ECUSTOMIZE', `U-Boot variable name "${k}" is not valid`);
+  for (const a of c.cmdline ?? []) {
+    if (a === '' || hasControl(a)) throw new FlashError('ECUSTOMIZE', `kernel argument ${JSON.stringify(a)} is empty or holds a control character`);
+    // The kernel splits its command line at spaces outside double quotes (lib/cmdline.c).
+    if ((a.match(/"/g) ?? []).length % 2 !== 0) throw new FlashError('ECUSTOMIZE', `kernel argument ${JSON.stringify(a)} has an unbalanced double quote: the kernel would run it into the next argument`);
+    if (/\s/.test(a.replace(/"[^"]*"/g, ''))) throw new FlashError('ECUSTOMIZE', `kernel argument ${JSON.stringify(a)} must be one word (quote spaces: name="a b")`);
+  }
+  for (const [k, v] of Object.entries(c.env ?? {})) {
+    if (!k || /[\s=]/.test(k) || hasControl(k)) throw new FlashError('ECUSTOMIZE', `U-Boot variable name ${JSON.stringify(k)} is not valid: no "=", spaces or control characters`);
+    if (v.includes('\0')) throw new FlashError('ECUSTOMIZE', `U-Boot variable ${k}: a value cannot hold a NUL byte`);
+  }
 }
 
 /** Apply the customisation to an environment's variables. */
 export function applyCustomization(vars: Map<string, string>, c: Customization): Map<string, string> {
   const out = new Map(vars);
-  let args = (out.get('bootargs') ?? '').split(/\s+/).filter(Boolean);
+  let args = splitCmdline(out.get('bootargs') ?? '');
   if (c.console !== undefined) args = [...args.filter((a) => !a.startsWith('console=')), `console=${c.console}`];
   if (c.hostname !== undefined) {
     args = [...args.filter((a) => !a.startsWith('nodeos.hostname=')), `nodeos.hostname=${c.hostname}`];
@@ -53,37 +64,71 @@ export function applyCustomization(vars: Map<string, string>, c: Customization):
   return out;
 }
 
-/** Rewrite uboot.env on the card in place and read it back. */
-export async function customizeCard(fh: FileHandle, device: string, c: Customization, flush: () => void): Promise<Map<string, string>> {
-  const part = bootPartition(device);
-  const fat = new Fat32Reader(device, part.offset);
+/** Split a command line at spaces outside double quotes, as the kernel does. */
+export function splitCmdline(line: string): string[] {
+  return line.match(/(?:[^\s"]+|"[^"]*")+/g) ?? [];
+}
+
+/** What customisation will write: the new uboot.env bytes and where they go on the card. */
+export interface CustomizationPlan {
+  /** Byte ranges of the card (absolute) with their new content. */
+  writes: { offset: number; data: Buffer }[];
+  /** The variables as they must read back. */
+  wanted: Map<string, string>;
+  /** Variables that must no longer be there. */
+  deleted: string[];
+}
+
+/**
+ * Work out the customisation from the image itself, before any card is touched: the
+ * card's uboot.env must exist, the new variables must fit its size (EENV_FULL) and the
+ * kernel command line must stay within the kernel's limit (ECUSTOMIZE).
+ */
+export function planCustomization(read: ReadAt, label: string, c: Customization): CustomizationPlan {
+  validateCustomization(c);
+  const part = bootPartitionOf(read(0, 512), label);
+  let fat: Fat32Reader | undefined;
   let extents: { offset: number; length: number }[];
   let raw: Buffer;
   try {
+    fat = new Fat32Reader(read, part.offset);
     extents = fat.fileExtents(ENV_FILE);
     raw = fat.readFile(ENV_FILE);
   } catch (err) {
-    throw new FlashError('ECUSTOMIZE', `${device}: the boot partition has no readable ${ENV_FILE} to customise (${(err as Error).message})`, device, { cause: err });
+    throw new FlashError('ECUSTOMIZE', `${label}: the boot partition has no readable ${ENV_FILE} to customise (${(err as Error).message})`, undefined, { cause: err });
   } finally {
-    fat.close();
+    fat?.close();
   }
-  const before = decodeEnv(raw);
+  const before = decodeEnv(raw, { where: `${label}: ${ENV_FILE}` });
   const wanted = applyCustomization(before.vars, c);
+  const bootargs = wanted.get('bootargs') ?? '';
+  if (Buffer.byteLength(bootargs) >= KERNEL_CMDLINE_MAX) {
+    throw new FlashError('ECUSTOMIZE', `the kernel command line would be ${Buffer.byteLength(bootargs)} bytes; the kernel takes at most ${KERNEL_CMDLINE_MAX - 1}: shorten --cmdline`);
+  }
+  // EENV_FULL (its own code) when the variables do not fit the card's environment.
   const block = encodeEnv([...wanted], { size: raw.length, pad: before.pad });
+  const writes: CustomizationPlan['writes'] = [];
   let pos = 0;
   for (const e of extents) {
-    await fh.write(block, pos, e.length, part.offset + e.offset);
+    writes.push({ offset: part.offset + e.offset, data: block.subarray(pos, pos + e.length) });
     pos += e.length;
   }
+  return { writes, wanted, deleted: [...before.vars.keys()].filter((k) => !wanted.has(k)) };
+}
+
+/** Write a planned customisation to a card and read it back. */
+export async function customizeCard(fh: FileHandle, device: string, plan: CustomizationPlan, flush: () => void): Promise<Map<string, string>> {
+  for (const w of plan.writes) await fh.write(w.data, 0, w.data.length, w.offset);
   await fh.datasync();
   flush();
+  const part = bootPartition(device);
   const check = new Fat32Reader(device, part.offset);
   try {
-    const back = decodeEnv(check.readFile(ENV_FILE));
-    for (const [k, v] of wanted) {
+    const back = decodeEnv(check.readFile(ENV_FILE), { where: `${device}: ${ENV_FILE}` });
+    for (const [k, v] of plan.wanted) {
       if (back.vars.get(k) !== v) throw new FlashError('ECUSTOMIZE', `${device}: ${k} reads back as ${JSON.stringify(back.vars.get(k))}, not ${JSON.stringify(v)}`, device);
     }
-    for (const k of before.vars.keys()) if (!wanted.has(k) && back.vars.has(k)) throw new FlashError('ECUSTOMIZE', `${device}: ${k} should be deleted but reads back`, device);
+    for (const k of plan.deleted) if (back.vars.has(k)) throw new FlashError('ECUSTOMIZE', `${device}: ${k} should be deleted but reads back`, device);
     return back.vars;
   } finally {
     check.close();

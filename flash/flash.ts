@@ -5,10 +5,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { constants, type FileHandle, open } from 'node:fs/promises';
-import { FlashError, VerifyError } from '../src/errors.js';
-import { customizeCard, validateCustomization, type Customization } from './customize.js';
+import { bootPartitionOf } from '../src/emulate/index.js';
+import { BspError, FlashError, VerifyError } from '../src/errors.js';
+import type { ReadAt } from '../src/image/fat-read.js';
+import { customizeCard, planCustomization, validateCustomization, type Customization, type CustomizationPlan } from './customize.js';
 import { listDrives, resolveTarget, type Drive, type ScanOptions } from './drives.js';
 import { openSource, openStream, type Source } from './source.js';
 
@@ -46,6 +48,8 @@ export interface FlashOptions {
   forceFile?: boolean;
   /** Allow drives larger than 128 GB. */
   allowLarge?: boolean;
+  /** Mapped bytes kept in memory between checking and writing. Default 512 MiB; a larger image is read twice and re-checked as it is written. */
+  holdBytes?: number;
   /** A .bmap to use, or false to ignore one next to the image. */
   bmap?: string | false;
   customize?: Customization;
@@ -77,8 +81,28 @@ export interface FlashResult {
 interface Range {
   start: number;
   end: number;
-  sha256?: string;
+  /** The range's digest from the check pass (the bmap's checksum type, else SHA-256). */
+  digest?: string;
 }
+
+/** Reads of a raw image file. */
+const fileReader =
+  (path: string): ReadAt =>
+  (position, length) => {
+    const fd = openSync(path, 'r');
+    try {
+      const b = Buffer.alloc(length);
+      let got = 0;
+      while (got < length) {
+        const n = readSync(fd, b, got, length - got, position + got);
+        if (n === 0) break;
+        got += n;
+      }
+      return b.subarray(0, got);
+    } finally {
+      closeSync(fd);
+    }
+  };
 
 interface Target {
   device: string;
@@ -106,23 +130,32 @@ function progress(phase: FlashPhase, total: number, cb?: (p: FlashProgress) => v
   };
 }
 
+/** Where reading a stream must stop: more bytes than this is the error `error` makes. */
+interface StreamLimit {
+  bytes: number;
+  error: (pos: number) => FlashError;
+}
+
 /**
  * Walk the source stream and hand each mapped piece to `onPiece`. Ranges are in bytes;
- * `onRangeEnd` is called when a range is complete.
+ * `onRangeEnd` is called when a range is complete. A decompressed stream is never read
+ * past `limit` (the bmap's image size, or the smallest target).
  */
 async function walkMapped(
   src: Source,
   ranges: Range[] | undefined,
   onPiece: (rangeIndex: number, offset: number, data: Buffer) => void | Promise<void>,
   onRangeEnd?: (rangeIndex: number) => void,
+  o: { limit?: StreamLimit; onFileBytes?: (chunk: Buffer) => void } = {},
 ): Promise<number> {
-  if (src.compression === 'none' && ranges) return walkRawRanges(src, ranges, onPiece, onRangeEnd);
-  const { stream, finished } = openStream(src);
+  if (src.compression === 'none' && ranges && !o.onFileBytes) return walkRawRanges(src, ranges, onPiece, onRangeEnd);
+  const { stream, finished, stop } = openStream(src, o.onFileBytes);
   let pos = 0;
   let ri = 0;
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       const end = pos + chunk.length;
+      if (o.limit && end > o.limit.bytes) throw o.limit.error(end);
       if (!ranges) {
         await onPiece(0, pos, chunk);
       } else {
@@ -141,7 +174,7 @@ async function walkMapped(
     }
     await finished;
   } catch (err) {
-    stream.destroy();
+    stop();
     if (err instanceof FlashError) throw err;
     throw new FlashError('ESOURCE', `cannot read ${src.path}: ${(err as Error).message}`, undefined, { cause: err });
   }
@@ -201,14 +234,45 @@ async function walkRawRanges(
   }
 }
 
+/** What the check pass learnt: the size, the range digests, and the data when it was kept. */
+interface Checked {
+  size: number;
+  /** Per range, its digest in `algorithm`. */
+  rangeHashes: string[];
+  algorithm: string;
+  held?: Piece[];
+  /** The boot partition's mapped bytes (for customisation) when the data was not kept. */
+  boot?: Piece[];
+}
+
+/** A sparse image over pieces: reads of unmapped bytes give zeros. */
+const pieceReader =
+  (pieces: Piece[], size: number): ReadAt =>
+  (position, length) => {
+    const out = Buffer.alloc(Math.max(0, Math.min(length, size - position)));
+    for (const p of pieces) {
+      const a = Math.max(p.offset, position);
+      const b = Math.min(p.offset + p.data.length, position + out.length);
+      if (b > a) p.data.copy(out, a - position, a - p.offset, b - p.offset);
+    }
+    return out;
+  };
+
 /** Pass 1: prove the source is whole and matches its bmap/.sha256 before any card is touched. */
-async function checkSource(src: Source, report: ReturnType<typeof progress>): Promise<{ size: number; rangeHashes: string[]; held?: Piece[] }> {
+async function checkSource(src: Source, report: ReturnType<typeof progress>, o: { limit?: StreamLimit; keepBoot: boolean; holdBytes: number }): Promise<Checked> {
   const ranges = src.bmap?.ranges;
+  const algorithm = src.bmap?.checksumType ?? 'sha256';
   const hashes: Hash[] = [];
   // Mapped data that fits in memory is kept, so the card is written from what was checked.
-  let held: Piece[] | undefined = (src.bmap?.mappedBytes ?? src.size ?? Infinity) <= HOLD_LIMIT ? [] : undefined;
-  const whole = src.sha256 ? createHash('sha256') : undefined;
+  let held: Piece[] | undefined = (src.bmap?.mappedBytes ?? src.size ?? Infinity) <= o.holdBytes ? [] : undefined;
+  let heldBytes = 0;
+  const digest = src.sha256;
+  const whole = digest ? createHash('sha256') : undefined;
+  // A .sha256 of a compressed file is of its bytes as stored; otherwise of the image.
+  const ofFile = digest?.of === 'file' && src.compression !== 'none';
   const rangeHashes: string[] = [];
+  let boot: { start: number; end: number } | undefined;
+  const bootPieces: Piece[] = [];
   let done = 0;
   // A raw image with a bmap only needs its mapped ranges read; otherwise read it all.
   const walkRanges = whole ? undefined : ranges;
@@ -216,18 +280,36 @@ async function checkSource(src: Source, report: ReturnType<typeof progress>): Pr
     src,
     walkRanges,
     (ri, offset, data) => {
-      whole?.update(data);
+      if (!ofFile) whole?.update(data);
       done += data.length;
-      if (held) {
-        if (!ranges) held.push({ offset, data });
-        else {
-          for (const r of ranges) {
-            const a = Math.max(r.start, offset);
-            const b = Math.min(r.end, offset + data.length);
-            if (b > a) held.push({ offset: a, data: data.subarray(a - offset, b - offset) });
-          }
+      if (o.keepBoot && !boot && offset === 0 && data.length >= 512) {
+        try {
+          const p = bootPartitionOf(data.subarray(0, 512), src.path);
+          boot = { start: p.offset, end: p.offset + p.size };
+        } catch {
+          boot = { start: 0, end: 0 }; // no boot partition: customisation will say so
         }
-        if (held.length > 0 && held.reduce((n, p) => n + p.data.length, 0) > HOLD_LIMIT) held = undefined;
+      }
+      const keep = (a: number, b: number): void => {
+        const piece = { offset: a, data: data.subarray(a - offset, b - offset) };
+        if (held) {
+          held.push(piece);
+          heldBytes += b - a;
+          if (heldBytes > o.holdBytes) held = undefined;
+        }
+        if (boot && a < boot.end && b > boot.start) {
+          const x = Math.max(a, boot.start);
+          const y = Math.min(b, boot.end);
+          bootPieces.push({ offset: x, data: Buffer.from(data.subarray(x - offset, y - offset)) });
+        }
+      };
+      if (!ranges) keep(offset, offset + data.length);
+      else {
+        for (const r of ranges) {
+          const a = Math.max(r.start, offset);
+          const b = Math.min(r.end, offset + data.length);
+          if (b > a) keep(a, b);
+        }
       }
       report(done);
       if (!walkRanges && ranges) {
@@ -236,30 +318,33 @@ async function checkSource(src: Source, report: ReturnType<typeof progress>): Pr
           const r = ranges[i]!;
           const a = Math.max(r.start, offset);
           const b = Math.min(r.end, offset + data.length);
-          if (b > a) (hashes[i] ??= createHash('sha256')).update(data.subarray(a - offset, b - offset));
+          if (b > a) (hashes[i] ??= createHash(algorithm)).update(data.subarray(a - offset, b - offset));
         }
-      } else (hashes[ri] ??= createHash('sha256')).update(data);
+      } else (hashes[ri] ??= createHash(algorithm)).update(data);
     },
-    walkRanges ? (ri) => (rangeHashes[ri] = (hashes[ri] ?? createHash('sha256')).digest('hex')) : undefined,
+    walkRanges ? (ri) => (rangeHashes[ri] = (hashes[ri] ?? createHash(algorithm)).digest('hex')) : undefined,
+    { ...(o.limit ? { limit: o.limit } : {}), ...(ofFile ? { onFileBytes: (c: Buffer) => whole!.update(c) } : {}) },
   );
   if (!walkRanges) {
     const n = ranges ? ranges.length : 1;
-    for (let i = 0; i < n; i++) rangeHashes[i] = (hashes[i] ?? createHash('sha256')).digest('hex');
+    for (let i = 0; i < n; i++) rangeHashes[i] = (hashes[i] ?? createHash(algorithm)).digest('hex');
   }
   report(done, true);
   if (src.bmap && src.compression !== 'none' && size !== src.bmap.imageSize) {
     throw new FlashError('EBMAP', `${src.bmapPath}: describes ${src.bmap.imageSize} bytes but ${src.path} decompresses to ${size}`);
   }
   ranges?.forEach((r, i) => {
-    if (r.sha256 && r.sha256 !== rangeHashes[i]) {
-      throw new FlashError('EBMAP_CHECKSUM', `${src.path}: bytes ${r.start}-${r.end - 1} do not match the bmap's checksum; the image is corrupted (or the bmap belongs to another image): nothing was written`);
+    if (r.checksum && r.checksum !== rangeHashes[i]) {
+      throw new FlashError('EBMAP_CHECKSUM', `${src.path}: bytes ${r.start}-${r.end - 1} do not match the bmap's ${algorithm} checksum; the image is corrupted (or the bmap belongs to another image): nothing was written`);
     }
   });
-  if (whole && src.sha256) {
+  if (whole && digest) {
     const actual = whole.digest('hex');
-    if (actual !== src.sha256) throw new FlashError('ECHECKSUM', `${src.path}: SHA-256 ${actual} does not match its .sha256 (${src.sha256}); the image is corrupted: nothing was written`);
+    if (actual !== digest.hex) {
+      throw new FlashError('ECHECKSUM', `${src.path}: SHA-256 of ${digest.of === 'file' ? 'the file' : 'the image'} is ${actual}, but ${digest.from} says ${digest.hex}; the image is corrupted: nothing was written`);
+    }
   }
-  return { size, rangeHashes, ...(held ? { held } : {}) };
+  return { size, rangeHashes, algorithm, ...(held ? { held } : {}), ...(o.keepBoot && !held ? { boot: bootPieces } : {}) };
 }
 
 function unmountAll(t: Target): void {
@@ -335,15 +420,32 @@ export async function flash(image: string, devices: string[], o: FlashOptions = 
   });
   if (new Set(targets.map((t) => t.device)).size !== targets.length) throw new FlashError('ENO_DEVICE', 'the same device is given twice');
 
+  // Sizes known up front (a raw image, or a bmap) are checked before reading anything.
+  const tooSmall = (t: Target, need: number): FlashError =>
+    new FlashError('ETOO_SMALL', `${t.device} holds ${t.size} bytes but the image needs ${need === Infinity ? 'more' : need}: use a larger card; nothing was written`, t.device);
+  if (src.size !== undefined) for (const t of targets) if (t.size < src.size) throw tooSmall(t, src.size);
+  // A decompressed stream is never read past the bmap's image size or the smallest target.
+  const smallest = targets.reduce<Target | undefined>((m, t) => (!m || t.size < m.size ? t : m), undefined)!;
+  const limit: StreamLimit =
+    src.bmap && src.bmap.imageSize <= smallest.size
+      ? { bytes: src.bmap.imageSize, error: (n) => new FlashError('EBMAP', `${src.path} decompresses to more than the ${src.bmap!.imageSize} bytes ${src.bmapPath} describes (at least ${n}): wrong bmap for this image; nothing was written`) }
+      : { bytes: smallest.size, error: () => tooSmall(smallest, Infinity) };
+
   // Pass 1: the whole source, checked before any card is touched.
   const total = src.bmap?.mappedBytes ?? src.size ?? 0;
   const checkTotal = src.compression === 'none' && src.bmap && !src.sha256 ? src.bmap.mappedBytes : (src.size ?? 0);
-  const checked = await checkSource(src, progress('checking', checkTotal, o.onProgress));
+  const wantCustom = Boolean(o.customize && Object.keys(o.customize).length > 0);
+  const checked = await checkSource(src, progress('checking', checkTotal, o.onProgress), { limit, keepBoot: wantCustom, holdBytes: o.holdBytes ?? HOLD_LIMIT });
   const imageSize = checked.size;
-  const ranges: Range[] = src.bmap ? src.bmap.ranges.map((r, i) => ({ ...r, sha256: checked.rangeHashes[i]! })) : [{ start: 0, end: imageSize, sha256: checked.rangeHashes[0]! }];
+  const ranges: Range[] = src.bmap ? src.bmap.ranges.map((r, i) => ({ ...r, digest: checked.rangeHashes[i]! })) : [{ start: 0, end: imageSize, digest: checked.rangeHashes[0]! }];
   const mappedBytes = ranges.reduce((n, r) => n + r.end - r.start, 0);
-  for (const t of targets) {
-    if (t.size < imageSize) throw new FlashError('ETOO_SMALL', `${t.device} holds ${t.size} bytes but the image needs ${imageSize}: use a larger card`, t.device);
+  for (const t of targets) if (t.size < imageSize) throw tooSmall(t, imageSize);
+  // Customisation is worked out from the checked image now: a value that cannot be written
+  // (EENV_FULL, a command line too long, no uboot.env) stops here, before any card is touched.
+  let plan: CustomizationPlan | undefined;
+  if (wantCustom) {
+    const read: ReadAt = checked.held ? pieceReader(checked.held, imageSize) : checked.boot && src.compression !== 'none' ? pieceReader(checked.boot, imageSize) : fileReader(src.path);
+    plan = planCustomization(read, src.path, o.customize!);
   }
   for (const t of targets) unmountAll(t);
   try {
@@ -355,7 +457,9 @@ export async function flash(image: string, devices: string[], o: FlashOptions = 
 
   const fail = (t: Target, err: unknown): void => {
     if (t.result.error) return;
-    t.result.error = err instanceof FlashError ? err : new FlashError('EWRITE', `${t.device}: ${(err as Error).message}`, t.device, { cause: err });
+    // Errors keep their own code (EENV_FULL, EVERIFY...); only unexpected I/O errors become EWRITE.
+    t.result.error =
+      err instanceof FlashError ? err : err instanceof BspError ? new FlashError(err.code, `${t.device}: ${err.message}`, t.device, { cause: err }) : new FlashError('EWRITE', `${t.device}: ${(err as Error).message}`, t.device, { cause: err });
   };
   const live = (): Target[] => targets.filter((t) => !t.result.error);
 
@@ -387,7 +491,20 @@ export async function flash(image: string, devices: string[], o: FlashOptions = 
     report(written);
   };
   if (checked.held) for (const p of checked.held) await writePiece(p.offset, p.data);
-  else await walkMapped(src, src.bmap ? ranges : undefined, (_ri, offset, data) => writePiece(offset, data));
+  else {
+    // Too large to keep: the source is read again, and what is written is hashed on the way
+    // and compared with the check pass, so a source changed in between never ends as "ok".
+    const again: Hash[] = [];
+    await walkMapped(src, src.bmap ? ranges : undefined, (ri, offset, data) => {
+      (again[ri] ??= createHash(checked.algorithm)).update(data);
+      return writePiece(offset, data);
+    }, undefined, { limit });
+    const changed = ranges.findIndex((r, i) => (again[i] ?? createHash(checked.algorithm)).digest('hex') !== r.digest);
+    if (changed >= 0) {
+      const e = new FlashError('ESOURCE_CHANGED', `${src.path} changed while it was being written (bytes ${ranges[changed]!.start}-${ranges[changed]!.end - 1} differ from the checked image): the card holds an unchecked image; flash it again from a file nobody writes to`);
+      for (const t of live()) fail(t, new FlashError(e.code, `${t.device}: ${e.message}`, t.device));
+    }
+  }
   for (const t of targets) await Promise.all(t.inflight.splice(0));
   for (const t of live()) {
     try {
@@ -428,14 +545,14 @@ export async function flash(image: string, devices: string[], o: FlashOptions = 
           continue;
         }
         for (const [ri, r] of ranges.entries()) {
-          const h = createHash('sha256');
+          const h = createHash(checked.algorithm);
           for (let p = r.start; p < r.end; p += 4 * MiB) {
             const len = Math.min(4 * MiB, r.end - p);
             h.update(await readAt(t.fh!, p, len));
             vdone += len;
             vreport(vdone);
           }
-          if (h.digest('hex') !== r.sha256) {
+          if (h.digest('hex') !== r.digest) {
             const at = await firstDifference(src, src.bmap ? ranges : undefined, src.bmap ? ri : 0, t.fh!);
             throw new VerifyError(t.device, at >= 0 ? at : r.start);
           }
@@ -448,12 +565,12 @@ export async function flash(image: string, devices: string[], o: FlashOptions = 
     vreport(vdone, true);
   }
 
-  if (o.customize && Object.keys(o.customize).length > 0) {
+  if (plan) {
     const creport = progress('customizing', live().length, o.onProgress);
     let n = 0;
     for (const t of live()) {
       try {
-        await customizeCard(t.fh!, t.device, o.customize, () => flushBuffers(t));
+        await customizeCard(t.fh!, t.device, plan, () => flushBuffers(t));
         t.result.customized = true;
       } catch (e) {
         fail(t, e);

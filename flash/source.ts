@@ -4,12 +4,22 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, createReadStream, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { FlashError } from '../src/errors.js';
 import { parseBmap, type Bmap } from './bmap.js';
 
 export type Compression = 'none' | 'xz' | 'gz' | 'zst';
+
+/** An expected SHA-256 from a `.sha256` file, and what it is of. */
+export interface SourceDigest {
+  hex: string;
+  /** `file`: the bytes of the source file as stored (compressed); `image`: the uncompressed image. */
+  of: 'file' | 'image';
+  /** The `.sha256` file it came from. */
+  from: string;
+}
 
 /** An image to flash. */
 export interface Source {
@@ -19,8 +29,8 @@ export interface Source {
   size?: number;
   bmap?: Bmap;
   bmapPath?: string;
-  /** Expected SHA-256 of the uncompressed image, from a `.sha256` file. */
-  sha256?: string;
+  /** Expected SHA-256 from a `.sha256` file next to the source. */
+  sha256?: SourceDigest;
 }
 
 /** Compression from the file's magic bytes (not its name). */
@@ -54,12 +64,30 @@ export function openSource(path: string, o: { bmap?: string | false } = {}): Sou
     }
     src.size ??= src.bmap.imageSize;
   }
-  const shaFile = [`${path}.sha256`, `${base}.sha256`].find(existsSync);
-  if (shaFile && compression === 'none') {
-    const m = /^([0-9a-f]{64})\b/i.exec(readFileSync(shaFile, 'utf8'));
-    if (m) src.sha256 = m[1]!.toLowerCase();
-  }
+  const shaFile = [`${path}.sha256`, ...(base !== path ? [`${base}.sha256`] : [])].find(existsSync);
+  if (shaFile) src.sha256 = readDigest(shaFile, path, base, shaFile === `${path}.sha256`);
   return src;
+}
+
+/**
+ * The digest a `.sha256` file gives for this source. A line naming the compressed file is of
+ * its bytes; one naming the uncompressed `.img` is of the image; a bare hash is of what the
+ * sidecar is named after. A file with no usable line is ECHECKSUM, never ignored.
+ */
+export function readDigest(shaFile: string, path: string, base: string, namedAfterSource: boolean): SourceDigest {
+  const lines = readFileSync(shaFile, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+  const parsed = lines.map((l) => /^([0-9a-fA-F]{64})(?:\s+\*?(.+))?$/.exec(l));
+  if (parsed.length === 0 || parsed.some((m) => !m)) throw new FlashError('ECHECKSUM', `${shaFile} is not a sha256sum file ("<64 hex digits>  <name>" lines): fix or remove it`);
+  const file = basename(path);
+  const img = basename(base);
+  for (const m of parsed) {
+    const name = m![2] === undefined ? undefined : basename(m![2]);
+    const hex = m![1]!.toLowerCase();
+    if (name === undefined && parsed.length === 1) return { hex, of: namedAfterSource ? 'file' : 'image', from: shaFile };
+    if (name === file) return { hex, of: 'file', from: shaFile };
+    if (name === img && base !== path) return { hex, of: 'image', from: shaFile };
+  }
+  throw new FlashError('ECHECKSUM', `${shaFile} has no line for ${file}${base !== path ? ` or ${img}` : ''}: it belongs to another image`);
 }
 
 /** A decompressing stream and a promise that settles when the whole source was read cleanly. */
@@ -67,17 +95,26 @@ export interface SourceStream {
   stream: Readable;
   /** Rejects with ESOURCE when the decompressor reports a damaged or truncated input. */
   finished: Promise<void>;
+  /** Stop reading early (the decompressor is ended; `finished` then never matters). */
+  stop: () => void;
 }
 
-/** The uncompressed image as a stream. */
-export function openStream(src: Source): SourceStream {
+/** The uncompressed image as a stream; `onFileBytes` sees the source file's own bytes as read. */
+export function openStream(src: Source, onFileBytes?: (chunk: Buffer) => void): SourceStream {
   const file = createReadStream(src.path, { highWaterMark: 4 << 20 });
+  if (onFileBytes) file.on('data', (c) => onFileBytes(c as Buffer));
   const ended = (s: Readable): Promise<void> =>
     new Promise((resolve, reject) => {
       s.on('end', resolve);
       s.on('error', reject);
     });
-  if (src.compression === 'none') return { stream: file, finished: ended(file) };
+  // Every `finished` is marked handled at once: a reader that stops early (its own error, or a
+  // limit reached) must not leave a rejection that kills the process.
+  const handled = (p: Promise<void>): Promise<void> => {
+    p.catch(() => undefined);
+    return p;
+  };
+  if (src.compression === 'none') return { stream: file, finished: handled(ended(file)), stop: () => file.destroy() };
   if (src.compression === 'gz') {
     const gz = createGunzip({ chunkSize: 1 << 20 });
     file.pipe(gz);
@@ -85,10 +122,14 @@ export function openStream(src: Source): SourceStream {
     const finished = ended(gz).catch((e: Error) => {
       throw new FlashError('ESOURCE', `${src.path}: the gzip stream is damaged or truncated (${e.message})`);
     });
-    return { stream: gz, finished };
+    return { stream: gz, finished: handled(finished), stop: () => (file.destroy(), gz.destroy()) };
   }
   const [cmd, args] = src.compression === 'xz' ? ['xz', ['-dc', '-T0']] : ['zstd', ['-dc', '-q']];
-  const child = spawn(cmd, [...args, src.path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The file is fed through stdin so its bytes can be hashed on the way (one read).
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  file.pipe(child.stdin);
+  child.stdin.on('error', () => undefined); // EPIPE when the reader stops early; the exit status tells
+  file.on('error', (e) => child.stdout.destroy(e));
   let err = '';
   child.stderr.on('data', (c: Buffer) => (err += c.toString()));
   const finished = new Promise<void>((resolve, reject) => {
@@ -100,5 +141,10 @@ export function openStream(src: Source): SourceStream {
       else reject(new FlashError('ESOURCE', `${src.path}: the ${src.compression} stream is damaged or truncated: ${err.trim() || `exit ${code}`}`));
     });
   });
-  return { stream: child.stdout, finished };
+  const stop = (): void => {
+    file.destroy();
+    child.stdout.destroy();
+    if (child.exitCode === null) child.kill();
+  };
+  return { stream: child.stdout, finished: handled(finished), stop };
 }

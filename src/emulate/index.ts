@@ -55,6 +55,11 @@ export function bootPartition(image: string): { offset: number; size: number } {
   } finally {
     closeSync(fd);
   }
+  return bootPartitionOf(mbr, image);
+}
+
+/** The boot partition (the first FAT32 one) in a master boot record. */
+export function bootPartitionOf(mbr: Buffer, image: string): { offset: number; size: number } {
   if (mbr[510] !== 0x55 || mbr[511] !== 0xaa) throw new BspError('EIMAGE', `${image} has no MBR partition table: is it a nodeos-bsp image?`);
   for (let i = 0; i < 4; i++) {
     const o = 446 + 16 * i;

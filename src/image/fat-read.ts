@@ -12,9 +12,13 @@ export interface FatDirEntry {
   size: number;
 }
 
-/** A FAT32 volume inside an image file at a byte offset. */
+/** Reads `length` bytes at an absolute position of an image (fewer only at its end). */
+export type ReadAt = (position: number, length: number) => Buffer;
+
+/** A FAT32 volume inside an image (a file, or any byte source) at a byte offset. */
 export class Fat32Reader {
-  private readonly fd: number;
+  private readonly fd: number | undefined;
+  private readonly readAt: ReadAt;
   private readonly spc: number;
   private readonly fatStart: number;
   private readonly dataStart: number;
@@ -22,14 +26,26 @@ export class Fat32Reader {
   private readonly fatCache = new Map<number, Buffer>();
 
   constructor(
-    imagePath: string,
+    image: string | ReadAt,
     private readonly offset: number,
   ) {
-    this.fd = openSync(imagePath, 'r');
+    if (typeof image === 'string') {
+      const fd = (this.fd = openSync(image, 'r'));
+      this.readAt = (pos, len) => {
+        const b = Buffer.alloc(len);
+        let got = 0;
+        while (got < len) {
+          const n = readSync(fd, b, got, len - got, pos + got);
+          if (n === 0) break;
+          got += n;
+        }
+        return b.subarray(0, got);
+      };
+    } else this.readAt = image;
     const bpb = this.read(0, 512);
     if (bpb[510] !== 0x55 || bpb[511] !== 0xaa || bpb.toString('latin1', 82, 87) !== 'FAT32') {
-      closeSync(this.fd);
-      throw new BspError('EFAT', `no FAT32 filesystem at byte ${offset} of ${imagePath}`);
+      this.close();
+      throw new BspError('EFAT', `no FAT32 filesystem at byte ${offset} of ${typeof image === 'string' ? image : 'the image'}`);
     }
     const bytesPerSector = bpb.readUInt16LE(11);
     if (bytesPerSector !== 512) throw new BspError('EFAT', `unsupported sector size ${bytesPerSector}`);
@@ -43,17 +59,12 @@ export class Fat32Reader {
   }
 
   close(): void {
-    closeSync(this.fd);
+    if (this.fd !== undefined) closeSync(this.fd);
   }
 
   private read(pos: number, len: number): Buffer {
-    const b = Buffer.alloc(len);
-    let got = 0;
-    while (got < len) {
-      const n = readSync(this.fd, b, got, len - got, this.offset + pos + got);
-      if (n === 0) throw new BspError('EFAT', 'image truncated inside the FAT filesystem');
-      got += n;
-    }
+    const b = this.readAt(this.offset + pos, len);
+    if (b.length < len) throw new BspError('EFAT', 'image truncated inside the FAT filesystem');
     return b;
   }
 

@@ -200,6 +200,16 @@ describe('flash to loop block devices (root)', function () {
       await refused(dev, () => flash(img.image, [dev]), 'ETOO_SMALL');
     });
 
+    it('ETOO_SMALL from a stream: 4 GiB of zeros in a small .zst are decompressed only up to the card\'s size', async () => {
+      const zst = join(dir, 'zeros.img.zst');
+      // 4 GiB of zeros compress to a few hundred kB; no bmap, so only the card bounds the stream.
+      execFileSync('sh', ['-c', `head -c 4G /dev/zero | zstd -q -1 -o ${zst}`]);
+      const dev = card(32 * MiB);
+      const seen: number[] = [];
+      await refused(dev, () => flash(zst, [dev], { onProgress: (p) => p.phase === 'checking' && seen.push(p.done) }), 'ETOO_SMALL');
+      assert.ok(Math.max(0, ...seen) <= 32 * MiB, `stopped after ${Math.max(0, ...seen)} bytes, not after 4 GiB`);
+    });
+
     it('EREAD_ONLY: a read-only device', async () => {
       const dev = card(128 * MiB, true);
       await refused(dev, () => flash(img.image, [dev]), 'EREAD_ONLY');
