@@ -28,7 +28,8 @@ export interface Drive {
   systemReasons: string[];
 }
 
-interface LsblkNode {
+/** One node of `lsblk --json`. */
+export interface LsblkNode {
   name: string;
   path: string;
   size: number;
@@ -96,12 +97,66 @@ export interface ScanOptions {
   includeLoop?: boolean;
 }
 
+/** What makes a disk a system drive besides its mounts: active swaps and the disks holding given paths. */
+export interface SystemContext {
+  /** Devices that are active swaps (/proc/swaps, resolved). */
+  swaps: Set<string>;
+  /** Devices holding the kit's directory or the working directory. */
+  held: Set<string>;
+}
+
+/** `lsblk --json` output as the kit asks for it. */
+export interface LsblkTree {
+  blockdevices: LsblkNode[];
+}
+
+/**
+ * The drives in an lsblk tree, system drives marked. Every descendant counts: a root, home
+ * or swap on LVM, LUKS or RAID (a grandchild or deeper) makes the whole disk a system drive.
+ */
+export function drivesFromLsblk(tree: LsblkTree, ctx: SystemContext, o: { includeLoop?: boolean } = {}): Drive[] {
+  const drives: Drive[] = [];
+  for (const d of tree.blockdevices) {
+    if (d.type !== 'disk' && d.type !== 'loop') continue;
+    if (d.type === 'loop' && o.includeLoop === false) continue;
+    if (d.size === 0) continue;
+    const parts = (d.children ?? []).filter((c) => c.type === 'part').map((c) => ({ device: c.path, mountpoints: mounts(c), fstype: c.fstype ?? '' }));
+    const reasons: string[] = [];
+    const mountpoints: string[] = [];
+    const walk = (n: LsblkNode, via: string[]): void => {
+      const where = via.length ? `${n.path} (on ${via.join(' on ')})` : n.path;
+      for (const m of mounts(n)) {
+        mountpoints.push(m);
+        if (SYSTEM_MOUNTS.includes(m) || m === '[SWAP]') reasons.push(`${where} is ${m === '[SWAP]' ? 'an active swap' : `mounted on ${m}`}`);
+      }
+      if (ctx.swaps.has(n.path) && !mounts(n).includes('[SWAP]')) reasons.push(`${where} is an active swap`);
+      if (ctx.held.has(n.path)) reasons.push(`${where} holds the directory nodeos-bsp runs from`);
+      for (const c of n.children ?? []) walk(c, [n.path, ...via]);
+    };
+    walk(d, []);
+    drives.push({
+      device: d.path,
+      size: d.size,
+      model: (d.model ?? '').trim(),
+      transport: d.tran ?? '',
+      // An SD slot (mmcblk) often reports neither RM nor a transport.
+      removable: d.rm || d.hotplug || d.tran === 'usb' || d.tran === 'mmc' || /^mmcblk\d+$/.test(d.name),
+      readOnly: d.ro,
+      type: d.type,
+      mountpoints,
+      partitions: parts,
+      isSystem: reasons.length > 0,
+      systemReasons: [...new Set(reasons)],
+    });
+  }
+  return drives;
+}
+
 /** All disks with their partitions, system drives marked. */
 export function listDrives(o: ScanOptions = {}): Drive[] {
   const r = spawnSync('lsblk', ['--json', '--bytes', '-o', 'NAME,PATH,SIZE,MODEL,TRAN,RM,RO,TYPE,MOUNTPOINTS,HOTPLUG,FSTYPE,MAJ:MIN'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) throw new FlashError('ENO_DEVICE', `lsblk failed: ${r.error?.message ?? r.stderr} (apt-get install util-linux)`);
-  const tree = JSON.parse(r.stdout) as { blockdevices: LsblkNode[] };
-  const swaps = activeSwaps();
+  const tree = JSON.parse(r.stdout) as LsblkTree;
   const byMajMin = new Map<string, string>();
   const index = (n: LsblkNode): void => {
     if (n['maj:min']) byMajMin.set(n['maj:min'], n.path);
@@ -109,34 +164,7 @@ export function listDrives(o: ScanOptions = {}): Drive[] {
   };
   tree.blockdevices.forEach(index);
   const held = new Set((o.systemPaths ?? [packageRoot(), process.cwd()]).map((p) => deviceOf(p, byMajMin)).filter((d): d is string => Boolean(d)));
-  const drives: Drive[] = [];
-  for (const d of tree.blockdevices) {
-    if (d.type !== 'disk' && d.type !== 'loop') continue;
-    if (d.type === 'loop' && o.includeLoop === false) continue;
-    if (d.size === 0) continue;
-    const parts = (d.children ?? []).map((c) => ({ device: c.path, mountpoints: mounts(c), fstype: c.fstype ?? '' }));
-    const all = [{ device: d.path, mountpoints: mounts(d) }, ...parts];
-    const reasons: string[] = [];
-    for (const p of all) {
-      for (const m of p.mountpoints) if (SYSTEM_MOUNTS.includes(m) || m === '[SWAP]') reasons.push(`${p.device} is mounted on ${m}`);
-      if (swaps.has(p.device)) reasons.push(`${p.device} is an active swap`);
-      if (held.has(p.device)) reasons.push(`${p.device} holds the directory nodeos-bsp runs from`);
-    }
-    drives.push({
-      device: d.path,
-      size: d.size,
-      model: (d.model ?? '').trim(),
-      transport: d.tran ?? '',
-      removable: d.rm || d.hotplug || d.tran === 'usb' || d.tran === 'mmc',
-      readOnly: d.ro,
-      type: d.type,
-      mountpoints: all.flatMap((p) => p.mountpoints),
-      partitions: parts,
-      isSystem: reasons.length > 0,
-      systemReasons: reasons,
-    });
-  }
-  return drives;
+  return drivesFromLsblk(tree, { swaps: activeSwaps(), held }, o.includeLoop === undefined ? {} : { includeLoop: o.includeLoop });
 }
 
 /** Candidates to offer when no --device is given: removable, writable, not system. */
