@@ -113,10 +113,11 @@ function findKernelImage(root: string): { path: string; release: string } {
  * fixes up memory and serial numbers; QEMU's virt generates one). Load addresses, console
  * and the boot device come from the profile.
  */
-export function ubootEnvironment(profile: BoardProfile, build: string, initrdName: string): [string, string][] {
+export function ubootEnvironment(profile: BoardProfile, build: string, initrdName: string, bootPartUuid?: string): [string, string][] {
   const uboot = profile.boot.uboot;
   if (!uboot) throw new BspError('EBOARD_UNSUPPORTED', `${profile.id} has no boot.uboot: the kit's images boot through U-Boot`);
-  const bootargs = [...profile.kernel.cmdline, `nodeos.build=${build}`].join(' ');
+  // nodeos.boot names the card's boot partition, so init never takes another NodeOS card's.
+  const bootargs = [...profile.kernel.cmdline, `nodeos.build=${build}`, ...(bootPartUuid ? [`nodeos.boot=PARTUUID=${bootPartUuid}`] : [])].join(' ');
   const load = (addr: string, file: string): string => `fatload ${uboot.device} \${${addr}} ${file}`;
   const vars = new Map<string, string>([
     // U-Boot's name for both 32- and 64-bit ARM.
@@ -198,7 +199,14 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     ? deviceTree(profile, join(artifacts.debs.kernel, `usr/lib/linux-image-${kernel.release}`), join(o.boardsDir ?? defaultBoardsDir(), 'overlays'), cache)
     : undefined;
 
-  const envVars = ubootEnvironment(profile, build, BOOT_NAMES.initramfs);
+  const parts = profile.partitions.filter((p) => !p.createdOnFirstBoot);
+  const bootPart = parts.find((p) => p.bootable) ?? parts[0]!;
+  if (bootPart.sizeMiB === 'fill') throw new BspError('EPROFILE_INVALID', 'the boot partition needs a fixed size');
+  const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
+  const diskId = ids.readUInt32LE(4);
+  // An MBR partition's PARTUUID: the disk signature and the partition's number, as the kernel names it.
+  const bootPartUuid = `${diskId.toString(16).padStart(8, '0')}-${String(parts.indexOf(bootPart) + 1).padStart(2, '0')}`;
+  const envVars = ubootEnvironment(profile, build, BOOT_NAMES.initramfs, bootPartUuid);
   const envText = envVars.map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
   const bootFiles: FatFile[] = await stage('boot-partition', () => {
     const files: FatFile[] = [
@@ -228,19 +236,15 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     return files;
   });
 
-  const parts = profile.partitions.filter((p) => !p.createdOnFirstBoot);
-  const bootPart = parts.find((p) => p.bootable) ?? parts[0]!;
-  if (bootPart.sizeMiB === 'fill') throw new BspError('EPROFILE_INVALID', 'the boot partition needs a fixed size');
   const MiB = 1 << 20;
   const imageSize = Math.max(...parts.map((p) => (p.startMiB + (p.sizeMiB === 'fill' ? 0 : p.sizeMiB)) * MiB));
   const image = join(outDir, `${name}.img`);
-  const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
   const { mapped } = await stage('image', () => {
     const start = (bootPart.startMiB * MiB) / SECTOR;
     const sectors = (bootPart.sizeMiB as number) * (MiB / SECTOR);
     const fat = buildFat32(bootFiles, { size: sectors * SECTOR, label: 'NODEOS', volumeId: ids.readUInt32LE(0), mtime: epoch, hiddenSectors: start });
     const extents: Extent[] = [
-      { offset: 0, data: buildMbr(parts.map((p) => ({ start: (p.startMiB * MiB) / SECTOR, sectors: ((p.sizeMiB as number) * MiB) / SECTOR, type: parseInt(p.mbrType, 16), bootable: Boolean(p.bootable) })), ids.readUInt32LE(4)) },
+      { offset: 0, data: buildMbr(parts.map((p) => ({ start: (p.startMiB * MiB) / SECTOR, sectors: ((p.sizeMiB as number) * MiB) / SECTOR, type: parseInt(p.mbrType, 16), bootable: Boolean(p.bootable) })), diskId) },
       ...fat.extents.map((e) => ({ offset: e.offset + start * SECTOR, data: e.data })),
     ];
     const tmp = `${image}.partial`;

@@ -7,9 +7,10 @@
  * busybox that the image ships for what Node cannot do (mount, insmod).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { BoardProfile } from '../boards/schema.js';
+import { chooseBootPartition, scanPartitions, type PartitionInfo } from './boot-device.js';
 import { setupUsers } from './usersfs.js';
 
 const BUSYBOX = '/bin/busybox';
@@ -46,29 +47,26 @@ function loadModules(info: ImageInfo): void {
 }
 
 /**
- * Find the image's boot partition (FAT32 labelled NODEOS) among the block devices; the SD
+ * Find the boot partition the kernel command line names (see boot-device.ts); the SD
  * controller's driver probes asynchronously, so wait a little for it.
  */
-function findBootPartition(): string | undefined {
+function findBootPartition(): PartitionInfo | undefined {
+  const cmdline = readFileSync('/proc/cmdline', 'utf8');
   const start = Date.now();
   for (;;) {
-    const blocks = existsSync('/sys/class/block') ? readdirSync('/sys/class/block').filter((b) => !/^(loop|ram|zram)/.test(b)) : [];
-    for (const name of blocks) {
-      if (!existsSync(`/sys/class/block/${name}/partition`)) continue;
-      try {
-        const fd = openSync(`/dev/${name}`, 'r');
-        const bs = Buffer.alloc(512);
-        readSync(fd, bs, 0, 512, 0);
-        closeSync(fd);
-        if (bs.toString('latin1', 82, 87) === 'FAT32' && bs.toString('latin1', 71, 82).trim() === 'NODEOS') return `/dev/${name}`;
-      } catch {
-        // not readable (yet): try the next one
-      }
+    const parts = scanPartitions();
+    const choice = chooseBootPartition(parts, cmdline);
+    if (choice.ok) {
+      log(`boot partition ${choice.partition.device} (${choice.how})`);
+      return choice.partition;
     }
     // No disk at all after 2 s (e.g. a direct boot without a card): stop; a disk whose
     // partitions are still being scanned gets up to 8 s.
     const waited = Date.now() - start;
-    if (waited > 8000 || (blocks.length === 0 && waited > 2000)) return undefined;
+    if (choice.final || waited > 8000 || (parts.length === 0 && waited > 2000)) {
+      log(`no boot partition: ${choice.reason}`);
+      return undefined;
+    }
     spawnSync(BUSYBOX, ['sleep', '0.2']);
   }
 }
@@ -114,22 +112,22 @@ function main(): void {
   const info = JSON.parse(readFileSync(`${ETC}/image.json`, 'utf8')) as ImageInfo;
   loadModules(info);
   checkBoard(info);
-  const bootDev = findBootPartition();
-  if (!bootDev) log('no NODEOS boot partition found (no card?): board.env and the users partition are unavailable');
+  const boot = findBootPartition();
+  if (!boot) log('board.env and the users partition are unavailable');
   else {
     // The users' partition first: re-reading the partition table needs /boot unmounted.
     const parts = info.board.partitions;
     const idx = parts.findIndex((p) => p.createdOnFirstBoot);
     if (idx >= 0) {
       try {
-        const r = setupUsers(bootDev, parts[idx]!, idx, info.build);
+        const r = setupUsers(boot.disk, parts[idx]!, idx, info.build);
         if (r.state === 'created') log(`created the users partition ${r.device} (ext4) and mounted it on ${parts[idx]!.mount ?? '/home'}`);
         else if (r.state === 'skipped') log(`users partition not mounted: ${r.reason}`);
       } catch (err) {
         log(`users partition not mounted: ${(err as Error).message}`);
       }
     }
-    mountBoot(bootDev);
+    mountBoot(boot.device);
   }
   // The kernel starts init with HOME=/: point it at the users' partition when there is one.
   const users = existsSync('/home/.nodeos');

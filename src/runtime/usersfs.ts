@@ -24,17 +24,72 @@ function read(dev: string, offset: number, length: number): Buffer {
   }
 }
 
-/** The filesystem (or container) whose signature starts at `offset`, if any. */
-export function signatureAt(dev: string, offset: number): string | undefined {
-  const b = read(dev, offset, 0x10100);
-  if (b.readUInt16LE(1080) === 0xef53) return 'ext2/3/4';
-  if (b.toString('latin1', 3, 11) === 'NTFS    ') return 'NTFS';
-  if (b[510] === 0x55 && b[511] === 0xaa && /FAT/.test(b.toString('latin1', 54, 62) + b.toString('latin1', 82, 90))) return 'FAT';
-  if (b.toString('latin1', 0, 6) === 'LUKS\xba\xbe') return 'LUKS';
-  if (b.toString('latin1', 4086, 4096).startsWith('SWAPSPACE2')) return 'swap';
-  if (b.toString('latin1', 0x10040, 0x10048) === '_BHRfS_M') return 'btrfs';
-  if (b.toString('latin1', 0, 4) === 'XFSB') return 'XFS';
+/** Bytes {@link signatureIn} looks at. */
+export const SIGNATURE_BYTES = 0x10100;
+
+/**
+ * The filesystem, container or partition table whose signature a region starts with, if
+ * any: at least what blkid recognises for the common types. `b` holds the region's first
+ * {@link SIGNATURE_BYTES} bytes.
+ */
+export function signatureIn(b: Buffer): string | undefined {
+  const at = (off: number, s: string): boolean => off + s.length <= b.length && b.toString('latin1', off, off + s.length) === s;
+  const u32 = (off: number): number => (off + 4 <= b.length ? b.readUInt32LE(off) : 0);
+  if (b.length >= 1082 && b.readUInt16LE(1080) === 0xef53) return 'ext2/3/4';
+  if (at(0, 'LUKS\xba\xbe') || at(0, 'SKUL\xba\xbe')) return 'LUKS';
+  for (let k = 0; k < 4; k++) if (at(512 * k, 'LABELONE') && at(512 * k + 24, 'LVM2 001')) return 'LVM2 physical volume';
+  if (at(0, 'XFSB')) return 'XFS';
+  if (u32(1024) === 0xf2f52010) return 'F2FS';
+  if (at(0, 'hsqs') || at(0, 'sqsh')) return 'squashfs';
+  if (at(0x10040, '_BHRfS_M')) return 'btrfs';
+  if (u32(0) === 0xa92b4efc || u32(4096) === 0xa92b4efc) return 'Linux RAID member';
+  for (const page of [4096, 8192, 16384, 65536]) if (at(page - 10, 'SWAPSPACE2') || at(page - 10, 'SWAP-SPACE')) return 'swap';
+  for (const off of [0x8001, 0x8801, 0x9001]) if (at(off, 'CD001')) return 'ISO9660';
+  if (at(3, 'NTFS    ')) return 'NTFS';
+  if (at(3, 'EXFAT   ')) return 'exFAT';
+  if (at(512, 'EFI PART')) return 'GPT partition table';
+  if (b.length >= 512 && b[510] === 0x55 && b[511] === 0xaa) {
+    if (at(54, 'FAT') || at(82, 'FAT')) return 'FAT';
+    return 'MBR partition table or boot sector';
+  }
   return undefined;
+}
+
+/** The filesystem (or container) whose signature starts at `offset` of a device, if any. */
+export function signatureAt(dev: string, offset: number): string | undefined {
+  return signatureIn(read(dev, offset, SIGNATURE_BYTES));
+}
+
+/** What to do about the users' partition, decided from the partition table alone. */
+export type UsersPlan = { action: 'mount' } | { action: 'create'; start: number; end: number } | { action: 'skip'; reason: string };
+
+const EXTENDED = new Set([0x05, 0x0f, 0x85]);
+
+/**
+ * Where the users' partition may go: in MBR slot `index`, from the profile's start to the
+ * next partition or the end of the disk, and only in space no other slot uses (an extended
+ * partition's whole range counts as used). Anything unusual means: do nothing, say why.
+ */
+export function planUsersPartition(mbr: Buffer, diskBytes: number, spec: PartitionSpec, index: number): UsersPlan {
+  if (mbr.length < 512 || mbr[510] !== 0x55 || mbr[511] !== 0xaa) return { action: 'skip', reason: 'the card has no MBR partition table' };
+  const entries = [0, 1, 2, 3].map((i) => {
+    const o = 446 + 16 * i;
+    return { slot: i, type: mbr[o + 4]!, start: mbr.readUInt32LE(o + 8) * 512, size: mbr.readUInt32LE(o + 12) * 512 };
+  });
+  if (entries.some((e) => e.type === 0xee)) return { action: 'skip', reason: 'the card has a GPT (protective MBR): the kit only adds MBR partitions' };
+  if (entries[index]!.type !== 0) return { action: 'mount' };
+  const start = spec.startMiB * MiB;
+  const used = entries.filter((e) => e.type !== 0 && e.slot !== index);
+  for (const e of used) {
+    if (e.size === 0) return { action: 'skip', reason: `partition ${e.slot + 1} has type 0x${e.type.toString(16)} but no size: not guessing what it holds` };
+    if (start < e.start + e.size && e.start < start + 64 * MiB) {
+      return { action: 'skip', reason: `partition ${e.slot + 1}${EXTENDED.has(e.type) ? ' (extended)' : ''} uses the space at ${spec.startMiB} MiB (${e.start / MiB}-${(e.start + e.size) / MiB} MiB): not touching it` };
+    }
+  }
+  const next = Math.min(diskBytes, ...used.filter((e) => e.start >= start).map((e) => e.start));
+  const end = Math.floor(next / MiB) * MiB;
+  if (end - start < 64 * MiB) return { action: 'skip', reason: `no room for the users' partition (${Math.max(0, end - start) / MiB} MiB free after ${spec.startMiB} MiB)` };
+  return { action: 'create', start, end };
 }
 
 /** The disk a partition belongs to (mmcblk0p1 -> mmcblk0) and how its partitions are named. */
@@ -42,8 +97,12 @@ export function diskOf(partition: string): { disk: string; part: (n: number) => 
   const name = partition.replace('/dev/', '');
   const m = /^(.*\d)p\d+$/.exec(name) ?? /^(.*\D)\d+$/.exec(name);
   if (!m) throw new Error(`cannot tell the disk of ${partition}`);
-  const disk = m[1]!;
-  return { disk: `/dev/${disk}`, part: (n) => `/dev/${disk}${/\d$/.test(disk) ? 'p' : ''}${n}` };
+  return partitionsOf(`/dev/${m[1]!}`);
+}
+
+/** How a disk's partitions are named (a disk whose name ends in a digit gets a "p"). */
+export function partitionsOf(disk: string): { disk: string; part: (n: number) => string } {
+  return { disk, part: (n) => `${disk}${/\d$/.test(disk) ? 'p' : ''}${n}` };
 }
 
 function waitFor(path: string, ms: number): boolean {
@@ -65,22 +124,21 @@ function mount(dev: string, at: string): string | undefined {
  * Mount the users' partition, creating it first if the partition table has no entry for it.
  * Runs before /boot is mounted, because re-reading the table needs the disk unused.
  */
-export function setupUsers(bootPartition: string, spec: PartitionSpec, index: number, build: string): UsersResult {
-  const { disk, part } = diskOf(bootPartition);
+export function setupUsers(diskPath: string, spec: PartitionSpec, index: number, build: string): UsersResult {
+  const { disk, part } = partitionsOf(diskPath);
   const target = part(index + 1);
   const mountAt = spec.mount ?? '/home';
-  const mbr = read(disk, 0, 512);
   const entry = 446 + 16 * index;
-  if (mbr[entry + 4] !== 0) {
+  const name = disk.replace('/dev/', '');
+  const diskBytes = Number(readFileSync(`/sys/class/block/${name}/size`, 'utf8').trim()) * 512;
+  const plan = planUsersPartition(read(disk, 0, 512), diskBytes, spec, index);
+  if (plan.action === 'skip') return { state: 'skipped', reason: plan.reason };
+  if (plan.action === 'mount') {
     if (!waitFor(target, 3000)) return { state: 'skipped', reason: `${target} is in the partition table but has no device node` };
     const err = mount(target, mountAt);
     return err ? { state: 'skipped', reason: `cannot mount ${target} on ${mountAt}: ${err}` } : { state: 'mounted', device: target };
   }
-  const name = disk.replace('/dev/', '');
-  const diskBytes = Number(readFileSync(`/sys/class/block/${name}/size`, 'utf8').trim()) * 512;
-  const start = spec.startMiB * MiB;
-  const end = Math.floor(diskBytes / MiB) * MiB;
-  if (end - start < 64 * MiB) return { state: 'skipped', reason: `no room for the users' partition (${Math.max(0, end - start) / MiB} MiB free after ${spec.startMiB} MiB)` };
+  const { start, end } = plan;
   const found = signatureAt(disk, start);
   if (found) return { state: 'skipped', reason: `the free space at ${spec.startMiB} MiB already holds a ${found} filesystem: not touching it` };
   // The new entry: type, start and size in sectors; CHS saturated (LBA only).

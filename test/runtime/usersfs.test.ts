@@ -1,10 +1,15 @@
-/** The users' partition safety rules, on real filesystems made here (needs e2fsprogs, dosfstools). */
+/**
+ * The users' partition safety rules, on partition tables and filesystems made here by the real
+ * tools (needs e2fsprogs, dosfstools, fdisk, exfatprogs, f2fs-tools, cryptsetup-bin,
+ * squashfs-tools, xorriso; lvm2 and root for the LVM case).
+ */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { diskOf, signatureAt } from '../../src/runtime/usersfs.js';
+import { diskOf, planUsersPartition, signatureAt } from '../../src/runtime/usersfs.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
+import { attachLoop, detachLoop, isRoot } from '../helpers/tools.js';
 
 describe("users' partition rules", () => {
   after(cleanupTemp);
@@ -35,5 +40,120 @@ describe("users' partition rules", () => {
     assert.equal(diskOf('/dev/mmcblk0p1').part(2), '/dev/mmcblk0p2');
     assert.equal(diskOf('/dev/sda1').part(2), '/dev/sda2');
     assert.equal(diskOf('/dev/nvme0n1p1').part(2), '/dev/nvme0n1p2');
+  });
+});
+
+/** An MBR with the given partitions (MiB), as sfdisk writes it. */
+function mbrWith(dir: string, parts: { start: number; size: number; type: string }[], diskMiB = 1024): Buffer {
+  const disk = join(dir, `mbr-${parts.length}-${parts.map((p) => p.start).join('-')}.img`);
+  execFileSync('truncate', ['-s', `${diskMiB}M`, disk]);
+  const script = ['label: dos', ...parts.map((p) => `start=${p.start * 2048}, size=${p.size * 2048}, type=${p.type}`)].join('\n');
+  execFileSync('sfdisk', ['-q', disk], { input: script });
+  return firstSector(disk);
+}
+
+function firstSector(path: string): Buffer {
+  const b = Buffer.alloc(512);
+  const fd = openSync(path, 'r');
+  readSync(fd, b, 0, 512, 0);
+  closeSync(fd);
+  return b;
+}
+
+describe("users' partition: only in space no partition uses (sfdisk-made tables)", () => {
+  after(cleanupTemp);
+  const spec = { name: 'users', filesystem: 'ext4' as const, startMiB: 132, sizeMiB: 'fill' as const, mbrType: '83', createdOnFirstBoot: true, mount: '/home' };
+  const MiB = 1 << 20;
+
+  it('a NodeOS card as flashed: the users partition fills the card after the boot partition', () => {
+    const mbr = mbrWith(tempDir(), [{ start: 4, size: 128, type: 'c' }]);
+    assert.deepEqual(planUsersPartition(mbr, 1024 * MiB, spec, 1), { action: 'create', start: 132 * MiB, end: 1024 * MiB });
+  });
+
+  it('an existing third partition ends the users partition before it; one over the start stops it', () => {
+    const dir = tempDir();
+    const after3 = mbrWith(dir, [{ start: 4, size: 128, type: 'c' }, { start: 600, size: 100, type: '83' }]);
+    // sfdisk puts the second line in slot 2: the users slot (index 1) is then taken -> mount.
+    assert.deepEqual(planUsersPartition(after3, 1024 * MiB, spec, 1), { action: 'mount' });
+    // The same layout in slot 3 (index 2), as the issue's card had it.
+    const slot3 = Buffer.from(after3);
+    slot3.copy(slot3, 446 + 32, 446 + 16, 446 + 32);
+    slot3.fill(0, 446 + 16, 446 + 32);
+    assert.deepEqual(planUsersPartition(slot3, 1024 * MiB, spec, 1), { action: 'create', start: 132 * MiB, end: 600 * MiB });
+    const over = Buffer.from(slot3);
+    over.writeUInt32LE(140 * 2048, 446 + 32 + 8);
+    assert.match((planUsersPartition(over, 1024 * MiB, spec, 1) as { reason: string }).reason, /partition 3 uses the space at 132 MiB/);
+    const tooClose = Buffer.from(slot3);
+    tooClose.writeUInt32LE(150 * 2048, 446 + 32 + 8);
+    assert.equal(planUsersPartition(tooClose, 1024 * MiB, spec, 1).action, 'skip');
+  });
+
+  it('an extended partition counts whole; a GPT or no table at all means do nothing', () => {
+    const dir = tempDir();
+    const ext = mbrWith(dir, [{ start: 4, size: 128, type: 'c' }, { start: 132, size: 500, type: '5' }]);
+    const moved = Buffer.from(ext);
+    moved.copy(moved, 446 + 32, 446 + 16, 446 + 32);
+    moved.fill(0, 446 + 16, 446 + 32);
+    assert.match((planUsersPartition(moved, 1024 * MiB, spec, 1) as { reason: string }).reason, /extended/);
+    const gptDisk = join(dir, 'gpt.img');
+    execFileSync('truncate', ['-s', '1G', gptDisk]);
+    execFileSync('sfdisk', ['-q', gptDisk], { input: 'label: gpt\nstart=2048, size=262144\n' });
+    assert.match((planUsersPartition(firstSector(gptDisk), 1024 * MiB, spec, 1) as { reason: string }).reason, /GPT/);
+    assert.equal(planUsersPartition(Buffer.alloc(512), 1024 * MiB, spec, 1).action, 'skip');
+  });
+});
+
+describe('signatureAt recognises what blkid recognises for the common types', () => {
+  after(cleanupTemp);
+  const MiB = 1 << 20;
+
+  /** A 64 MiB file made by a real tool; blkid -p must see a filesystem there too. */
+  const cases: [string, (f: string) => void, string][] = [
+    ['ext4', (f) => execFileSync('mkfs.ext4', ['-q', '-F', f]), 'ext2/3/4'],
+    ['vfat', (f) => execFileSync('mkfs.vfat', ['-F', '32', f], { stdio: 'ignore' }), 'FAT'],
+    ['swap', (f) => execFileSync('mkswap', [f], { stdio: 'ignore' }), 'swap'],
+    ['exfat', (f) => execFileSync('mkfs.exfat', [f], { stdio: 'ignore' }), 'exFAT'],
+    ['f2fs', (f) => execFileSync('mkfs.f2fs', ['-q', '-f', f], { stdio: 'ignore' }), 'F2FS'],
+    ['luks2', (f) => execFileSync('cryptsetup', ['luksFormat', '--type', 'luks2', '--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '-q', f, '-'], { input: 'secret' }), 'LUKS'],
+    ['luks1', (f) => execFileSync('cryptsetup', ['luksFormat', '--type', 'luks1', '--pbkdf-force-iterations', '1000', '-q', f, '-'], { input: 'secret' }), 'LUKS'],
+    ['squashfs', (f) => {
+      const src = `${f}.d`;
+      mkdirSync(src);
+      writeFileSync(join(src, 'a'), 'a');
+      execFileSync('mksquashfs', [src, f, '-noappend', '-quiet'], { stdio: 'ignore' });
+    }, 'squashfs'],
+    ['iso9660', (f) => {
+      const src = `${f}.d`;
+      mkdirSync(src);
+      writeFileSync(join(src, 'a'), 'a');
+      execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-o', f, src], { stdio: 'ignore' });
+    }, 'ISO9660'],
+    ['nested MBR', (f) => execFileSync('sfdisk', ['-q', f], { input: 'label: dos\nstart=2048, size=4096, type=83\n' }), 'MBR partition table or boot sector'],
+    ['nested GPT', (f) => execFileSync('sfdisk', ['-q', f], { input: 'label: gpt\nstart=2048, size=4096\n' }), 'GPT partition table'],
+  ];
+  for (const [what, make, expected] of cases) {
+    it(`${what}: "${expected}", and blkid -p agrees there is something`, () => {
+      const f = join(tempDir(), `${what.replace(/\s/g, '-')}.img`);
+      execFileSync('truncate', ['-s', `${64 * MiB}`, f]);
+      make(f);
+      const blkid = spawnSync('blkid', ['-p', '-o', 'export', f], { encoding: 'utf8' });
+      assert.match(blkid.stdout, /^(TYPE|PTTYPE)=/m, `blkid sees ${what}`);
+      assert.equal(signatureAt(f, 0), expected);
+    });
+  }
+
+  it('an LVM2 physical volume (pvcreate on a loop device, root)', function () {
+    if (!isRoot()) this.skip();
+    const f = join(tempDir(), 'pv.img');
+    execFileSync('truncate', ['-s', `${64 * MiB}`, f]);
+    const dev = attachLoop(f);
+    try {
+      execFileSync('pvcreate', ['-qq', dev], { stdio: 'ignore' });
+      assert.match(execFileSync('blkid', ['-p', '-o', 'export', dev]).toString(), /TYPE=LVM2_member/);
+      assert.equal(signatureAt(dev, 0), 'LVM2 physical volume');
+      execFileSync('pvremove', ['-qq', '-y', dev], { stdio: 'ignore' });
+    } finally {
+      detachLoop(dev);
+    }
   });
 });
