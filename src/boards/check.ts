@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProfileFinding } from '../errors.js';
 import type { ProfileSet, ResolvedProfile } from './load.js';
+import { profilePathProblem } from '../paths.js';
 
 /** Where to look for files a profile names. */
 export interface CheckOptions {
@@ -131,14 +132,38 @@ function checkPartitions(p: ResolvedProfile, emit: Emit): void {
   if (!parts.some((x) => x.bootable)) emit('EPARTITION_BOOT', '/partitions', 'no partition is bootable: mark the boot partition bootable: true');
 }
 
+/** Every path a profile gives, with where it is in the profile: each must stay inside its folder. */
+function profilePaths(p: ResolvedProfile): [string, string][] {
+  const { boot, devicetree, kernel, emulation } = p.profile;
+  return [
+    ...kernel.fragments.map((f, i): [string, string] => [`/kernel/fragments/${i}`, f]),
+    ...(devicetree.dtb !== undefined ? [['/devicetree/dtb', devicetree.dtb] as [string, string]] : []),
+    ...(devicetree.firmwareName !== undefined ? [['/devicetree/firmwareName', devicetree.firmwareName] as [string, string]] : []),
+    ...devicetree.overlays.map((o, i): [string, string] => [`/devicetree/overlays/${i}`, o]),
+    ...(emulation?.qemu.overlays ?? []).map((o, i): [string, string] => [`/emulation/qemu/overlays/${i}`, o]),
+    ...(boot.uboot ? [['/boot/uboot/file', boot.uboot.file] as [string, string]] : []),
+    ...(boot.firmware ? [['/boot/firmware/dir', boot.firmware.dir] as [string, string], ...boot.firmware.files.map((f, i): [string, string] => [`/boot/firmware/files/${i}`, f])] : []),
+    ...(boot.files ?? []).map((f, i): [string, string] => [`/boot/files/${i}/path`, f.path]),
+  ];
+}
+
 function checkFiles(p: ResolvedProfile, opts: CheckOptions, emit: Emit): void {
+  const bad = new Set<string>();
+  for (const [path, rel] of profilePaths(p)) {
+    const problem = profilePathProblem(rel);
+    if (problem) {
+      bad.add(path);
+      emit('EPROFILE_PATH', path, `"${rel}" ${problem}: paths in a profile stay inside their folder (the package, kernel-configs/, overlays/, the boot partition)`);
+    }
+  }
   p.profile.kernel.fragments.forEach((f, i) => {
+    if (bad.has(`/kernel/fragments/${i}`)) return;
     if (!existsSync(join(opts.kernelConfigsDir, f))) {
       emit('EFRAGMENT_MISSING', `/kernel/fragments/${i}`, `kernel-configs/${f} does not exist: create it or fix the name`);
     }
   });
   const dtb = p.profile.devicetree.dtb;
-  if (opts.dtbDir && dtb !== undefined && !existsSync(join(opts.dtbDir, dtb))) {
+  if (opts.dtbDir && dtb !== undefined && !bad.has('/devicetree/dtb') && !existsSync(join(opts.dtbDir, dtb))) {
     emit('EDTB_MISSING', '/devicetree/dtb', `${dtb} is not in ${opts.dtbDir}: use a DTB the kernel package ships`);
   }
   // Build-time overlays and emulation-only ones, compiled from <boards>/overlays/<name>.dtso.
@@ -147,6 +172,7 @@ function checkFiles(p: ResolvedProfile, opts: CheckOptions, emit: Emit): void {
     ...(p.profile.emulation?.qemu.overlays ?? []).map((name, i) => [`/emulation/qemu/overlays/${i}`, name] as const),
   ];
   for (const [path, name] of overlays) {
+    if (bad.has(path)) continue;
     if (!existsSync(join(opts.boardsDir, 'overlays', `${name}.dtso`))) emit('EOVERLAY_MISSING', path, `overlays/${name}.dtso does not exist: add it next to the profiles or fix the name`);
   }
 }

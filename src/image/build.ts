@@ -11,7 +11,7 @@ import { gzipSync, constants as zc } from 'node:zlib';
 import { Cache, fetchArtifacts, type ArtifactOptions, type Artifacts } from '../artifacts/index.js';
 import type { BoardProfile } from '../boards/index.js';
 import { BspError } from '../errors.js';
-import { defaultBoardsDir } from '../paths.js';
+import { defaultBoardsDir, insideRoot, profilePathProblem } from '../paths.js';
 import { createImage as createEnvImage } from '../uboot-env/index.js';
 import { createBmap } from './bmap.js';
 import { scriptImage } from './uimage.js';
@@ -152,12 +152,19 @@ export function bootScript(): string {
   ].join('\n');
 }
 
+/** U-Boot's file inside its unpacked package (EPROFILE_PATH if the profile points outside). */
+const ubootPath = (profile: BoardProfile, a: Artifacts): string => insideRoot(join(a.debs.uboot ?? '', 'usr/lib/u-boot'), profile.boot.uboot!.file, 'boot.uboot.file');
+
+/** A firmware file inside the firmware package's folder (EPROFILE_PATH if outside). */
+const firmwarePath = (profile: BoardProfile, a: Artifacts, name: string): string =>
+  insideRoot(insideRoot(a.debs.firmware ?? '', profile.boot.firmware!.dir, 'boot.firmware.dir'), name, 'boot.firmware.files');
+
 /** The newest modification time (seconds) of the Debian files a card carries. */
 function newestMtime(profile: BoardProfile, artifacts: Artifacts): number {
   const paths = [findKernelImage(artifacts.debs.kernel).path];
-  if (profile.boot.uboot && artifacts.debs.uboot) paths.push(join(artifacts.debs.uboot, 'usr/lib/u-boot', profile.boot.uboot.file));
+  if (profile.boot.uboot && artifacts.debs.uboot) paths.push(ubootPath(profile, artifacts));
   const fw = profile.boot.firmware;
-  if (fw && artifacts.debs.firmware) paths.push(...fw.files.map((f) => join(artifacts.debs.firmware!, fw.dir, f)));
+  if (fw && artifacts.debs.firmware) paths.push(...fw.files.map((f) => firmwarePath(profile, artifacts, f)));
   return Math.max(0, ...paths.filter((p) => existsSync(p)).map((p) => Math.floor(statSync(p).mtimeMs / 1000)));
 }
 
@@ -219,17 +226,19 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     if (dtb) files.push({ path: BOOT_NAMES.dtb, data: dtb });
     if (dtb && profile.devicetree.firmwareName) files.push({ path: profile.devicetree.firmwareName, data: dtb });
     const uboot = profile.boot.uboot!;
-    const ub = join(artifacts.debs.uboot ?? '', 'usr/lib/u-boot', uboot.file);
+    const ub = ubootPath(profile, artifacts);
     if (!existsSync(ub)) throw new BspError('EARTIFACT', `${uboot.file} is not in ${uboot.package}`);
     files.push({ path: BOOT_NAMES.uboot, data: readFileSync(ub) });
     const fw = profile.boot.firmware;
     for (const name of fw?.files ?? []) {
-      const p = join(artifacts.debs.firmware ?? '', fw!.dir, name);
+      const p = firmwarePath(profile, artifacts, name);
       if (!existsSync(p)) throw new BspError('EARTIFACT', `firmware file ${name} is not in ${fw!.package} (${fw!.dir})`);
       files.push({ path: name, data: readFileSync(p) });
     }
     const seen = new Set<string>();
     for (const f of files) {
+      const problem = profilePathProblem(f.path);
+      if (problem) throw new BspError('EPROFILE_PATH', `${profile.id}: boot partition file "${f.path}" ${problem}`);
       if (seen.has(f.path.toLowerCase())) throw new BspError('EPROFILE_INVALID', `${profile.id}: two files named ${f.path} on the boot partition`);
       seen.add(f.path.toLowerCase());
     }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Cache } from '../artifacts/index.js';
 import type { BoardProfile } from '../boards/index.js';
 import { BspError } from '../errors.js';
+import { insideRoot } from '../paths.js';
 
 /**
  * Read `devicetree.dtb` from `dtbDir` (the kernel package's dtb directory) and apply each
@@ -12,7 +13,7 @@ import { BspError } from '../errors.js';
  */
 export function deviceTree(profile: Pick<BoardProfile, 'devicetree'>, dtbDir: string, overlaysDir: string, cache: Cache): Buffer {
   if (profile.devicetree.dtb === undefined) throw new BspError('EPROFILE_INVALID', 'devicetree.dtb is not set: the firmware provides the device tree');
-  const base = join(dtbDir, profile.devicetree.dtb);
+  const base = insideRoot(dtbDir, profile.devicetree.dtb, 'devicetree.dtb');
   if (!existsSync(base)) throw new BspError('EARTIFACT', `${profile.devicetree.dtb} is not in the kernel package (${dtbDir}): fix devicetree.dtb in the profile`);
   return applyOverlays(readFileSync(base), profile.devicetree.overlays, overlaysDir, cache.tempPath('dtb'));
 }
@@ -26,9 +27,9 @@ export function applyOverlays(dtb: Buffer, overlays: string[], overlaysDir: stri
   writeFileSync(base, dtb);
   try {
     const dtbos = overlays.map((name) => {
-      const src = join(overlaysDir, `${name}.dtso`);
+      const src = insideRoot(overlaysDir, `${name}.dtso`, `overlay ${name}`);
       if (!existsSync(src)) throw new BspError('EARTIFACT', `overlay ${name}: ${src} does not exist`);
-      const out = join(dir, `${name}.dtbo`);
+      const out = join(dir, `${overlays.indexOf(name)}.dtbo`);
       const r = spawnSync('dtc', ['-@', '-q', '-I', 'dts', '-O', 'dtb', '-o', out, src]);
       if (r.error || r.status !== 0) throw new BspError('ETOOL', `dtc ${name}: ${r.error?.message ?? r.stderr.toString()} (apt-get install device-tree-compiler)`);
       return out;

@@ -1,21 +1,22 @@
 /** Kernel configuration: check a kernel against a board's fragments, and merge fragments. */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { BoardProfile } from '../boards/index.js';
 import { KernelConfigError } from '../errors.js';
-import { defaultKernelConfigsDir } from '../paths.js';
+import { defaultKernelConfigsDir, insideRoot } from '../paths.js';
 import { checkConfig, mergeConfigs, readConfig, type KernelCheckResult, type MergeResult } from './config.js';
 
 export { checkConfig, mergeConfigs, parseConfig, readConfig, normalizeModule } from './config.js';
 export type { ConfigFile, ConfigSetting, KernelCheckResult, MergeResult, UnmetSymbol } from './config.js';
 
+/** A fragment named by a profile, inside kernel-configs/ (EPROFILE_PATH if it points outside). */
 function fragmentPath(name: string, dir: string): string {
-  return join(dir, name);
+  return insideRoot(dir, name, 'kernel.fragments');
 }
 
 function readFragmentText(name: string, dir: string): string {
+  const path = fragmentPath(name, dir);
   try {
-    return readFileSync(fragmentPath(name, dir), 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (err) {
     throw new KernelConfigError('EFRAGMENT_MISSING', `kernel-configs/${name} (named by the board profile) cannot be read: ${(err as Error).message}`, { cause: err });
   }

@@ -197,6 +197,33 @@ const cases: Case[] = [
     at: { file: 'qemu-virt.yaml', path: '/devicetree/overlays' },
   },
   {
+    name: 'a U-Boot file outside its package (a host file copied into the image)',
+    edit: textEdit('base/rpi.yaml', 'file: rpi_arm64/u-boot.bin', 'file: ../../../../../etc/shadow'),
+    codes: ['EPROFILE_PATH'],
+    // Reported on each board that inherits it; the first in order is rpi0-2w.
+    at: { file: 'rpi0-2w.yaml', path: '/boot/uboot/file' },
+  },
+  {
+    name: 'a DTB given as an absolute path',
+    edit: textEdit('rpi3b.yaml', 'dtb: broadcom/bcm2837-rpi-3-b.dtb', 'dtb: /etc/passwd'),
+    codes: ['EPROFILE_PATH'],
+    at: { file: 'rpi3b.yaml', path: '/devicetree/dtb' },
+  },
+  {
+    name: 'a firmware file and a kernel fragment that climb out with ..',
+    edit: (dir) => {
+      textEdit('base/bcm2837.yaml', 'files: [bootcode.bin, start.elf, fixup.dat]', 'files: [bootcode.bin, start.elf, ../../../../etc/hostname]')(dir);
+      textEdit('base/bcm2837.yaml', 'add: [soc/bcm283x.config, soc/bcm283x-sdhost.config]', 'add: [soc/bcm283x.config, soc/../../../secret.config]')(dir);
+    },
+    codes: ['EPROFILE_PATH'],
+  },
+  {
+    name: 'an overlay name that leaves overlays/',
+    edit: textEdit('rpi4b.yaml', 'overlays: [qemu-raspi4b]', 'overlays: [../../tmp/evil]'),
+    codes: ['EPROFILE_PATH'],
+    at: { file: 'rpi4b.yaml', path: '/emulation/qemu/overlays/0' },
+  },
+  {
     name: 'an emulation overlay that does not exist',
     edit: textEdit('rpi4b.yaml', 'overlays: [qemu-raspi4b]', 'overlays: [qemu-raspi4c]'),
     codes: ['EOVERLAY_MISSING'],
