@@ -5,9 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { ArtifactError } from '../errors.js';
 
 /** Cache root: $NODEOS_BSP_CACHE, else $XDG_CACHE_HOME/nodeos-bsp, else ~/.cache/nodeos-bsp. */
@@ -34,6 +34,22 @@ export class Cache {
     const dir = join(this.root, 'tmp');
     mkdirSync(dir, { recursive: true });
     return join(dir, `${label.replace(/[^A-Za-z0-9._-]/g, '_')}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}`);
+  }
+
+  /**
+   * Run `check` on a cached blob; if it throws, the blob is removed. Offline, the error is
+   * rethrown (saying so); online, true is returned and the caller fetches it again.
+   */
+  checkBlob(path: string, check: () => void, offline: boolean): boolean {
+    try {
+      check();
+      return false;
+    } catch (err) {
+      rmSync(path, { force: true });
+      if (offline) throw err;
+      this.onRebuild(`blob ${path}`, `failed its check (${(err as Error).message.split(';')[0]})`);
+      return true;
+    }
   }
 
   /** Move a verified temporary file into the store. */
@@ -65,26 +81,119 @@ export class Cache {
     rmSync(tmp, { force: true, recursive: true });
   }
 
+  /** Trees checked against their manifest by this process (a build reads each many times). */
+  private readonly verified = new Set<string>();
+
+  /** Called when a cached tree or file no longer matches what was made and is made again. */
+  onRebuild: (what: string, why: string) => void = (what, why) => process.stderr.write(`nodeos-bsp: cache: ${what} ${why}; made again from its verified source\n`);
+
   /**
-   * Unpack a verified blob once into unpacked/<sha256>: `command` runs on a fresh
-   * directory (`args(dir)`), which becomes the tree only when the tool succeeded.
+   * A tree in the cache, made once by `make(dir)` on a fresh directory and recorded in a
+   * manifest (every file's SHA-256, size and mode, every link's target). Each later use in a
+   * process checks the tree against its manifest first; a tree that differs (edited,
+   * truncated, files added) is removed and made again, never used.
    */
-  unpackOnce(sha256: string, source: string, command: string, args: (dir: string) => string[]): string {
-    const dest = this.unpackedPath(sha256);
-    if (existsSync(join(dest, '.complete'))) return dest;
-    const tmp = this.tempPath(`unpack-${sha256.slice(0, 12)}`);
-    mkdirSync(tmp, { recursive: true });
-    const r = spawnSync(command, args(tmp));
-    if (r.error || r.status !== 0) {
-      this.discard(tmp);
-      throw new ArtifactError('EARTIFACT', `cannot unpack ${source} with ${command}: ${r.error?.message ?? r.stderr.toString()}`, source);
+  tree(dest: string, label: string, make: (dir: string) => void): string {
+    if (this.verified.has(dest)) return dest;
+    if (existsSync(dest)) {
+      const problem = checkTree(dest);
+      if (!problem) {
+        this.verified.add(dest);
+        return dest;
+      }
+      this.onRebuild(`${label} (${dest})`, problem);
+      this.discard(dest);
     }
-    writeFileSync(join(tmp, '.complete'), '');
+    const tmp = this.tempPath(label);
+    mkdirSync(tmp, { recursive: true });
+    try {
+      make(tmp);
+      writeFileSync(join(tmp, MANIFEST), JSON.stringify(treeManifest(tmp)));
+    } catch (err) {
+      this.discard(tmp);
+      throw err;
+    }
     mkdirSync(dirname(dest), { recursive: true });
     this.discard(dest);
     renameSync(tmp, dest);
+    this.verified.add(dest);
     return dest;
   }
+
+  /**
+   * Unpack a verified blob once into unpacked/<sha256>: `command` runs on a fresh
+   * directory (`args(dir)`), which becomes the tree only when the tool succeeded; later
+   * uses check the tree against its manifest (see {@link tree}).
+   */
+  unpackOnce(sha256: string, source: string, command: string, args: (dir: string) => string[]): string {
+    return this.tree(this.unpackedPath(sha256), `unpack-${sha256.slice(0, 12)}`, (dir) => {
+      const r = spawnSync(command, args(dir));
+      if (r.error || r.status !== 0) throw new ArtifactError('EARTIFACT', `cannot unpack ${source} with ${command}: ${r.error?.message ?? r.stderr.toString()}`, source);
+    });
+  }
+
+  /**
+   * A derived file (compressed, stripped...) kept by name: `check(data)` proves a cached one
+   * is what `make` would give (e.g. it decompresses to the input's hash); one that fails is
+   * removed and made again.
+   */
+  derivedFile(name: string, make: () => Buffer, check: (data: Buffer) => boolean): Buffer {
+    const path = this.namedPath('derived', name);
+    if (existsSync(path)) {
+      const data = readFileSync(path);
+      if (check(data)) return data;
+      this.onRebuild(`derived/${name}`, 'does not match its input');
+      rmSync(path, { force: true });
+    }
+    const data = make();
+    const tmp = this.tempPath(name);
+    writeFileSync(tmp, data);
+    this.commitNamed(tmp, 'derived', name);
+    return data;
+  }
+}
+
+/** The manifest file inside a cached tree. */
+const MANIFEST = '.nodeos-bsp-manifest.json';
+
+type ManifestEntry = { type: 'file'; sha256: string; size: number; mode: number } | { type: 'link'; target: string } | { type: 'dir'; mode: number };
+
+/** Every entry of a tree (but the manifest itself), by relative path. */
+function treeManifest(root: string): Record<string, ManifestEntry> {
+  const out: Record<string, ManifestEntry> = {};
+  const visit = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = join(dir, e.name);
+      const rel = relative(root, p);
+      if (rel === MANIFEST) continue;
+      const st = lstatSync(p);
+      if (st.isSymbolicLink()) out[rel] = { type: 'link', target: readlinkSync(p) };
+      else if (st.isDirectory()) {
+        out[rel] = { type: 'dir', mode: st.mode & 0o7777 };
+        visit(p);
+      } else if (st.isFile()) out[rel] = { type: 'file', sha256: createHash('sha256').update(readFileSync(p)).digest('hex'), size: st.size, mode: st.mode & 0o7777 };
+    }
+  };
+  visit(root);
+  return out;
+}
+
+/** Why a tree differs from its manifest, or undefined when it matches exactly. */
+export function checkTree(root: string): string | undefined {
+  let want: Record<string, ManifestEntry>;
+  try {
+    want = JSON.parse(readFileSync(join(root, MANIFEST), 'utf8')) as Record<string, ManifestEntry>;
+  } catch {
+    return 'has no manifest (made by an older kit, or damaged)';
+  }
+  const have = treeManifest(root);
+  for (const [rel, w] of Object.entries(want)) {
+    const h = have[rel];
+    if (!h) return `lost ${rel}`;
+    if (JSON.stringify(h) !== JSON.stringify(w)) return `has a changed ${rel}`;
+  }
+  for (const rel of Object.keys(have)) if (!(rel in want)) return `has an added ${rel}`;
+  return undefined;
 }
 
 /** Hash a file with one or more algorithms. */

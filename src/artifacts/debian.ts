@@ -4,6 +4,7 @@
  * then each .deb checked against the index (or the lock file).
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArtifactError } from '../errors.js';
@@ -174,13 +175,16 @@ export async function fetchRelease(o: DebianOptions): Promise<string> {
   return text;
 }
 
+const sha256File = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
+
 /** Load (and verify) the Packages index of one component. */
 export async function fetchPackages(o: DebianOptions, release: string, component: string): Promise<DebPackage[]> {
   const rel = `${component}/binary-${o.arch}/Packages.xz`;
   const want = releaseHashes(release).get(rel);
   if (!want) throw new ArtifactError('EARTIFACT', `${o.suite} InRelease lists no ${rel}`, rel);
   let path: string;
-  if (o.cache.has(want.sha256)) path = o.cache.blobPath(want.sha256);
+  const cached = o.cache.blobPath(want.sha256);
+  if (o.cache.has(want.sha256) && !o.cache.checkBlob(cached, () => verify(`${o.suite} ${rel} (cached)`, { size: fileSize(cached), sha256: sha256File(cached) }, want), o.offline ?? false)) path = cached;
   else if (o.offline) throw new ArtifactError('EOFFLINE', `offline and ${o.suite} ${rel} is not cached: run nodeos-bsp fetch first`, rel);
   else {
     const { tmp } = await download(`${o.mirror}/dists/${o.suite}/${rel}`, `${o.suite}-${component}-Packages.xz`, o.cache, want);
@@ -217,11 +221,12 @@ export function followKernelMeta(index: DebPackage[], meta: DebPackage): DebPack
 /** A verified .deb in the cache; downloads it if needed. */
 export async function fetchDeb(o: DebianOptions, p: Pick<DebPackage, 'name' | 'filename' | 'sha256' | 'size'>): Promise<string> {
   if (o.cache.has(p.sha256)) {
-    // Re-check what is in the store: a cache is only trusted as far as its hashes.
+    // Re-check what is in the store: a cache is only trusted as far as its hashes. A blob
+    // that fails is removed (never used again) and fetched anew unless offline.
     const path = o.cache.blobPath(p.sha256);
     const h = await hashFile(path);
-    verify(`${p.name} (cached)`, { size: fileSize(path), sha256: h.sha256!.toString('hex') }, { sha256: p.sha256, size: p.size });
-    return path;
+    const bad = o.cache.checkBlob(path, () => verify(`${p.name} (cached)`, { size: fileSize(path), sha256: h.sha256!.toString('hex') }, { sha256: p.sha256, size: p.size }), o.offline ?? false);
+    if (!bad) return path;
   }
   if (o.offline) throw new ArtifactError('EOFFLINE', `offline and ${p.name} is not cached: run nodeos-bsp fetch first`, p.name);
   const { tmp } = await download(`${o.mirror}/${p.filename}`, p.name, o.cache, { sha256: p.sha256, size: p.size }, o.onProgress);

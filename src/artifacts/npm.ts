@@ -56,8 +56,8 @@ export async function fetchNpm(registry: string, t: NpmTarball & { sha256?: stri
     const path = cache.blobPath(t.sha256);
     const alg = t.integrity.split('-')[0]!;
     const h = await hashFile(path, ['sha256', alg]);
-    verify(`${t.name}@${t.version} (cached)`, { size: fileSize(path), sha256: h.sha256!.toString('hex'), sri: `${alg}-${h[alg]!.toString('base64')}` }, { sha256: t.sha256, integrity: t.integrity });
-    return { path, sha256: t.sha256 };
+    const bad = cache.checkBlob(path, () => verify(`${t.name}@${t.version} (cached)`, { size: fileSize(path), sha256: h.sha256!.toString('hex'), sri: `${alg}-${h[alg]!.toString('base64')}` }, { sha256: t.sha256, integrity: t.integrity! }), offline);
+    if (!bad) return { path, sha256: t.sha256 };
   }
   if (offline) throw new ArtifactError('EOFFLINE', `offline and ${t.name}@${t.version} is not cached: run nodeos-bsp fetch first`, t.name);
   const { tmp, sha256 } = await download(`${registry}/${t.tarball}`, `${t.name}@${t.version}`, cache, { integrity: t.integrity, ...(t.sha256 ? { sha256: t.sha256 } : {}) }, onProgress);

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { gzipSync, constants as zc } from 'node:zlib';
+import { gunzipSync, gzipSync, constants as zc } from 'node:zlib';
 import { Cache, fetchArtifacts, type ArtifactOptions, type Artifacts } from '../artifacts/index.js';
 import type { BoardProfile } from '../boards/index.js';
 import { BspError } from '../errors.js';
@@ -77,26 +77,39 @@ const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).di
 /** Compress with the zstd CLI, caching by input hash (compression dominates warm builds). */
 function zstdCached(cache: Cache, data: Buffer): Buffer {
   const key = sha256(data);
-  const path = cache.namedPath('derived', `initramfs-${key}.zst`);
-  if (existsSync(path)) return readFileSync(path);
-  // Level 19 with the default 8 MiB window: the kernel's unzstd handles it.
-  const r = spawnSync('zstd', ['-19', '-T0', '-q', '-c', '--no-check'], { input: data, maxBuffer: 1 << 30 });
-  if (r.error || r.status !== 0) throw new BspError('ETOOL', `zstd failed: ${r.error?.message ?? r.stderr.toString()} (apt-get install zstd)`);
-  const tmp = cache.tempPath('initramfs-zst');
-  writeFileSync(tmp, r.stdout);
-  cache.commitNamed(tmp, 'derived', `initramfs-${key}.zst`);
-  return r.stdout;
+  // A cached result is used only if it decompresses to exactly the input.
+  const unzstd = (z: Buffer): Buffer | undefined => {
+    const r = spawnSync('zstd', ['-d', '-q', '-c'], { input: z, maxBuffer: 1 << 30 });
+    return r.status === 0 ? r.stdout : undefined;
+  };
+  return cache.derivedFile(
+    `initramfs-${key}.zst`,
+    () => {
+      // Level 19 with the default 8 MiB window: the kernel's unzstd handles it.
+      const r = spawnSync('zstd', ['-19', '-T0', '-q', '-c', '--no-check'], { input: data, maxBuffer: 1 << 30 });
+      if (r.error || r.status !== 0) throw new BspError('ETOOL', `zstd failed: ${r.error?.message ?? r.stderr.toString()} (apt-get install zstd)`);
+      return r.stdout;
+    },
+    (z) => {
+      const out = unzstd(z);
+      return out !== undefined && sha256(out) === key;
+    },
+  );
 }
 
 function gzipCached(cache: Cache, data: Buffer, label: string): Buffer {
   const key = sha256(data);
-  const path = cache.namedPath('derived', `${label}-${key}.gz`);
-  if (existsSync(path)) return readFileSync(path);
-  const gz = gzipSync(data, { level: zc.Z_BEST_COMPRESSION });
-  const tmp = cache.tempPath(label);
-  writeFileSync(tmp, gz);
-  cache.commitNamed(tmp, 'derived', `${label}-${key}.gz`);
-  return gz;
+  return cache.derivedFile(
+    `${label}-${key}.gz`,
+    () => gzipSync(data, { level: zc.Z_BEST_COMPRESSION }),
+    (gz) => {
+      try {
+        return sha256(gunzipSync(gz)) === key;
+      } catch {
+        return false;
+      }
+    },
+  );
 }
 
 function findKernelImage(root: string): { path: string; release: string } {

@@ -17,21 +17,15 @@ import { treeEntries } from './target-modules.js';
 /** busybox applets NodeOS links; Node does everything else. */
 export const BUSYBOX_APPLETS = ['env', 'sh', 'mount', 'umount', 'insmod', 'rmmod', 'lsmod', 'ls', 'cat', 'dmesg', 'sync', 'reboot', 'poweroff', 'mkdir', 'ln', 'rm', 'mv', 'cp', 'mknod', 'sleep', 'i2cdetect', 'fdisk'];
 
-const strippedPath = (cache: Cache, sha: string): string => cache.namedPath('derived', `node-${sha}.stripped`);
-
-/** The target's node binary, stripped once with the cross binutils and cached. */
+/** The target's node binary, stripped once with the cross binutils and cached (a checked tree). */
 export function strippedNode(a: Artifacts, cache: Cache): string {
-  const out = strippedPath(cache, a.lock.npm.node!.sha256);
-  if (existsSync(out)) return out;
-  const tmp = cache.tempPath('node-strip');
-  copyFileSync(join(a.node, 'bin/node'), tmp);
-  const strip = a.lock.arch === 'arm64' ? 'aarch64-linux-gnu-strip' : 'arm-linux-gnueabihf-strip';
-  const r = spawnSync(strip, ['--strip-all', tmp]);
-  if (r.error || r.status !== 0) {
-    cache.discard(tmp);
-    throw new BspError('ETOOL', `cannot strip node with ${strip}: ${r.error?.message ?? r.stderr.toString()} (apt-get install binutils-aarch64-linux-gnu)`);
-  }
-  return cache.commitNamed(tmp, 'derived', `node-${a.lock.npm.node!.sha256}.stripped`);
+  const dir = cache.tree(cache.namedPath('derived', `node-${a.lock.npm.node!.sha256}`), 'node-strip', (tmp) => {
+    copyFileSync(join(a.node, 'bin/node'), join(tmp, 'node'));
+    const strip = a.lock.arch === 'arm64' ? 'aarch64-linux-gnu-strip' : 'arm-linux-gnueabihf-strip';
+    const r = spawnSync(strip, ['--strip-all', join(tmp, 'node')]);
+    if (r.error || r.status !== 0) throw new BspError('ETOOL', `cannot strip node with ${strip}: ${r.error?.message ?? r.stderr.toString()} (apt-get install binutils-aarch64-linux-gnu)`);
+  });
+  return join(dir, 'node');
 }
 
 /** Find a shared library by soname in the unpacked Debian packages. */

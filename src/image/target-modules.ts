@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Cache } from '../artifacts/index.js';
 import { ArtifactError, BspError } from '../errors.js';
@@ -48,14 +48,13 @@ export function targetModules(nodePkg: string, nodeVersion: string, arch: string
   if (!cross) throw new BspError('EBOARD_UNSUPPORTED', `no cross toolchain known for ${arch}`);
   const key = createHash('sha256').update(JSON.stringify({ v: 1, TARGET_PACKAGES, nodeVersion, arch })).digest('hex').slice(0, 24);
   const dest = cache.namedPath('derived', `target-modules-${key}`);
-  if (existsSync(join(dest, '.complete'))) return { dir: join(dest, 'node_modules'), packages: lockPackages(dest) };
-  if (offline) throw new ArtifactError('EOFFLINE', `offline and the target npm modules (${TARGET_PACKAGES.join(', ')}) are not built yet: run nodeos-bsp fetch first`, 'target-modules');
+  if (offline && !existsSync(dest)) throw new ArtifactError('EOFFLINE', `offline and the target npm modules (${TARGET_PACKAGES.join(', ')}) are not built yet: run nodeos-bsp fetch first`, 'target-modules');
   const gxx = `${cross.triple}-g++`;
-  const probe = spawnSync(gxx, ['--version']);
-  if (probe.error || probe.status !== 0) throw new BspError('ETOOL', `${gxx} is missing: apt-get install ${cross.package} (needed to build onoff's epoll and i2c-bus for the board)`);
-  const tmp = cache.tempPath('target-modules');
-  mkdirSync(tmp, { recursive: true });
-  try {
+  // Built once; every later use checks the tree against its manifest (a changed .node is rebuilt).
+  cache.tree(dest, 'target-modules', (tmp) => {
+    if (offline) throw new ArtifactError('EOFFLINE', `offline and the cached target npm modules do not match their manifest: run without --offline to build them again`, 'target-modules');
+    const probe = spawnSync(gxx, ['--version']);
+    if (probe.error || probe.status !== 0) throw new BspError('ETOOL', `${gxx} is missing: apt-get install ${cross.package} (needed to build onoff's epoll and i2c-bus for the board)`);
     writeFileSync(join(tmp, 'package.json'), JSON.stringify({ name: 'nodeos-target-modules', private: true }) + '\n');
     const env = {
       ...process.env,
@@ -84,14 +83,7 @@ export function targetModules(nodePkg: string, nodeVersion: string, arch: string
       if (elf.machine !== cross.machine) throw new BspError('ETOOL', `${relative(nm, p)} was not built for ${arch} (ELF machine ${elf.machine})`);
       spawnSync(`${cross.triple}-strip`, ['--strip-unneeded', p]);
     }
-    writeFileSync(join(tmp, '.complete'), '');
-    mkdirSync(join(dest, '..'), { recursive: true });
-    rmSync(dest, { recursive: true, force: true });
-    renameSync(tmp, dest);
-  } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw err;
-  }
+  });
   return { dir: join(dest, 'node_modules'), packages: lockPackages(dest) };
 }
 

@@ -147,7 +147,14 @@ describe('artifact verification (fake mirror; needs gpg, gpgv, xz)', () => {
     const p = { name: 'demo', filename: 'pool/main/d/demo_1.0-1_arm64.deb', sha256: sha(deb), size: deb.length };
     await fetchDeb(opts(cache), p);
     writeFileSync(cache.blobPath(sha(deb)), randomBytes(deb.length));
+    cache.onRebuild = () => undefined;
     await assert.rejects(fetchDeb(opts(cache, true), p), code('ECHECKSUM'));
+    assert.equal(existsSync(cache.blobPath(sha(deb))), false, 'the bad blob is removed, as the message says');
+    // Online, a bad blob is removed and fetched again.
+    await fetchDeb(opts(cache), p);
+    writeFileSync(cache.blobPath(sha(deb)), randomBytes(deb.length));
+    const again = await fetchDeb(opts(cache), p);
+    assert.equal(sha(readFileSync(again)), sha(deb));
   });
 
   it('EOFFLINE: offline with an empty cache says what to run', async () => {
@@ -166,11 +173,37 @@ describe('artifact verification (fake mirror; needs gpg, gpgv, xz)', () => {
     const dir = unpackTgz(cache, tgz, 'a'.repeat(64));
     assert.equal(readFileSync(join(dir, 'hello.txt'), 'utf8'), 'hi');
     assert.equal(unpackTgz(cache, '/nonexistent.tgz', 'a'.repeat(64)), dir, 'second call reuses the tree');
+    // A later build (a new process: a new Cache) checks the tree against its manifest first:
+    // a tampered file, or an added one, is never used; the tree is made again from the blob.
+    const seen: string[] = [];
+    for (const tamper of [() => writeFileSync(join(dir, 'hello.txt'), 'evil'), () => writeFileSync(join(dir, 'extra'), 'x')]) {
+      tamper();
+      const later = new Cache(cache.root);
+      later.onRebuild = (what, why) => seen.push(why);
+      assert.throws(() => unpackTgz(later, '/nonexistent.tgz', 'a'.repeat(64)), code('EARTIFACT'), 'not used as it is');
+      assert.equal(readFileSync(join(unpackTgz(later, tgz, 'a'.repeat(64)), 'hello.txt'), 'utf8'), 'hi');
+      assert.equal(existsSync(join(dir, 'extra')), false);
+    }
+    assert.deepEqual(seen.map((w) => w.split(' ')[2]), ['changed', 'added']);
     const bad = join(tempDir(), 'bad.tgz');
     writeFileSync(bad, 'not a tarball');
     assert.throws(() => unpackTgz(cache, bad, 'b'.repeat(64)), code('EARTIFACT'));
     assert.equal(existsSync(cache.unpackedPath('b'.repeat(64))), false);
     assertClean(cache);
+  });
+
+  it('a derived file that no longer matches its input is made again, never used', () => {
+    const cache = new Cache(tempDir());
+    cache.onRebuild = () => undefined;
+    let made = 0;
+    const make = (): Buffer => (made++, Buffer.from('derived'));
+    const check = (b: Buffer): boolean => b.equals(Buffer.from('derived'));
+    assert.equal(cache.derivedFile('x.bin', make, check).toString(), 'derived');
+    assert.equal(cache.derivedFile('x.bin', make, check).toString(), 'derived');
+    assert.equal(made, 1, 'reused while it checks');
+    writeFileSync(cache.namedPath('derived', 'x.bin'), 'tampered');
+    assert.equal(cache.derivedFile('x.bin', make, check).toString(), 'derived');
+    assert.equal(made, 2);
   });
 
   it('npm: integrity mismatch is ECHECKSUM, a good tarball is cached by SHA-256', async () => {
