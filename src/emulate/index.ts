@@ -68,6 +68,9 @@ export function bootPartitionOf(mbr: Buffer, image: string): { offset: number; s
   throw new BspError('EIMAGE', `${image} has no FAT32 boot partition`);
 }
 
+/** A value inside a QEMU option list (`-drive file=...,if=sd`): commas are doubled, so a path cannot add options. */
+export const qemuOptValue = (v: string): string => v.replace(/,/g, ',,');
+
 /** How to emulate. */
 export interface EmulateOptions {
   /** Skip U-Boot: boot kernel, DTB and initramfs directly. */
@@ -155,7 +158,7 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
     if (extra[idx] !== undefined) throw new BspError('EUSAGE', `serial ${idx} is the board's console (${consoleDevice})`);
     const count = Math.max(idx, ...Object.keys(extra).map(Number)) + 1;
     for (let i = 0; i < count; i++) args.push('-serial', i === idx ? 'mon:stdio' : (extra[i] ?? 'null'));
-    if (o.monitorSocket) args.push('-monitor', `unix:${o.monitorSocket},server,nowait`);
+    if (o.monitorSocket) args.push('-monitor', `unix:${qemuOptValue(o.monitorSocket)},server,nowait`);
     let cmdline: string | undefined;
     if (o.cmdline?.length && !o.direct) throw new BspError('EUSAGE', 'extra kernel arguments need a direct boot (--direct); through U-Boot the card\'s bootargs apply (nodeos-bsp flash --cmdline sets them)');
     if (o.direct) {
@@ -173,8 +176,9 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
         const r = spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', resolve(image), overlay, String(size)]);
         if (r.error || r.status !== 0) throw new BspError('ETOOL', `qemu-img: ${r.error?.message ?? r.stderr.toString()} (apt-get install qemu-utils)`);
       }
-      if (q.storage === 'virtio') args.push('-drive', `file=${overlay},if=none,format=qcow2,id=card`, '-device', 'virtio-blk-device,drive=card');
-      else args.push('-drive', `file=${overlay},if=sd,format=qcow2`);
+      const file = qemuOptValue(overlay);
+      if (q.storage === 'virtio') args.push('-drive', `file=${file},if=none,format=qcow2,id=card`, '-device', 'virtio-blk-device,drive=card');
+      else args.push('-drive', `file=${file},if=sd,format=qcow2`);
     }
     fat.close();
     args.push(...(o.extraArgs ?? []));

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BspError, findQemu, getBoard, serialIndex } from '../../src/index.js';
+import { BspError, buildFat32, buildMbr, createImage, findQemu, getBoard, prepareEmulation, qemuOptValue, serialIndex, writeSparseImage } from '../../src/index.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
 /** A stand-in qemu-system-aarch64 that reports a version and a machine list. */
@@ -31,5 +32,40 @@ describe('emulate: finding QEMU', () => {
     assert.equal(serialIndex(p), 1, 'the mini UART is the raspi machines\' second port');
     assert.equal(serialIndex({ ...p, console: { ...p.console, device: 'ttyAMA0' } }), 0);
     assert.throws(() => serialIndex({ ...p, console: { ...p.console, device: 'ttyAMA10' } }), (e: unknown) => code('EQEMU_MACHINE')(e) && /emulation\.qemu\.serial/.test((e as Error).message));
+  });
+});
+
+describe('emulate: paths in QEMU option lists', () => {
+  after(cleanupTemp);
+
+  it('an --overlay path with commas stays one path (QEMU itself opens it), it cannot add options', async () => {
+    const dir = tempDir();
+    const overlay = join(dir, 'card,if=none,readonly=on.qcow2');
+    const value = qemuOptValue(overlay);
+    assert.equal(value.split(/(?<!,),(?!,)/).length, 1, 'no lone comma is left to start a new option');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', overlay, '64M']);
+    // Ask the real QEMU which file it opened for the drive.
+    const r = spawnSync('qemu-system-aarch64', ['-M', 'virt', '-display', 'none', '-nodefaults', '-S', '-drive', `file=${value},if=none,format=qcow2,id=card`, '-monitor', 'stdio'], {
+      input: 'info block\nquit\n',
+      encoding: 'utf8',
+      timeout: 30000,
+    });
+    assert.match(r.stdout, /card \(#block\d+\): .*card,if=none,readonly=on\.qcow2 \(qcow2\)/, r.stderr);
+    assert.doesNotMatch(r.stdout, /Read-only/);
+  });
+
+  it('prepareEmulation passes the --overlay path through the same escaping', () => {
+    const dir = tempDir();
+    const image = join(dir, 'card.img');
+    const env = createImage('bootcmd=boot\n', { size: 0x4000, pad: 0 });
+    const fat = buildFat32([{ path: 'uboot.env', data: env }, { path: 'u-boot.bin', data: Buffer.from('uboot') }], { size: 64 << 20, volumeId: 1, mtime: 0, hiddenSectors: 8192 });
+    writeSparseImage(image, 128 << 20, [{ offset: 0, data: buildMbr([{ start: 8192, sectors: 131072, type: 0x0c, bootable: true }], 1) }, ...fat.extents.map((e) => ({ offset: e.offset + 8192 * 512, data: e.data }))]);
+    const overlay = join(dir, 'my,card.qcow2');
+    const e = prepareEmulation(image, getBoard('qemu-virt').profile, { overlay, qemu: fakeQemu('10.0.2', ['virt']) });
+    try {
+      assert.ok(e.args.includes(`file=${overlay.replace(',', ',,')},if=none,format=qcow2,id=card`), e.args.join(' '));
+    } finally {
+      e.cleanup();
+    }
   });
 });
