@@ -51,7 +51,12 @@ export function readIdentity(root = '/'): SystemIdentity {
   return id;
 }
 
-const normRev = (r: string): string => parseInt(r, 16).toString(16);
+/**
+ * A revision code without its flag bits: bits 24-31 carry the warranty-void, OTP and
+ * overvoltage flags (new style; bit 24 is the warranty bit of old-style codes), which
+ * say nothing about the model. gpiozero decodes such codes the same way.
+ */
+export const normRev = (r: string): string => ((parseInt(r, 16) & 0xffffff) >>> 0).toString(16);
 
 /** Match an identity against profiles: a revision code first, then compatible strings in order. */
 export function matchBoard(boards: readonly ResolvedProfile[], identity: SystemIdentity): Detection {

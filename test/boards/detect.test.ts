@@ -38,6 +38,14 @@ describe('board detection', () => {
     assert.equal(byCompat.by, 'compatible');
   });
 
+  it('ignores the flag bits: a warranty-void code (2a020d3) is the board of a020d3; a03111 is a 4B', () => {
+    const voided = matchBoard(boards, readIdentity(fakeRoot(['x,unknown'], 0x02a020d3)));
+    assert.equal(voided.board?.profile.id, 'rpi3bplus');
+    assert.equal(voided.by, 'revision');
+    assert.equal(matchBoard(boards, readIdentity(fakeRoot(['x,unknown'], undefined, '2a020d3'))).board?.profile.id, 'rpi3bplus');
+    assert.equal(matchBoard(boards, readIdentity(fakeRoot(['x,unknown'], 0xa03111))).board?.profile.id, 'rpi4b');
+  });
+
   it('falls back to /proc/cpuinfo for the revision', () => {
     const d = matchBoard(boards, readIdentity(fakeRoot(['x,unknown'], undefined, '9020e0')));
     assert.equal(d.board?.profile.id, 'rpi3aplus');
