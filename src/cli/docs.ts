@@ -23,9 +23,16 @@ export function boardsTable(boardsDir?: string): string {
   const rows = set.boards.map((b) => {
     const p = b.profile;
     const status = p.status === 'supported' ? 'supported' : `${p.status}: ${firstClause(p.statusReason ?? '')}`;
-    return `| \`${p.id}\` | ${p.name} | ${p.soc.name} | ${p.devicetree.dtb ?? '(firmware)'} | ${p.console.device} | ${p.emulation ? `\`-M ${p.emulation.qemu.machine}\`` : '-'} | ${status} |`;
+    // QEMU starts U-Boot itself: the boot ROM and the GPU firmware are proven by rules only.
+    // A board whose console QEMU cannot drive is booted directly (emulation.qemu.console): U-Boot too.
+    const unproven = !p.emulation
+      ? 'all of the boot: no QEMU machine ([rules](docs/boot-chain.md) only)'
+      : p.boot.firmware
+        ? `boot ROM, GPU firmware${p.emulation.qemu.console ? ', U-Boot (booted directly)' : ''} ([rules](docs/boot-chain.md))`
+        : '-';
+    return `| \`${p.id}\` | ${p.name} | ${p.soc.name} | ${p.devicetree.dtb ?? '(firmware)'} | ${p.console.device} | ${p.emulation ? `\`-M ${p.emulation.qemu.machine}\`` : '-'} | ${unproven} | ${status} |`;
   });
-  return ['| id | board | SoC | device tree | console | QEMU | status |', '|---|---|---|---|---|---|---|', ...rows].join('\n');
+  return ['| id | board | SoC | device tree | console | QEMU | not proven under emulation | status |', '|---|---|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
 /** Generated files and their expected contents. */

@@ -14,6 +14,7 @@ import { BspError } from '../errors.js';
 import { defaultBoardsDir, insideRoot, profilePathProblem } from '../paths.js';
 import { createImage as createEnvImage } from '../uboot-env/index.js';
 import { createBmap } from './bmap.js';
+import { checkBootChain } from './boot-chain.js';
 import { scriptImage } from './uimage.js';
 import { buildMbr, SECTOR, writeSparseImage } from './disk.js';
 import { buildFat32, type Extent, type FatFile } from './fat.js';
@@ -67,6 +68,8 @@ export interface BuildManifest {
   artifacts: Artifacts['lock'];
   bootFiles: { path: string; size: number; sha256: string }[];
   uboot: { env: Record<string, string> };
+  /** The boot-chain rules the image was checked against (docs/boot-chain.md), all kept. */
+  bootChain: { id: string; step: string; detail: string }[];
 }
 
 /** Boot-partition names of the files the kit puts there. */
@@ -281,6 +284,10 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const sha256File = `${image}.sha256`;
   writeFileSync(sha256File, `${imageSha}  ${basename(image)}\n`);
 
+  // The steps a real board takes that QEMU skips: an image that breaks one is not written out as done.
+  const chain = checkBootChain(image, profile);
+  const broken = chain.filter((r) => !r.ok);
+  if (broken.length > 0) throw new BspError('EBOOT_CHAIN', `${image} would not boot on a real ${profile.name}: ${broken.map((r) => `${r.id}: ${r.detail}`).join('; ')}`);
   const manifest: BuildManifest = {
     board: profile.id,
     build,
@@ -295,6 +302,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     artifacts: artifacts.lock,
     bootFiles: bootFiles.map((f) => ({ path: f.path, size: f.data.length, sha256: sha256(f.data) })).sort((a, b) => a.path.localeCompare(b.path)),
     uboot: { env: Object.fromEntries(envVars) },
+    bootChain: chain.map(({ id, step, detail }) => ({ id, step, detail })),
   };
   const manifestPath = join(outDir, `${name}.manifest.json`);
   writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + '\n');

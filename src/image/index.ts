@@ -9,4 +9,5 @@ export { blockRanges, createBmap, BMAP_BLOCK } from './bmap.js';
 export { modinfo, resolveModules, type KernelModule } from './modules.js';
 export { deviceTree } from './devicetree.js';
 export { scriptImage } from './uimage.js';
+export { checkBootChain, parseConfigTxt, UBOOT_ENV_SIZE, type BootRule } from './boot-chain.js';
 export { TARGET_PACKAGES, targetModules, type TargetModules } from './target-modules.js';

@@ -7,10 +7,11 @@
  * busybox that the image ships for what Node cannot do (mount, insmod).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { BoardProfile } from '../boards/schema.js';
 import { chooseBootPartition, scanPartitions, type PartitionInfo } from './boot-device.js';
+import { hostnameFrom } from './hostname.js';
 import { setupUsers } from './usersfs.js';
 
 const BUSYBOX = '/bin/busybox';
@@ -91,6 +92,18 @@ function checkBoard(info: ImageInfo): void {
   }
 }
 
+function setHostname(): void {
+  const { name, warning } = hostnameFrom(readFileSync('/proc/cmdline', 'utf8'));
+  if (warning) log(warning);
+  try {
+    writeFileSync('/proc/sys/kernel/hostname', name);
+    mkdirSync('/etc', { recursive: true });
+    writeFileSync('/etc/hostname', `${name}\n`);
+  } catch (err) {
+    log(`cannot set the host name: ${(err as Error).message}`);
+  }
+}
+
 function startRepl(): void {
   const started = Date.now();
   const child = spawn(process.execPath, [fileURLToPath(new URL('./repl.js', import.meta.url))], { stdio: 'inherit', env: process.env });
@@ -110,6 +123,7 @@ function main(): void {
   mount('tmpfs', '/tmp', 'mode=1777');
   mount('tmpfs', '/run', 'mode=0755');
   const info = JSON.parse(readFileSync(`${ETC}/image.json`, 'utf8')) as ImageInfo;
+  setHostname();
   loadModules(info);
   checkBoard(info);
   const boot = findBootPartition();

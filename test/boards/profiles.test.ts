@@ -61,17 +61,27 @@ describe('shipped board profiles', () => {
   it('revision codes decode to the board they are listed on (type and processor fields)', () => {
     const types: Record<string, [number, number]> = {
       rpi3b: [0x08, 2], rpi3bplus: [0x0d, 2], rpi3aplus: [0x0e, 2], 'rpi0-2w': [0x12, 2],
-      rpi4b: [0x11, 3], rpi400: [0x13, 3], rpi5b: [0x17, 4], rpi0w: [0x0c, 0],
+      rpi4b: [0x11, 3], rpi400: [0x13, 3], rpi5b: [0x17, 4], rpi0w: [0x0c, 0], rpi1bplus: [0x03, 0],
     };
+    // Old-style codes (before bit 23), from the Raspberry Pi documentation's table.
+    const oldStyle: Record<string, string> = { '0010': 'rpi1bplus', '0013': 'rpi1bplus' };
+    let checked = 0;
     for (const b of loadBoards().boards) {
+      const revisions = b.profile.detection.revisions ?? [];
       const want = types[b.profile.id];
-      if (!want) continue;
-      for (const r of b.profile.detection.revisions ?? []) {
+      // Every board that lists revision codes is in the table: none passes unchecked.
+      if (revisions.length > 0) assert.ok(want, `${b.profile.id} lists revision codes but has no expected type/processor here`);
+      for (const r of revisions) {
         const code = parseInt(r, 16);
-        assert.ok(code & (1 << 23), `${r} is new-style`);
-        assert.equal((code >> 4) & 0xff, want[0], `${b.profile.id} ${r} type`);
-        assert.equal((code >> 12) & 0xf, want[1], `${b.profile.id} ${r} processor`);
+        checked++;
+        if (!(code & (1 << 23))) {
+          assert.equal(oldStyle[r], b.profile.id, `old-style ${r} belongs to ${oldStyle[r] ?? 'no board'}`);
+          continue;
+        }
+        assert.equal((code >> 4) & 0xff, want![0], `${b.profile.id} ${r} type`);
+        assert.equal((code >> 12) & 0xf, want![1], `${b.profile.id} ${r} processor`);
       }
     }
+    assert.equal(checked, 34, 'every listed code was checked');
   });
 });

@@ -103,13 +103,14 @@ describe('rpi4b end to end (QEMU raspi4b, direct)', () => {
       'board.GPIO17.write(1).value',
       sysfs("gpio'+board.GPIO17.global+'/value"),
       sysfs("gpiochip'+(board.GPIO17.global-17)+'/label"),
-      sysfs("gpiochip'+(board.GPIO17.global-17)+'/base"),
+      // The base of the chip labelled pinctrl-bcm2711, found by its label (not from the global number).
+      `require('fs').readdirSync('/sys/class/gpio').filter(n=>n.startsWith('gpiochip')&&${sysfs("'+n+'/label")}.trim()==='${label}').map(n=>${sysfs("'+n+'/base")}.trim()).join()`,
     ];
     const t = Date.now();
     const { c, ms } = await boot(image, profile, true, lines.map((l) => `nodeos.run="${l}"`));
     try {
       const m = await c.waitFor(
-        /> board\.profile\.id\n'rpi4b'\n> board\.GPIO17\.global\n(\d+)\n> board\.GPIO17\.write\(1\)\.value\n1\n> .*\n'1\\n'\n> .*\n'([\w-]+)\\n'\n> .*\n'(\d+)\\n'\n> $/,
+        /> board\.profile\.id\n'rpi4b'\n> board\.GPIO17\.global\n(\d+)\n> board\.GPIO17\.write\(1\)\.value\n1\n> .*\n'1\\n'\n> .*\n'([\w-]+)\\n'\n> .*\n'(\d+)'\n> $/,
         BOOT_MS,
         0,
       );

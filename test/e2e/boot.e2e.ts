@@ -115,7 +115,7 @@ describe('rpi3b end to end (QEMU raspi3b)', () => {
     }
   });
 
-  it('a card flashed with a hostname boots with it on the kernel command line (root, loop device)', async function () {
+  it('a card flashed with a hostname boots with that host name (root, loop device)', async function () {
     if (!isRoot()) this.skip();
     await withLoopCard('card-e2e.raw', async (dev) => {
       const f = await runCli('flash', IMAGE, '--device', dev, '--yes', '--hostname', 'kitchen', '--cmdline', 'nodeos.test=1', '--json');
@@ -127,6 +127,9 @@ describe('rpi3b end to end (QEMU raspi3b)', () => {
         const cmdline = await c.eval("require('fs').readFileSync('/proc/cmdline', 'utf8').trim()");
         assert.match(cmdline, /nodeos\.hostname=kitchen/);
         assert.match(cmdline, /nodeos\.test=1/);
+        // What the flag promises: the system's host name, not only an argument.
+        assert.equal(await c.eval("require('os').hostname()"), "'kitchen'");
+        assert.equal(await c.eval("require('fs').readFileSync('/etc/hostname', 'utf8')"), "'kitchen\\n'");
       } finally {
         c.stop();
       }

@@ -1,0 +1,146 @@
+/**
+ * The boot chain a real board walks (docs/boot-chain.md), one test per rule: a card laid out
+ * as the builder lays it out keeps every rule of its board; each break is caught by its rule.
+ * QEMU never runs the boot ROM or the GPU firmware, so these are their proof.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BOOT_NAMES, bootScript, buildFat32, buildMbr, checkBootChain, createImage, getBoard, scriptImage, shortName, ubootEnvironment, writeSparseImage, type FatFile } from '../../src/index.js';
+import type { BoardProfile } from '../../src/boards/index.js';
+import { cleanupTemp, tempDir } from '../helpers/tmp.js';
+
+const MiB = 1 << 20;
+const DISK_ID = 0x4e4f4445;
+
+interface CardEdit {
+  files?: (files: FatFile[]) => FatFile[];
+  mbrType?: number;
+  env?: (vars: [string, string][]) => [string, string][];
+  envSize?: number;
+  shortNames?: boolean;
+}
+
+/** A card as the builder makes it for `profile` (stand-in firmware and kernel bytes). */
+function card(profile: BoardProfile, edit: CardEdit = {}): string {
+  const uuid = `${DISK_ID.toString(16)}-01`;
+  let vars = ubootEnvironment(profile, 'test', BOOT_NAMES.initramfs, uuid);
+  if (edit.env) vars = edit.env(vars);
+  let files: FatFile[] = [
+    ...(profile.boot.files ?? []).map((f) => ({ path: f.path, data: Buffer.from([...f.lines, ''].join('\n')) })),
+    { path: BOOT_NAMES.kernel, data: Buffer.from('kernel') },
+    { path: BOOT_NAMES.initramfs, data: Buffer.from('initramfs') },
+    { path: BOOT_NAMES.env, data: createImage(vars.map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { size: edit.envSize ?? 0x4000, pad: 0 }) },
+    { path: BOOT_NAMES.script, data: scriptImage(bootScript(), { name: 'test', arch: 'arm64', time: 0 }) },
+    { path: BOOT_NAMES.uboot, data: Buffer.from('u-boot') },
+    ...(profile.devicetree.dtb ? [{ path: BOOT_NAMES.dtb, data: Buffer.from('dtb') }] : []),
+    ...(profile.devicetree.firmwareName ? [{ path: profile.devicetree.firmwareName, data: Buffer.from('dtb') }] : []),
+    ...(profile.boot.firmware?.files ?? []).map((f) => ({ path: f, data: Buffer.from(f) })),
+  ];
+  if (edit.files) files = edit.files(files);
+  const fat = buildFat32(files, { size: 128 * MiB, volumeId: 1, mtime: 1_735_689_600, hiddenSectors: 8192 });
+  const path = join(tempDir(), `${createHash('sha256').update(JSON.stringify(files.map((f) => f.path)) + Math.random()).digest('hex').slice(0, 8)}.img`);
+  writeSparseImage(path, 256 * MiB, [
+    { offset: 0, data: buildMbr([{ start: 8192, sectors: 128 * 2048, type: edit.mbrType ?? 0x0c, bootable: true }], DISK_ID) },
+    ...fat.extents.map((e) => ({ offset: e.offset + 8192 * 512, data: e.data })),
+  ]);
+  return path;
+}
+
+const failed = (image: string, profile: BoardProfile): string[] => checkBootChain(image, profile).filter((r) => !r.ok).map((r) => r.id);
+
+describe('boot chain: what each board\'s card provides for each step', () => {
+  after(cleanupTemp);
+
+  for (const id of ['rpi3b', 'rpi3bplus', 'rpi3aplus', 'rpi0-2w', 'rpi4b', 'rpi400', 'qemu-virt']) {
+    it(`${id}: a card as the builder lays it out keeps every rule`, () => {
+      const p = getBoard(id).profile;
+      const rules = checkBootChain(card(p), p);
+      assert.deepEqual(rules.filter((r) => !r.ok), []);
+      const ids = new Set(rules.map((r) => r.id));
+      for (const r of ['BC_MBR', 'BC_FAT32', 'BC_ENV', 'BC_ENV_CRC', 'BC_DEVICE', 'BC_LOADS', 'BC_SCRIPT', 'BC_BOOT_PARTUUID', 'BC_CONSOLE']) assert.ok(ids.has(r), `${id} checks ${r}`);
+      if (p.boot.firmware) for (const r of ['BC_FIRMWARE_83', 'BC_CONFIG_TXT', 'BC_ARM64', 'BC_KERNEL', 'BC_DTB']) assert.ok(ids.has(r), `${id} checks ${r}`);
+    });
+  }
+
+  it('the firmware loads the DTB named after the board (Raspberry Pi documentation\'s names)', () => {
+    const names: Record<string, string> = {
+      rpi3b: 'bcm2710-rpi-3-b.dtb', rpi3bplus: 'bcm2710-rpi-3-b-plus.dtb', rpi3aplus: 'bcm2710-rpi-3-a-plus.dtb',
+      'rpi0-2w': 'bcm2710-rpi-zero-2-w.dtb', rpi4b: 'bcm2711-rpi-4-b.dtb', rpi400: 'bcm2711-rpi-400.dtb',
+    };
+    for (const [id, dtb] of Object.entries(names)) assert.equal(getBoard(id).profile.devicetree.firmwareName, dtb, id);
+  });
+
+  const p3 = getBoard('rpi3b').profile;
+  const p4 = getBoard('rpi4b').profile;
+
+  it('BC_MBR: the ROM reads the first partition only if it is FAT (type 0x0c)', () => {
+    assert.deepEqual(failed(card(p3, { mbrType: 0x83 }), p3), ['BC_MBR']);
+  });
+
+  it('BC_FIRMWARE_83: bootcode.bin, start*.elf, fixup*.dat are found by their 8.3 names, not a ~1 alias', () => {
+    // The layout the kit used to write: a long name "bootcode.bin" over the short BOOTCO~1.BIN
+    // (made here by rewriting the directory: BOOT.SCR's entry becomes the long-name entry).
+    const old = card(p3);
+    const img = readFileSync(old);
+    const part = 8192 * 512;
+    const dirAt = part + (img.readUInt16LE(part + 14) + 2 * img.readUInt32LE(part + 36)) * 512;
+    const at = (short: string): number => {
+      for (let o = dirAt; img[o] !== 0; o += 32) if (img.toString('latin1', o, o + 11) === short) return o;
+      throw new Error(`no ${short}`);
+    };
+    const e = at('BOOTCODEBIN');
+    assert.equal(at('BOOT    SCR'), e - 32, 'boot.scr sorts just before bootcode.bin');
+    img.write('BOOTCO~1BIN', e, 'latin1');
+    img[e + 12] = 0;
+    let sum = 0;
+    for (const c of Buffer.from('BOOTCO~1BIN')) sum = (((sum & 1) << 7) + (sum >> 1) + c) & 0xff;
+    const lfn = Buffer.alloc(32, 0xff);
+    lfn[0] = 0x41;
+    [...'bootcode.bin', '\0'].forEach((ch, i) => lfn.writeUInt16LE(ch === '\0' ? 0 : ch.charCodeAt(0), [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30][i]!));
+    lfn[11] = 0x0f;
+    lfn[12] = 0;
+    lfn[13] = sum;
+    lfn.writeUInt16LE(0, 26);
+    lfn.copy(img, e - 32);
+    writeFileSync(old, img);
+    assert.deepEqual(failed(old, p3), ['BC_FIRMWARE_83', 'BC_SCRIPT']);
+    assert.match(checkBootChain(old, p3).find((r) => !r.ok)!.detail, /short entry BOOTCO~1\.BIN \(the firmware looks for BOOTCODE\.BIN\)/);
+    assert.deepEqual(failed(card(p3, { files: (f) => f.filter((x) => x.path !== 'start.elf') }), p3), ['BC_FIRMWARE_83']);
+    assert.deepEqual(failed(card(p4, { files: (f) => f.filter((x) => x.path !== 'fixup4.dat') }), p4), ['BC_FIRMWARE_83']);
+    assert.equal(shortName('bootcode.bin', new Set()).short, 'BOOTCODEBIN');
+  });
+
+  it('BC_CONFIG_TXT, BC_ARM64, BC_KERNEL, BC_UART: config.txt is there and says 64-bit, kernel=u-boot.bin, enable_uart=1', () => {
+    assert.deepEqual(failed(card(p3, { files: (f) => f.filter((x) => x.path !== 'config.txt') }), p3), ['BC_CONFIG_TXT']);
+    const config = (text: string) => (f: FatFile[]) => f.map((x) => (x.path === 'config.txt' ? { path: x.path, data: Buffer.from(text) } : x));
+    assert.deepEqual(failed(card(p3, { files: config('enable_uart=1\nkernel=u-boot.bin\n') }), p3), ['BC_ARM64']);
+    assert.deepEqual(failed(card(p3, { files: config('arm_64bit=1\nenable_uart=1\n') }), p3), ['BC_KERNEL']);
+    assert.deepEqual(failed(card(p3, { files: config('arm_64bit=1\nenable_uart=1\nkernel=u-boot2.bin\n') }), p3), ['BC_KERNEL']);
+    assert.deepEqual(failed(card(p3, { files: config('arm_64bit=1\nkernel=u-boot.bin\n# enable_uart=1\n') }), p3), ['BC_UART']);
+  });
+
+  it('BC_DTB: the DTB the firmware looks for (or device_tree=) is on the card', () => {
+    assert.deepEqual(failed(card(p3, { files: (f) => f.filter((x) => x.path !== 'bcm2710-rpi-3-b.dtb') }), p3), ['BC_DTB']);
+    assert.deepEqual(failed(card(p4, { files: (f) => f.filter((x) => x.path !== 'bcm2711-rpi-4-b.dtb') }), p4), ['BC_DTB']);
+  });
+
+  it('BC_ENV, BC_ENV_CRC: uboot.env is there, 16 KiB as U-Boot reads it, with a good CRC', () => {
+    assert.deepEqual(failed(card(p3, { files: (f) => f.filter((x) => x.path !== 'uboot.env') }), p3), ['BC_ENV']);
+    assert.deepEqual(failed(card(p3, { envSize: 0x2000 }), p3), ['BC_ENV']);
+    const bad = card(p3, { files: (f) => f.map((x) => (x.path === 'uboot.env' ? { path: x.path, data: Buffer.concat([Buffer.from([1, 2, 3, 4]), x.data.subarray(4)]) } : x)) });
+    assert.deepEqual(failed(bad, p3), ['BC_ENV_CRC']);
+  });
+
+  it('BC_LOADS, BC_SCRIPT: bootcmd loads files that are on the card, from the boot device; boot.scr is a script image', () => {
+    assert.deepEqual(failed(card(p3, { files: (f) => f.filter((x) => x.path !== BOOT_NAMES.initramfs) }), p3), ['BC_LOADS']);
+    assert.deepEqual(failed(card(p3, { env: (v) => v.map(([k, x]) => [k, k === 'bootcmd' ? x.replace(/mmc 0:1/g, 'mmc 1:1') : x]) }), p3), ['BC_LOADS']);
+    assert.deepEqual(failed(card(p3, { files: (f) => f.filter((x) => x.path !== BOOT_NAMES.script) }), p3), ['BC_SCRIPT']);
+  });
+
+  it('BC_BOOT_PARTUUID, BC_CONSOLE: Linux is told which partition is /boot and where the console is', () => {
+    assert.deepEqual(failed(card(p3, { env: (v) => v.map(([k, x]) => [k, k === 'bootargs' ? x.replace(/nodeos\.boot=\S+/, 'nodeos.boot=PARTUUID=00000000-01') : x]) }), p3), ['BC_BOOT_PARTUUID']);
+    assert.deepEqual(failed(card(p3, { env: (v) => v.map(([k, x]) => [k, k === 'bootargs' ? x.replace(/console=\S+/, 'console=ttyAMA0,115200') : x]) }), p3), ['BC_CONSOLE']);
+  });
+});
