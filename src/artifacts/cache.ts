@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { replaceFileAtomically } from '../atomic-file.js';
 import { ArtifactError } from '../errors.js';
 
 /** Cache root: $NODEOS_BSP_CACHE, else $XDG_CACHE_HOME/nodeos-bsp, else ~/.cache/nodeos-bsp. */
@@ -133,45 +134,45 @@ export class Cache {
   }
 
   /**
-   * A derived file (compressed, stripped...) kept by name: `check(data)` proves a cached one
-   * is what `make` would give (e.g. it decompresses to the input's hash); one that fails is
-   * removed and made again.
+   * A derived file (compressed, stripped...) kept by name, in a checked tree of its own
+   * (see {@link tree}): one that changed since it was made is removed and made again.
    */
-  derivedFile(name: string, make: () => Buffer, check: (data: Buffer) => boolean): Buffer {
-    const path = this.namedPath('derived', name);
-    if (existsSync(path)) {
-      const data = readFileSync(path);
-      if (check(data)) return data;
-      this.onRebuild(`derived/${name}`, 'does not match its input');
-      rmSync(path, { force: true });
-    }
-    const data = make();
-    const tmp = this.tempPath(name);
-    writeFileSync(tmp, data);
-    this.commitNamed(tmp, 'derived', name);
-    return data;
+  derivedFile(name: string, make: () => Buffer): Buffer {
+    const dir = this.tree(this.namedPath('derived', name), name, (tmp) => writeFileSync(join(tmp, 'data'), make()));
+    return readFileSync(join(dir, 'data'));
   }
 }
 
 /** The manifest file inside a cached tree. */
 const MANIFEST = '.nodeos-bsp-manifest.json';
 
-type ManifestEntry = { type: 'file'; sha256: string; size: number; mode: number } | { type: 'link'; target: string } | { type: 'dir'; mode: number };
+/**
+ * A file's entry: its content hash, and the inode and change time it had when hashed. Any
+ * write or chmod moves a file's ctime (which no one can set back), so a file whose inode,
+ * ctime and size are unchanged is the file that was hashed; any other is hashed again.
+ */
+type FileEntry = { type: 'file'; sha256: string; size: number; mode: number; ino: number; ctimeNs: string };
+type ManifestEntry = FileEntry | { type: 'link'; target: string } | { type: 'dir'; mode: number };
 
-/** Every entry of a tree (but the manifest itself), by relative path. */
-function treeManifest(root: string): Record<string, ManifestEntry> {
+/** Every entry of a tree (but the manifest itself), by relative path; `known` spares re-hashing unchanged files. */
+function treeManifest(root: string, known: Record<string, ManifestEntry> = {}): Record<string, ManifestEntry> {
   const out: Record<string, ManifestEntry> = {};
   const visit = (dir: string): void => {
     for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const p = join(dir, e.name);
       const rel = relative(root, p);
       if (rel === MANIFEST) continue;
-      const st = lstatSync(p);
+      const st = lstatSync(p, { bigint: true });
       if (st.isSymbolicLink()) out[rel] = { type: 'link', target: readlinkSync(p) };
       else if (st.isDirectory()) {
-        out[rel] = { type: 'dir', mode: st.mode & 0o7777 };
+        out[rel] = { type: 'dir', mode: Number(st.mode & 0o7777n) };
         visit(p);
-      } else if (st.isFile()) out[rel] = { type: 'file', sha256: createHash('sha256').update(readFileSync(p)).digest('hex'), size: st.size, mode: st.mode & 0o7777 };
+      } else if (st.isFile()) {
+        const k = known[rel];
+        const same = k?.type === 'file' && typeof k.ino === 'number' && BigInt(k.ino) === st.ino && k.ctimeNs === String(st.ctimeNs) && BigInt(k.size) === st.size;
+        const sha256 = same ? k.sha256 : createHash('sha256').update(readFileSync(p)).digest('hex');
+        out[rel] = { type: 'file', sha256, size: Number(st.size), mode: Number(st.mode & 0o7777n), ino: Number(st.ino), ctimeNs: String(st.ctimeNs) };
+      }
     }
   };
   visit(root);
@@ -186,13 +187,22 @@ export function checkTree(root: string): string | undefined {
   } catch {
     return 'has no manifest (made by an older kit, or damaged)';
   }
-  const have = treeManifest(root);
+  const have = treeManifest(root, want);
+  const content = (e: ManifestEntry): string => JSON.stringify(e.type === 'file' ? [e.sha256, e.size, e.mode] : e);
   for (const [rel, w] of Object.entries(want)) {
     const h = have[rel];
     if (!h) return `lost ${rel}`;
-    if (JSON.stringify(h) !== JSON.stringify(w)) return `has a changed ${rel}`;
+    if (content(h) !== content(w)) return `has a changed ${rel}`;
   }
   for (const rel of Object.keys(have)) if (!(rel in want)) return `has an added ${rel}`;
+  // Same content; record the files' current inodes and change times so the next check is a stat walk.
+  if (JSON.stringify(have) !== JSON.stringify(want)) {
+    try {
+      replaceFileAtomically(join(root, MANIFEST), Buffer.from(JSON.stringify(have)));
+    } catch {
+      // A read-only cache still checks correctly, only more slowly.
+    }
+  }
   return undefined;
 }
 

@@ -5,11 +5,12 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildImage, Cache, createBmap, createImage, decodeEnv, encodeEnv, fromText, getBoard, prepareEmulation, startEmulation, writeSparseImage } from '../../src/index.js';
+import { parseBmap } from '../../flash/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { Console } from '../helpers/console.js';
 
@@ -46,6 +47,7 @@ const dir = mkdtempSync(join(tmpdir(), 'nodeos-bsp-bench-'));
 // Top-level await: this file is an ES module run by tsx.
 try {
   if (want('env')) envBench(dir);
+  if (want('bmap')) bmapBench(dir);
   if (want('flash')) await flashBench(dir);
   if (want('image')) await imageBench(dir);
 } finally {
@@ -83,6 +85,47 @@ function envBench(dir: string): void {
   const block = encodeEnv(vars, { size: 0x4000 });
   const dec = timeFn(() => decodeEnv(block), 2000);
   console.log(`\nin process: encode 16 KiB env ${(enc * 1000).toFixed(1)} µs, decode+CRC ${(dec * 1000).toFixed(1)} µs`);
+}
+
+/**
+ * Reading a block map: ours (saxes + checks) against bmaptool's own parser (ElementTree +
+ * its checksum check, in its BmapCopy constructor), on a bmap with many ranges; and a
+ * malformed one that the old regex parser took minutes over.
+ */
+function bmapBench(dir: string): void {
+  const blocks = 400_000;
+  const size = blocks * 4096;
+  // Every other block mapped: 200,000 ranges, each with a sha256.
+  const extents = Array.from({ length: blocks / 2 }, (_, i) => ({ offset: i * 8192, data: Buffer.alloc(4096, i & 0xff) }));
+  const image = join(dir, 'ranges.img');
+  const mapped = writeSparseImage(image, size, extents);
+  const xml = createBmap(image, size, mapped);
+  const bmapFile = join(dir, 'ranges.bmap');
+  writeFileSync(bmapFile, xml);
+  const ours = median(Array.from({ length: 5 }, () => timeFn(() => parseBmap(xml), 1)));
+  const py = readFileSync(execFileSync('sh', ['-c', 'command -v bmaptool']).toString().trim(), 'utf8').split('\n')[0]!.replace(/^#!\s*/, '');
+  const script = [
+    'import sys, time',
+    'from bmaptools.BmapCopy import BmapCopy',
+    'ts = []',
+    'for _ in range(5):',
+    '    t = time.perf_counter()',
+    "    BmapCopy(open(sys.argv[1], 'rb'), open('/dev/null', 'wb'), open(sys.argv[2], 'r'))",
+    '    ts.append(time.perf_counter() - t)',
+    'print(sorted(ts)[2] * 1000)',
+  ].join('\n');
+  const theirs = Number(execFileSync(py, ['-c', script, image, bmapFile]).toString().trim());
+  const bad = '<bmap version="2.0"><ImageSize>' + ' '.repeat(30_000);
+  const malformed = timeFn(() => {
+    try {
+      parseBmap(bad);
+    } catch {
+      /* EBMAP, as expected */
+    }
+  }, 20);
+  console.log(`\nbmap: ${(xml.length / (1 << 20)).toFixed(1)} MiB bmap, ${mapped.length} ranges (median of 5, in process)`);
+  console.log(`  ours ${ours.toFixed(0)} ms   bmaptool (BmapCopy) ${theirs.toFixed(0)} ms   ours/bmaptool ${(ours / theirs).toFixed(2)}`);
+  console.log(`  30 kB of spaces after an unclosed tag: EBMAP in ${malformed.toFixed(2)} ms`);
 }
 
 /**
