@@ -5,11 +5,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { constants, type FileHandle, open } from 'node:fs/promises';
 import { bootPartitionOf } from '../src/emulate/index.js';
 import { BspError, FlashError, VerifyError } from '../src/errors.js';
-import type { ReadAt } from '../src/image/fat-read.js';
+import { fileReadAt, type ReadAt } from '../src/image/fat-read.js';
 import { customizeCard, planCustomization, validateCustomization, type Customization, type CustomizationPlan } from './customize.js';
 import { listDrives, resolveTarget, type Drive, type ScanOptions } from './drives.js';
 import { openSource, openStream, type Source } from './source.js';
@@ -84,25 +84,6 @@ interface Range {
   /** The range's digest from the check pass (the bmap's checksum type, else SHA-256). */
   digest?: string;
 }
-
-/** Reads of a raw image file. */
-const fileReader =
-  (path: string): ReadAt =>
-  (position, length) => {
-    const fd = openSync(path, 'r');
-    try {
-      const b = Buffer.alloc(length);
-      let got = 0;
-      while (got < length) {
-        const n = readSync(fd, b, got, length - got, position + got);
-        if (n === 0) break;
-        got += n;
-      }
-      return b.subarray(0, got);
-    } finally {
-      closeSync(fd);
-    }
-  };
 
 interface Target {
   device: string;
@@ -444,7 +425,7 @@ export async function flash(image: string, devices: string[], o: FlashOptions = 
   // (EENV_FULL, a command line too long, no uboot.env) stops here, before any card is touched.
   let plan: CustomizationPlan | undefined;
   if (wantCustom) {
-    const read: ReadAt = checked.held ? pieceReader(checked.held, imageSize) : checked.boot && src.compression !== 'none' ? pieceReader(checked.boot, imageSize) : fileReader(src.path);
+    const read: ReadAt = checked.held ? pieceReader(checked.held, imageSize) : checked.boot && src.compression !== 'none' ? pieceReader(checked.boot, imageSize) : fileReadAt(src.path);
     plan = planCustomization(read, src.path, o.customize!);
   }
   for (const t of targets) unmountAll(t);

@@ -71,9 +71,13 @@ export function registerFlash(program: Command, io: Io): void {
     .addHelpText(
       'after',
       `
-The image is checked completely (bmap checksums, .sha256, a whole compressed stream) before
-any card is touched; only mapped blocks are written, the partition table last; the card
-is read back and compared; customisation is written into the card's uboot.env and read back.
+The image is checked completely before any card is touched: the bmap (any format bmaptool
+writes, 1.2 to 2.0) and its checksums; a .sha256 next to it (x.img.xz.sha256 naming the .xz:
+of the compressed file; x.img.sha256 naming the .img: of the image); the whole compressed
+stream, never decompressed past the bmap's image size or the smallest card. Customisation is
+worked out from the image first (EENV_FULL, ECUSTOMIZE stop before writing). Only mapped
+blocks are written, the partition table last; the card is read back and compared;
+customisation is written into the card's uboot.env and read back.
 
 Examples:
   $ nodeos-bsp flash out/nodeos-rpi3b.img --device /dev/sdb

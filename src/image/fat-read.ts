@@ -15,6 +15,30 @@ export interface FatDirEntry {
 /** Reads `length` bytes at an absolute position of an image (fewer only at its end). */
 export type ReadAt = (position: number, length: number) => Buffer;
 
+/** Read up to `length` bytes at `position` of an open file, fewer only at its end. */
+export function readFullyAt(fd: number, position: number, length: number): Buffer {
+  const b = Buffer.alloc(length);
+  let got = 0;
+  while (got < length) {
+    const n = readSync(fd, b, got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return b.subarray(0, got);
+}
+
+/** A {@link ReadAt} over a file (opened for each read: nothing stays open). */
+export const fileReadAt =
+  (path: string): ReadAt =>
+  (position, length) => {
+    const fd = openSync(path, 'r');
+    try {
+      return readFullyAt(fd, position, length);
+    } finally {
+      closeSync(fd);
+    }
+  };
+
 /** A FAT32 volume inside an image (a file, or any byte source) at a byte offset. */
 export class Fat32Reader {
   private readonly fd: number | undefined;
@@ -31,16 +55,7 @@ export class Fat32Reader {
   ) {
     if (typeof image === 'string') {
       const fd = (this.fd = openSync(image, 'r'));
-      this.readAt = (pos, len) => {
-        const b = Buffer.alloc(len);
-        let got = 0;
-        while (got < len) {
-          const n = readSync(fd, b, got, len - got, pos + got);
-          if (n === 0) break;
-          got += n;
-        }
-        return b.subarray(0, got);
-      };
+      this.readAt = (pos, len) => readFullyAt(fd, pos, len);
     } else this.readAt = image;
     const bpb = this.read(0, 512);
     if (bpb[510] !== 0x55 || bpb[511] !== 0xaa || bpb.toString('latin1', 82, 87) !== 'FAT32') {
