@@ -1,0 +1,3 @@
+/** The board on the network: DHCP (more to come: names, clock, SSH). */
+export { decodeDhcp, encodeDhcp, leaseFrom, DhcpType, Opt, opt, type DhcpMessage, type DhcpTypeName, type Lease } from './dhcp-packet.js';
+export { backoffMs, DhcpClient, systemClock, udpTransport, type Clock, type DhcpClientOptions, type DhcpEvent, type DhcpState, type DhcpTransport } from './dhcp-client.js';

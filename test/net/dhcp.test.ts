@@ -1,0 +1,244 @@
+/**
+ * The DHCP client against a DHCP server run by the test on the host's loopback (real UDP;
+ * time is a fake clock the test moves): the DORA exchange, renewal, rebinding, NAK, lease
+ * expiry, a server that never answers, RELEASE; and the packet codec on fixed bytes.
+ */
+import assert from 'node:assert/strict';
+import { createSocket, type Socket } from 'node:dgram';
+import { DhcpClient, decodeDhcp, encodeDhcp, leaseFrom, Opt, opt, udpTransport, type DhcpEvent, type DhcpMessage, type Lease } from '../../src/net/index.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+
+const MAC = '52:54:00:12:34:56';
+
+/** What the test server does with each request it gets. */
+type Policy = (m: DhcpMessage) => 'offer' | 'ack' | 'nak' | 'ignore';
+
+/** A small DHCP server on 127.0.0.1 answering one client (its port is learnt from the first packet). */
+class TestServer {
+  readonly got: DhcpMessage[] = [];
+  policy: Policy = (m) => (m.type === 'DISCOVER' ? 'offer' : m.type === 'REQUEST' ? 'ack' : 'ignore');
+  lease = 120;
+  /** Change each reply before it is sent (a wrong xid, another MAC). */
+  mangle: ((m: DhcpMessage) => DhcpMessage) | undefined;
+  /** Send these bytes instead of a reply. */
+  raw: Buffer | undefined;
+  private sock!: Socket;
+  port = 0;
+
+  async start(): Promise<void> {
+    this.sock = createSocket('udp4');
+    this.sock.on('message', (b, rinfo) => {
+      const m = decodeDhcp(b);
+      if (!m) return;
+      this.got.push(m);
+      const what = this.policy(m);
+      if (what === 'ignore') return;
+      const options = new Map<number, Buffer>([
+        [Opt.SERVER_ID, opt.fromIps(['127.0.0.1'])],
+        [Opt.SUBNET_MASK, opt.fromIps(['255.255.255.0'])],
+        [Opt.ROUTER, opt.fromIps(['10.0.2.2'])],
+        [Opt.DNS, opt.fromIps(['10.0.2.3', '10.0.2.4'])],
+        [Opt.DOMAIN, Buffer.from('example.test')],
+        [Opt.LEASE_TIME, opt.fromU32(this.lease)],
+      ]);
+      if (what === 'nak') options.set(Opt.MESSAGE, Buffer.from('address not yours'));
+      let reply: DhcpMessage = { op: 2, xid: m.xid, chaddr: m.chaddr, type: what === 'offer' ? 'OFFER' : what === 'ack' ? 'ACK' : 'NAK', ...(what === 'nak' ? {} : { yiaddr: '10.0.2.15' }), options };
+      if (this.mangle) reply = this.mangle(reply);
+      this.sock.send(this.raw ?? encodeDhcp(reply), rinfo.port, rinfo.address);
+    });
+    await new Promise<void>((r) => this.sock.bind(0, '127.0.0.1', r));
+    this.port = this.sock.address().port;
+  }
+  stop(): void {
+    this.sock.close();
+  }
+  types(): string[] {
+    return this.got.map((m) => m.type);
+  }
+}
+
+/** Let UDP packets cross loopback (for "nothing happens" checks). */
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 30));
+
+/** Wait (real time, up to 5 s) until a condition holds: packets on loopback take their time. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function setup(server: TestServer, clock: FakeClock) {
+  const transport = await udpTransport({ local: { address: '127.0.0.1', port: 0 }, servers: { address: '127.0.0.1', port: server.port } });
+  const events: DhcpEvent[] = [];
+  const applied: { bound: Lease[]; expired: Lease[] } = { bound: [], expired: [] };
+  let n = 0;
+  const client = new DhcpClient({
+    mac: MAC,
+    transport,
+    clock,
+    hostname: 'kitchen',
+    random: () => ((n = (n * 7 + 3) % 11), n / 11),
+    onBound: (l) => applied.bound.push(l),
+    onExpired: (l) => applied.expired.push(l),
+    onEvent: (e) => events.push(e),
+  });
+  return { client, events, applied };
+}
+
+describe('DHCP client against a DHCP server on loopback', () => {
+  let server: TestServer;
+  let clock: FakeClock;
+  beforeEach(async () => {
+    server = new TestServer();
+    await server.start();
+    clock = new FakeClock();
+  });
+  afterEach(() => server.stop());
+
+  it('DISCOVER -> OFFER -> REQUEST -> ACK: bound with the address, routes, DNS and domain', async () => {
+    const { client, events, applied } = await setup(server, clock);
+    client.start();
+    await until(() => client.state === 'bound', 'bound');
+    assert.deepEqual(server.types(), ['DISCOVER', 'REQUEST']);
+    const [discover, request] = server.got as [DhcpMessage, DhcpMessage];
+    assert.equal(discover.chaddr, MAC);
+    assert.equal(discover.broadcast, true, 'no address yet: the reply must be broadcast');
+    assert.equal(opt.text(discover.options.get(Opt.HOSTNAME)), 'kitchen');
+    assert.equal(opt.ip(request.options.get(Opt.REQUESTED_IP)), '10.0.2.15');
+    assert.equal(opt.ip(request.options.get(Opt.SERVER_ID)), '127.0.0.1');
+    assert.equal(request.xid, discover.xid);
+    assert.deepEqual(applied.bound[0], { address: '10.0.2.15', prefix: 24, routers: ['10.0.2.2'], dns: ['10.0.2.3', '10.0.2.4'], domain: 'example.test', ntp: [], server: '127.0.0.1', leaseSeconds: 120, t1: 60, t2: 105 });
+    assert.deepEqual(events.map((e) => e.type), ['discovering', 'bound']);
+    client.stop();
+    await until(() => server.types().at(-1) === 'RELEASE', 'the RELEASE');
+    assert.equal(server.got.at(-1)!.ciaddr, '10.0.2.15');
+  });
+
+  it('renews at T1 by unicast; with the server silent, rebinds at T2 by broadcast; expires at the lease end', async () => {
+    const { client, events, applied } = await setup(server, clock);
+    client.start();
+    await until(() => client.state === 'bound', 'bound');
+    server.policy = () => 'ignore';
+    const before = server.got.length;
+    clock.advance(60_000);
+    assert.equal(client.state, 'renewing');
+    await until(() => server.got.length > before, 'the renewal');
+    const renew = server.got.at(-1)!;
+    assert.deepEqual([renew.type, renew.ciaddr, renew.broadcast], ['REQUEST', '10.0.2.15', false]);
+    assert.equal(renew.options.get(Opt.REQUESTED_IP), undefined, 'RENEWING puts the address in ciaddr, not option 50');
+    clock.advance(45_000);
+    assert.equal(client.state, 'rebinding');
+    clock.advance(15_000);
+    assert.deepEqual(applied.expired.map((l) => l.address), ['10.0.2.15'], 'the address is removed at expiry');
+    assert.ok(['selecting', 'init'].includes(client.state));
+    assert.deepEqual(events.map((e) => e.type), ['discovering', 'bound', 'expired', 'discovering']);
+    client.stop(false);
+  });
+
+  it('a renewal the server ACKs extends the lease (renewed, not re-applied from scratch)', async () => {
+    const { client, events } = await setup(server, clock);
+    client.start();
+    await until(() => client.state === 'bound', 'bound');
+    clock.advance(60_000);
+    await until(() => events.filter((e) => e.type === 'bound').length === 2, 'the renewal ACK');
+    assert.equal(client.state, 'bound');
+    assert.deepEqual(events.filter((e) => e.type === 'bound').map((e) => (e as { renewed: boolean }).renewed), [false, true]);
+    // The new lease counts from the renewal: nothing happens at the old expiry.
+    clock.advance(61_000);
+    await settle();
+    assert.equal(events.filter((e) => e.type === 'expired').length, 0);
+    client.stop(false);
+  });
+
+  it('a NAK ends the lease and starts again from DISCOVER', async () => {
+    const { client, events, applied } = await setup(server, clock);
+    client.start();
+    await until(() => client.state === 'bound', 'bound');
+    server.policy = (m) => (m.type === 'REQUEST' ? 'nak' : 'offer');
+    clock.advance(60_000);
+    await until(() => applied.expired.length === 1, 'the NAK');
+    assert.deepEqual(applied.expired.map((l) => l.address), ['10.0.2.15']);
+    const nak = events.find((e) => e.type === 'nak') as { message?: string } | undefined;
+    assert.equal(nak?.message, 'address not yours');
+    server.policy = (m) => (m.type === 'DISCOVER' ? 'offer' : 'ack');
+    clock.advance(1_000);
+    await until(() => client.state === 'bound', 'bound again');
+    client.stop(false);
+  });
+
+  it('a server that never answers: DISCOVER again with backoff (4, 8, 16 ... 64 s), said once, never given up', async () => {
+    server.policy = () => 'ignore';
+    const { client, events } = await setup(server, clock);
+    client.start();
+    const gaps: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      await until(() => server.got.length === i + 1, `DISCOVER ${i + 1}`);
+      gaps.push(clock.nextIn()!);
+      clock.advance(clock.nextIn()!);
+    }
+    await until(() => server.got.length === 9, 'DISCOVER 9');
+    assert.equal(server.types().filter((t) => t === 'DISCOVER').length, 9);
+    gaps.forEach((g, i) => assert.ok(Math.abs(g - Math.min(4000 * 2 ** i, 64000)) <= 1000, `retry ${i} after ${g} ms`));
+    assert.deepEqual(events.map((e) => e.type), ['discovering', 'no-answer'], 'said once, not in a loop');
+    assert.equal(client.state, 'selecting');
+    client.stop(false);
+  });
+
+  it('ignores replies for another transaction or another MAC, and packets that are not DHCP', async () => {
+    const { client } = await setup(server, clock);
+    for (const mangle of [(m: DhcpMessage): DhcpMessage => ({ ...m, xid: m.xid ^ 1 }), (m: DhcpMessage): DhcpMessage => ({ ...m, chaddr: '52:54:00:00:00:01' })]) {
+      server.mangle = mangle;
+      server.got.length = 0;
+      if (client.state === 'init') client.start();
+      else clock.advance(clock.nextIn()!);
+      await until(() => server.got.length === 1, 'the DISCOVER');
+      await settle();
+      assert.equal(client.state, 'selecting', 'the offer was not taken');
+      assert.deepEqual(server.types(), ['DISCOVER']);
+    }
+    server.mangle = undefined;
+    server.raw = Buffer.from('not dhcp at all');
+    clock.advance(clock.nextIn()!);
+    await settle();
+    assert.equal(client.state, 'selecting');
+    assert.equal(decodeDhcp(Buffer.alloc(100)), undefined);
+    server.raw = undefined;
+    clock.advance(clock.nextIn()!);
+    await until(() => client.state === 'bound', 'a proper answer still works');
+    client.stop(false);
+  });
+});
+
+describe('DHCP messages on the wire', () => {
+  it('a DISCOVER is laid out as RFC 2131 says: BOOTP header, magic cookie, options, END, 300 bytes', () => {
+    const b = encodeDhcp({ op: 1, xid: 0x3903f326, chaddr: '00:0b:82:01:fc:42', type: 'DISCOVER', broadcast: true, options: new Map([[Opt.PARAMS, Buffer.from([1, 3, 6, 42])], [Opt.REQUESTED_IP, opt.fromIps(['0.0.0.0'])]]) });
+    assert.equal(b.length, 300);
+    assert.equal(b.subarray(0, 12).toString('hex'), '010106003903f32600008000');
+    assert.equal(b.subarray(28, 34).toString('hex'), '000b8201fc42');
+    assert.equal(b.subarray(236, 240).toString('hex'), '63825363');
+    // 53=1, then 50 (4 bytes), then 55 (4 bytes), in code order; END; zero padding.
+    assert.equal(b.subarray(240, 240 + 3 + 6 + 6 + 1).toString('hex'), '350101' + '320400000000' + '37040103062a' + 'ff');
+    assert.ok(b.subarray(256).every((x) => x === 0));
+  });
+
+  it('options: repeated codes are concatenated (RFC 3396); overload (52) reads the file and sname fields', () => {
+    const ack = encodeDhcp({ op: 2, xid: 1, chaddr: MAC, type: 'ACK', yiaddr: '192.168.1.20', options: new Map([[Opt.SERVER_ID, opt.fromIps(['192.168.1.1'])], [Opt.OVERLOAD, Buffer.from([1])]]) });
+    // Put a router option in the file field, as an overloading server would.
+    Buffer.from([Opt.ROUTER, 4, 192, 168, 1, 1, Opt.END]).copy(ack, 108);
+    const m = decodeDhcp(ack)!;
+    assert.deepEqual(opt.ips(m.options.get(Opt.ROUTER)), ['192.168.1.1']);
+    const long = Buffer.alloc(300, 0x61);
+    const big = decodeDhcp(encodeDhcp({ op: 2, xid: 1, chaddr: MAC, type: 'ACK', options: new Map([[Opt.DOMAIN, long]]) }))!;
+    assert.equal(big.options.get(Opt.DOMAIN)!.length, 300, 'a 300-byte value split in two and joined again');
+  });
+
+  it('a lease: prefix from the mask, T1/T2 defaults, no server id means no lease', () => {
+    const ack = decodeDhcp(encodeDhcp({ op: 2, xid: 1, chaddr: MAC, type: 'ACK', yiaddr: '10.1.2.3', options: new Map([[Opt.SERVER_ID, opt.fromIps(['10.1.0.1'])], [Opt.SUBNET_MASK, opt.fromIps(['255.255.240.0'])], [Opt.LEASE_TIME, opt.fromU32(1000)]]) }))!;
+    const l = leaseFrom(ack)!;
+    assert.deepEqual([l.prefix, l.t1, l.t2], [20, 500, 875]);
+    const noServer = decodeDhcp(encodeDhcp({ op: 2, xid: 1, chaddr: MAC, type: 'ACK', yiaddr: '10.1.2.3', options: new Map() }))!;
+    assert.equal(leaseFrom(noServer), undefined);
+  });
+});
