@@ -2,3 +2,4 @@
 export { decodeDhcp, encodeDhcp, leaseFrom, DhcpType, Opt, opt, type DhcpMessage, type DhcpTypeName, type Lease } from './dhcp-packet.js';
 export { backoffMs, DhcpClient, systemClock, udpTransport, type Clock, type DhcpClientOptions, type DhcpEvent, type DhcpState, type DhcpTransport } from './dhcp-client.js';
 export { clockFloor, httpDate, parseSntpReply, readNtpTime, sntpQuery, sntpRequest, SntpError, writeNtpTime, type ClockSample } from './sntp.js';
+export { applyLeaseCommands, hostsFile, NSSWITCH_CONF, removeLeaseCommands, resolvConf } from './system-files.js';
