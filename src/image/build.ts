@@ -206,7 +206,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
   const diskId = ids.readUInt32LE(4);
   // An MBR partition's PARTUUID: the disk signature and the partition's number, as the kernel names it.
-  const bootPartUuid = `${diskId.toString(16).padStart(8, '0')}-${String(parts.indexOf(bootPart) + 1).padStart(2, '0')}`;
+  const bootPartUuid = `${diskId.toString(16).padStart(8, '0')}-${(parts.indexOf(bootPart) + 1).toString(16).padStart(2, '0')}`;
   const envVars = ubootEnvironment(profile, build, BOOT_NAMES.initramfs, bootPartUuid);
   const envText = envVars.map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
   const bootFiles: FatFile[] = await stage('boot-partition', () => {
