@@ -76,7 +76,11 @@ export function openSource(path: string, o: { bmap?: string | false } = {}): Sou
  */
 export function readDigest(shaFile: string, path: string, base: string, namedAfterSource: boolean): SourceDigest {
   const lines = readFileSync(shaFile, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
-  const parsed = lines.map((l) => /^([0-9a-fA-F]{64})(?:\s+\*?(.+))?$/.exec(l));
+  // GNU sha256sum lines ("<hex>  <name>", "*" for binary mode) or BSD ones ("SHA256 (<name>) = <hex>").
+  const parsed = lines.map((l) => {
+    const bsd = /^SHA256 \((.+)\) = ([0-9a-fA-F]{64})$/.exec(l);
+    return bsd ? ([l, bsd[2], bsd[1]] as unknown as RegExpExecArray) : /^([0-9a-fA-F]{64})(?:\s+\*?(.+))?$/.exec(l);
+  });
   if (parsed.length === 0 || parsed.some((m) => !m)) throw new FlashError('ECHECKSUM', `${shaFile} is not a sha256sum file ("<64 hex digits>  <name>" lines): fix or remove it`);
   const file = basename(path);
   const img = basename(base);

@@ -68,6 +68,9 @@ describe('flash sources (regular files, no root)', () => {
       // A .sha256 of another file is refused, not ignored.
       writeFileSync(`${src}.sha256`, `${sha(readFileSync(src))}  other.img.${ext}\n`);
       await assert.rejects(flash(src, [t2], { forceFile: true }), (e: unknown) => code('ECHECKSUM')(e) && /no line for/.test((e as Error).message));
+      // The BSD form (sha256 -r, shasum --tag) names the file the same way.
+      writeFileSync(`${src}.sha256`, `SHA256 (card.img.${ext}) = ${sha(readFileSync(src))}\n`);
+      assert.equal((await flash(src, [t2], { forceFile: true })).targets[0]!.ok, true);
       // The image's own .sha256 names the .img: checked against the decompressed stream.
       writeFileSync(`${src}.sha256`, `${sha(img.data)}  card.img\n`);
       assert.equal((await flash(src, [t2], { forceFile: true })).targets[0]!.ok, true);
