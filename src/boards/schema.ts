@@ -221,6 +221,9 @@ export const BoardProfileSchema = Type.Object(
               console: Type.Optional(
                 Type.String({ description: "console for direct emulated boots when QEMU's model of the board's console does not work (added as the last console=)" }),
               ),
+              nic: Type.Optional(
+                Type.String({ description: "QEMU -device model of the emulated network card (usb-net on the raspi machines' dwc2, virtio-net-device on virt); its guest driver must be in kernel.modules; absent: no network under emulation" }),
+              ),
             },
             { additionalProperties: false },
           ),

@@ -4,7 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { Cache, fetchArtifacts } from '../artifacts/index.js';
 import { getBoard } from '../boards/index.js';
-import { prepareEmulation, startEmulation } from '../emulate/index.js';
+import { parseForward, prepareEmulation, startEmulation } from '../emulate/index.js';
 import { UsageError } from '../errors.js';
 import { buildImage, targetModules, type BuildEvent } from '../image/index.js';
 import { json, type Io } from './output.js';
@@ -122,9 +122,15 @@ Examples:
     .option('--append <args>', 'extra kernel arguments for --direct, e.g. \'nodeos.run="board.GPIO17.write(1)"\'')
     .option('--dry-run', 'print the QEMU command line and exit')
     .option('--boards-dir <dir>', "board profiles to read the board from instead of the kit's boards/")
+    .option('--forward <host:board...>', "forward a TCP port of this machine's 127.0.0.1 to the board, e.g. 8080:80 (repeatable)")
+    .option('--no-net', 'no network card (default: QEMU user networking, restricted to the forwarded ports)')
     .addHelpText(
       'after',
       `
+The board gets a network card on QEMU's user-mode network with restrict=on: it reaches
+nothing beyond the emulated network (its DHCP server gives it 10.0.2.15), and this machine
+reaches the board only through --forward ports on 127.0.0.1.
+
 The console is the board's console UART (the mini UART on a Pi 3); QEMU's monitor is on
 Ctrl-A C, quit with Ctrl-A X. The image itself is never written: changes go to an overlay.
 
@@ -132,9 +138,12 @@ Examples:
   $ nodeos-bsp emulate out/nodeos-rpi3b.img
   $ nodeos-bsp emulate --board rpi3b --direct
   $ nodeos-bsp emulate out/nodeos-rpi3b.img --overlay out/rpi3b-card.qcow2
-  $ nodeos-bsp emulate --board rpi4b --direct --append 'nodeos.run="board.GPIO17.write(1)"'`,
+  $ nodeos-bsp emulate --board rpi4b --direct --append 'nodeos.run="board.GPIO17.write(1)"'
+  $ nodeos-bsp emulate --board rpi3b --forward 8080:80
+  $ nodeos-bsp emulate --board qemu-virt --no-net`,
     )
-    .action(async (image: string | undefined, o: { board?: string; direct?: boolean; overlay?: string; append?: string; dryRun?: boolean; boardsDir?: string }) => {
+    .action(async (image: string | undefined, o: { board?: string; direct?: boolean; overlay?: string; append?: string; dryRun?: boolean; boardsDir?: string; forward?: string[]; net: boolean }) => {
+      if (o.net === false && o.forward?.length) throw new UsageError('--forward needs the network: drop --no-net');
       let boardId = o.board;
       const img = image ?? (boardId ? join('out', `nodeos-${boardId}.img`) : undefined);
       if (!img) throw new UsageError('give an image or --board <id>');
@@ -148,6 +157,7 @@ Examples:
         ...(o.overlay ? { overlay: o.overlay } : {}),
         ...(o.append ? { cmdline: [o.append] } : {}),
         ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}),
+        net: o.net === false ? false : { forward: (o.forward ?? []).map(parseForward) },
       });
       if (o.dryRun) {
         io.out([e.command, ...e.args].map((a) => (/[\s'"]/.test(a) ? `'${a.replace(/'/g, "'\\''")}'` : a)).join(' ') + '\n');

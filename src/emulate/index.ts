@@ -90,6 +90,34 @@ export interface EmulateOptions {
   boardsDir?: string;
   /** Backends for the other serial ports by QEMU index, e.g. { 0: 'unix:/tmp/uart0.sock,server=on,wait=off' }. */
   serial?: Record<number, string>;
+  /**
+   * The board's network: QEMU user networking, restricted (the board reaches only what is
+   * forwarded), with TCP ports of the host's 127.0.0.1 forwarded to the board. Default on
+   * for boards whose profile names an emulated NIC; false: no network card.
+   */
+  net?: false | { forward?: { host: number; board: number }[] };
+}
+
+/** QEMU's -netdev/-device arguments for a board's restricted user network. */
+export function networkArgs(profile: BoardProfile, net: EmulateOptions['net']): string[] {
+  const nic = profile.emulation?.qemu.nic;
+  if (net === false) return ['-nic', 'none'];
+  if (!nic) {
+    if (net?.forward?.length) throw new BspError('EUSAGE', `${profile.id} has no emulated network card (emulation.qemu.nic): nothing to forward to`);
+    return ['-nic', 'none'];
+  }
+  const fwd = (net?.forward ?? []).map((f) => {
+    for (const p of [f.host, f.board]) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new BspError('EUSAGE', `port ${p} is not 1-65535`);
+    return `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.board}`;
+  });
+  return ['-netdev', `user,id=net0,restrict=on${fwd.join('')}`, '-device', `${nic},netdev=net0`];
+}
+
+/** Parse a --forward value, HOSTPORT:BOARDPORT. */
+export function parseForward(spec: string): { host: number; board: number } {
+  const m = /^(\d+):(\d+)$/.exec(spec);
+  if (!m) throw new BspError('EUSAGE', `--forward ${spec}: use HOSTPORT:BOARDPORT, e.g. 2222:22`);
+  return { host: Number(m[1]), board: Number(m[2]) };
 }
 
 /** A prepared emulation: the command line and the temporary files behind it. */
@@ -140,7 +168,7 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
       return p;
     };
     const q = profile.emulation!.qemu;
-    const args = ['-M', machine, '-accel', 'tcg,thread=single', '-display', 'none', '-nic', 'none', ...(q.cpu ? ['-cpu', q.cpu] : []), ...(q.memory ? ['-m', q.memory] : [])];
+    const args = ['-M', machine, '-accel', 'tcg,thread=single', '-display', 'none', ...networkArgs(profile, o.net), ...(q.cpu ? ['-cpu', q.cpu] : []), ...(q.memory ? ['-m', q.memory] : [])];
     // The image's DTB (when the board has one; QEMU's virt makes its own), with the
     // emulation-only overlays that switch off devices the QEMU machine does not implement.
     if (fat.stat(BOOT_NAMES.dtb)) {

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { BoardProfile } from '../boards/schema.js';
 import { chooseBootPartition, scanPartitions, type PartitionInfo } from './boot-device.js';
 import { hostnameFrom } from './hostname.js';
+import { startNetwork } from './network.js';
 import { setupUsers } from './usersfs.js';
 
 const BUSYBOX = '/bin/busybox';
@@ -92,7 +93,7 @@ function checkBoard(info: ImageInfo): void {
   }
 }
 
-function setHostname(): void {
+function setHostname(): string {
   const { name, warning } = hostnameFrom(readFileSync('/proc/cmdline', 'utf8'));
   if (warning) log(warning);
   try {
@@ -102,6 +103,7 @@ function setHostname(): void {
   } catch (err) {
     log(`cannot set the host name: ${(err as Error).message}`);
   }
+  return name;
 }
 
 function startRepl(): void {
@@ -123,8 +125,10 @@ function main(): void {
   mount('tmpfs', '/tmp', 'mode=1777');
   mount('tmpfs', '/run', 'mode=0755');
   const info = JSON.parse(readFileSync(`${ETC}/image.json`, 'utf8')) as ImageInfo;
-  setHostname();
+  const hostname = setHostname();
   loadModules(info);
+  // In the background: the REPL never waits for the network.
+  startNetwork({ hostname, log }).catch((err: Error) => log(`network: ${err.message}`));
   checkBoard(info);
   const boot = findBootPartition();
   if (!boot) log('board.env and the users partition are unavailable');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BspError, buildFat32, buildMbr, createImage, findQemu, getBoard, prepareEmulation, qemuOptValue, serialIndex, writeSparseImage } from '../../src/index.js';
+import { BspError, buildFat32, buildMbr, createImage, findQemu, getBoard, networkArgs, parseForward, prepareEmulation, qemuOptValue, serialIndex, writeSparseImage } from '../../src/index.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
 /** A stand-in qemu-system-aarch64 that reports a version and a machine list. */
@@ -67,5 +67,20 @@ describe('emulate: paths in QEMU option lists', () => {
     } finally {
       e.cleanup();
     }
+  });
+});
+
+describe('emulate: the board network', () => {
+  const code = (c: string) => (e: unknown) => e instanceof BspError && e.code === c;
+
+  it('restricted user networking with the profile NIC, forwards on 127.0.0.1 only; --no-net removes the card', () => {
+    const rpi = getBoard('rpi3b').profile;
+    assert.deepEqual(networkArgs(rpi, { forward: [parseForward('2222:22'), { host: 8080, board: 80 }] }), ['-netdev', 'user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:8080-:80', '-device', 'usb-net,netdev=net0']);
+    assert.deepEqual(networkArgs(getBoard('qemu-virt').profile, undefined), ['-netdev', 'user,id=net0,restrict=on', '-device', 'virtio-net-device,netdev=net0']);
+    assert.deepEqual(networkArgs(rpi, false), ['-nic', 'none']);
+    assert.deepEqual(networkArgs(getBoard('rpi4b').profile, {}), ['-nic', 'none'], 'no emulated NIC in the profile');
+    assert.throws(() => networkArgs(getBoard('rpi4b').profile, { forward: [{ host: 1, board: 2 }] }), code('EUSAGE'));
+    assert.throws(() => parseForward('22'), code('EUSAGE'));
+    assert.throws(() => networkArgs(rpi, { forward: [{ host: 70000, board: 22 }] }), code('EUSAGE'));
   });
 });

@@ -1,17 +1,50 @@
 /** Drive a serial console (QEMU's stdio) from a test: wait for text, send lines. */
 import type { ChildProcess } from 'node:child_process';
 
+/** Lines init prints at any time, whatever the REPL is doing (the network's progress). */
+const ASYNC_LINE = 'nodeos: network: ';
+
 export class Console {
   output = '';
+  /** Lines init printed in the background (kept out of `output`, so they never split a REPL answer). */
+  readonly messages: string[] = [];
+  private held = '';
   private waiters: { re: RegExp; from: number; resolve: (m: RegExpExecArray) => void }[] = [];
 
   constructor(readonly child: ChildProcess) {
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (chunk: string) => {
-      this.output += chunk.replace(/\r/g, '');
+      this.output += this.takeMessages(chunk.replace(/\r/g, ''));
       this.check();
     });
     child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+  }
+
+  /** Move complete background lines into `messages`; hold back a line (or a marker prefix) not yet complete. */
+  private takeMessages(chunk: string): string {
+    let text = this.held + chunk;
+    this.held = '';
+    for (;;) {
+      const at = text.indexOf(ASYNC_LINE);
+      if (at < 0) break;
+      const end = text.indexOf('\n', at);
+      if (end < 0) {
+        this.held = text.slice(at);
+        text = text.slice(0, at);
+        break;
+      }
+      this.messages.push(text.slice(at, end));
+      text = text.slice(0, at) + text.slice(end + 1);
+    }
+    // A chunk may end inside the marker itself.
+    for (let k = Math.min(ASYNC_LINE.length - 1, text.length); k > 0; k--) {
+      if (ASYNC_LINE.startsWith(text.slice(-k))) {
+        this.held = text.slice(-k) + this.held;
+        text = text.slice(0, -k);
+        break;
+      }
+    }
+    return text;
   }
 
   private check(): void {

@@ -1,0 +1,87 @@
+/**
+ * The board's network, run by init in the background (the REPL never waits for it): the
+ * first Ethernet-like interface comes up, gets its address by DHCP (src/net), and the lease
+ * becomes the address, the default route and /etc/resolv.conf through busybox `ip`. What
+ * happens is said once per change on the console, never in a loop.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { applyLeaseCommands, DhcpClient, hostsFile, NSSWITCH_CONF, removeLeaseCommands, resolvConf, udpTransport, type Lease } from '../net/index.js';
+
+const BUSYBOX = '/bin/busybox';
+
+/** What the network part of init needs from it. */
+export interface NetworkOptions {
+  hostname: string;
+  log: (msg: string) => void;
+  /** How long to wait for a network interface to appear. Default 15 s (USB adapters enumerate late). */
+  waitMs?: number;
+}
+
+function ip(args: string[]): string | undefined {
+  const r = spawnSync(BUSYBOX, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  return r.status === 0 ? undefined : r.stderr?.toString().trim() || `exit ${r.status}`;
+}
+
+/** The first interface that is not loopback, not virtual, with a MAC (eth0, end0, usb0...). */
+export function pickInterface(sysClassNet = '/sys/class/net'): string | undefined {
+  if (!existsSync(sysClassNet)) return undefined;
+  return readdirSync(sysClassNet)
+    .filter((n) => n !== 'lo' && !/^(wlan|wl|sit|tun|tap|dummy|bond|br)/.test(n))
+    .filter((n) => existsSync(`${sysClassNet}/${n}/address`) && readFileSync(`${sysClassNet}/${n}/address`, 'utf8').trim() !== '00:00:00:00:00:00')
+    .sort()[0];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+
+/** Bring up loopback and the names files, then the first interface with DHCP. */
+export async function startNetwork(o: NetworkOptions): Promise<DhcpClient | undefined> {
+  ip(['ip', 'link', 'set', 'lo', 'up']);
+  writeFileSync('/etc/hosts', hostsFile(o.hostname));
+  writeFileSync('/etc/nsswitch.conf', NSSWITCH_CONF);
+  writeFileSync('/etc/resolv.conf', resolvConf(undefined));
+  const end = Date.now() + (o.waitMs ?? 15000);
+  let iface = pickInterface();
+  while (!iface && Date.now() < end) {
+    await sleep(250);
+    iface = pickInterface();
+  }
+  if (!iface) {
+    o.log('network: no Ethernet interface (no driver for one, or none on this board)');
+    return undefined;
+  }
+  const mac = readFileSync(`/sys/class/net/${iface}/address`, 'utf8').trim();
+  const up = ip(['ip', 'link', 'set', iface, 'up']);
+  if (up) o.log(`network: cannot bring ${iface} up: ${up}`);
+  // Without an address the kernel has no route for 255.255.255.255: give DHCP one.
+  ip(['ip', 'route', 'add', '255.255.255.255/32', 'dev', iface]);
+  const transport = await udpTransport();
+  const run = (cmds: string[][]): void => {
+    for (const c of cmds) {
+      const err = ip(c);
+      if (err) o.log(`network: ${c.join(' ')}: ${err}`);
+    }
+  };
+  const client = new DhcpClient({
+    mac,
+    transport,
+    hostname: o.hostname,
+    onBound: (l: Lease, renewed: boolean) => {
+      if (!renewed) run(applyLeaseCommands(iface, l));
+      writeFileSync('/etc/resolv.conf', resolvConf(l));
+      writeFileSync('/etc/hosts', hostsFile(o.hostname, l.domain));
+    },
+    onExpired: (l: Lease) => {
+      run(removeLeaseCommands(iface, l));
+      writeFileSync('/etc/resolv.conf', resolvConf(undefined));
+    },
+    onEvent: (e) => {
+      if (e.type === 'bound' && !e.renewed) o.log(`network: ${iface} ${e.lease.address}/${e.lease.prefix}${e.lease.routers[0] ? ` via ${e.lease.routers[0]}` : ''} from DHCP server ${e.lease.server} (lease ${e.lease.leaseSeconds} s)`);
+      else if (e.type === 'no-answer') o.log(`network: no DHCP answer on ${iface} yet; still asking`);
+      else if (e.type === 'expired') o.log(`network: the lease of ${e.lease.address} ended; asking again`);
+      else if (e.type === 'nak') o.log(`network: the DHCP server refused the address${e.message ? ` (${e.message})` : ''}; asking again`);
+    },
+  });
+  client.start();
+  return client;
+}

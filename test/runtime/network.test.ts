@@ -1,0 +1,27 @@
+/** Which interface the board's network starts on, from a sysfs tree made here (no root). */
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pickInterface } from '../../src/runtime/network.js';
+import { cleanupTemp, tempDir } from '../helpers/tmp.js';
+
+describe('the network interface init brings up', () => {
+  after(cleanupTemp);
+
+  it('the first Ethernet-like one: not loopback, not Wi-Fi or virtual, with a MAC', () => {
+    const root = tempDir();
+    const add = (name: string, mac: string): void => {
+      mkdirSync(join(root, name), { recursive: true });
+      writeFileSync(join(root, name, 'address'), `${mac}\n`);
+    };
+    assert.equal(pickInterface(join(root, 'none')), undefined);
+    add('lo', '00:00:00:00:00:00');
+    assert.equal(pickInterface(root), undefined, 'loopback only');
+    add('wlan0', 'b8:27:eb:00:00:02');
+    add('sit0', '00:00:00:00:00:00');
+    assert.equal(pickInterface(root), undefined, 'Wi-Fi is not started here');
+    add('eth0', 'b8:27:eb:00:00:01');
+    add('end1', 'b8:27:eb:00:00:03');
+    assert.equal(pickInterface(root), 'end1');
+  });
+});
