@@ -222,7 +222,7 @@ interface Checked {
   rangeHashes: string[];
   algorithm: string;
   held?: Piece[];
-  /** The boot partition's mapped bytes (for customisation) when the data was not kept. */
+  /** The MBR and the boot partition's mapped bytes (for customisation) when the data was not kept. */
   boot?: Piece[];
 }
 
@@ -271,17 +271,23 @@ async function checkSource(src: Source, report: ReturnType<typeof progress>, o: 
           boot = { start: 0, end: 0 }; // no boot partition: customisation will say so
         }
       }
+      // The MBR and the boot partition's bytes, copied out of a piece (only needed once the data is not held).
+      const keepBoot = (p: Piece): void => {
+        if (!boot) return;
+        for (const [start, end] of [[0, 512], [boot.start, boot.end]] as const) {
+          const x = Math.max(p.offset, start);
+          const y = Math.min(p.offset + p.data.length, end);
+          if (y > x) bootPieces.push({ offset: x, data: Buffer.from(p.data.subarray(x - p.offset, y - p.offset)) });
+        }
+      };
       const keep = (a: number, b: number): void => {
         const piece = { offset: a, data: data.subarray(a - offset, b - offset) };
-        if (held) {
-          held.push(piece);
-          heldBytes += b - a;
-          if (heldBytes > o.holdBytes) held = undefined;
-        }
-        if (boot && a < boot.end && b > boot.start) {
-          const x = Math.max(a, boot.start);
-          const y = Math.min(b, boot.end);
-          bootPieces.push({ offset: x, data: Buffer.from(data.subarray(x - offset, y - offset)) });
+        if (!held) return keepBoot(piece);
+        held.push(piece);
+        heldBytes += b - a;
+        if (heldBytes > o.holdBytes) {
+          held.forEach(keepBoot);
+          held = undefined;
         }
       };
       if (!ranges) keep(offset, offset + data.length);
@@ -416,7 +422,8 @@ export async function flash(image: string, devices: string[], o: FlashOptions = 
   const total = src.bmap?.mappedBytes ?? src.size ?? 0;
   const checkTotal = src.compression === 'none' && src.bmap && !src.sha256 ? src.bmap.mappedBytes : (src.size ?? 0);
   const wantCustom = Boolean(o.customize && Object.keys(o.customize).length > 0);
-  const checked = await checkSource(src, progress('checking', checkTotal, o.onProgress), { limit, keepBoot: wantCustom, holdBytes: o.holdBytes ?? HOLD_LIMIT });
+  // A compressed image too large to hold keeps its boot partition for customisation; a raw one is read again.
+  const checked = await checkSource(src, progress('checking', checkTotal, o.onProgress), { limit, keepBoot: wantCustom && src.compression !== 'none', holdBytes: o.holdBytes ?? HOLD_LIMIT });
   const imageSize = checked.size;
   const ranges: Range[] = src.bmap ? src.bmap.ranges.map((r, i) => ({ ...r, digest: checked.rangeHashes[i]! })) : [{ start: 0, end: imageSize, digest: checked.rangeHashes[0]! }];
   const mappedBytes = ranges.reduce((n, r) => n + r.end - r.start, 0);
@@ -425,7 +432,7 @@ export async function flash(image: string, devices: string[], o: FlashOptions = 
   // (EENV_FULL, a command line too long, no uboot.env) stops here, before any card is touched.
   let plan: CustomizationPlan | undefined;
   if (wantCustom) {
-    const read: ReadAt = checked.held ? pieceReader(checked.held, imageSize) : checked.boot && src.compression !== 'none' ? pieceReader(checked.boot, imageSize) : fileReadAt(src.path);
+    const read: ReadAt = checked.held ? pieceReader(checked.held, imageSize) : checked.boot ? pieceReader(checked.boot, imageSize) : fileReadAt(src.path);
     plan = planCustomization(read, src.path, o.customize!);
   }
   for (const t of targets) unmountAll(t);

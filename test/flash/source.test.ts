@@ -131,6 +131,17 @@ describe('flash sources (regular files, no root)', () => {
     assert.equal(r.targets[0]!.customized, true, r.targets[0]!.error?.message);
   });
 
+  it('customisation of a compressed image too large to hold is planned from its boot partition, kept from the one read', async () => {
+    const dir = tempDir();
+    const img = makeImage(dir);
+    writeFileSync(`${img.path}.gz`, gzipSync(img.data, { level: 1 }));
+    const t = target(dir);
+    await assert.rejects(flash(`${img.path}.gz`, [t], { forceFile: true, holdBytes: 0, customize: { env: { big: 'x'.repeat(5000) } } }), code('EENV_FULL'));
+    assert.ok(untouched(t), 'refused before writing');
+    const r = await flash(`${img.path}.gz`, [t], { forceFile: true, holdBytes: 0, customize: { hostname: 'kitchen' } });
+    assert.equal(r.targets[0]!.customized, true, r.targets[0]!.error?.message);
+  });
+
   it('a source changed between the check and the write never ends "ok", even without read-back', async () => {
     const dir = tempDir();
     const img = makeImage(dir);
