@@ -4,7 +4,6 @@
  * then each .deb checked against the index (or the lock file).
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArtifactError } from '../errors.js';
@@ -175,8 +174,6 @@ export async function fetchRelease(o: DebianOptions): Promise<string> {
   return text;
 }
 
-const sha256File = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
-
 /** Load (and verify) the Packages index of one component. */
 export async function fetchPackages(o: DebianOptions, release: string, component: string): Promise<DebPackage[]> {
   const rel = `${component}/binary-${o.arch}/Packages.xz`;
@@ -184,7 +181,8 @@ export async function fetchPackages(o: DebianOptions, release: string, component
   if (!want) throw new ArtifactError('EARTIFACT', `${o.suite} InRelease lists no ${rel}`, rel);
   let path: string;
   const cached = o.cache.blobPath(want.sha256);
-  if (o.cache.has(want.sha256) && !o.cache.checkBlob(cached, () => verify(`${o.suite} ${rel} (cached)`, { size: fileSize(cached), sha256: sha256File(cached) }, want), o.offline ?? false)) path = cached;
+  const cachedSha = o.cache.has(want.sha256) ? (await hashFile(cached)).sha256!.toString('hex') : undefined;
+  if (cachedSha && !o.cache.checkBlob(cached, () => verify(`${o.suite} ${rel} (cached)`, { size: fileSize(cached), sha256: cachedSha }, want), o.offline ?? false)) path = cached;
   else if (o.offline) throw new ArtifactError('EOFFLINE', `offline and ${o.suite} ${rel} is not cached: run nodeos-bsp fetch first`, rel);
   else {
     const { tmp } = await download(`${o.mirror}/dists/${o.suite}/${rel}`, `${o.suite}-${component}-Packages.xz`, o.cache, want);

@@ -12,6 +12,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import type { BoardProfile } from '../boards/index.js';
 import { decodeEnv } from '../uboot-env/index.js';
+import { mbrPartUuid } from './disk.js';
 import { Fat32Reader } from './fat-read.js';
 
 /** One rule of the boot chain and whether the image keeps it. */
@@ -119,7 +120,7 @@ export function checkBootChain(image: string, profile: BoardProfile): BootRule[]
       const scrOk = scr !== undefined && fat.readFile('boot.scr').readUInt32BE(0) === 0x27051956;
       rule('BC_SCRIPT', 'u-boot', scrOk, scrOk ? 'boot.scr: a U-Boot script image (for U-Boots whose environment lives elsewhere)' : 'boot.scr is missing or not a U-Boot script image');
       const args = vars.get('bootargs') ?? '';
-      const want = `${mbr.readUInt32LE(440).toString(16).padStart(8, '0')}-${(first!.slot + 1).toString(16).padStart(2, '0')}`;
+      const want = mbrPartUuid(mbr.readUInt32LE(440), first!.slot + 1);
       const named = /(?:^|\s)nodeos\.boot=PARTUUID=(\S+)/.exec(args)?.[1];
       rule('BC_BOOT_PARTUUID', 'linux', named === want, `bootargs name the boot partition ${named ? `PARTUUID=${named}` : '(not at all)'}; the card's is ${want}`);
       const consoleArg = /(?:^|\s)console=(\S+)/.exec(args)?.[1];

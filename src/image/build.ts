@@ -16,7 +16,7 @@ import { createImage as createEnvImage } from '../uboot-env/index.js';
 import { createBmap } from './bmap.js';
 import { checkBootChain } from './boot-chain.js';
 import { scriptImage } from './uimage.js';
-import { buildMbr, SECTOR, writeSparseImage } from './disk.js';
+import { buildMbr, mbrPartUuid, SECTOR, writeSparseImage } from './disk.js';
 import { buildFat32, type Extent, type FatFile } from './fat.js';
 import { deviceTree } from './devicetree.js';
 import { buildInitramfs, runtimeFiles } from './initramfs.js';
@@ -205,8 +205,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   if (bootPart.sizeMiB === 'fill') throw new BspError('EPROFILE_INVALID', 'the boot partition needs a fixed size');
   const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
   const diskId = ids.readUInt32LE(4);
-  // An MBR partition's PARTUUID: the disk signature and the partition's number, as the kernel names it.
-  const bootPartUuid = `${diskId.toString(16).padStart(8, '0')}-${(parts.indexOf(bootPart) + 1).toString(16).padStart(2, '0')}`;
+  const bootPartUuid = mbrPartUuid(diskId, parts.indexOf(bootPart) + 1);
   const envVars = ubootEnvironment(profile, build, BOOT_NAMES.initramfs, bootPartUuid);
   const envText = envVars.map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
   const bootFiles: FatFile[] = await stage('boot-partition', () => {

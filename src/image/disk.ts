@@ -4,6 +4,9 @@ import type { Extent } from './fat.js';
 
 export const SECTOR = 512;
 
+/** An MBR partition's PARTUUID as the kernel names it: the disk signature and the partition number (`%08x-%02x`). */
+export const mbrPartUuid = (signature: number, partition: number): string => `${(signature >>> 0).toString(16).padStart(8, '0')}-${partition.toString(16).padStart(2, '0')}`;
+
 /** An MBR partition entry. */
 export interface MbrPartition {
   /** First sector (LBA). */

@@ -4,8 +4,10 @@
  * NodeOS card in a USB reader is never taken for /boot or given a users' partition. When the
  * name matches several partitions (two cards flashed from one image) none is chosen.
  */
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { mbrPartUuid } from '../image/disk.js';
+import { fileReadAt } from '../image/fat-read.js';
 
 /** A partition as sysfs and its disk's first sector describe it. */
 export interface PartitionInfo {
@@ -29,16 +31,10 @@ export function bootArgument(cmdline: string): string | undefined {
   return /(?:^|\s)nodeos\.boot=(\S+)/.exec(cmdline)?.[1];
 }
 
+/** The first bytes of a device, or undefined when it cannot be read (yet). */
 function head(path: string, length: number): Buffer | undefined {
   try {
-    const fd = openSync(path, 'r');
-    try {
-      const b = Buffer.alloc(length);
-      const n = readSync(fd, b, 0, length, 0);
-      return b.subarray(0, n);
-    } finally {
-      closeSync(fd);
-    }
+    return fileReadAt(path)(0, length);
   } catch {
     return undefined;
   }
@@ -64,7 +60,7 @@ export function scanPartitions(root = '/'): PartitionInfo[] {
     const info: PartitionInfo = { device: `/dev/${name}`, disk: `/dev/${diskName}`, number };
     const mbr = head(join(root, 'dev', diskName), 512);
     if (mbr && mbr.length === 512 && mbr[510] === 0x55 && mbr[511] === 0xaa && ![0, 1, 2, 3].some((i) => mbr[446 + 16 * i + 4] === 0xee)) {
-      info.partuuid = `${mbr.readUInt32LE(440).toString(16).padStart(8, '0')}-${number.toString(16).padStart(2, '0')}`;
+      info.partuuid = mbrPartUuid(mbr.readUInt32LE(440), number);
     }
     const bs = head(join(root, 'dev', name), 512);
     if (bs && bs.length === 512 && bs.toString('latin1', 82, 87) === 'FAT32') info.label = bs.toString('latin1', 71, 82).trim();

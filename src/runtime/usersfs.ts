@@ -4,8 +4,9 @@
  * anything that already holds a filesystem: a second boot only mounts.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import type { PartitionSpec } from '../boards/schema.js';
+import { fileReadAt } from '../image/fat-read.js';
 
 const BUSYBOX = '/bin/busybox';
 const MiB = 1 << 20;
@@ -13,16 +14,8 @@ const MiB = 1 << 20;
 /** Outcome, for the one line init prints. */
 export type UsersResult = { state: 'mounted' | 'created'; device: string } | { state: 'skipped'; reason: string };
 
-function read(dev: string, offset: number, length: number): Buffer {
-  const fd = openSync(dev, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    readSync(fd, b, 0, length, offset);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
+/** Bytes of a device (fewer only at its end). */
+const read = (dev: string, offset: number, length: number): Buffer => fileReadAt(dev)(offset, length);
 
 /** Bytes {@link signatureIn} looks at. */
 export const SIGNATURE_BYTES = 0x10100;

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { getBoard, packageRoot, prepareEmulation, startEmulation } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
+import { until } from '../helpers/until.js';
 
 const OUT = join(packageRoot(), 'out');
 const BOOT_MS = 420_000;
@@ -39,8 +40,7 @@ for (const [id, direct] of [['rpi3b', true], ['qemu-virt', false]] as const) {
       try {
         await c.waitFor(/\n> $/, BOOT_MS, 0);
         // The lease is announced once on the console (kept out of the REPL's answers).
-        const deadline = Date.now() + 60_000;
-        while (!c.messages.some((m) => /network: eth0 10\.0\.2\.15\/24 from DHCP server 10\.0\.2\.2/.test(m)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+        await until(() => c.messages.some((m) => m.includes('from DHCP server')), 'the lease on the console', 60_000).catch(() => undefined);
         assert.ok(c.messages.some((m) => /network: eth0 10\.0\.2\.15\/24 from DHCP server 10\.0\.2\.2 \(lease \d+ s\)/.test(m)), c.messages.join('\n') || c.output.slice(-2000));
         console.log(`      ${id}: address from DHCP ${((Date.now() - t) / 1000).toFixed(1)} s after QEMU start`);
         assert.equal(c.messages.filter((m) => m.includes('from DHCP server')).length, 1, 'said once');

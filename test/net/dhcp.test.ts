@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { DhcpClient, decodeDhcp, encodeDhcp, leaseFrom, Opt, opt, udpTransport, type DhcpEvent, type DhcpMessage, type Lease } from '../../src/net/index.js';
 import { FakeClock } from '../helpers/fake-clock.js';
+import { until } from '../helpers/until.js';
 
 const MAC = '52:54:00:12:34:56';
 
@@ -60,14 +61,6 @@ class TestServer {
 /** Let UDP packets cross loopback (for "nothing happens" checks). */
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 30));
 
-/** Wait (real time, up to 5 s) until a condition holds: packets on loopback take their time. */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 async function setup(server: TestServer, clock: FakeClock) {
   const transport = await udpTransport({ local: { address: '127.0.0.1', port: 0 }, servers: { address: '127.0.0.1', port: server.port } });

@@ -10,14 +10,8 @@ import { join } from 'node:path';
 import { BspError } from '../../src/index.js';
 import { decodeDhcp, DhcpClient, DhcpServer, encodeDhcp, Opt, opt, setupUsbGadget, stableMac, type DhcpTransport, type Lease } from '../../src/net/index.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
+import { until } from '../helpers/until.js';
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('USB gadget Ethernet (configfs tree in a temp dir)', () => {
   after(cleanupTemp);
