@@ -1,5 +1,5 @@
 /**
- * Customisation at flash time: hostname, console, extra kernel arguments and U-Boot
+ * Customisation at flash time: hostname, console, extra kernel arguments, SSH keys and U-Boot
  * variables, written into the card's uboot.env (through uboot-env and the kit's FAT code)
  * and verified by reading them back from the card.
  */
@@ -7,6 +7,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { FlashError } from '../src/errors.js';
 import { bootPartition, bootPartitionOf } from '../src/emulate/index.js';
 import { Fat32Reader, type ReadAt } from '../src/image/fat-read.js';
+import { ENV_SSH_KEYS, parseAuthorizedKeys, parsePublicKeyLine } from '../src/net/ssh-keys.js';
 import { decodeEnv, encodeEnv, hasControl } from '../src/uboot-env/index.js';
 
 /** What to change on the card. */
@@ -19,6 +20,8 @@ export interface Customization {
   cmdline?: string[];
   /** U-Boot variables to set (empty value deletes). */
   env?: Record<string, string>;
+  /** OpenSSH public key lines allowed to log in, added to those the image was built with (`nodeos_ssh_keys`). */
+  sshKeys?: string[];
 }
 
 const ENV_FILE = 'uboot.env';
@@ -40,6 +43,10 @@ export function validateCustomization(c: Customization): void {
     if ((a.match(/"/g) ?? []).length % 2 !== 0) throw new FlashError('ECUSTOMIZE', `kernel argument ${JSON.stringify(a)} has an unbalanced double quote: the kernel would run it into the next argument`);
     if (/\s/.test(a.replace(/"[^"]*"/g, ''))) throw new FlashError('ECUSTOMIZE', `kernel argument ${JSON.stringify(a)} must be one word (quote spaces: name="a b")`);
   }
+  for (const line of c.sshKeys ?? []) {
+    const k = parsePublicKeyLine(line);
+    if ('error' in k) throw new FlashError('ECUSTOMIZE', `SSH key: ${k.error}`);
+  }
   for (const [k, v] of Object.entries(c.env ?? {})) {
     if (!k || /[\s=]/.test(k) || hasControl(k)) throw new FlashError('ECUSTOMIZE', `U-Boot variable name ${JSON.stringify(k)} is not valid: no "=", spaces or control characters`);
     if (v.includes('\0')) throw new FlashError('ECUSTOMIZE', `U-Boot variable ${k}: a value cannot hold a NUL byte`);
@@ -56,6 +63,14 @@ export function applyCustomization(vars: Map<string, string>, c: Customization):
     out.set('hostname', c.hostname);
   }
   args.push(...(c.cmdline ?? []));
+  if (c.sshKeys?.length) {
+    const have = parseAuthorizedKeys(out.get(ENV_SSH_KEYS) ?? '').keys;
+    for (const line of c.sshKeys) {
+      const k = parsePublicKeyLine(line);
+      if (!('error' in k) && !have.some((h) => h.blob.equals(k.blob))) have.push(k);
+    }
+    out.set(ENV_SSH_KEYS, have.map((k) => k.line).join('\n'));
+  }
   if (c.console !== undefined || c.hostname !== undefined || (c.cmdline?.length ?? 0) > 0) out.set('bootargs', args.join(' '));
   for (const [k, v] of Object.entries(c.env ?? {})) {
     if (v === '') out.delete(k);

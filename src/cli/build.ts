@@ -4,9 +4,10 @@ import { basename, dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { Cache, fetchArtifacts } from '../artifacts/index.js';
 import { getBoard } from '../boards/index.js';
-import { parseForward, prepareEmulation, startEmulation } from '../emulate/index.js';
+import { freeLoopbackPort, HOST_SERVICE_ADDRESS, parseForward, parseService, prepareEmulation, startEmulation } from '../emulate/index.js';
 import { UsageError } from '../errors.js';
 import { buildImage, targetModules, type BuildEvent } from '../image/index.js';
+import { loadSshKeyFiles } from '../net/ssh-keys.js';
 import { json, type Io } from './output.js';
 
 interface FetchOpts {
@@ -34,6 +35,11 @@ const withFetchOptions = (c: Command): Command =>
     .option('--cache-dir <dir>', 'download cache (default $NODEOS_BSP_CACHE or $XDG_CACHE_HOME/nodeos-bsp)')
     .option('--boards-dir <dir>', "board profiles (and their overlays/) to use instead of the kit's boards/")
     .option('--json', 'JSON events instead of progress text');
+
+/** `build`'s own options (fetch takes only the ones above). */
+interface BuildOpts extends FetchOpts {
+  sshKey?: string[];
+}
 
 function artifactOptions(o: FetchOpts): NonNullable<Parameters<typeof fetchArtifacts>[1]> & { cache: Cache } {
   return {
@@ -77,19 +83,23 @@ nothing. Set SOURCE_DATE_EPOCH for timestamps; the same lock and epoch give the 
 Examples:
   $ nodeos-bsp build --board rpi3b
   $ nodeos-bsp build --board rpi3b --offline --out /tmp/out
-  $ SOURCE_DATE_EPOCH=1700000000 nodeos-bsp build -b rpi3b --json`,
+  $ SOURCE_DATE_EPOCH=1700000000 nodeos-bsp build -b rpi3b --json
+  $ nodeos-bsp build -b rpi3b --ssh-key ~/.ssh/id_ed25519.pub`,
       ),
-  ).action(async (o: FetchOpts) => {
-    const board = getBoard(o.board, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile;
-    const t = Date.now();
-    const r = await buildImage(board, { ...artifactOptions(o), outDir: o.out, ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), onEvent: reporter(io, Boolean(o.json), !o.json && io.color) });
-    if (o.json) return json(io, { image: r.image, bmap: r.bmap, sha256: r.sha256File, manifest: r.manifestPath, lock: r.lockPath, build: r.manifest.build, ms: Date.now() - t });
-    io.out(
-      `${r.image} (${(r.manifest.image.size / 1048576).toFixed(0)} MiB, ${(r.manifest.image.mappedBytes / 1048576).toFixed(1)} MiB mapped) in ${((Date.now() - t) / 1000).toFixed(1)} s\n` +
-        `  ${r.bmap}\n  ${r.sha256File}\n  ${r.manifestPath}\n  lock: ${r.lockPath}\n` +
-        `next: nodeos-bsp emulate ${r.image}${board.emulation ? '' : '  (no QEMU machine for this board)'}\n`,
-    );
-  });
+  )
+    .option('--ssh-key <file...>', 'OpenSSH public key file(s) allowed to log in to the board over SSH (without one, SSH is off)')
+    .action(async (o: BuildOpts) => {
+      const board = getBoard(o.board, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile;
+      const sshKeys = o.sshKey ? loadSshKeyFiles(o.sshKey).map((k) => k.line) : undefined;
+      const t = Date.now();
+      const r = await buildImage(board, { ...artifactOptions(o), outDir: o.out, ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), ...(sshKeys ? { sshKeys } : {}), onEvent: reporter(io, Boolean(o.json), !o.json && io.color) });
+      if (o.json) return json(io, { image: r.image, bmap: r.bmap, sha256: r.sha256File, manifest: r.manifestPath, lock: r.lockPath, build: r.manifest.build, ms: Date.now() - t });
+      io.out(
+        `${r.image} (${(r.manifest.image.size / 1048576).toFixed(0)} MiB, ${(r.manifest.image.mappedBytes / 1048576).toFixed(1)} MiB mapped) in ${((Date.now() - t) / 1000).toFixed(1)} s\n` +
+          `  ${r.bmap}\n  ${r.sha256File}\n  ${r.manifestPath}\n  lock: ${r.lockPath}\n` +
+          `next: nodeos-bsp emulate ${r.image}${board.emulation ? '' : '  (no QEMU machine for this board)'}\n`,
+      );
+    });
 
   withFetchOptions(
     program
@@ -123,13 +133,18 @@ Examples:
     .option('--dry-run', 'print the QEMU command line and exit')
     .option('--boards-dir <dir>', "board profiles to read the board from instead of the kit's boards/")
     .option('--forward <host:board...>', "forward a TCP port of this machine's 127.0.0.1 to the board, e.g. 8080:80 (repeatable)")
+    .option('--service <board:host...>', `let the board reach a TCP port of this machine's 127.0.0.1 at ${HOST_SERVICE_ADDRESS}:BOARDPORT, e.g. 80:8080 (a registry, a time server; repeatable)`)
+    .option('--ssh', 'forward a free port of 127.0.0.1 to the board\'s SSH server and print the ssh command')
     .option('--no-net', 'no network card (default: QEMU user networking, restricted to the forwarded ports)')
     .addHelpText(
       'after',
       `
 The board gets a network card on QEMU's user-mode network with restrict=on: it reaches
 nothing beyond the emulated network (its DHCP server gives it 10.0.2.15), and this machine
-reaches the board only through --forward ports on 127.0.0.1.
+reaches the board only through --forward ports on 127.0.0.1. The only connections the
+board can open leave through --service: ${HOST_SERVICE_ADDRESS}:BOARDPORT reaches this machine's
+127.0.0.1:HOSTPORT (e.g. a local npm registry, or a server whose Date header sets the clock:
+flash with --cmdline nodeos.timeurl=http://${HOST_SERVICE_ADDRESS}/).
 
 The console is the board's console UART (the mini UART on a Pi 3); QEMU's monitor is on
 Ctrl-A C, quit with Ctrl-A X. The image itself is never written: changes go to an overlay.
@@ -140,10 +155,12 @@ Examples:
   $ nodeos-bsp emulate out/nodeos-rpi3b.img --overlay out/rpi3b-card.qcow2
   $ nodeos-bsp emulate --board rpi4b --direct --append 'nodeos.run="board.GPIO17.write(1)"'
   $ nodeos-bsp emulate --board rpi3b --forward 8080:80
+  $ nodeos-bsp emulate --board qemu-virt --forward 2222:22   (then: ssh -p 2222 nodeos@127.0.0.1)
+  $ nodeos-bsp emulate --board rpi3b --service 80:4873       (the board's npm: registry=http://${HOST_SERVICE_ADDRESS}/)
   $ nodeos-bsp emulate --board qemu-virt --no-net`,
     )
-    .action(async (image: string | undefined, o: { board?: string; direct?: boolean; overlay?: string; append?: string; dryRun?: boolean; boardsDir?: string; forward?: string[]; net: boolean }) => {
-      if (o.net === false && o.forward?.length) throw new UsageError('--forward needs the network: drop --no-net');
+    .action(async (image: string | undefined, o: { board?: string; direct?: boolean; overlay?: string; append?: string; dryRun?: boolean; boardsDir?: string; forward?: string[]; service?: string[]; ssh?: boolean; net: boolean }) => {
+      if (o.net === false && (o.forward?.length || o.service?.length || o.ssh)) throw new UsageError('--forward, --service and --ssh need the network: drop --no-net');
       let boardId = o.board;
       const img = image ?? (boardId ? join('out', `nodeos-${boardId}.img`) : undefined);
       if (!img) throw new UsageError('give an image or --board <id>');
@@ -152,18 +169,22 @@ Examples:
         if (!existsSync(manifest)) throw new UsageError(`cannot tell the board of ${img} (no ${manifest}): pass --board <id>`);
         boardId = (JSON.parse(readFileSync(manifest, 'utf8')) as { board: string }).board;
       }
+      const forward = (o.forward ?? []).map(parseForward);
+      if (o.ssh && !forward.some((f) => f.board === 22)) forward.push({ host: await freeLoopbackPort(), board: 22 });
       const e = prepareEmulation(img, getBoard(boardId, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile, {
         direct: Boolean(o.direct),
         ...(o.overlay ? { overlay: o.overlay } : {}),
         ...(o.append ? { cmdline: [o.append] } : {}),
         ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}),
-        net: o.net === false ? false : { forward: (o.forward ?? []).map(parseForward) },
+        net: o.net === false ? false : { forward, services: (o.service ?? []).map(parseService) },
       });
       if (o.dryRun) {
         io.out([e.command, ...e.args].map((a) => (/[\s'"]/.test(a) ? `'${a.replace(/'/g, "'\\''")}'` : a)).join(' ') + '\n');
         e.cleanup();
         return;
       }
+      const sshPort = forward.find((f) => f.board === 22)?.host;
+      if (sshPort) io.err(`ssh: ssh -p ${sshPort} nodeos@127.0.0.1   (once the board says "ssh: listening")\n`);
       const child = startEmulation(e, 'inherit');
       const code = await new Promise<number>((res) => child.on('exit', (c) => res(c ?? 1)));
       if (code !== 0) process.exitCode = code;

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
 import { candidateDrives, flash, listDrives, type Customization, type Drive, type FlashProgress } from '../../flash/index.js';
 import { FlashError, UsageError } from '../errors.js';
+import { loadSshKeyFiles } from '../net/ssh-keys.js';
 import { json, table, type Io } from './output.js';
 
 const gb = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : `${(n / 1e6).toFixed(0)} MB`);
@@ -67,6 +68,7 @@ export function registerFlash(program: Command, io: Io): void {
     .option('--console <dev,baud>', 'customise: kernel console, e.g. ttyS1,115200')
     .option('--cmdline <arg...>', 'customise: extra kernel arguments')
     .option('--env <name=value...>', 'customise: U-Boot variables (name= deletes)')
+    .option('--ssh-key <file...>', 'customise: OpenSSH public key file(s) allowed to log in over SSH (added to the image\'s)')
     .option('--json', 'progress and result as JSON lines')
     .addHelpText(
       'after',
@@ -82,10 +84,13 @@ customisation is written into the card's uboot.env and read back.
 Examples:
   $ nodeos-bsp flash out/nodeos-rpi3b.img --device /dev/sdb
   $ nodeos-bsp flash nodeos-rpi3b.img.xz -d /dev/sdb /dev/sdc --yes --json
-  $ nodeos-bsp flash out/nodeos-rpi3b.img -d /dev/mmcblk0 --hostname kitchen --env bootdelay=2`,
+  $ nodeos-bsp flash out/nodeos-rpi3b.img -d /dev/mmcblk0 --hostname kitchen --env bootdelay=2
+  $ nodeos-bsp flash out/nodeos-rpi3b.img -d /dev/sdb --ssh-key ~/.ssh/id_ed25519.pub`,
     )
-    .action(async (image: string, o: { device?: string[]; yes?: boolean; verify: boolean; bmap?: string | false; forceFile?: boolean; allowLarge?: boolean; hostname?: string; console?: string; cmdline?: string[]; env?: string[]; json?: boolean }) => {
+    .action(async (image: string, o: { device?: string[]; yes?: boolean; verify: boolean; bmap?: string | false; forceFile?: boolean; allowLarge?: boolean; hostname?: string; console?: string; cmdline?: string[]; env?: string[]; sshKey?: string[]; json?: boolean }) => {
       const tty = Boolean(process.stdin.isTTY) && Boolean(process.stderr.isTTY) && !o.json;
+      // Key files are checked before anything is asked or written.
+      const sshKeys = o.sshKey ? loadSshKeyFiles(o.sshKey).map((k) => k.line) : undefined;
       let devices = o.device ?? [];
       const drives = listDrives();
       if (devices.length === 0) {
@@ -111,6 +116,7 @@ Examples:
       if (o.hostname) customize.hostname = o.hostname;
       if (o.console) customize.console = o.console;
       if (o.cmdline) customize.cmdline = o.cmdline;
+      if (sshKeys) customize.sshKeys = sshKeys;
       if (o.env) {
         customize.env = {};
         for (const kv of o.env) {

@@ -7,6 +7,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { BoardProfile } from '../boards/index.js';
 import { BspError } from '../errors.js';
@@ -95,7 +96,19 @@ export interface EmulateOptions {
    * forwarded), with TCP ports of the host's 127.0.0.1 forwarded to the board. Default on
    * for boards whose profile names an emulated NIC; false: no network card.
    */
-  net?: false | { forward?: { host: number; board: number }[] };
+  net?: false | { forward?: { host: number; board: number }[]; services?: { board: number; host: number }[] };
+}
+
+/** Where the board reaches the services this machine offers it (`services`, `--service`). */
+export const HOST_SERVICE_ADDRESS = '10.0.2.100';
+
+/**
+ * QEMU runs this for every TCP connection the board opens to a service (guestfwd's cmd:,
+ * the connection on stdin/stdout): it joins it to this machine's 127.0.0.1:port.
+ */
+export function relayCommand(port: number): string {
+  const js = `const s=require("net").connect({host:"127.0.0.1",port:${port}});s.on("error",()=>process.exit(1));process.stdin.pipe(s).pipe(process.stdout)`;
+  return `'${process.execPath.replace(/'/g, "'\\''")}' -e '${js}'`;
 }
 
 /** QEMU's -netdev/-device arguments for a board's restricted user network. */
@@ -106,11 +119,35 @@ export function networkArgs(profile: BoardProfile, net: EmulateOptions['net']): 
     if (net?.forward?.length) throw new BspError('EUSAGE', `${profile.id} has no emulated network card (emulation.qemu.nic): nothing to forward to`);
     return ['-nic', 'none'];
   }
+  const ports = (...ps: number[]): void => {
+    for (const p of ps) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new BspError('EUSAGE', `port ${p} is not 1-65535`);
+  };
   const fwd = (net?.forward ?? []).map((f) => {
-    for (const p of [f.host, f.board]) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new BspError('EUSAGE', `port ${p} is not 1-65535`);
+    ports(f.host, f.board);
     return `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.board}`;
   });
-  return ['-netdev', `user,id=net0,restrict=on${fwd.join('')}`, '-device', `${nic},netdev=net0`];
+  // guestfwd: only these connections leave the restricted network, each to 127.0.0.1.
+  const svc = (net?.services ?? []).map((f) => {
+    ports(f.host, f.board);
+    return `,guestfwd=tcp:${HOST_SERVICE_ADDRESS}:${f.board}-cmd:${qemuOptValue(relayCommand(f.host))}`;
+  });
+  return ['-netdev', `user,id=net0,restrict=on${fwd.join('')}${svc.join('')}`, '-device', `${nic},netdev=net0`];
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export async function freeLoopbackPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** Parse a --service value, BOARDPORT:HOSTPORT. */
+export function parseService(spec: string): { board: number; host: number } {
+  const m = /^(\d+):(\d+)$/.exec(spec);
+  if (!m) throw new BspError('EUSAGE', `--service ${spec}: use BOARDPORT:HOSTPORT, e.g. 80:8080 (the board reaches ${HOST_SERVICE_ADDRESS}:80)`);
+  return { board: Number(m[1]), host: Number(m[2]) };
 }
 
 /** Parse a --forward value, HOSTPORT:BOARDPORT. */

@@ -21,6 +21,7 @@ import { buildFat32, type Extent, type FatFile } from './fat.js';
 import { deviceTree } from './devicetree.js';
 import { buildInitramfs, runtimeFiles } from './initramfs.js';
 import { TARGET_PACKAGES, targetModules } from './target-modules.js';
+import { ENV_SSH_KEYS, parseAuthorizedKeys } from '../net/ssh-keys.js';
 
 /** A stage of the build, for progress output. */
 export type BuildStage = 'fetch' | 'target-modules' | 'initramfs' | 'compress' | 'boot-partition' | 'image' | 'bmap' | 'done';
@@ -36,6 +37,8 @@ export interface BuildOptions extends Omit<ArtifactOptions, 'onProgress'> {
   outDir?: string;
   /** Boards directory the profile came from; its overlays/ holds the .dtso files. Default: the kit's boards/. */
   boardsDir?: string;
+  /** OpenSSH public key lines allowed to log in to the board over SSH (`nodeos_ssh_keys` in uboot.env). */
+  sshKeys?: string[];
   /** Seconds since the epoch for every timestamp. Default $SOURCE_DATE_EPOCH, else the newest pinned Debian file on the card. */
   sourceDateEpoch?: number;
   onEvent?: (e: BuildEvent) => void;
@@ -107,7 +110,7 @@ function findKernelImage(root: string): { path: string; release: string } {
  * fixes up memory and serial numbers; QEMU's virt generates one). Load addresses, console
  * and the boot device come from the profile.
  */
-export function ubootEnvironment(profile: BoardProfile, build: string, initrdName: string, bootPartUuid?: string): [string, string][] {
+export function ubootEnvironment(profile: BoardProfile, build: string, initrdName: string, bootPartUuid?: string, settings: Record<string, string> = {}): [string, string][] {
   const uboot = profile.boot.uboot;
   if (!uboot) throw new BspError('EBOARD_UNSUPPORTED', `${profile.id} has no boot.uboot: the kit's images boot through U-Boot`);
   // nodeos.boot names the card's boot partition, so init never takes another NodeOS card's.
@@ -123,12 +126,20 @@ export function ubootEnvironment(profile: BoardProfile, build: string, initrdNam
     ['bootcmd', `${load('kernel_addr_r', BOOT_NAMES.kernel)}; ${load('ramdisk_addr_r', initrdName)}; booti \${kernel_addr_r} \${ramdisk_addr_r}:\${filesize} \${fdtcontroladdr}`],
     ['bootdelay', '0'],
     ['nodeos_build', build],
+    ...Object.entries(settings),
   ]);
   for (const [k, v] of Object.entries(uboot.env ?? {})) {
     if (vars.has(k)) throw new BspError('EPROFILE_INVALID', `${profile.id}: boot.uboot.env sets ${k}, which the kit writes itself`);
     vars.set(k, v);
   }
   return [...vars].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Checked, de-duplicated key lines for {@link ENV_SSH_KEYS}. */
+function sshKeyLines(lines: string[]): string {
+  const { keys, errors } = parseAuthorizedKeys(lines.join('\n'));
+  if (errors.length) throw new BspError('ESSH_KEY', `SSH key ${errors[0]!.line}: ${errors[0]!.error}`);
+  return keys.map((k) => k.line).join('\n');
 }
 
 /**
@@ -206,7 +217,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
   const diskId = ids.readUInt32LE(4);
   const bootPartUuid = mbrPartUuid(diskId, parts.indexOf(bootPart) + 1);
-  const envVars = ubootEnvironment(profile, build, BOOT_NAMES.initramfs, bootPartUuid);
+  const envVars = ubootEnvironment(profile, build, BOOT_NAMES.initramfs, bootPartUuid, o.sshKeys?.length ? { [ENV_SSH_KEYS]: sshKeyLines(o.sshKeys) } : {});
   const envText = envVars.map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
   const bootFiles: FatFile[] = await stage('boot-partition', () => {
     const files: FatFile[] = [

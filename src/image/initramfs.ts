@@ -56,7 +56,7 @@ const RUNTIME_BARE = new Set(['onoff', 'i2c-bus', 'serialport']);
  */
 export function runtimeFiles(): { rel: string; data: Buffer }[] {
   const dist = join(packageRoot(), 'dist/src');
-  const entries = ['runtime/init.js', 'runtime/repl.js'];
+  const entries = ['runtime/init.js', 'runtime/repl.js', 'runtime/sshd.js', 'runtime/no-compiler.js'];
   if (!existsSync(join(dist, entries[0]!))) throw new BspError('ETOOL', `${dist}/${entries[0]} is missing: run npm run build`);
   const seen = new Map<string, Buffer>();
   const queue = [...entries];
@@ -146,6 +146,8 @@ export function buildInitramfs(
   const info = {
     board: profile,
     build,
+    // The clock's floor on a board without an RTC (seconds since 1970).
+    buildEpoch: mtime,
     kernelRelease: release,
     modules: modules.map((m) => ({ name: m.name, path: `/usr/lib/modules/${release}/${m.relPath}` })),
   };

@@ -1,7 +1,8 @@
 /**
  * The NodeOS REPL with `board` injected (johnny-five style): Node's own repl, top-level
- * await, history, and the commands .pinout, .gpio, .i2cdetect [bus], .env.
+ * await, history, and the commands .pinout, .gpio, .i2cdetect [bus], .env, .npm ARGS.
  */
+import { spawn } from 'node:child_process';
 import repl, { type REPLServer } from 'node:repl';
 import type { Readable, Writable } from 'node:stream';
 import type { Board } from './board/index.js';
@@ -15,6 +16,10 @@ export interface BoardReplOptions {
   /** File for the history (on the users' partition on a board). */
   historyFile?: string;
   prompt?: string;
+  /** A context of its own instead of the process's global (each SSH session has one). */
+  ownContext?: boolean;
+  /** Line editing and echo (a console or an SSH pty); default: whether output is a TTY. */
+  terminal?: boolean;
 }
 
 /** An i2cdetect-style grid of the addresses that answered. */
@@ -49,7 +54,8 @@ export function startupLines(cmdline: string): string[] {
 export function startBoardRepl(board: Board, o: BoardReplOptions = {}): REPLServer {
   const server = repl.start({
     prompt: o.prompt ?? '> ',
-    useGlobal: true,
+    useGlobal: !o.ownContext,
+    ...(o.terminal !== undefined ? { terminal: o.terminal } : {}),
     ...(o.input ? { input: o.input } : {}),
     ...(o.output ? { output: o.output } : {}),
   });
@@ -85,6 +91,22 @@ export function startBoardRepl(board: Board, o: BoardReplOptions = {}): REPLServ
   server.defineCommand('env', {
     help: 'Print the U-Boot environment',
     action: () => void guard(() => say(Object.entries(board.env.all()).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join('\n'))),
+  });
+  server.defineCommand('npm', {
+    help: 'Run npm, e.g. .npm install -g cowsay (global packages live on the users\' partition; require them right after)',
+    action: (arg: string) => {
+      const args = arg.trim().split(/\s+/).filter(Boolean);
+      server.pause();
+      const child = spawn('npm', args, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+      child.stdout.on('data', (d: Buffer) => server.output.write(d));
+      child.stderr.on('data', (d: Buffer) => server.output.write(d));
+      child.on('error', (err) => say(`cannot run npm: ${err.message}`));
+      child.on('close', (code) => {
+        server.resume();
+        if (code === 0) server.displayPrompt();
+        else say(`npm exited with status ${code}`);
+      });
+    },
   });
   if (o.historyFile) server.setupHistory(o.historyFile, () => undefined);
   return server;

@@ -6,13 +6,17 @@
  * Runs on the device under the target's Node.js; it only uses Node's built-ins and the
  * busybox that the image ships for what Node cannot do (mount, insmod).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { BoardProfile } from '../boards/schema.js';
 import { chooseBootPartition, scanPartitions, type PartitionInfo } from './boot-device.js';
 import { hostnameFrom } from './hostname.js';
+import { applyFloor, ClockKeeper, timeSources } from './clock.js';
 import { startNetwork } from './network.js';
+import { npmEnvironment, npmRegistry } from './npm.js';
+import type { DhcpClient, Lease } from '../net/index.js';
+import { SSHD_OFF } from './exit-codes.js';
 import { setupUsers } from './usersfs.js';
 
 const BUSYBOX = '/bin/busybox';
@@ -22,6 +26,7 @@ const ETC = '/etc/nodeos';
 interface ImageInfo {
   board: BoardProfile;
   build: string;
+  buildEpoch?: number;
   modules: { name: string; path: string }[];
 }
 
@@ -117,6 +122,45 @@ function startRepl(): void {
   });
 }
 
+let dhcp: DhcpClient | undefined;
+let sshd: ChildProcess | undefined;
+let shuttingDown = false;
+
+/**
+ * Reboot or power off in order: the DHCP lease is released (so the server can give the
+ * address away at once), the SSH server stopped, the card's filesystems synced and unmounted.
+ */
+function shutdown(how: 'reboot' | 'poweroff'): void {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  sshd?.kill('SIGTERM');
+  dhcp?.stop(true);
+  // The RELEASE leaves on its own; give it a moment before the link goes down.
+  setTimeout(() => {
+    spawnSync(BUSYBOX, ['sync']);
+    for (const m of ['/home', '/boot']) spawnSync(BUSYBOX, ['umount', m], { stdio: 'ignore' });
+    spawnSync(BUSYBOX, [how, '-f']);
+  }, 300);
+}
+
+/** The SSH server, in its own process; restarted with a growing delay unless it is off on purpose. */
+function startSshd(attempt = 0): void {
+  const started = Date.now();
+  // Pipes, not the console: a Node process on a TTY puts back the terminal mode it found when
+  // it exits, which would switch echo back on under the REPL's feet (every line twice).
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./sshd.js', import.meta.url))], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  sshd = child;
+  child.stdout.pipe(process.stdout, { end: false });
+  child.stderr.pipe(process.stdout, { end: false });
+  child.on('exit', (code, signal) => {
+    if (code === SSHD_OFF || shuttingDown) return;
+    const next = Date.now() - started > 60000 ? 0 : attempt + 1;
+    const delay = Math.min(60000, 1000 * 2 ** next);
+    log(`ssh: the server ended (${signal ?? `exit ${code}`}); starting it again in ${delay / 1000} s`);
+    setTimeout(() => startSshd(next), delay);
+  });
+}
+
 function main(): void {
   mount('proc', '/proc');
   mount('sysfs', '/sys');
@@ -126,9 +170,19 @@ function main(): void {
   mount('tmpfs', '/run', 'mode=0755');
   const info = JSON.parse(readFileSync(`${ETC}/image.json`, 'utf8')) as ImageInfo;
   const hostname = setHostname();
+  if (info.buildEpoch) applyFloor(info.buildEpoch, log);
   loadModules(info);
-  // In the background: the REPL never waits for the network.
-  startNetwork({ hostname, log }).catch((err: Error) => log(`network: ${err.message}`));
+  // In the background: the REPL never waits for the network, nor for the clock.
+  let leaseNtp: string[] = [];
+  const cmdline = readFileSync('/proc/cmdline', 'utf8');
+  const clock = new ClockKeeper({ sources: () => timeSources(cmdline, leaseNtp, npmRegistry(process.env.HOME ?? '/home')), log });
+  const onLease = (l: Lease): void => {
+    leaseNtp = l.ntp;
+    clock.start();
+  };
+  startNetwork({ hostname, log, onLease })
+    .then((c) => (dhcp = c))
+    .catch((err: Error) => log(`network: ${err.message}`));
   checkBoard(info);
   const boot = findBootPartition();
   if (!boot) log('board.env and the users partition are unavailable');
@@ -151,13 +205,18 @@ function main(): void {
   const users = existsSync('/home/.nodeos');
   process.env.HOME = users ? '/home' : '/root';
   // npm install -g lands on the users' partition, and what it installs is on PATH.
-  if (users) process.env.NPM_CONFIG_PREFIX = '/home/.npm-global';
-  process.env.PATH = [...(users ? ['/home/.npm-global/bin'] : []), '/bin', '/usr/bin'].join(':');
+  Object.assign(process.env, npmEnvironment(users));
   if (!existsSync(process.env.HOME)) mkdirSync(process.env.HOME, { recursive: true });
+  // Local installs (npm install x in the REPL) land next to the user's files and are found by require.
+  process.chdir(process.env.HOME);
   log(`${info.board.name} (${info.board.id}), Node.js ${process.version} ${process.arch}, build ${info.build}`);
-  // PID 1 ignores the signals that would otherwise end it.
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => undefined);
+  // PID 1 ignores the signals that would otherwise end it; SIGTERM and SIGUSR2 are busybox
+  // reboot's and poweroff's requests (board.reboot() sends them), done in order here.
+  for (const sig of ['SIGINT', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => undefined);
+  process.on('SIGTERM', () => shutdown('reboot'));
+  process.on('SIGUSR2', () => shutdown('poweroff'));
   startRepl();
+  startSshd();
 }
 
 main();

@@ -16,6 +16,8 @@ export interface NetworkOptions {
   log: (msg: string) => void;
   /** How long to wait for a network interface to appear. Default 15 s (USB adapters enumerate late). */
   waitMs?: number;
+  /** Called with each new lease (not renewals), after the address is set: the clock starts here. */
+  onLease?: (lease: Lease) => void;
 }
 
 function ip(args: string[]): string | undefined {
@@ -70,6 +72,7 @@ export async function startNetwork(o: NetworkOptions): Promise<DhcpClient | unde
       if (!renewed) run(applyLeaseCommands(iface, l));
       writeFileSync('/etc/resolv.conf', resolvConf(l));
       writeFileSync('/etc/hosts', hostsFile(o.hostname, l.domain));
+      if (!renewed) o.onLease?.(l);
     },
     onExpired: (l: Lease) => {
       run(removeLeaseCommands(iface, l));
@@ -79,6 +82,7 @@ export async function startNetwork(o: NetworkOptions): Promise<DhcpClient | unde
       if (e.type === 'bound' && !e.renewed) o.log(`network: ${iface} ${e.lease.address}/${e.lease.prefix}${e.lease.routers[0] ? ` via ${e.lease.routers[0]}` : ''} from DHCP server ${e.lease.server} (lease ${e.lease.leaseSeconds} s)`);
       else if (e.type === 'no-answer') o.log(`network: no DHCP answer on ${iface} yet; still asking`);
       else if (e.type === 'expired') o.log(`network: the lease of ${e.lease.address} ended; asking again`);
+      else if (e.type === 'released') o.log(`network: released ${e.lease.address} to DHCP server ${e.lease.server}`);
       else if (e.type === 'nak') o.log(`network: the DHCP server refused the address${e.message ? ` (${e.message})` : ''}; asking again`);
     },
   });

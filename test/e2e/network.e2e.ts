@@ -1,63 +1,128 @@
 /**
- * The board on a network, under QEMU's user networking with restrict=on (the board reaches
- * nothing beyond the emulated network; this machine reaches it only through --forward on
- * 127.0.0.1): the link comes up with no user action, DHCP gives the address, localhost
- * resolves without DNS, and a server started in the REPL answers this machine.
- *  - rpi3b, booted directly: dwc2 + cdc_ether for QEMU's usb-net.
- *  - qemu-virt, through U-Boot: virtio-net.
- * (Work in progress for issue 12: clock, npm, SSH come next.)
+ * The board on a network, under QEMU's user networking with restrict=on: the board reaches
+ * nothing beyond the emulated network except the services this test serves on 127.0.0.1
+ * (guestfwd to 10.0.2.100), and this machine reaches it only through forwarded ports on
+ * 127.0.0.1. A card flashed with --ssh-key, --hostname and a time URL, booted through U-Boot:
+ *  - the link comes up by itself, DHCP gives the address, localhost resolves without DNS;
+ *  - the clock is set from the test's time source (a Date header ten days ahead of ours);
+ *  - npm installs a package with a dependency from the test's registry; require() finds it,
+ *    also after a reboot;
+ *  - the host's OpenSSH client logs in with the flashed key and drives the board; another key
+ *    is refused; the host key is the same after the reboot;
+ *  - a server started in the REPL answers this machine through --forward.
+ * rpi3b: dwc2 + cdc_ether for QEMU's usb-net; qemu-virt: virtio-net.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { getBoard, packageRoot, prepareEmulation, startEmulation } from '../../src/index.js';
+import { freeLoopbackPort, getBoard, packageRoot, prepareEmulation, startEmulation } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
+import { startRegistry } from '../helpers/registry.js';
+import { ssh, userKey } from '../helpers/ssh.js';
+import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/until.js';
 
 const OUT = join(packageRoot(), 'out');
 const BOOT_MS = 420_000;
+const TEN_DAYS = 10 * 86400_000;
+const PROMPT = /\n> $/;
 
-/** A TCP port free on 127.0.0.1 right now. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+const PACKAGES = [
+  { name: 'nodeos-shout', version: '1.0.0', main: "module.exports = (s) => String(s).toUpperCase() + '!';\n" },
+  { name: 'nodeos-greet', version: '1.2.0', dependencies: { 'nodeos-shout': '^1.0.0' }, main: "const shout = require('nodeos-shout');\nmodule.exports = (who) => shout('hello ' + who);\n" },
+];
 
-for (const [id, direct] of [['rpi3b', true], ['qemu-virt', false]] as const) {
+for (const id of ['rpi3b', 'qemu-virt'] as const) {
   describe(`${id} on the network (QEMU user networking, restricted)`, () => {
-    it('gets its address by DHCP, resolves localhost from /etc/hosts, and serves this machine through --forward', async () => {
+    after(cleanupTemp);
+
+    it('DHCP, names, clock, npm install, SSH with the flashed key, a server reached through --forward; all kept over a reboot', async () => {
       const b = await runCli('build', '--board', id, '--out', OUT, '--json');
       assert.equal(b.code, 0, b.err);
-      const port = await freePort();
-      const e = prepareEmulation(join(OUT, `nodeos-${id}.img`), getBoard(id).profile, { direct, net: { forward: [{ host: port, board: 8080 }] } });
-      assert.ok(e.args.join(' ').includes('restrict=on'), 'the network is restricted');
+      const dir = tempDir();
+      const good = userKey(dir, 'good');
+      const bad = userKey(dir, 'bad');
+      const card = join(dir, 'card.img');
+      const hostname = `${id.replace(/[^a-z0-9]/g, '')}-net`;
+      const f = await runCli('flash', join(OUT, `nodeos-${id}.img`), '--device', card, '--force-file', '--yes', '--json',
+        '--hostname', hostname, '--ssh-key', `${good.file}.pub`, '--cmdline', 'nodeos.timeurl=http://10.0.2.100/');
+      assert.equal(f.code, 0, f.err + f.out);
+
+      const registry = await startRegistry(PACKAGES, 'http://10.0.2.100/', () => new Date(Date.now() + TEN_DAYS));
+      const [sshPort, httpPort] = [await freeLoopbackPort(), await freeLoopbackPort()];
+      const e = prepareEmulation(card, getBoard(id).profile, {
+        net: { forward: [{ host: sshPort, board: 22 }, { host: httpPort, board: 8080 }], services: [{ board: 80, host: registry.port }] },
+      });
+      assert.match(e.args.join(' '), /restrict=on/);
       const t = Date.now();
       const c = new Console(startEmulation(e, 'pipe'));
       try {
-        await c.waitFor(/\n> $/, BOOT_MS, 0);
-        // The lease is announced once on the console (kept out of the REPL's answers).
-        await until(() => c.messages.some((m) => m.includes('from DHCP server')), 'the lease on the console', 60_000).catch(() => undefined);
-        assert.ok(c.messages.some((m) => /network: eth0 10\.0\.2\.15\/24 from DHCP server 10\.0\.2\.2 \(lease \d+ s\)/.test(m)), c.messages.join('\n') || c.output.slice(-2000));
+        await c.waitFor(PROMPT, BOOT_MS, 0);
+        const said = (re: RegExp, what: string, ms = 90_000): Promise<void> => until(() => c.messages.some((m) => re.test(m)), `${what}; console messages:\n${c.messages.join('\n')}\n${c.output.slice(-1500)}`, ms);
+
+        // Address, once on the console.
+        await said(/network: eth0 10\.0\.2\.15\/24 from DHCP server 10\.0\.2\.2 \(lease \d+ s\)/, 'the DHCP lease');
         console.log(`      ${id}: address from DHCP ${((Date.now() - t) / 1000).toFixed(1)} s after QEMU start`);
         assert.equal(c.messages.filter((m) => m.includes('from DHCP server')).length, 1, 'said once');
         assert.equal(await c.eval("require('os').networkInterfaces().eth0.find((a) => a.family === 'IPv4').address"), "'10.0.2.15'");
         await c.eval("require('dns').lookup('localhost', 4, (e, a) => { globalThis.lh = e ? e.code : a })");
         await new Promise((r) => setTimeout(r, 500));
         assert.equal(await c.eval('lh'), "'127.0.0.1'", 'localhost from /etc/hosts, no DNS server needed');
+        assert.equal(await c.eval("require('os').hostname()"), `'${hostname}'`);
+
+        // The clock, from the test's Date header (ten days ahead: no other source could say that).
+        await said(/clock: set to \S+ from http http:\/\/10\.0\.2\.100\/ \(was off by/, 'the clock set from the test');
+        const skew = Number(await c.eval('Date.now()')) - (Date.now() + TEN_DAYS);
+        assert.ok(Math.abs(skew) < 60_000, `the board's clock is ${skew} ms off the test's time source`);
+        assert.equal(await c.eval('board.info.clock.synced'), 'true');
+        assert.equal(await c.eval('board.info.clock.source'), "'http http://10.0.2.100/'");
+
+        // npm from the test's registry: a package with a dependency, global, on the users' partition.
+        await c.eval('.npm config set registry http://10.0.2.100/', 120_000);
+        const npmStart = Date.now();
+        const install = await c.eval('.npm install -g nodeos-greet', 300_000);
+        console.log(`      ${id}: npm install -g nodeos-greet ${((Date.now() - npmStart) / 1000).toFixed(1)} s`);
+        assert.doesNotMatch(install, /npm exited with status|ERR!/, install);
+        assert.equal(await c.eval("require('nodeos-greet')('board')"), "'HELLO BOARD!'");
+        assert.ok(registry.log.includes('GET /nodeos-shout/-/nodeos-shout-1.0.0.tgz'), registry.log.join('\n'));
+
+        // SSH with the key given to flash.
+        await said(/ssh: listening on port 22, host key SHA256:\S+ \(ED25519\)/, 'the SSH server');
+        const w = await ssh(sshPort, dir, good.file, ['board.GPIO17 ? (board.GPIO17.write(1), board.GPIO17.value) : require("os").hostname()']);
+        assert.deepEqual([w.code, w.err], [0, ''], w.err);
+        assert.equal(w.out.trim(), id === 'rpi3b' ? '1' : hostname);
+        if (id === 'rpi3b') assert.equal((await ssh(sshPort, dir, good.file, ['board.GPIO17.value'])).out, '1\n');
+        const thrown = await ssh(sshPort, dir, good.file, ['nosuchname']);
+        assert.equal(thrown.code, 1);
+        assert.match(thrown.err, /ReferenceError: nosuchname is not defined/);
+        const refused = await ssh(sshPort, dir, bad.file, ['1']);
+        assert.equal(refused.code, 255);
+        assert.match(refused.err, /Permission denied \(publickey\)/);
+        await said(/ssh: refused key SHA256:\S+ \(ssh-ed25519\) for nodeos from /, 'the refused key logged');
+
+        // A server in the REPL, reached from this machine.
         await c.eval("globalThis.srv = require('http').createServer((q, s) => s.end('hello from ' + require('os').hostname())).listen(8080)");
         let body = '';
         for (let i = 0; i < 20 && !body; i++) {
-          body = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.text()).catch(() => '');
+          body = await fetch(`http://127.0.0.1:${httpPort}/`).then((r) => r.text()).catch(() => '');
           if (!body) await new Promise((r) => setTimeout(r, 500));
         }
-        assert.equal(body, 'hello from nodeos');
+        assert.equal(body, `hello from ${hostname}`);
+
+        // Reboot: the package and the host key are still there.
+        const from = c.output.length;
+        const seen = c.messages.length;
+        c.child.stdin!.write('board.reboot()\n');
+        await c.waitFor(/Run \/init as init process[\s\S]*\n> $/, BOOT_MS, from);
+        assert.ok(c.messages.slice(seen).some((m) => m === 'nodeos: network: released 10.0.2.15 to DHCP server 10.0.2.2'), 'the lease is released before the reboot');
+        assert.equal(await c.eval("require('nodeos-greet')('again')"), "'HELLO AGAIN!'");
+        await until(() => c.messages.slice(seen).some((m) => /ssh: listening/.test(m)), 'the SSH server after the reboot', 90_000);
+        const again = await ssh(sshPort, dir, good.file, ['40 + 2'], { strict: true });
+        assert.deepEqual([again.code, again.out, again.err], [0, '42\n', ''], 'same host key after a reboot (StrictHostKeyChecking=yes)');
         assert.doesNotMatch(c.output, /Kernel panic|Oops/);
       } finally {
         c.stop();
+        await registry.close();
       }
     });
   });

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { BspError, buildFat32, buildMbr, createImage, findQemu, getBoard, networkArgs, parseForward, prepareEmulation, qemuOptValue, serialIndex, writeSparseImage } from '../../src/index.js';
+import { BspError, buildFat32, buildMbr, createImage, findQemu, getBoard, networkArgs, parseForward, parseService, prepareEmulation, relayCommand, qemuOptValue, serialIndex, writeSparseImage } from '../../src/index.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
 /** A stand-in qemu-system-aarch64 that reports a version and a machine list. */
@@ -82,5 +83,29 @@ describe('emulate: the board network', () => {
     assert.throws(() => networkArgs(getBoard('rpi4b').profile, { forward: [{ host: 1, board: 2 }] }), code('EUSAGE'));
     assert.throws(() => parseForward('22'), code('EUSAGE'));
     assert.throws(() => networkArgs(rpi, { forward: [{ host: 70000, board: 22 }] }), code('EUSAGE'));
+  });
+
+  it('services: the board reaches 127.0.0.1 ports only through guestfwd to 10.0.2.100, one relay per connection', async () => {
+    const args = networkArgs(getBoard('qemu-virt').profile, { services: [parseService('80:4873')] });
+    const netdev = args[1]!;
+    assert.match(netdev, /^user,id=net0,restrict=on,guestfwd=tcp:10\.0\.2\.100:80-cmd:/);
+    // The relay's own commas are doubled, so it cannot add options to -netdev.
+    assert.deepEqual(netdev.replace(/,,/g, '').split(',').map((o) => o.split(/[=:]/)[0]), ['user', 'id', 'restrict', 'guestfwd']);
+    assert.equal(netdev.split('-cmd:')[1]!.replace(/,,/g, ','), relayCommand(4873));
+    assert.throws(() => parseService('80'), code('EUSAGE'));
+    // The relay joins its stdin/stdout to 127.0.0.1:port, as QEMU runs it for each connection.
+    const srv = createServer((sock) => sock.on('data', (d) => sock.end(`echo ${d}`)));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      // Asynchronously: the server answers from this process.
+      const p = spawn('sh', ['-c', relayCommand((srv.address() as { port: number }).port)]);
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.stdin.end('ping');
+      assert.equal(await new Promise((r) => p.on('close', r)), 0);
+      assert.equal(out, 'echo ping');
+    } finally {
+      srv.close();
+    }
   });
 });

@@ -1,8 +1,8 @@
 /** Drive a serial console (QEMU's stdio) from a test: wait for text, send lines. */
 import type { ChildProcess } from 'node:child_process';
 
-/** Lines init prints at any time, whatever the REPL is doing (the network's progress). */
-const ASYNC_LINE = 'nodeos: network: ';
+/** Lines the board prints at any time, whatever the REPL is doing (network, clock, SSH). */
+const ASYNC_LINES = ['nodeos: network: ', 'nodeos: clock: ', 'nodeos: ssh: '];
 
 export class Console {
   output = '';
@@ -25,8 +25,8 @@ export class Console {
     let text = this.held + chunk;
     this.held = '';
     for (;;) {
-      const at = text.indexOf(ASYNC_LINE);
-      if (at < 0) break;
+      const at = Math.min(...ASYNC_LINES.map((m) => text.indexOf(m)).filter((i) => i >= 0));
+      if (!Number.isFinite(at)) break;
       const end = text.indexOf('\n', at);
       if (end < 0) {
         this.held = text.slice(at);
@@ -37,8 +37,8 @@ export class Console {
       text = text.slice(0, at) + text.slice(end + 1);
     }
     // A chunk may end inside the marker itself.
-    for (let k = Math.min(ASYNC_LINE.length - 1, text.length); k > 0; k--) {
-      if (ASYNC_LINE.startsWith(text.slice(-k))) {
+    for (let k = Math.min(Math.max(...ASYNC_LINES.map((m) => m.length)) - 1, text.length); k > 0; k--) {
+      if (ASYNC_LINES.some((m) => m.startsWith(text.slice(-k)))) {
         this.held = text.slice(-k) + this.held;
         text = text.slice(0, -k);
         break;

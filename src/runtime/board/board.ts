@@ -10,7 +10,7 @@ import type { BoardProfile } from '../../boards/schema.js';
 import { BspError } from '../../errors.js';
 import { fileConfig, readEnv, updateEnv, type EnvConfig } from '../../uboot-env/index.js';
 import type { Backends, Direction, Edge, GpioLine, I2cBus, SerialPortLike } from './backend.js';
-import { decodeRevision, type BoardInfo } from './info.js';
+import { clockState, decodeRevision, type BoardInfo } from './info.js';
 
 /** A pin error: unknown name, or a power/ground pin used as GPIO. */
 export class PinError extends BspError {}
@@ -268,6 +268,7 @@ export class Board {
       ...(revision ? { revision, decoded: decodeRevision(revision) } : {}),
       ...(serial ? { serial } : {}),
       memoryMiB: Math.round(memKb / 1024),
+      clock: clockState(sys.readFile('/run/nodeos/clock.json')),
     };
   }
 

@@ -17,6 +17,19 @@ export interface BoardInfo {
   decoded?: RevisionInfo;
   serial?: string;
   memoryMiB: number;
+  /** Whether the clock was set from the network (SNTP or an HTTP Date), and from where. */
+  clock: { synced: boolean; source?: string; at?: string };
+}
+
+/** The clock state init records (/run/nodeos/clock.json); not synced when absent or unreadable. */
+export function clockState(json: Buffer | undefined): BoardInfo['clock'] {
+  if (!json) return { synced: false };
+  try {
+    const s = JSON.parse(json.toString('utf8')) as { synced?: unknown; source?: unknown; at?: unknown };
+    return { synced: s.synced === true, ...(typeof s.source === 'string' ? { source: s.source } : {}), ...(typeof s.at === 'string' ? { at: s.at } : {}) };
+  } catch {
+    return { synced: false };
+  }
 }
 
 const PROCESSORS = ['BCM2835', 'BCM2836', 'BCM2837', 'BCM2711', 'BCM2712'];

@@ -123,9 +123,28 @@ export function linuxBackends(): Backends {
   };
 }
 
-/** Sync, unmount what NodeOS mounted from the card, then reboot or power off. */
+/**
+ * Reboot or power off. Under NodeOS's init (PID 1 is node), ask it, as busybox's reboot and
+ * poweroff do (SIGTERM, SIGUSR2): it releases the DHCP lease and stops its servers first.
+ * Otherwise sync, unmount what NodeOS mounted from the card, and do it directly.
+ */
 function shutdown(how: 'reboot' | 'poweroff'): void {
   const bb = '/bin/busybox';
+  let init: string[] = [];
+  try {
+    init = readFileSync('/proc/1/cmdline', 'latin1').split('\0');
+  } catch {
+    // No /proc: do it here.
+  }
+  // NodeOS's init is the script /init run by /bin/node.
+  if (init[0]?.endsWith('/node') && init[1] === '/init') {
+    try {
+      process.kill(1, how === 'reboot' ? 'SIGTERM' : 'SIGUSR2');
+      return;
+    } catch {
+      // Not allowed: do it here.
+    }
+  }
   spawnSync(bb, ['sync']);
   for (const m of ['/home', '/boot']) spawnSync(bb, ['umount', m]);
   spawnSync(bb, [how, '-f']);

@@ -1,0 +1,8 @@
+/**
+ * Stands in for node-gyp on the board (npm_config_node_gyp): a package that must compile
+ * its addon fails with a message that says why and what to do, not a missing-python trace.
+ */
+import { noCompilerMessage } from './npm.js';
+
+process.stderr.write(`${noCompilerMessage(process.env.npm_package_name, process.env.npm_package_version)}\n`);
+process.exit(1);

@@ -1,0 +1,194 @@
+/**
+ * The REPL over SSH: an SSH server (ssh2, pure JavaScript) whose sessions are NodeOS REPLs
+ * with `board` in scope. Public keys only; each shell session gets its own REPL context;
+ * `ssh board 'EXPR'` evaluates one expression, prints its result as `node -p` does and exits
+ * non-zero when it throws. Runs on the board (sshd.ts) and, with the mock board, in tests.
+ */
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { PassThrough, Transform, Writable, type Readable } from 'node:stream';
+import { inspect } from 'node:util';
+import type { AuthContext, Connection, ServerChannel, Server as Ssh2Server } from 'ssh2';
+import { BspError } from '../errors.js';
+import { fingerprint, type PublicKey } from '../net/ssh-keys.js';
+import type { Board } from './board/index.js';
+import { startBoardRepl } from './board-repl.js';
+
+const require = createRequire(import.meta.url);
+
+export interface SshServerOptions {
+  board: Board;
+  /** The host key, OpenSSH private key text. */
+  hostKey: string;
+  /** The keys allowed to log in, read at each attempt (so new keys work without a restart). */
+  authorizedKeys: () => PublicKey[];
+  log: (msg: string) => void;
+  port?: number;
+  host?: string;
+  /** REPL history file shared by the sessions. */
+  historyFile?: string;
+}
+
+export interface SshServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** `node -p` style: strings as they are, everything else inspected. */
+export function formatResult(v: unknown): string {
+  return typeof v === 'string' ? v : inspect(v, { depth: 4 });
+}
+
+/** Output for a client with a pty: the client's terminal is raw, so \n must become \r\n. */
+function crlf(to: Writable): Transform {
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      cb(null, Buffer.from(chunk.toString('utf8').replace(/\r?\n/g, '\r\n')));
+    },
+  });
+  t.pipe(to);
+  return t;
+}
+
+function clientAddress(c: Connection): string {
+  const sock = (c as unknown as { _sock?: { remoteAddress?: string } })._sock;
+  return sock?.remoteAddress ?? 'unknown address';
+}
+
+/**
+ * Evaluate one expression in a fresh REPL context (top-level await as in the REPL); what
+ * console.* prints goes to `out`. Node's REPL reports a thrown error through its domain
+ * instead of the eval callback, so that error is taken from the domain here (first, with
+ * the REPL's own printing muted) and returned.
+ */
+export async function evaluateOnce(board: Board, expr: string, out: Writable): Promise<{ ok: boolean; text: string }> {
+  let muted = false;
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      if (muted) return cb();
+      out.write(chunk, cb);
+    },
+  });
+  const repl = startBoardRepl(board, { input: new PassThrough(), output: sink, ownContext: true, terminal: false, prompt: '' });
+  const domain = (repl as unknown as { _domain?: { prependListener(e: 'error', l: (err: unknown) => void): void } })._domain;
+  try {
+    return await new Promise((resolve) => {
+      const failed = (err: unknown): void => {
+        muted = true;
+        resolve({ ok: false, text: `Uncaught ${inspect(err)}` });
+      };
+      domain?.prependListener('error', failed);
+      repl.eval(expr, repl.context, 'ssh', (err, result) => {
+        if (err) failed(err);
+        else resolve({ ok: true, text: formatResult(result) });
+      });
+    });
+  } finally {
+    repl.close();
+  }
+}
+
+/** Start the SSH server; resolves once it listens. */
+export async function startSshServer(o: SshServerOptions): Promise<SshServer> {
+  let ssh2: typeof import('ssh2');
+  try {
+    ssh2 = require('ssh2') as typeof import('ssh2');
+  } catch (err) {
+    throw new BspError('EMODULE_MISSING', `the ssh2 module is not available (${(err as Error).message}); NodeOS images ship it in /usr/lib/node_modules`, { cause: err });
+  }
+  const { Server, utils } = ssh2;
+  const clients = new Set<Connection>();
+  const server: Ssh2Server = new Server({ hostKeys: [o.hostKey] }, (client: Connection) => {
+    const from = clientAddress(client);
+    clients.add(client);
+    client.on('close', () => clients.delete(client));
+    const refused = new Set<string>();
+    client.on('authentication', (ctx: AuthContext) => {
+      if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
+      const key = o.authorizedKeys().find((k) => k.blob.equals(ctx.key.data));
+      if (!key) {
+        const fp = fingerprint(ctx.key.data);
+        if (!refused.has(fp)) o.log(`ssh: refused key ${fp} (${ctx.key.algo}) for ${ctx.username} from ${from}: not an authorized key`);
+        refused.add(fp);
+        return ctx.reject(['publickey']);
+      }
+      // Without a signature the client only asks whether the key would do.
+      if (!ctx.signature) return ctx.accept();
+      const parsed = utils.parseKey(key.line);
+      const pub = Array.isArray(parsed) ? parsed[0] : parsed;
+      if (!pub || pub instanceof Error || pub.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) !== true) {
+        o.log(`ssh: refused ${ctx.username} from ${from}: bad signature for key ${fingerprint(key.blob)}`);
+        return ctx.reject(['publickey']);
+      }
+      o.log(`ssh: ${ctx.username} logged in from ${from} with key ${fingerprint(key.blob)}${key.comment ? ` (${key.comment})` : ''}`);
+      ctx.accept();
+    });
+    client.on('error', () => undefined);
+    client.on('ready', () => {
+      client.on('session', (acceptSession) => {
+        const session = acceptSession();
+        let pty: { cols: number; rows: number } | undefined;
+        let out: (Writable & { columns?: number; rows?: number }) | undefined;
+        session.on('pty', (accept, _reject, info) => {
+          pty = { cols: info.cols, rows: info.rows };
+          accept?.();
+        });
+        session.on('window-change', (accept, _reject, info) => {
+          pty = { cols: info.cols, rows: info.rows };
+          if (out) {
+            out.columns = info.cols;
+            out.rows = info.rows;
+            out.emit('resize');
+          }
+          accept?.();
+        });
+        session.on('env', (accept) => accept?.());
+        session.on('shell', (accept) => {
+          const channel: ServerChannel = accept();
+          out = pty ? crlf(channel) : channel;
+          if (pty) {
+            out.columns = pty.cols;
+            out.rows = pty.rows;
+          }
+          const repl = startBoardRepl(o.board, {
+            input: channel as Readable,
+            output: out,
+            ownContext: true,
+            terminal: Boolean(pty),
+            ...(o.historyFile && pty ? { historyFile: o.historyFile } : {}),
+          });
+          // .exit or Ctrl-D ends the session, never the server.
+          repl.on('exit', () => {
+            channel.exit(0);
+            channel.end();
+          });
+          channel.on('close', () => repl.close());
+        });
+        session.on('exec', (accept, _reject, info) => {
+          const channel: ServerChannel = accept();
+          void evaluateOnce(o.board, info.command, channel).then((r) => {
+            if (r.ok) channel.write(`${r.text}\n`);
+            else channel.stderr.write(`${r.text}\n`);
+            channel.exit(r.ok ? 0 : 1);
+            channel.end();
+          });
+        });
+      });
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 22, o.host ?? '0.0.0.0', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        for (const c of clients) c.end();
+      }),
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * The REPL over SSH, driven by the host's OpenSSH client against the board's SSH server
+ * (ssh2) on loopback with the mock board; the key code checked against ssh-keygen.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BspError, getBoard } from '../../src/index.js';
+import { ed25519ToOpenSsh, fingerprint, newHostKey, openSshPublicLine, parseAuthorizedKeys, parsePublicKeyLine, readSshKeyFiles, type PublicKey } from '../../src/net/ssh-keys.js';
+import { createBoard } from '../../src/runtime/board/index.js';
+import { mockFor } from '../../src/runtime/board-repl.js';
+import { formatResult, startSshServer, type SshServer } from '../../src/runtime/ssh.js';
+import { cleanupTemp, tempDir } from '../helpers/tmp.js';
+import { ssh, userKey } from '../helpers/ssh.js';
+import { run } from '../helpers/tools.js';
+import { generateKeyPairSync } from 'node:crypto';
+
+function key(line: string): PublicKey {
+  const k = parsePublicKeyLine(line);
+  if ('error' in k) throw new Error(k.error);
+  return k;
+}
+
+describe('SSH keys (checked with ssh-keygen)', () => {
+  after(cleanupTemp);
+
+  it('writes Ed25519 host keys in the OpenSSH format ssh-keygen reads, and the same fingerprint', () => {
+    const dir = tempDir();
+    const { privateKey, publicKey } = newHostKey('nodeos@test');
+    const file = join(dir, 'host');
+    writeFileSync(file, privateKey, { mode: 0o600 });
+    assert.equal(run('ssh-keygen', ['-y', '-f', file]).toString().trim().split(' ').slice(0, 2).join(' '), publicKey.split(' ').slice(0, 2).join(' '));
+    assert.equal(openSshPublicLine(privateKey), publicKey.split(' ').slice(0, 2).join(' '));
+    writeFileSync(`${file}.pub`, publicKey + '\n');
+    const fp = run('ssh-keygen', ['-l', '-f', `${file}.pub`]).toString().split(' ')[1];
+    assert.equal(fingerprint(key(publicKey).blob), fp);
+    // Padding makes the private section a multiple of 8 for any comment length.
+    for (const c of ['', 'a', 'ab', 'abc', 'abcdefg']) {
+      const k = ed25519ToOpenSsh(generateKeyPairSync('ed25519').privateKey, c);
+      writeFileSync(file, k.privateKey, { mode: 0o600 });
+      assert.match(run('ssh-keygen', ['-y', '-f', file]).toString(), /^ssh-ed25519 /);
+    }
+  });
+
+  it('parses the public keys ssh-keygen makes, and refuses what is not one', () => {
+    const dir = tempDir();
+    for (const t of ['ed25519', 'ecdsa', 'rsa']) {
+      const k = userKey(dir, `id_${t}`, t);
+      const parsed = key(k.pub);
+      assert.equal(fingerprint(parsed.blob), run('ssh-keygen', ['-l', '-f', `${k.file}.pub`]).toString().split(' ')[1]);
+      assert.equal(parsed.comment, `id_${t}@test`);
+    }
+    const priv = readFileSync(join(dir, 'id_ed25519'), 'utf8');
+    assert.match((parsePublicKeyLine(priv) as { error: string }).error, /private key/);
+    assert.match((parsePublicKeyLine('ssh-dss AAAAB3NzaC1kc3MAAACBAP') as { error: string }).error, /not supported/);
+    assert.match((parsePublicKeyLine('from="10.0.0.1" ssh-ed25519 AAAA') as { error: string }).error, /options/);
+    // A blob whose type does not match the line's type.
+    const ed = key(readFileSync(join(dir, 'id_ed25519.pub'), 'utf8'));
+    assert.match((parsePublicKeyLine(`ssh-rsa ${ed.blob.toString('base64')}`) as { error: string }).error, /does not start with its type/);
+    const ak = parseAuthorizedKeys(`# mine\n\n${ed.line}\n${ed.line}\nnonsense\n`);
+    assert.equal(ak.keys.length, 1);
+    assert.deepEqual(ak.errors.map((e) => e.line), [5]);
+  });
+
+  it('readSshKeyFiles refuses a private key or an empty file by name, never printing the key', () => {
+    const dir = tempDir();
+    const k = userKey(dir, 'id');
+    const priv = readFileSync(k.file, 'utf8');
+    assert.throws(
+      () => readSshKeyFiles([{ path: k.file, text: priv }]),
+      (e: unknown) => e instanceof BspError && e.code === 'ESSH_KEY' && /private key/.test(e.message) && !e.message.includes(priv.split('\n')[1]!.slice(0, 20)),
+    );
+    assert.throws(() => readSshKeyFiles([{ path: 'empty.pub', text: '\n' }]), (e: unknown) => e instanceof BspError && e.code === 'ESSH_KEY' && /no public key/.test(e.message));
+    assert.equal(readSshKeyFiles([{ path: 'a', text: k.pub }, { path: 'b', text: k.pub }]).length, 1);
+  });
+});
+
+describe('the REPL over SSH (OpenSSH client, mock board)', function () {
+  this.timeout(30000);
+  const profile = getBoard('rpi3b').profile;
+  let dir: string;
+  let server: SshServer;
+  let good: { file: string; pub: string };
+  let bad: { file: string; pub: string };
+  const logs: string[] = [];
+
+  before(async () => {
+    dir = tempDir();
+    chmodSync(dir, 0o700);
+    good = userKey(dir, 'good');
+    bad = userKey(dir, 'bad');
+    const board = createBoard(profile, mockFor(profile));
+    server = await startSshServer({ board, hostKey: newHostKey().privateKey, authorizedKeys: () => [key(good.pub)], log: (m) => logs.push(m), port: 0, host: '127.0.0.1' });
+  });
+  after(async () => {
+    await server?.close();
+    cleanupTemp();
+  });
+
+  it("runs one expression with board in scope and prints its result as node -p does", async () => {
+    assert.deepEqual(await ssh(server.port, dir, good.file, ['board.GPIO17.write(1); board.GPIO17.value']), { code: 0, out: '1\n', err: '' });
+    assert.equal((await ssh(server.port, dir, good.file, ['board.GPIO17.value'])).out, '1\n');
+    assert.equal((await ssh(server.port, dir, good.file, ['"a string"'])).out, 'a string\n');
+    assert.equal((await ssh(server.port, dir, good.file, ['await Promise.resolve({ x: 1 })'])).out, '{ x: 1 }\n');
+    assert.match(logs.join('\n'), /ssh: nodeos logged in from 127\.0\.0\.1 with key SHA256:\S+ \(good@test\)/);
+  });
+
+  it('exits non-zero with the error on stderr when the expression throws', async () => {
+    const r = await ssh(server.port, dir, good.file, ["board.pin('GPIO99')"]);
+    assert.equal(r.code, 1);
+    assert.equal(r.out, '');
+    assert.match(r.err, /Uncaught .*GPIO99/);
+  });
+
+  it('refuses a key that is not authorized, and logs it once with its fingerprint', async () => {
+    const r = await ssh(server.port, dir, bad.file, ['1']);
+    assert.equal(r.code, 255);
+    assert.match(r.err, /Permission denied \(publickey\)/);
+    const fp = run('ssh-keygen', ['-l', '-f', `${bad.file}.pub`]).toString().split(' ')[1]!;
+    assert.equal(logs.filter((l) => l.includes(fp) && /refused key/.test(l)).length, 1);
+  });
+
+  it('gives each shell session its own REPL context; .exit ends the session, not the server', async () => {
+    const [a, b] = await Promise.all([
+      ssh(server.port, dir, good.file, ['-T'], { input: 'globalThis.mine = 41\nmine + 1\n.exit\n' }),
+      ssh(server.port, dir, good.file, ['-T'], { input: 'typeof mine\n.exit\n' }),
+    ]);
+    assert.equal(a.code, 0);
+    assert.match(a.out, /42/);
+    assert.match(b.out, /'undefined'/);
+    // The server still answers.
+    assert.equal((await ssh(server.port, dir, good.file, ['6 * 7'])).out, '42\n');
+  });
+
+  it('a session with a terminal gets line editing and CRLF output', async () => {
+    const r = await ssh(server.port, dir, good.file, ['-tt'], { input: '20 + 22\r.exit\r' });
+    assert.equal(r.code, 0);
+    assert.match(r.out, /42\r\n/);
+  });
+
+  it('formatResult matches node -p', () => {
+    assert.equal(formatResult('x'), 'x');
+    assert.equal(formatResult(undefined), 'undefined');
+    assert.equal(formatResult([1, 'a']), "[ 1, 'a' ]");
+  });
+});
