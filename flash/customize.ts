@@ -7,6 +7,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { FlashError } from '../src/errors.js';
 import { bootPartition, bootPartitionOf } from '../src/emulate/index.js';
 import { Fat32Reader, type ReadAt } from '../src/image/fat-read.js';
+import { parseIpConfig } from '../src/net/ip-config.js';
 import { ENV_SSH_KEYS, parseAuthorizedKeys, parsePublicKeyLine } from '../src/net/ssh-keys.js';
 import { decodeEnv, encodeEnv, hasControl } from '../src/uboot-env/index.js';
 
@@ -42,6 +43,11 @@ export function validateCustomization(c: Customization): void {
     // The kernel splits its command line at spaces outside double quotes (lib/cmdline.c).
     if ((a.match(/"/g) ?? []).length % 2 !== 0) throw new FlashError('ECUSTOMIZE', `kernel argument ${JSON.stringify(a)} has an unbalanced double quote: the kernel would run it into the next argument`);
     if (/\s/.test(a.replace(/"[^"]*"/g, ''))) throw new FlashError('ECUSTOMIZE', `kernel argument ${JSON.stringify(a)} must be one word (quote spaces: name="a b")`);
+    // The board's init reads ip= (the kernel's syntax): a value it could not use is refused here.
+    if (a.startsWith('ip=')) {
+      const c = parseIpConfig(a.slice(3));
+      if ('error' in c) throw new FlashError('ECUSTOMIZE', c.error);
+    }
   }
   for (const line of c.sshKeys ?? []) {
     const k = parsePublicKeyLine(line);

@@ -25,11 +25,15 @@ export function boardsTable(boardsDir?: string): string {
     const status = p.status === 'supported' ? 'supported' : `${p.status}: ${firstClause(p.statusReason ?? '')}`;
     // QEMU starts U-Boot itself: the boot ROM and the GPU firmware are proven by rules only.
     // A board whose console QEMU cannot drive is booted directly (emulation.qemu.console): U-Boot too.
-    const unproven = !p.emulation
+    const boot = !p.emulation
       ? 'all of the boot: no QEMU machine ([rules](docs/boot-chain.md) only)'
       : p.boot.firmware
         ? `boot ROM, GPU firmware${p.emulation.qemu.console ? ', U-Boot (booted directly)' : ''} ([rules](docs/boot-chain.md))`
-        : '-';
+        : '';
+    // The network: a Pi's own Ethernet chip is not QEMU's card, and slirp carries no multicast.
+    const nic = p.emulation?.qemu.nic;
+    const net = nic ? [...(p.boot.firmware ? [`its own Ethernet (QEMU's ${nic} stands in)`] : []), 'mDNS multicast ([networking](docs/networking.md))'] : [];
+    const unproven = [boot, ...net].filter(Boolean).join('; ') || '-';
     return `| \`${p.id}\` | ${p.name} | ${p.soc.name} | ${p.devicetree.dtb ?? '(firmware)'} | ${p.console.device} | ${p.emulation ? `\`-M ${p.emulation.qemu.machine}\`` : '-'} | ${unproven} | ${status} |`;
   });
   return ['| id | board | SoC | device tree | console | QEMU | not proven under emulation | status |', '|---|---|---|---|---|---|---|---|', ...rows].join('\n');

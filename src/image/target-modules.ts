@@ -12,8 +12,8 @@ import type { Cache } from '../artifacts/index.js';
 import { ArtifactError, BspError } from '../errors.js';
 import { readElfDeps } from './elf.js';
 
-/** The packages the on-device runtime uses (ssh2: the REPL over SSH), and npm itself (`npm install -g` on the board), pinned. */
-export const TARGET_PACKAGES = ['onoff@6.0.3', 'i2c-bus@5.2.3', 'serialport@13.0.0', 'ssh2@1.17.0', 'npm@11.21.2'];
+/** The packages the on-device runtime uses (ssh2: the REPL over SSH; multicast-dns: name.local), and npm itself (`npm install -g` on the board), pinned. */
+export const TARGET_PACKAGES = ['onoff@6.0.3', 'i2c-bus@5.2.3', 'serialport@13.0.0', 'ssh2@1.17.0', 'multicast-dns@7.2.5', 'npm@11.21.2'];
 
 /** What was installed, for the manifest. */
 export interface TargetModules {

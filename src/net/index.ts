@@ -6,3 +6,4 @@ export { applyLeaseCommands, hostsFile, NSSWITCH_CONF, removeLeaseCommands, reso
 export { DhcpServer, type DhcpServerOptions } from './dhcp-server.js';
 export { setupUsbGadget, stableMac, type UsbGadget, type UsbGadgetOptions } from './usb-gadget.js';
 export { ENV_SSH_KEYS, fingerprint, loadSshKeyFiles, newHostKey, parseAuthorizedKeys, parsePublicKeyLine, readSshKeyFiles, USER_KEY_TYPES, type PublicKey } from './ssh-keys.js';
+export { ipArgument, netmaskPrefix, parseIpConfig, type IpConfig } from './ip-config.js';

@@ -13,6 +13,7 @@ import type { BoardProfile } from '../boards/schema.js';
 import { chooseBootPartition, scanPartitions, type PartitionInfo } from './boot-device.js';
 import { hostnameFrom } from './hostname.js';
 import { applyFloor, ClockKeeper, timeSources } from './clock.js';
+import { startMdns, type MdnsResponder } from './mdns.js';
 import { startNetwork } from './network.js';
 import { npmEnvironment, npmRegistry } from './npm.js';
 import type { DhcpClient, Lease } from '../net/index.js';
@@ -176,9 +177,16 @@ function main(): void {
   let leaseNtp: string[] = [];
   const cmdline = readFileSync('/proc/cmdline', 'utf8');
   const clock = new ClockKeeper({ sources: () => timeSources(cmdline, leaseNtp, npmRegistry(process.env.HOME ?? '/home')), log });
+  let mdns: Promise<MdnsResponder | undefined> | undefined;
   const onLease = (l: Lease): void => {
     leaseNtp = l.ntp;
     clock.start();
+    // <hostname>.local: started with the first address, announced with each new one.
+    mdns ??= startMdns({ hostname, log }).then(
+      (r) => (log(`mdns: answering for ${hostname}.local`), r),
+      (err: Error) => (log(`mdns: not started: ${err.message}`), undefined),
+    );
+    void mdns.then((r) => r?.announce());
   };
   startNetwork({ hostname, log, onLease })
     .then((c) => (dhcp = c))
@@ -215,6 +223,13 @@ function main(): void {
   for (const sig of ['SIGINT', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => undefined);
   process.on('SIGTERM', () => shutdown('reboot'));
   process.on('SIGUSR2', () => shutdown('poweroff'));
+  // From the prompt on, kernel warnings go to dmesg only: they would land in the middle of
+  // what the user types (errors and worse still reach the console).
+  try {
+    writeFileSync('/proc/sys/kernel/printk', '4');
+  } catch {
+    // Not fatal: the REPL works with a chattier console.
+  }
   startRepl();
   startSshd();
 }

@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { applyLeaseCommands, DhcpClient, hostsFile, NSSWITCH_CONF, removeLeaseCommands, resolvConf, udpTransport, type Lease } from '../net/index.js';
+import { applyLeaseCommands, DhcpClient, ipArgument, parseIpConfig, hostsFile, NSSWITCH_CONF, removeLeaseCommands, resolvConf, udpTransport, type Lease } from '../net/index.js';
 
 const BUSYBOX = '/bin/busybox';
 
@@ -18,6 +18,8 @@ export interface NetworkOptions {
   waitMs?: number;
   /** Called with each new lease (not renewals), after the address is set: the clock starts here. */
   onLease?: (lease: Lease) => void;
+  /** The kernel command line (its `ip=` chooses DHCP, a static address or none). Default /proc/cmdline. */
+  cmdline?: string;
 }
 
 function ip(args: string[]): string | undefined {
@@ -36,25 +38,47 @@ export function pickInterface(sysClassNet = '/sys/class/net'): string | undefine
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
-/** Bring up loopback and the names files, then the first interface with DHCP. */
+/** Bring up loopback and the names files, then the first interface (or ip='s device) with DHCP or ip='s static address. */
 export async function startNetwork(o: NetworkOptions): Promise<DhcpClient | undefined> {
   ip(['ip', 'link', 'set', 'lo', 'up']);
   writeFileSync('/etc/hosts', hostsFile(o.hostname));
   writeFileSync('/etc/nsswitch.conf', NSSWITCH_CONF);
   writeFileSync('/etc/resolv.conf', resolvConf(undefined));
+  let config = parseIpConfig(ipArgument(o.cmdline ?? readFileSync('/proc/cmdline', 'utf8')));
+  if ('error' in config) {
+    o.log(`network: ${config.error}; using DHCP`);
+    config = { mode: 'dhcp' };
+  }
+  if (config.mode === 'off') {
+    o.log('network: off (ip=off on the kernel command line)');
+    return undefined;
+  }
+  const wanted = config.device;
   const end = Date.now() + (o.waitMs ?? 15000);
-  let iface = pickInterface();
+  const find = (): string | undefined => (wanted ? (existsSync(`/sys/class/net/${wanted}`) ? wanted : undefined) : pickInterface());
+  let iface = find();
   while (!iface && Date.now() < end) {
     await sleep(250);
-    iface = pickInterface();
+    iface = find();
   }
   if (!iface) {
-    o.log('network: no Ethernet interface (no driver for one, or none on this board)');
+    o.log(wanted ? `network: no interface ${wanted} (named by ip= on the kernel command line)` : 'network: no Ethernet interface (no driver for one, or none on this board)');
     return undefined;
   }
   const mac = readFileSync(`/sys/class/net/${iface}/address`, 'utf8').trim();
   const up = ip(['ip', 'link', 'set', iface, 'up']);
   if (up) o.log(`network: cannot bring ${iface} up: ${up}`);
+  if (config.mode === 'static') {
+    const l = config.lease;
+    for (const c of applyLeaseCommands(iface, l)) {
+      const err = ip(c);
+      if (err) o.log(`network: ${c.join(' ')}: ${err}`);
+    }
+    writeFileSync('/etc/resolv.conf', resolvConf(l));
+    o.log(`network: ${iface} ${l.address}/${l.prefix}${l.routers[0] ? ` via ${l.routers[0]}` : ''} (static, from ip= on the kernel command line)`);
+    o.onLease?.(l);
+    return undefined;
+  }
   // Without an address the kernel has no route for 255.255.255.255: give DHCP one.
   ip(['ip', 'route', 'add', '255.255.255.255/32', 'dev', iface]);
   const transport = await udpTransport();

@@ -79,8 +79,11 @@ describe('emulate: the board network', () => {
     assert.deepEqual(networkArgs(rpi, { forward: [parseForward('2222:22'), { host: 8080, board: 80 }] }), ['-netdev', 'user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:8080-:80', '-device', 'usb-net,netdev=net0']);
     assert.deepEqual(networkArgs(getBoard('qemu-virt').profile, undefined), ['-netdev', 'user,id=net0,restrict=on', '-device', 'virtio-net-device,netdev=net0']);
     assert.deepEqual(networkArgs(rpi, false), ['-nic', 'none']);
-    assert.deepEqual(networkArgs(getBoard('rpi4b').profile, {}), ['-nic', 'none'], 'no emulated NIC in the profile');
-    assert.throws(() => networkArgs(getBoard('rpi4b').profile, { forward: [{ host: 1, board: 2 }] }), code('EUSAGE'));
+    assert.deepEqual(networkArgs(getBoard('rpi4b').profile, {}), ['-netdev', 'user,id=net0,restrict=on', '-device', 'usb-net,netdev=net0'], 'usb-net on the dwc2 the overlay puts in host mode');
+    const p4 = getBoard('rpi4b').profile;
+    const noNic = { ...p4, emulation: { qemu: { ...p4.emulation!.qemu, nic: undefined } } };
+    assert.deepEqual(networkArgs(noNic, {}), ['-nic', 'none'], 'no emulated NIC in the profile');
+    assert.throws(() => networkArgs(noNic, { forward: [{ host: 1, board: 2 }] }), code('EUSAGE'));
     assert.throws(() => parseForward('22'), code('EUSAGE'));
     assert.throws(() => networkArgs(rpi, { forward: [{ host: 70000, board: 22 }] }), code('EUSAGE'));
   });

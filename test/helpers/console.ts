@@ -1,8 +1,8 @@
 /** Drive a serial console (QEMU's stdio) from a test: wait for text, send lines. */
 import type { ChildProcess } from 'node:child_process';
 
-/** Lines the board prints at any time, whatever the REPL is doing (network, clock, SSH). */
-const ASYNC_LINES = ['nodeos: network: ', 'nodeos: clock: ', 'nodeos: ssh: '];
+/** Lines the board prints at any time, whatever the REPL is doing (network, clock, SSH, mDNS). */
+const ASYNC_LINES = ['nodeos: network: ', 'nodeos: clock: ', 'nodeos: ssh: ', 'nodeos: mdns: '];
 
 export class Console {
   output = '';
@@ -71,8 +71,8 @@ export class Console {
     this.child.stdin!.write(line + '\n');
     const m = await this.waitFor(/\n> $|\n> (?=\S)/, ms, from);
     const text = this.output.slice(from, from + m.index);
-    // Drop the echoed input line.
-    return text.split('\n').slice(1).join('\n').trim();
+    // Drop the echoed input line, and kernel messages that landed in the answer.
+    return text.split('\n').slice(1).filter((l) => !/^\[\s*\d+\.\d+\] /.test(l)).join('\n').trim();
   }
 
   stop(): void {
