@@ -17,6 +17,10 @@ import { treeEntries } from './target-modules.js';
 /** busybox applets NodeOS links; Node does everything else. */
 export const BUSYBOX_APPLETS = ['env', 'sh', 'mount', 'umount', 'insmod', 'rmmod', 'lsmod', 'ls', 'cat', 'dmesg', 'sync', 'reboot', 'poweroff', 'mkdir', 'ln', 'rm', 'mv', 'cp', 'mknod', 'sleep', 'i2cdetect', 'fdisk'];
 
+/** npm's own node-gyp entry point (npm runs it through `node`, whatever npm_config_node_gyp says). */
+export const NPM_NODE_GYP = 'npm/node_modules/node-gyp/bin/node-gyp.js';
+const NO_COMPILER_SHIM = Buffer.from("#!/usr/bin/env node\n// NodeOS: no compiler on the board (see the kit's src/runtime/no-compiler.ts).\nimport('/usr/lib/nodeos/runtime/no-compiler.js');\n");
+
 /** The target's node binary, stripped once with the cross binutils and cached (a checked tree). */
 export function strippedNode(a: Artifacts, cache: Cache): string {
   const dir = cache.tree(cache.namedPath('derived', `node-${a.lock.npm.node!.sha256}`), 'node-strip', (tmp) => {
@@ -138,7 +142,12 @@ export function buildInitramfs(
   for (const f of runtime) entries.push({ path: `usr/lib/nodeos/${f.rel}`, type: 'file', data: f.data });
   entries.push({ path: 'usr/lib/nodeos/package.json', type: 'file', data: Buffer.from('{ "type": "module" }\n') });
   entries.push({ path: 'init', type: 'file', mode: 0o755, data: Buffer.from("#!/bin/node\nimport('/usr/lib/nodeos/runtime/init.js');\n") });
-  for (const f of treeEntries(modulesDir)) entries.push({ path: `usr/lib/node_modules/${f.rel}`, type: 'file', data: f.data!, mode: f.mode });
+  for (const f of treeEntries(modulesDir)) {
+    // The board has no compiler: npm's node-gyp (run for any addon without a usable prebuild)
+    // is replaced by a script that says so and what to do, instead of a python trace.
+    const data = f.rel === NPM_NODE_GYP ? NO_COMPILER_SHIM : f.data!;
+    entries.push({ path: `usr/lib/node_modules/${f.rel}`, type: 'file', data, mode: f.mode });
+  }
   // npm and npx, whose scripts start with #!/usr/bin/env node.
   entries.push({ path: 'usr/bin/env', type: 'symlink', target: '../../bin/busybox' });
   entries.push({ path: 'bin/npm', type: 'symlink', target: '../usr/lib/node_modules/npm/bin/npm-cli.js' });

@@ -32,7 +32,7 @@ export const systemClock: Clock = {
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
-export type DhcpState = 'init' | 'selecting' | 'requesting' | 'bound' | 'renewing' | 'rebinding' | 'stopped';
+export type DhcpState = 'init' | 'selecting' | 'requesting' | 'bound' | 'renewing' | 'rebinding' | 'rebooting' | 'stopped';
 
 /** What the client reports; each is said once per change, never in a loop. */
 export type DhcpEvent =
@@ -91,10 +91,36 @@ export class DhcpClient {
     this.init();
   }
 
+  /**
+   * The link came back (cable plugged in again, maybe into another network). With a lease,
+   * RFC 2131 3.2's INIT-REBOOT: broadcast a REQUEST for the same address; an ACK keeps it, a
+   * NAK starts over; no answer keeps the lease to its timers. Without one: DISCOVER now,
+   * not at the end of the current backoff.
+   */
+  linkUp(): void {
+    if (this.state === 'stopped') return;
+    if (!this.lease) {
+      if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+      this.timer = undefined;
+      this.init();
+      return;
+    }
+    const l = this.lease;
+    const before = this.state;
+    this.state = 'rebooting';
+    this.newXid();
+    const ask = (attempt: number): void => {
+      this.send('REQUEST', { options: new Map([[Opt.REQUESTED_IP, opt.fromIps([l.address])]]) });
+      if (attempt < 2) this.schedule(backoffMs(attempt, this.random), () => ask(attempt + 1));
+      else this.schedule(backoffMs(attempt, this.random), () => (this.state = before === 'rebooting' ? 'bound' : before));
+    };
+    ask(0);
+  }
+
   /** Stop: RELEASE a held lease to its server (by default) and stop every timer. */
   stop(release = true): void {
     this.clearAll();
-    if (release && this.lease && (this.state === 'bound' || this.state === 'renewing' || this.state === 'rebinding')) {
+    if (release && this.lease && (this.state === 'bound' || this.state === 'renewing' || this.state === 'rebinding' || this.state === 'rebooting')) {
       const l = this.lease;
       this.send('RELEASE', { ciaddr: l.address, options: new Map([[Opt.SERVER_ID, opt.fromIps([l.server])]]) }, l.server);
       this.o.onEvent?.({ type: 'released', lease: l });
@@ -214,7 +240,7 @@ export class DhcpClient {
       this.request(m);
       return;
     }
-    const waiting = this.state === 'requesting' || this.state === 'renewing' || this.state === 'rebinding';
+    const waiting = this.state === 'requesting' || this.state === 'renewing' || this.state === 'rebinding' || this.state === 'rebooting';
     if (!waiting) return;
     if (m.type === 'ACK') {
       const lease = leaseFrom(m, this.lease?.server);

@@ -36,6 +36,39 @@ export function pickInterface(sysClassNet = '/sys/class/net'): string | undefine
     .sort()[0];
 }
 
+/**
+ * Follows an interface's carrier (`/sys/class/net/<if>/carrier`: 1 up, 0 down, unreadable
+ * while the interface is administratively down) and calls back once per change.
+ */
+export class CarrierWatch {
+  private last: boolean | undefined;
+
+  constructor(
+    private readonly read: () => boolean | undefined,
+    private readonly onChange: (up: boolean) => void,
+  ) {
+    this.last = read();
+  }
+
+  /** Read the carrier now; returns whether it changed. */
+  check(): boolean {
+    const now = this.read();
+    if (now === undefined || now === this.last) return false;
+    this.last = now;
+    this.onChange(now);
+    return true;
+  }
+}
+
+/** The carrier of `iface` from sysfs (undefined when it cannot be read). */
+export function readCarrier(iface: string, sysClassNet = '/sys/class/net'): boolean | undefined {
+  try {
+    return readFileSync(`${sysClassNet}/${iface}/carrier`, 'utf8').trim() === '1';
+  } catch {
+    return undefined;
+  }
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
 /** Bring up loopback and the names files, then the first interface (or ip='s device) with DHCP or ip='s static address. */
@@ -111,5 +144,16 @@ export async function startNetwork(o: NetworkOptions): Promise<DhcpClient | unde
     },
   });
   client.start();
+  // Cable out and back in (or a switch restarting): said once each way; on return the lease
+  // is confirmed at once (INIT-REBOOT) instead of waiting for a timer.
+  const watch = new CarrierWatch(
+    () => readCarrier(iface),
+    (up) => {
+      if (!up) return o.log(`network: ${iface} link down`);
+      o.log(`network: ${iface} link up; ${client.lease ? `confirming ${client.lease.address}` : 'asking DHCP'}`);
+      client.linkUp();
+    },
+  );
+  setInterval(() => watch.check(), 2000).unref();
   return client;
 }

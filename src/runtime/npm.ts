@@ -9,13 +9,11 @@ import { join } from 'node:path';
 
 /** npm as the image ships it. */
 export const NPM_ROOT = '/usr/lib/node_modules/npm';
-/** Run by npm instead of node-gyp: says the board cannot compile, and what to do instead. */
-export const NO_COMPILER = '/usr/lib/nodeos/runtime/no-compiler.js';
 
 /**
  * The environment init gives the REPL and everything it starts: global installs, npm's cache
  * and `~/.npmrc` on the users' partition, installed commands on PATH, globally installed
- * packages found by `require`, and no attempt to compile native addons.
+ * packages found by `require`. (npm's node-gyp is replaced in the image by no-compiler.js.)
  */
 export function npmEnvironment(users: boolean, home = users ? '/home' : '/root'): Record<string, string> {
   const prefix = users ? '/home/.npm-global' : undefined;
@@ -23,7 +21,6 @@ export function npmEnvironment(users: boolean, home = users ? '/home' : '/root')
     HOME: home,
     ...(prefix ? { NPM_CONFIG_PREFIX: prefix, NODE_PATH: `${prefix}/lib/node_modules` } : {}),
     npm_config_cache: join(home, '.npm'),
-    npm_config_node_gyp: NO_COMPILER,
     npm_config_update_notifier: 'false',
     npm_config_fund: 'false',
     npm_config_audit: 'false',

@@ -5,25 +5,12 @@
  * QEMU's monitor and read back from the REPL.
  */
 import assert from 'node:assert/strict';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { findQemu, getBoard, packageRoot, prepareEmulation, startEmulation } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
+import { monitor } from '../helpers/monitor.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
-
-/** Send one HMP command to QEMU's monitor socket and return its reply. */
-async function monitor(sock: string, command: string): Promise<string> {
-  const s = createConnection(sock);
-  let text = '';
-  s.on('data', (d: Buffer) => (text += d.toString()));
-  await new Promise((r) => s.once('connect', r));
-  await new Promise((r) => setTimeout(r, 300));
-  s.write(`${command}\n`);
-  await new Promise((r) => setTimeout(r, 500));
-  s.destroy();
-  return text;
-}
 
 describe('I2C devices on the emulated rpi3b (QEMU >= 9)', () => {
   after(cleanupTemp);

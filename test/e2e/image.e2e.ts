@@ -66,9 +66,12 @@ describe('rpi3b image (real artifacts)', () => {
     const cpio = execFileSync('zstd', ['-dc'], { input: zst, maxBuffer: 1 << 30 });
     assert.equal(cpio.length, manifest.initramfs.uncompressed);
     const list = run('cpio', ['-it', '--quiet'], cpio).toString().split('\n');
-    for (const f of ['init', 'bin/node', 'bin/busybox', 'dev/console', 'usr/lib/ld-linux-aarch64.so.1', 'usr/lib/aarch64-linux-gnu/libstdc++.so.6', 'usr/lib/nodeos/runtime/init.js', 'usr/lib/nodeos/runtime/board/board.js', 'usr/lib/nodeos/uboot-env/store.js', 'etc/nodeos/image.json', 'usr/lib/node_modules/onoff/package.json', 'usr/lib/node_modules/epoll/build/Release/epoll.node', 'usr/lib/node_modules/i2c-bus/build/Release/i2c.node', 'usr/lib/node_modules/serialport/package.json', 'usr/lib/node_modules/npm/bin/npm-cli.js', 'bin/npm', 'usr/bin/env', 'bin/mke2fs']) {
+    for (const f of ['init', 'bin/node', 'bin/busybox', 'dev/console', 'usr/lib/ld-linux-aarch64.so.1', 'usr/lib/aarch64-linux-gnu/libstdc++.so.6', 'usr/lib/nodeos/runtime/init.js', 'usr/lib/nodeos/runtime/board/board.js', 'usr/lib/nodeos/uboot-env/store.js', 'etc/nodeos/image.json', 'usr/lib/node_modules/onoff/package.json', 'usr/lib/node_modules/epoll/build/Release/epoll.node', 'usr/lib/node_modules/i2c-bus/build/Release/i2c.node', 'usr/lib/node_modules/serialport/package.json', 'usr/lib/node_modules/npm/bin/npm-cli.js', 'bin/npm', 'usr/bin/env', 'bin/mke2fs', 'usr/lib/nodeos/runtime/sshd.js', 'usr/lib/nodeos/runtime/no-compiler.js', 'usr/lib/node_modules/ssh2/package.json', 'usr/lib/node_modules/multicast-dns/package.json']) {
       assert.ok(list.includes(f), f);
     }
+    // npm's node-gyp is the kit's no-compiler message on the board (there is no compiler).
+    const gyp = execFileSync('cpio', ['-i', '--quiet', '--to-stdout', 'usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'], { input: cpio }).toString();
+    assert.match(gyp, /import\('\/usr\/lib\/nodeos\/runtime\/no-compiler\.js'\)/);
     // Modules with their .modinfo dependencies, decompressed: ext4 brings jbd2, mbcache, crc16.
     for (const m of ['ext4.ko', 'jbd2.ko', 'mbcache.ko', 'crc16.ko', 'i2c-bcm2835.ko', 'sdhci-iproc.ko']) assert.ok(list.some((l) => l.endsWith(`/${m}`)), m);
     assert.ok(!list.some((l) => l.endsWith('.xz')));

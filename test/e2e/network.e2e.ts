@@ -13,10 +13,12 @@
  * rpi3b: dwc2 + cdc_ether for QEMU's usb-net; qemu-virt: virtio-net.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { freeLoopbackPort, getBoard, packageRoot, prepareEmulation, startEmulation } from '../../src/index.js';
+import { bootPartition, Fat32Reader, freeLoopbackPort, getBoard, packageRoot, prepareEmulation, startEmulation } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
+import { monitor } from '../helpers/monitor.js';
 import { startRegistry } from '../helpers/registry.js';
 import { ssh, userKey } from '../helpers/ssh.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
@@ -27,9 +29,20 @@ const BOOT_MS = 420_000;
 const TEN_DAYS = 10 * 86400_000;
 const PROMPT = /\n> $/;
 
+/** A file of an image's initramfs (zstd cpio in the boot partition). */
+function fromInitramfs(image: string, path: string): Buffer {
+  const fat = new Fat32Reader(image, bootPartition(image).offset);
+  const zst = fat.readFile('initramfs.zst');
+  fat.close();
+  const cpio = execFileSync('zstd', ['-dc'], { input: zst, maxBuffer: 1 << 30 });
+  return execFileSync('cpio', ['-i', '--quiet', '--to-stdout', path], { input: cpio, maxBuffer: 1 << 26 });
+}
+
 const PACKAGES = [
   { name: 'nodeos-shout', version: '1.0.0', main: "module.exports = (s) => String(s).toUpperCase() + '!';\n" },
   { name: 'nodeos-greet', version: '1.2.0', dependencies: { 'nodeos-shout': '^1.0.0' }, main: "const shout = require('nodeos-shout');\nmodule.exports = (who) => shout('hello ' + who);\n" },
+  // An addon with no prebuilt binary: npm would run node-gyp, which the board cannot.
+  { name: 'nodeos-native', version: '0.1.0', main: "module.exports = require('./build/Release/native.node');\n", files: { 'binding.gyp': "{ 'targets': [ { 'target_name': 'native', 'sources': [ 'native.cc' ] } ] }\n", 'native.cc': '// never compiled\n' } },
 ];
 
 for (const id of ['rpi3b', 'qemu-virt'] as const) {
@@ -48,9 +61,20 @@ for (const id of ['rpi3b', 'qemu-virt'] as const) {
         '--hostname', hostname, '--ssh-key', `${good.file}.pub`, '--cmdline', 'nodeos.timeurl=http://10.0.2.100/');
       assert.equal(f.code, 0, f.err + f.out);
 
-      const registry = await startRegistry(PACKAGES, 'http://10.0.2.100/', () => new Date(Date.now() + TEN_DAYS));
+      // A package whose install script finds its linux-arm64 prebuild (an arm64 N-API addon: serialport's, from the image).
+      const addon = fromInitramfs(join(OUT, `nodeos-${id}.img`), 'usr/lib/node_modules/@serialport/bindings-cpp/prebuilds/linux-arm64/@serialport+bindings-cpp.armv8.glibc.node');
+      const prebuilt = {
+        name: 'nodeos-prebuilt',
+        version: '2.0.0',
+        main: "module.exports = require('./prebuilds/' + process.platform + '-' + process.arch + '/addon.node');\n",
+        files: { 'binding.gyp': "{ 'targets': [ { 'target_name': 'addon', 'sources': [ 'addon.cc' ] } ] }\n", 'prebuilds/linux-arm64/addon.node': addon },
+        scripts: { install: 'node -e "require(\'./index.js\')" || node-gyp rebuild' },
+      };
+      const registry = await startRegistry([...PACKAGES, prebuilt], 'http://10.0.2.100/', () => new Date(Date.now() + TEN_DAYS));
       const [sshPort, httpPort] = [await freeLoopbackPort(), await freeLoopbackPort()];
+      const sock = join(dir, 'monitor.sock');
       const e = prepareEmulation(card, getBoard(id).profile, {
+        monitorSocket: sock,
         net: { forward: [{ host: sshPort, board: 22 }, { host: httpPort, board: 8080 }], services: [{ board: 80, host: registry.port }] },
       });
       assert.match(e.args.join(' '), /restrict=on/);
@@ -87,6 +111,12 @@ for (const id of ['rpi3b', 'qemu-virt'] as const) {
         assert.doesNotMatch(install, /npm exited with status|ERR!/, install);
         assert.equal(await c.eval("require('nodeos-greet')('board')"), "'HELLO BOARD!'");
         assert.ok(registry.log.includes('GET /nodeos-shout/-/nodeos-shout-1.0.0.tgz'), registry.log.join('\n'));
+        const native = await c.eval('.npm install -g nodeos-native', 300_000);
+        assert.match(native, /nodeos-native@0\.1\.0 has a native addon with no prebuilt binary for linux-arm64, and NodeOS boards have no C\/C\+\+ compiler/, native);
+        assert.match(native, /npm exited with status 1/);
+        const pre = await c.eval('.npm install -g nodeos-prebuilt', 300_000);
+        assert.doesNotMatch(pre, /npm exited with status|ERR!|no C\/C\+\+ compiler/, pre);
+        assert.equal(await c.eval("typeof require('nodeos-prebuilt').open"), "'function'", 'the arm64 prebuild loads on the board');
 
         // SSH with the key given to flash.
         await said(/ssh: listening on port 22, host key SHA256:\S+ \(ED25519\)/, 'the SSH server');
@@ -101,6 +131,16 @@ for (const id of ['rpi3b', 'qemu-virt'] as const) {
         assert.equal(refused.code, 255);
         assert.match(refused.err, /Permission denied \(publickey\)/);
         await said(/ssh: refused key SHA256:\S+ \(ssh-ed25519\) for nodeos from /, 'the refused key logged');
+
+        // Cable out and back in (virtio-net reports its link; QEMU's usb-net does not): said
+        // once each way, and the lease confirmed at once.
+        if (id === 'qemu-virt') {
+          await monitor(sock, 'set_link net0 off');
+          await said(/network: eth0 link down/, 'the link down');
+          await monitor(sock, 'set_link net0 on');
+          await said(/network: eth0 link up; confirming 10\.0\.2\.15/, 'the link up');
+          assert.equal(c.messages.filter((m) => m.includes('link down')).length, 1, 'said once');
+        }
 
         // A server in the REPL, reached from this machine.
         await c.eval("globalThis.srv = require('http').createServer((q, s) => s.end('hello from ' + require('os').hostname())).listen(8080)");

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { tempDir } from './tmp.js';
 
 export interface TestPackage {
@@ -16,6 +16,9 @@ export interface TestPackage {
   dependencies?: Record<string, string>;
   /** index.js */
   main: string;
+  /** More files in the package, by path (e.g. binding.gyp, prebuilds/linux-arm64/x.node). */
+  files?: Record<string, string | Buffer>;
+  scripts?: Record<string, string>;
 }
 
 export interface TestRegistry {
@@ -33,8 +36,12 @@ export async function startRegistry(packages: TestPackage[], boardUrl: string, d
   for (const p of packages) {
     const src = join(dir, `${p.name}-src`);
     mkdirSync(src);
-    writeFileSync(join(src, 'package.json'), JSON.stringify({ name: p.name, version: p.version, main: 'index.js', license: 'MIT', ...(p.dependencies ? { dependencies: p.dependencies } : {}) }));
+    writeFileSync(join(src, 'package.json'), JSON.stringify({ name: p.name, version: p.version, main: 'index.js', license: 'MIT', ...(p.dependencies ? { dependencies: p.dependencies } : {}), ...(p.scripts ? { scripts: p.scripts } : {}) }));
     writeFileSync(join(src, 'index.js'), p.main);
+    for (const [name, data] of Object.entries(p.files ?? {})) {
+      mkdirSync(dirname(join(src, name)), { recursive: true });
+      writeFileSync(join(src, name), data);
+    }
     const file = execFileSync('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: src, encoding: 'utf8' }).trim().split('\n').pop()!;
     const data = readFileSync(join(dir, file));
     const path = `/${p.name}/-/${p.name}-${p.version}.tgz`;
@@ -48,6 +55,8 @@ export async function startRegistry(packages: TestPackage[], boardUrl: string, d
           version: p.version,
           main: 'index.js',
           ...(p.dependencies ? { dependencies: p.dependencies } : {}),
+          ...(p.scripts ? { scripts: p.scripts } : {}),
+          ...(p.scripts?.install || p.scripts?.preinstall || p.scripts?.postinstall ? { hasInstallScript: true } : {}),
           dist: {
             tarball: `${boardUrl.replace(/\/$/, '')}${path}`,
             shasum: createHash('sha1').update(data).digest('hex'),

@@ -161,6 +161,41 @@ describe('DHCP client against a DHCP server on loopback', () => {
     client.stop(false);
   });
 
+  it('the link returns: INIT-REBOOT asks for the same address (ACK keeps it, NAK starts over); without a lease, DISCOVER at once', async () => {
+    const { client, applied } = await setup(server, clock);
+    client.start();
+    await until(() => client.state === 'bound', 'bound');
+    const n = server.got.length;
+    client.linkUp();
+    await until(() => server.got.length === n + 1 && client.state === 'bound', 'the lease confirmed');
+    const req = server.got.at(-1)!;
+    assert.equal(req.type, 'REQUEST');
+    assert.equal(opt.ip(req.options.get(Opt.REQUESTED_IP)), '10.0.2.15');
+    assert.equal(req.options.get(Opt.SERVER_ID), undefined, 'INIT-REBOOT names no server');
+    assert.equal(req.ciaddr, undefined);
+    assert.equal(applied.expired.length, 0);
+    // Plugged into another network: the server refuses the old address.
+    server.policy = (m) => (m.type === 'REQUEST' && m.options.has(Opt.REQUESTED_IP) && !m.options.has(Opt.SERVER_ID) ? 'nak' : m.type === 'DISCOVER' ? 'offer' : 'ack');
+    client.linkUp();
+    await until(() => applied.expired.length === 1, 'the NAK ends the lease');
+    clock.advance(1_000);
+    await until(() => client.state === 'bound' && server.types().at(-2) === 'DISCOVER', 'bound again after DISCOVER');
+    client.stop(false);
+    // No lease and a long backoff running: the link's return asks at once.
+    const fresh = await setup(server, clock);
+    server.policy = () => 'ignore';
+    fresh.client.start();
+    await until(() => server.types().filter((t) => t === 'DISCOVER').length >= 3, 'DISCOVERs');
+    clock.advance(4_000);
+    clock.advance(8_000);
+    const before = server.got.length;
+    server.policy = (m) => (m.type === 'DISCOVER' ? 'offer' : 'ack');
+    fresh.client.linkUp();
+    await until(() => fresh.client.state === 'bound', 'bound without waiting for the backoff');
+    assert.equal(server.got[before]!.type, 'DISCOVER');
+    fresh.client.stop(false);
+  });
+
   it('a server that never answers: DISCOVER again with backoff (4, 8, 16 ... 64 s), said once, never given up', async () => {
     server.policy = () => 'ignore';
     const { client, events } = await setup(server, clock);

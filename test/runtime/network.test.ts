@@ -1,8 +1,8 @@
-/** Which interface the board's network starts on, from a sysfs tree made here (no root). */
+/** Which interface the board's network starts on, and its carrier, from sysfs trees made here (no root). */
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pickInterface } from '../../src/runtime/network.js';
+import { CarrierWatch, pickInterface, readCarrier } from '../../src/runtime/network.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
 describe('the network interface init brings up', () => {
@@ -23,5 +23,26 @@ describe('the network interface init brings up', () => {
     add('eth0', 'b8:27:eb:00:00:01');
     add('end1', 'b8:27:eb:00:00:03');
     assert.equal(pickInterface(root), 'end1');
+  });
+});
+
+describe('the link: carrier changes said once each', () => {
+  it('calls back on each change only, and ignores an unreadable carrier', () => {
+    const reads: (boolean | undefined)[] = [true, true, false, false, undefined, false, true, true];
+    let i = 0;
+    const seen: boolean[] = [];
+    const w = new CarrierWatch(() => reads[i++], (up) => seen.push(up));
+    while (i < reads.length) w.check();
+    assert.deepEqual(seen, [false, true]);
+  });
+
+  it('reads /sys/class/net/<if>/carrier', () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'eth0'));
+    writeFileSync(join(dir, 'eth0/carrier'), '1\n');
+    assert.equal(readCarrier('eth0', dir), true);
+    writeFileSync(join(dir, 'eth0/carrier'), '0\n');
+    assert.equal(readCarrier('eth0', dir), false);
+    assert.equal(readCarrier('eth1', dir), undefined);
   });
 });
