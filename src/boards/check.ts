@@ -205,6 +205,15 @@ function checkLeds(p: ResolvedProfile, emit: Emit): void {
   });
 }
 
+/** USB gadget Ethernet needs configfs, the gadget framework and its function's module on the card. */
+function checkUsbGadget(p: ResolvedProfile, emit: Emit): void {
+  const g = p.profile.usbGadget;
+  if (!g) return;
+  const need = ['configfs', 'libcomposite', `usb_f_${g.kind ?? 'ncm'}`];
+  const missing = need.filter((m) => !p.profile.kernel.modules.includes(m));
+  if (missing.length) emit('EPROFILE_GADGET_MODULES', '/usbGadget', `usbGadget needs the kernel modules ${missing.join(', ')}: add them to kernel.modules`);
+}
+
 /** Checks across boards: detection data must point at one board. */
 function checkDetection(boards: ResolvedProfile[], out: ProfileFinding[]): void {
   const compat = new Map<string, string>();
@@ -239,6 +248,7 @@ export function checkProfiles(set: ProfileSet, opts: CheckOptions): ProfileFindi
     checkFiles(b, opts, emit);
     checkBoot(b, emit);
     checkLeds(b, emit);
+    checkUsbGadget(b, emit);
   }
   checkDetection(set.boards, out);
   return out;

@@ -198,6 +198,15 @@ export const BoardProfileSchema = Type.Object(
     gpio: Type.Object({ controllers: Type.Array(GpioController) }, { additionalProperties: false }),
     buses: Type.Array(Bus, { default: [] }),
     leds: Type.Array(Led, { default: [] }),
+    usbGadget: Type.Optional(
+      Type.Object(
+        {
+          kind: Type.Optional(Type.Union([Type.Literal('ncm'), Type.Literal('ecm')], { default: 'ncm', description: 'NCM (Linux, macOS, Windows 11) or ECM' })),
+          address: Type.Optional(Type.String({ pattern: '^\\d+\\.\\d+\\.\\d+\\.1/24$', default: '192.168.7.1/24', description: "the board's address on the cable; the laptop gets .2 to .20 from the board's DHCP server" })),
+        },
+        { additionalProperties: false, description: 'USB gadget Ethernet on the OTG port: one cable to a laptop gives the board a network (needs configfs, libcomposite and usb_f_ncm or usb_f_ecm in kernel.modules)' },
+      ),
+    ),
     emulation: Type.Optional(
       Type.Object(
         {

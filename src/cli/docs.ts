@@ -33,7 +33,8 @@ export function boardsTable(boardsDir?: string): string {
     // The network: a Pi's own Ethernet chip is not QEMU's card, and slirp carries no multicast.
     const nic = p.emulation?.qemu.nic;
     const net = nic ? [...(p.boot.firmware ? [`its own Ethernet (QEMU's ${nic} stands in)`] : []), 'mDNS multicast ([networking](docs/networking.md))'] : [];
-    const unproven = [boot, ...net].filter(Boolean).join('; ') || '-';
+    const gadget = p.usbGadget ? ['USB gadget Ethernet (no QEMU model; configfs tree tests)'] : [];
+    const unproven = [boot, ...net, ...gadget].filter(Boolean).join('; ') || '-';
     return `| \`${p.id}\` | ${p.name} | ${p.soc.name} | ${p.devicetree.dtb ?? '(firmware)'} | ${p.console.device} | ${p.emulation ? `\`-M ${p.emulation.qemu.machine}\`` : '-'} | ${unproven} | ${status} |`;
   });
   return ['| id | board | SoC | device tree | console | QEMU | not proven under emulation | status |', '|---|---|---|---|---|---|---|---|', ...rows].join('\n');

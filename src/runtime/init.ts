@@ -18,6 +18,7 @@ import { startNetwork } from './network.js';
 import { npmEnvironment, npmRegistry } from './npm.js';
 import type { DhcpClient, Lease } from '../net/index.js';
 import { SSHD_OFF } from './exit-codes.js';
+import { startGadgetNetwork } from './usb-gadget.js';
 import { setupUsers } from './usersfs.js';
 
 const BUSYBOX = '/bin/busybox';
@@ -162,6 +163,22 @@ function startSshd(attempt = 0): void {
   });
 }
 
+/** USB gadget Ethernet on boards with an OTG port in device mode (profile usbGadget). */
+function startGadget(board: BoardProfile): void {
+  if (!mount('configfs', '/sys/kernel/config')) return;
+  let serial = '';
+  try {
+    serial = readFileSync('/proc/device-tree/serial-number', 'latin1').replace(/\0+$/, '').trim();
+  } catch {
+    serial = /^Serial\s*:\s*(\w+)/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '0';
+  }
+  const ip = (args: string[]): string | undefined => {
+    const r = spawnSync(BUSYBOX, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    return r.status === 0 ? undefined : r.stderr?.toString().trim() || `exit ${r.status}`;
+  };
+  startGadgetNetwork({ profile: board, serial, log, ip }).catch((err: Error) => log(`usb-gadget: ${err.message}`));
+}
+
 function main(): void {
   mount('proc', '/proc');
   mount('sysfs', '/sys');
@@ -232,6 +249,7 @@ function main(): void {
   }
   startRepl();
   startSshd();
+  if (info.board.usbGadget) startGadget(info.board);
 }
 
 main();

@@ -81,6 +81,7 @@ const cases: Case[] = [
   },
   { name: 'removing what is not inherited', edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['kernel', 'modules'], { remove: ['nope'] })), codes: ['EPROFILE_LIST_REMOVE'], at: { file: 'rpi3b.yaml', path: '/kernel/modules/remove' } },
   { name: 'adding what is already inherited', edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['kernel', 'modules'], { add: ['ext4'] })), codes: ['EPROFILE_LIST_DUPLICATE'] },
+  { name: 'a USB gadget without its modules', edit: yamlEdit('rpi3b.yaml', (d) => d.set('usbGadget', { kind: 'ecm' })), codes: ['EPROFILE_GADGET_MODULES'], at: { file: 'rpi3b.yaml', path: '/usbGadget' } },
   { name: 'a wip board without a reason', edit: yamlEdit('rpi3b.yaml', (d) => d.set('status', 'wip')), codes: ['EPROFILE_STATUS_REASON'], at: { file: 'rpi3b.yaml', path: '/statusReason' } },
   { name: 'an ARMv6 board claiming support', edit: yamlEdit('rpi0w.yaml', (d) => d.set('status', 'community')), codes: ['EARCH_NO_NODE'] },
   {

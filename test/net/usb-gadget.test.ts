@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
-import { existsSync, mkdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BspError } from '../../src/index.js';
+import { BspError, getBoard } from '../../src/index.js';
+import { startGadgetNetwork } from '../../src/runtime/usb-gadget.js';
 import { decodeDhcp, DhcpClient, DhcpServer, encodeDhcp, Opt, opt, setupUsbGadget, stableMac, type DhcpTransport, type Lease } from '../../src/net/index.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/until.js';
@@ -46,6 +47,62 @@ describe('USB gadget Ethernet (configfs tree in a temp dir)', () => {
     mkdirSync(join(root, 'udc/fe980000.usb'));
     assert.throws(() => setupUsbGadget({ configfs: join(root, 'nothing'), udcDir: join(root, 'udc'), serial: '1', product: 'x' }), code);
     assert.equal(existsSync(join(root, 'nothing')), false, 'nothing was created');
+  });
+});
+
+describe('USB gadget Ethernet at boot (init, on a configfs tree in a temp dir)', () => {
+  after(cleanupTemp);
+  const profile = getBoard('rpi0-2w').profile;
+
+  it('binds the gadget, puts the board at .1 on the cable, and gives the laptop .2 by DHCP', async () => {
+    const root = tempDir();
+    mkdirSync(join(root, 'config/usb_gadget'), { recursive: true });
+    mkdirSync(join(root, 'udc/3f980000.usb'), { recursive: true });
+    const net = await hub(1);
+    const logs: string[] = [];
+    const ran: string[][] = [];
+    let sawBroadcast = '';
+    // The kernel names the interface once the UDC is bound: done here by the "kernel".
+    const naming = setInterval(() => {
+      const dir = join(root, 'config/usb_gadget/nodeos/functions/ncm.usb0');
+      if (existsSync(join(root, 'config/usb_gadget/nodeos/UDC'))) writeFileSync(join(dir, 'ifname'), 'usb0\n');
+    }, 20);
+    const g = await startGadgetNetwork({
+      profile,
+      serial: '00000000abcdef01',
+      log: (m) => logs.push(m),
+      ip: (args) => void ran.push(args),
+      configfs: join(root, 'config'),
+      udcDir: join(root, 'udc'),
+      transport: async (b) => ((sawBroadcast = b), net.server),
+    });
+    clearInterval(naming);
+    assert.ok(g);
+    assert.equal(sawBroadcast, '192.168.7.255', 'replies go to the link broadcast, so they leave on usb0');
+    assert.deepEqual(ran, [['ip', 'addr', 'replace', '192.168.7.1/24', 'dev', 'usb0'], ['ip', 'link', 'set', 'usb0', 'up']]);
+    assert.match(logs.join('\n'), /usb-gadget: usb0 192\.168\.7\.1\/24 \(NCM, board MAC [0-9a-f:]{17}\); a laptop on the USB cable gets 192\.168\.7\.2-192\.168\.7\.20 by DHCP/);
+    assert.equal(readFileSync(join(root, 'config/usb_gadget/nodeos/strings/0x409/product'), 'utf8').trim(), 'NodeOS on Raspberry Pi Zero 2 W');
+    // The laptop at the other end.
+    const bound: Lease[] = [];
+    const laptop = new DhcpClient({ mac: '02:00:00:00:00:0a', transport: net.clients[0]!, onBound: (l) => bound.push(l), onExpired: () => undefined });
+    laptop.start();
+    await until(() => bound.length === 1, 'the laptop bound');
+    assert.deepEqual([bound[0]!.address, bound[0]!.prefix, bound[0]!.server], ['192.168.7.2', 24, '192.168.7.1']);
+    laptop.stop();
+    g.server.close();
+  });
+
+  it('a board whose OTG port is in host mode says so once and goes on', async () => {
+    const root = tempDir();
+    mkdirSync(join(root, 'udc'), { recursive: true });
+    const logs: string[] = [];
+    const g = await startGadgetNetwork({ profile, serial: '1', log: (m) => logs.push(m), ip: () => undefined, configfs: join(root, 'config'), udcDir: join(root, 'udc'), waitMs: 200 });
+    assert.equal(g, undefined);
+    assert.equal(logs.length, 1);
+    assert.match(logs[0]!, /no USB device controller .* host mode/);
+    // A board without usbGadget does nothing at all.
+    assert.equal(await startGadgetNetwork({ profile: getBoard('rpi3b').profile, serial: '1', log: (m) => logs.push(m), ip: () => 'not called' }), undefined);
+    assert.equal(logs.length, 1);
   });
 });
 
