@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultBoardsDir } from '../../src/index.js';
+import { defaultBoardsDir, getBoard, ubootEnvironment } from '../../src/index.js';
+import { userKey } from '../helpers/ssh.js';
 import { runCli } from '../helpers/cli.js';
 import { cleanupTemp, copyDir, tempDir } from '../helpers/tmp.js';
 
@@ -81,6 +82,30 @@ describe('cli', () => {
     const again = await runCli('boards', 'new', 'mypi', '--from', 'rpi3b', '--boards-dir', dir);
     assert.equal(again.code, 1);
     assert.match(again.err, /\[EEXIST\]/);
+  });
+
+  it('build and flash check --ssh-key files before doing anything, and never print the key', async () => {
+    const dir = tempDir();
+    const k = userKey(dir, 'id');
+    const priv = readFileSync(k.file, 'utf8');
+    const out = join(dir, 'out');
+    const b = await runCli('build', '--board', 'rpi3b', '--out', out, '--offline', '--ssh-key', k.file);
+    assert.equal(b.code, 1);
+    assert.match(b.err, /id line 1: this is a private key: give the public key \(the \.pub file next to it\) \[ESSH_KEY\]/);
+    assert.ok(!b.err.includes(priv.split('\n')[1]!.slice(0, 16)), 'no key material in the message');
+    assert.equal(existsSync(out), false, 'nothing built');
+    const f = await runCli('flash', join(dir, 'none.img'), '--device', join(dir, 'card'), '--force-file', '--yes', '--ssh-key', join(dir, 'missing.pub'));
+    assert.equal(f.code, 1);
+    assert.match(f.err, /cannot read the SSH key file .*missing\.pub: ENOENT \[ESSH_KEY\]/);
+    assert.equal(existsSync(join(dir, 'card')), false);
+  });
+
+  it('build --ssh-key puts the keys into the image\'s uboot.env (nodeos_ssh_keys)', () => {
+    const dir = tempDir();
+    const [a, b] = [userKey(dir, 'a').pub.trim(), userKey(dir, 'b').pub.trim()];
+    const vars = new Map(ubootEnvironment(getBoard('rpi3b').profile, 'test', 'initramfs.zst', undefined, { nodeos_ssh_keys: [a, b].join('\n') }));
+    assert.deepEqual(vars.get('nodeos_ssh_keys')!.split('\n'), [a, b]);
+    assert.equal(new Map(ubootEnvironment(getBoard('rpi3b').profile, 'test', 'initramfs.zst')).has('nodeos_ssh_keys'), false);
   });
 
   it('every command has --help with examples', async () => {
