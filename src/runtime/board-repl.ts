@@ -112,6 +112,31 @@ export function startBoardRepl(board: Board, o: BoardReplOptions = {}): REPLServ
   return server;
 }
 
+/** What evaluating one line gave: its value, or the error it threw. */
+export type LineResult = { ok: true; value: unknown } | { ok: false; error: unknown; /** printed by the REPL already */ reported: boolean };
+
+/**
+ * Evaluate a line as if typed (top-level await included). Node's REPL reports an error the
+ * line throws through its domain, printing it itself, and never calls the eval callback:
+ * the error is taken from the domain here, so a caller running several lines goes on.
+ * `beforeReport` runs before the REPL prints the error (e.g. to silence it).
+ */
+export function evalLine(server: REPLServer, line: string, filename: string, beforeReport?: () => void): Promise<LineResult> {
+  const domain = (server as unknown as { _domain?: { prependListener(e: 'error', l: (err: unknown) => void): void; off(e: 'error', l: (err: unknown) => void): void } })._domain;
+  return new Promise((resolve) => {
+    const thrown = (error: unknown): void => {
+      domain?.off('error', thrown);
+      beforeReport?.();
+      resolve({ ok: false, error, reported: true });
+    };
+    domain?.prependListener('error', thrown);
+    server.eval(line, server.context, filename, (error, value) => {
+      domain?.off('error', thrown);
+      resolve(error ? { ok: false, error, reported: false } : { ok: true, value });
+    });
+  });
+}
+
 /** Mock backends shaped like the profile's board, for trying the REPL without hardware. */
 export function mockFor(profile: BoardProfile): MockBackends {
   const m = mockBackends({

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import type { BoardProfile } from '../boards/schema.js';
 import { createBoard, linuxBackends } from './board/index.js';
-import { startBoardRepl, startupLines } from './board-repl.js';
+import { evalLine, startBoardRepl, startupLines } from './board-repl.js';
 
 const info = JSON.parse(readFileSync('/etc/nodeos/image.json', 'utf8')) as { board: BoardProfile; build: string };
 const board = createBoard(info.board, linuxBackends());
@@ -16,15 +16,15 @@ if (!existsSync(ran)) {
   writeFileSync(ran, '');
   // One after the other, each shown after the prompt as if typed, with its result.
   const lines = startupLines(readFileSync('/proc/cmdline', 'utf8'));
-  const run = (i: number): void => {
-    const line = lines[i];
-    if (line === undefined) return;
-    server.output.write(`${line}\n`);
-    server.eval(line, server.context, 'nodeos.run', (err, result) => {
-      server.output.write(`${err ? `Uncaught ${inspect(err)}` : server.writer(result)}\n`);
-      server.displayPrompt();
-      run(i + 1);
-    });
-  };
-  run(0);
+  // A line that throws is reported (by the REPL itself, when it comes through its domain); the next ones still run.
+  void (async () => {
+    for (const line of lines) {
+      server.output.write(`${line}\n`);
+      const r = await evalLine(server, line, 'nodeos.run');
+      if (r.ok || !r.reported) {
+        server.output.write(`${r.ok ? server.writer(r.value) : `Uncaught ${inspect(r.error)}`}\n`);
+        server.displayPrompt();
+      }
+    }
+  })();
 }

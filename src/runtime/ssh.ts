@@ -12,7 +12,7 @@ import type { AuthContext, Connection, ServerChannel, Server as Ssh2Server } fro
 import { BspError } from '../errors.js';
 import { fingerprint, type PublicKey } from '../net/ssh-keys.js';
 import type { Board } from './board/index.js';
-import { startBoardRepl } from './board-repl.js';
+import { evalLine, startBoardRepl } from './board-repl.js';
 
 const require = createRequire(import.meta.url);
 
@@ -70,19 +70,9 @@ export async function evaluateOnce(board: Board, expr: string, out: Writable): P
     },
   });
   const repl = startBoardRepl(board, { input: new PassThrough(), output: sink, ownContext: true, terminal: false, prompt: '' });
-  const domain = (repl as unknown as { _domain?: { prependListener(e: 'error', l: (err: unknown) => void): void } })._domain;
   try {
-    return await new Promise((resolve) => {
-      const failed = (err: unknown): void => {
-        muted = true;
-        resolve({ ok: false, text: `Uncaught ${inspect(err)}` });
-      };
-      domain?.prependListener('error', failed);
-      repl.eval(expr, repl.context, 'ssh', (err, result) => {
-        if (err) failed(err);
-        else resolve({ ok: true, text: formatResult(result) });
-      });
-    });
+    const r = await evalLine(repl, expr, 'ssh', () => (muted = true));
+    return r.ok ? { ok: true, text: formatResult(r.value) } : { ok: false, text: `Uncaught ${inspect(r.error)}` };
   } finally {
     repl.close();
   }

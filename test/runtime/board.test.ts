@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { BspError, createImage, fileConfig, getBoard, readEnv } from '../../src/index.js';
 import { createBoard, mockBackends, type MockBackends } from '../../src/runtime/board/index.js';
-import { i2cGrid, mockFor, startupLines } from '../../src/runtime/board-repl.js';
+import { evalLine, i2cGrid, mockFor, startBoardRepl, startupLines } from '../../src/runtime/board-repl.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
 const profile = getBoard('rpi3b').profile;
@@ -138,5 +138,27 @@ describe('board (mock backend)', () => {
     board.reboot();
     board.poweroff();
     assert.deepEqual(m.actions, ['reboot', 'poweroff']);
+  });
+});
+
+describe('evaluating lines as if typed (nodeos.run=, ssh EXPR)', () => {
+  it('a line that throws is taken from the REPL\'s domain: the next line still runs', async () => {
+    const { PassThrough } = await import('node:stream');
+    const out = new PassThrough();
+    let printed = '';
+    out.on('data', (d: Buffer) => (printed += d.toString()));
+    const { board } = setup();
+    const server = startBoardRepl(board, { input: new PassThrough(), output: out, ownContext: true, terminal: false, prompt: '' });
+    try {
+      const a = await evalLine(server, "board.pin('GPIO99')", 'test');
+      assert.equal(a.ok, false);
+      assert.ok(!a.ok && a.reported && /GPIO99/.test(String((a.error as Error).message)));
+      const b = await evalLine(server, 'await Promise.resolve(6 * 7)', 'test');
+      assert.deepEqual(b, { ok: true, value: 42 });
+      // The REPL printed the first error itself.
+      assert.match(printed, /Uncaught[\s\S]*GPIO99/);
+    } finally {
+      server.close();
+    }
   });
 });
