@@ -22,14 +22,29 @@ async function ask(question: string): Promise<string> {
   }
 }
 
-function progressPrinter(io: Io, asJson: boolean, tty: boolean): (p: FlashProgress) => void {
+/**
+ * Progress on a terminal: one line redrawn per phase; once finished, what was written, how
+ * long it took and the average speed (not the last instant's 0.0 MB/s and ETA 0:00).
+ */
+export function progressPrinter(io: Io, asJson: boolean, tty: boolean, now: () => number = Date.now): (p: FlashProgress) => void {
+  const started = now();
+  const phases = new Map<string, { at: number; done: number; end: number }>();
   return (p) => {
     if (asJson) return io.out(JSON.stringify({ type: 'progress', ...p }) + '\n');
     if (!tty) return;
+    const t = now();
+    const seen = phases.get(p.phase);
+    phases.set(p.phase, { at: seen?.at ?? t, done: p.done, end: t });
     const pct = p.total ? Math.floor((100 * p.done) / p.total) : 100;
-    const eta = p.etaSeconds === null ? '--:--' : `${Math.floor(p.etaSeconds / 60)}:${String(Math.round(p.etaSeconds % 60)).padStart(2, '0')}`;
     const bar = '#'.repeat(Math.floor(pct / 5)).padEnd(20, '.');
-    io.err(`\r${p.phase.padEnd(11)} [${bar}] ${String(pct).padStart(3)}%  ${(p.bytesPerSecond / 1e6).toFixed(1)} MB/s  ETA ${eta}\x1b[K${p.phase === 'finished' ? '\n' : ''}`);
+    if (p.phase === 'finished') {
+      const w = phases.get('flashing');
+      const secs = (t - started) / 1000;
+      const wrote = w ? ` ${(w.done / 1e6).toFixed(0)} MB written at ${(w.done / 1e6 / Math.max(0.001, (w.end - w.at) / 1000)).toFixed(1)} MB/s average,` : '';
+      return io.err(`\r${p.phase.padEnd(11)} [${bar}] ${String(pct).padStart(3)}% ${wrote} ${secs.toFixed(1)} s in all\x1b[K\n`);
+    }
+    const eta = p.etaSeconds === null ? '--:--' : `${Math.floor(p.etaSeconds / 60)}:${String(Math.round(p.etaSeconds % 60)).padStart(2, '0')}`;
+    io.err(`\r${p.phase.padEnd(11)} [${bar}] ${String(pct).padStart(3)}%  ${(p.bytesPerSecond / 1e6).toFixed(1)} MB/s  ETA ${eta}\x1b[K`);
   };
 }
 

@@ -63,8 +63,32 @@ Examples:
   return program;
 }
 
+/** Edit distance (Levenshtein), for "did you mean". */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The known word nearest to `word`, if near enough to be a typo. */
+export function closest(word: string, known: string[]): string | undefined {
+  const [best] = known.map((k) => [k, distance(word, k)] as const).sort((x, y) => x[1] - y[1]);
+  return best && best[1] <= Math.max(1, Math.floor(word.length / 3)) ? best[0] : undefined;
+}
+
 /** Run the CLI; sets process.exitCode instead of exiting. */
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+  // An unknown command says so (even with --help, which would otherwise print the top-level help).
+  const first = argv.find((a) => !a.startsWith('-'));
+  if (first !== undefined && !GROUPS[first] && first !== 'help') {
+    const near = closest(first, Object.keys(GROUPS));
+    io.err(`nodeos-bsp: unknown command "${first}"${near ? ` (did you mean "${near}"?)` : ''}; nodeos-bsp --help lists the commands\n`);
+    process.exitCode = 2;
+    return 2;
+  }
   const program = await buildProgram(io, argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -74,7 +98,9 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       process.exitCode = err.exitCode === 0 ? 0 : 2;
     } else {
       reportError(io, err, Boolean(program.opts().verbose) || argv.includes('--verbose') || argv.includes('-v'));
-      process.exitCode = 1;
+      // Bad usage found by a command itself (EUSAGE) is still bad usage. Matched by shape, as
+      // reportError does: a loader may hold a second copy of the error classes.
+      process.exitCode = (err as { code?: unknown } | null)?.code === 'EUSAGE' ? 2 : 1;
     }
   }
   return Number(process.exitCode ?? 0);

@@ -17,6 +17,17 @@ export const processIo = (): Io => ({
   color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
 });
 
+/**
+ * A closed pipe (EPIPE: the reader, e.g. `head`, has what it wanted) ends the process
+ * quietly with the status a shell gives a command killed by SIGPIPE (128 + 13), as `ls | head` does.
+ */
+export function quietOnClosedPipe(stream: NodeJS.WriteStream, exit: (code: number) => void = (c) => process.exit(c)): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') return exit(141);
+    throw err;
+  });
+}
+
 export const json = (io: Io, value: unknown): void => io.out(JSON.stringify(value, null, 2) + '\n');
 
 /** Pad columns of a table (no borders), like `ls -l`. */

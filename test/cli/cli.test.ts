@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultBoardsDir, getBoard, ubootEnvironment } from '../../src/index.js';
+import { spawn } from 'node:child_process';
+import { defaultBoardsDir, getBoard, packageRoot, ubootEnvironment } from '../../src/index.js';
+import { closest } from '../../src/cli/index.js';
+import { progressPrinter } from '../../src/cli/flash.js';
 import { userKey } from '../helpers/ssh.js';
 import { runCli } from '../helpers/cli.js';
 import { cleanupTemp, copyDir, tempDir } from '../helpers/tmp.js';
@@ -125,6 +128,45 @@ describe('cli', () => {
     const r = await runCli('kernel', 'check');
     assert.equal(r.code, 2);
     assert.match(r.err, /required option '-b, --board <id>'/);
+  });
+
+  it('an unknown command says so with a "did you mean", exits 2, also with --help; bad usage a command finds is 2 too', async () => {
+    const u = await runCli('update', '--help');
+    assert.deepEqual([u.code, u.out], [2, '']);
+    assert.match(u.err, /unknown command "update"; nodeos-bsp --help lists the commands/);
+    const t = await runCli('bords', 'list');
+    assert.equal(t.code, 2);
+    assert.match(t.err, /unknown command "bords" \(did you mean "boards"\?\)/);
+    assert.equal(closest('flsh', ['flash', 'fetch', 'boards']), 'flash');
+    assert.equal(closest('xyzzy', ['flash', 'fetch', 'boards']), undefined);
+    const e = await runCli('emulate', 'x.img', '--board', 'qemu-virt', '--no-net', '--ssh');
+    assert.equal(e.code, 2);
+    assert.match(e.err, /need the network: drop --no-net \[EUSAGE\]/);
+    assert.equal((await runCli('help', 'boards')).code, 0);
+  });
+
+  it('a closed pipe ends the command quietly (nodeos-bsp boards schema | head -c1)', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(packageRoot(), 'src/cli/main.ts'), 'boards', 'schema'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise((r) => child.on('close', r));
+    assert.equal(err, '', 'no stack trace');
+    assert.equal(code, 141, 'the status a shell gives a command ended by SIGPIPE');
+  });
+
+  it('flash progress ends with what was written, the average speed and the time taken', () => {
+    let t = 0;
+    let text = '';
+    const print = progressPrinter({ out: () => undefined, err: (s) => (text += s), color: true }, false, true, () => t);
+    print({ phase: 'flashing', done: 0, total: 100e6, bytesPerSecond: 0, etaSeconds: null });
+    t = 4000;
+    print({ phase: 'flashing', done: 100e6, total: 100e6, bytesPerSecond: 30e6, etaSeconds: 0 });
+    t = 6000;
+    print({ phase: 'finished', done: 100e6, total: 100e6, bytesPerSecond: 0, etaSeconds: 0 });
+    const last = text.split('\r').at(-1)!;
+    assert.match(last, /finished .* 100% {2}100 MB written at 25\.0 MB\/s average, 6\.0 s in all/);
+    assert.doesNotMatch(last, /0\.0 MB\/s|ETA/);
   });
 
   it('the README boards table and the JSON Schema file are up to date (npm run docs)', async () => {
