@@ -275,8 +275,9 @@ export async function udpTransport(o: { local?: { address: string; port: number 
       resolve();
     });
   });
-  // Broadcasts: 255.255.255.255 for a client, the link's subnet broadcast for the gadget's server.
-  if (servers.address === '255.255.255.255' || servers.address.endsWith('.255')) sock.setBroadcast(true);
+  // DHCP lives on broadcasts (255.255.255.255 for a client, the link's broadcast for the
+  // gadget's server, whatever its prefix); SO_BROADCAST changes nothing for unicast sends.
+  sock.setBroadcast(true);
   // Closing waits for sends in flight (a RELEASE sent just before close must leave).
   let pending = 0;
   let closing = false;

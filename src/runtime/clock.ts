@@ -6,7 +6,7 @@
  * backoff until one answers, then again every 12 hours. What happened is said once on the
  * console and kept in /run/nodeos/clock.json for `board.info.clock`.
  */
-import { spawnSync } from 'node:child_process';
+import { busybox } from './busybox.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { httpDate, sntpQuery, type ClockSample } from '../net/index.js';
@@ -72,8 +72,7 @@ export async function askTime(
 
 /** Set the system clock (seconds resolution) with busybox `date`; an error text or undefined. */
 export function setSystemClock(ms: number): string | undefined {
-  const r = spawnSync('/bin/busybox', ['date', '-u', '-s', `@${Math.round(ms / 1000)}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  return r.status === 0 ? undefined : r.stderr?.toString().trim() || `exit ${r.status}`;
+  return busybox(['date', '-u', '-s', `@${Math.round(ms / 1000)}`]);
 }
 
 export function writeClockState(s: ClockState, file = CLOCK_STATE): void {

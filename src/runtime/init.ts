@@ -20,8 +20,9 @@ import type { DhcpClient, Lease } from '../net/index.js';
 import { SSHD_OFF } from './exit-codes.js';
 import { startGadgetNetwork } from './usb-gadget.js';
 import { setupUsers } from './usersfs.js';
+import { busybox, BUSYBOX, syncUnmountAnd } from './busybox.js';
+import { serialNumber } from './board/info.js';
 
-const BUSYBOX = '/bin/busybox';
 const ETC = '/etc/nodeos';
 
 /** The image's board profile and module list, written at build time. */
@@ -138,11 +139,7 @@ function shutdown(how: 'reboot' | 'poweroff'): void {
   sshd?.kill('SIGTERM');
   dhcp?.stop(true);
   // The RELEASE leaves on its own; give it a moment before the link goes down.
-  setTimeout(() => {
-    spawnSync(BUSYBOX, ['sync']);
-    for (const m of ['/home', '/boot']) spawnSync(BUSYBOX, ['umount', m], { stdio: 'ignore' });
-    spawnSync(BUSYBOX, [how, '-f']);
-  }, 300);
+  setTimeout(() => syncUnmountAnd(how), 300);
 }
 
 /** The SSH server, in its own process; restarted with a growing delay unless it is off on purpose. */
@@ -166,17 +163,14 @@ function startSshd(attempt = 0): void {
 /** USB gadget Ethernet on boards with an OTG port in device mode (profile usbGadget). */
 function startGadget(board: BoardProfile): void {
   if (!mount('configfs', '/sys/kernel/config')) return;
-  let serial = '';
-  try {
-    serial = readFileSync('/proc/device-tree/serial-number', 'latin1').replace(/\0+$/, '').trim();
-  } catch {
-    serial = /^Serial\s*:\s*(\w+)/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '0';
-  }
-  const ip = (args: string[]): string | undefined => {
-    const r = spawnSync(BUSYBOX, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    return r.status === 0 ? undefined : r.stderr?.toString().trim() || `exit ${r.status}`;
+  const read = (p: string): Buffer | undefined => {
+    try {
+      return readFileSync(p);
+    } catch {
+      return undefined;
+    }
   };
-  startGadgetNetwork({ profile: board, serial, log, ip }).catch((err: Error) => log(`usb-gadget: ${err.message}`));
+  startGadgetNetwork({ profile: board, serial: serialNumber(read) ?? '0', log, ip: busybox }).catch((err: Error) => log(`usb-gadget: ${err.message}`));
 }
 
 function main(): void {
@@ -205,7 +199,7 @@ function main(): void {
     );
     void mdns.then((r) => r?.announce());
   };
-  startNetwork({ hostname, log, onLease })
+  startNetwork({ hostname, log, onLease, cmdline })
     .then((c) => (dhcp = c))
     .catch((err: Error) => log(`network: ${err.message}`));
   checkBoard(info);
@@ -226,14 +220,14 @@ function main(): void {
     }
     mountBoot(boot.device);
   }
-  // The kernel starts init with HOME=/: point it at the users' partition when there is one.
+  // The kernel starts init with HOME=/: point it at the users' partition when there is one;
+  // npm install -g lands there too, and what it installs is on PATH.
   const users = existsSync('/home/.nodeos');
-  process.env.HOME = users ? '/home' : '/root';
-  // npm install -g lands on the users' partition, and what it installs is on PATH.
-  Object.assign(process.env, npmEnvironment(users));
-  if (!existsSync(process.env.HOME)) mkdirSync(process.env.HOME, { recursive: true });
+  const home = users ? '/home' : '/root';
+  Object.assign(process.env, npmEnvironment(users, home));
+  if (!existsSync(home)) mkdirSync(home, { recursive: true });
   // Local installs (npm install x in the REPL) land next to the user's files and are found by require.
-  process.chdir(process.env.HOME);
+  process.chdir(home);
   log(`${info.board.name} (${info.board.id}), Node.js ${process.version} ${process.arch}, build ${info.build}`);
   // PID 1 ignores the signals that would otherwise end it; SIGTERM and SIGUSR2 are busybox
   // reboot's and poweroff's requests (board.reboot() sends them), done in order here.

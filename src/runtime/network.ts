@@ -4,11 +4,9 @@
  * becomes the address, the default route and /etc/resolv.conf through busybox `ip`. What
  * happens is said once per change on the console, never in a loop.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { busybox, waitFor } from './busybox.js';
 import { applyLeaseCommands, DhcpClient, ipArgument, parseIpConfig, hostsFile, NSSWITCH_CONF, removeLeaseCommands, resolvConf, udpTransport, type Lease } from '../net/index.js';
-
-const BUSYBOX = '/bin/busybox';
 
 /** What the network part of init needs from it. */
 export interface NetworkOptions {
@@ -20,11 +18,6 @@ export interface NetworkOptions {
   onLease?: (lease: Lease) => void;
   /** The kernel command line (its `ip=` chooses DHCP, a static address or none). Default /proc/cmdline. */
   cmdline?: string;
-}
-
-function ip(args: string[]): string | undefined {
-  const r = spawnSync(BUSYBOX, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  return r.status === 0 ? undefined : r.stderr?.toString().trim() || `exit ${r.status}`;
 }
 
 /** The first interface that is not loopback, not virtual, with a MAC (eth0, end0, usb0...). */
@@ -69,11 +62,9 @@ export function readCarrier(iface: string, sysClassNet = '/sys/class/net'): bool
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
-
 /** Bring up loopback and the names files, then the first interface (or ip='s device) with DHCP or ip='s static address. */
 export async function startNetwork(o: NetworkOptions): Promise<DhcpClient | undefined> {
-  ip(['ip', 'link', 'set', 'lo', 'up']);
+  busybox(['ip', 'link', 'set', 'lo', 'up']);
   writeFileSync('/etc/hosts', hostsFile(o.hostname));
   writeFileSync('/etc/nsswitch.conf', NSSWITCH_CONF);
   writeFileSync('/etc/resolv.conf', resolvConf(undefined));
@@ -87,24 +78,19 @@ export async function startNetwork(o: NetworkOptions): Promise<DhcpClient | unde
     return undefined;
   }
   const wanted = config.device;
-  const end = Date.now() + (o.waitMs ?? 15000);
   const find = (): string | undefined => (wanted ? (existsSync(`/sys/class/net/${wanted}`) ? wanted : undefined) : pickInterface());
-  let iface = find();
-  while (!iface && Date.now() < end) {
-    await sleep(250);
-    iface = find();
-  }
+  const iface = await waitFor(find, o.waitMs ?? 15000, 250);
   if (!iface) {
     o.log(wanted ? `network: no interface ${wanted} (named by ip= on the kernel command line)` : 'network: no Ethernet interface (no driver for one, or none on this board)');
     return undefined;
   }
   const mac = readFileSync(`/sys/class/net/${iface}/address`, 'utf8').trim();
-  const up = ip(['ip', 'link', 'set', iface, 'up']);
+  const up = busybox(['ip', 'link', 'set', iface, 'up']);
   if (up) o.log(`network: cannot bring ${iface} up: ${up}`);
   if (config.mode === 'static') {
     const l = config.lease;
     for (const c of applyLeaseCommands(iface, l)) {
-      const err = ip(c);
+      const err = busybox(c);
       if (err) o.log(`network: ${c.join(' ')}: ${err}`);
     }
     writeFileSync('/etc/resolv.conf', resolvConf(l));
@@ -113,11 +99,11 @@ export async function startNetwork(o: NetworkOptions): Promise<DhcpClient | unde
     return undefined;
   }
   // Without an address the kernel has no route for 255.255.255.255: give DHCP one.
-  ip(['ip', 'route', 'add', '255.255.255.255/32', 'dev', iface]);
+  busybox(['ip', 'route', 'add', '255.255.255.255/32', 'dev', iface]);
   const transport = await udpTransport();
   const run = (cmds: string[][]): void => {
     for (const c of cmds) {
-      const err = ip(c);
+      const err = busybox(c);
       if (err) o.log(`network: ${c.join(' ')}: ${err}`);
     }
   };

@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BoardProfile } from '../boards/schema.js';
+import { waitFor } from './busybox.js';
 import { DhcpServer, setupUsbGadget, udpTransport, type DhcpTransport } from '../net/index.js';
 
 export interface GadgetNetworkOptions {
@@ -28,18 +29,6 @@ export interface GadgetNetwork {
   iface: string;
   address: string;
   server: DhcpServer;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
-
-async function waitFor<T>(get: () => T | undefined, ms: number): Promise<T | undefined> {
-  const end = Date.now() + ms;
-  let v = get();
-  while (v === undefined && Date.now() < end) {
-    await sleep(100);
-    v = get();
-  }
-  return v;
 }
 
 /** Set up the gadget and its link; undefined (said once) when the board cannot offer it now. */

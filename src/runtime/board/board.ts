@@ -10,7 +10,7 @@ import type { BoardProfile } from '../../boards/schema.js';
 import { BspError } from '../../errors.js';
 import { fileConfig, readEnv, updateEnv, type EnvConfig } from '../../uboot-env/index.js';
 import type { Backends, Direction, Edge, GpioLine, I2cBus, SerialPortLike } from './backend.js';
-import { clockState, decodeRevision, type BoardInfo } from './info.js';
+import { clockState, decodeRevision, serialNumber, type BoardInfo } from './info.js';
 
 /** A pin error: unknown name, or a power/ground pin used as GPIO. */
 export class PinError extends BspError {}
@@ -258,7 +258,7 @@ export class Board {
     const text = (p: string): string | undefined => sys.readFile(p)?.toString('latin1').replace(/\0+$/, '').trim();
     const rev = sys.readFile('/proc/device-tree/system/linux,revision');
     const revision = rev && rev.length >= 4 ? rev.readUInt32BE(0).toString(16) : /^Revision\s*:\s*(\w+)/m.exec(text('/proc/cpuinfo') ?? '')?.[1];
-    const serial = sys.readFile('/proc/device-tree/serial-number') ? text('/proc/device-tree/serial-number') : /^Serial\s*:\s*(\w+)/m.exec(text('/proc/cpuinfo') ?? '')?.[1];
+    const serial = serialNumber((p) => sys.readFile(p));
     const memKb = Number(/^MemTotal:\s+(\d+)/m.exec(text('/proc/meminfo') ?? '')?.[1] ?? 0);
     return {
       board: this.profile.id,

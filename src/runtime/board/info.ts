@@ -21,6 +21,13 @@ export interface BoardInfo {
   clock: { synced: boolean; source?: string; at?: string };
 }
 
+/** The board's serial number: the device tree's, else /proc/cpuinfo's `Serial` line. */
+export function serialNumber(read: (path: string) => Buffer | undefined): string | undefined {
+  const text = (p: string): string | undefined => read(p)?.toString('latin1').replace(/\0+$/, '').trim();
+  const dt = text('/proc/device-tree/serial-number');
+  return dt !== undefined ? dt : /^Serial\s*:\s*(\w+)/m.exec(text('/proc/cpuinfo') ?? '')?.[1];
+}
+
 /** The clock state init records (/run/nodeos/clock.json); not synced when absent or unreadable. */
 export function clockState(json: Buffer | undefined): BoardInfo['clock'] {
   if (!json) return { synced: false };

@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { BspError } from '../../errors.js';
+import { syncUnmountAnd } from '../busybox.js';
 import type { Backends, Direction, Edge, GpioChipInfo, GpioLine, I2cBus, SerialPortLike } from './backend.js';
 
 const require = createRequire(import.meta.url);
@@ -129,7 +130,6 @@ export function linuxBackends(): Backends {
  * Otherwise sync, unmount what NodeOS mounted from the card, and do it directly.
  */
 function shutdown(how: 'reboot' | 'poweroff'): void {
-  const bb = '/bin/busybox';
   let init: string[] = [];
   try {
     init = readFileSync('/proc/1/cmdline', 'latin1').split('\0');
@@ -145,7 +145,5 @@ function shutdown(how: 'reboot' | 'poweroff'): void {
       // Not allowed: do it here.
     }
   }
-  spawnSync(bb, ['sync']);
-  for (const m of ['/home', '/boot']) spawnSync(bb, ['umount', m]);
-  spawnSync(bb, [how, '-f']);
+  syncUnmountAnd(how);
 }

@@ -1,0 +1,28 @@
+/** The board's busybox, for what Node cannot do itself (addresses and routes, the clock, mounts). */
+import { spawnSync } from 'node:child_process';
+
+export const BUSYBOX = '/bin/busybox';
+
+/** Run a busybox applet quietly; its error text (or exit status) when it fails, undefined when it worked. */
+export function busybox(args: string[]): string | undefined {
+  const r = spawnSync(BUSYBOX, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  return r.status === 0 ? undefined : r.stderr?.toString().trim() || `exit ${r.status}`;
+}
+
+/** Poll `get` until it gives a value or `ms` have passed (devices that appear late: interfaces, UDCs). */
+export async function waitFor<T>(get: () => T | undefined, ms: number, everyMs = 100): Promise<T | undefined> {
+  const end = Date.now() + ms;
+  let v = get();
+  while (v === undefined && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, everyMs).unref());
+    v = get();
+  }
+  return v;
+}
+
+/** The end of every shutdown: sync, unmount what NodeOS mounted from the card, then reboot or power off. */
+export function syncUnmountAnd(how: 'reboot' | 'poweroff'): void {
+  spawnSync(BUSYBOX, ['sync']);
+  for (const m of ['/home', '/boot']) spawnSync(BUSYBOX, ['umount', m], { stdio: 'ignore' });
+  spawnSync(BUSYBOX, [how, '-f']);
+}
