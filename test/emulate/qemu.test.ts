@@ -4,6 +4,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { BspError, buildFat32, buildMbr, createImage, findQemu, getBoard, networkArgs, parseForward, parseService, prepareEmulation, relayCommand, qemuOptValue, serialIndex, writeSparseImage } from '../../src/index.js';
+import { runCli } from '../helpers/cli.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
 /** A stand-in qemu-system-aarch64 that reports a version and a machine list. */
@@ -86,6 +87,20 @@ describe('emulate: the board network', () => {
     assert.throws(() => networkArgs(noNic, { forward: [{ host: 1, board: 2 }] }), code('EUSAGE'));
     assert.throws(() => parseForward('22'), code('EUSAGE'));
     assert.throws(() => networkArgs(rpi, { forward: [{ host: 70000, board: 22 }] }), code('EUSAGE'));
+  });
+
+  it('emulate --service and --ssh reach the QEMU command line (--dry-run)', async () => {
+    const dir = tempDir();
+    const image = join(dir, 'card.img');
+    const env = createImage('bootcmd=boot\n', { size: 0x4000, pad: 0 });
+    const fat = buildFat32([{ path: 'uboot.env', data: env }, { path: 'u-boot.bin', data: Buffer.from('uboot') }], { size: 64 << 20, volumeId: 1, mtime: 0, hiddenSectors: 8192 });
+    writeSparseImage(image, 128 << 20, [{ offset: 0, data: buildMbr([{ start: 8192, sectors: 131072, type: 0x0c, bootable: true }], 1) }, ...fat.extents.map((e) => ({ offset: e.offset + 8192 * 512, data: e.data }))]);
+    const r = await runCli('emulate', image, '--board', 'qemu-virt', '--service', '80:4873', '--ssh', '--dry-run');
+    assert.equal(r.code, 0, r.err);
+    const netdev = r.out.split(/\s+/).find((a) => a.includes('restrict=on'))!;
+    assert.match(netdev, /hostfwd=tcp:127\.0\.0\.1:\d+-:22/, '--ssh forwards a port of 127.0.0.1 to 22');
+    assert.match(netdev, /guestfwd=tcp:10\.0\.2\.100:80-cmd:/, '--service 80:4873');
+    assert.match(r.out, /host:"127\.0\.0\.1",,port:4873/, 'relayed to 127.0.0.1:4873');
   });
 
   it('services: the board reaches 127.0.0.1 ports only through guestfwd to 10.0.2.100, one relay per connection', async () => {
