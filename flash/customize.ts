@@ -1,12 +1,12 @@
 /**
  * Customisation at flash time: hostname, console, extra kernel arguments, SSH keys and U-Boot
- * variables, written into the card's uboot.env (through uboot-env and the kit's FAT code)
- * and verified by reading them back from the card.
+ * variables, written into the card's uboot.env and its copy uboot.bak (the files the image's
+ * layout names; through uboot-env and the kit's FAT code) and verified by reading them back.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { FlashError } from '../src/errors.js';
-import { bootPartition, bootPartitionOf } from '../src/emulate/index.js';
-import { Fat32Reader, type ReadAt } from '../src/image/fat-read.js';
+import { Fat32Reader, fileReadAt, type ReadAt } from '../src/fat/index.js';
+import { readLayout } from '../src/layout/index.js';
 import { parseIpConfig } from '../src/net/ip-config.js';
 import { ENV_SSH_KEYS, parseAuthorizedKeys, parsePublicKeyLine } from '../src/net/ssh-keys.js';
 import { decodeEnv, encodeEnv, hasControl } from '../src/uboot-env/index.js';
@@ -25,7 +25,6 @@ export interface Customization {
   sshKeys?: string[];
 }
 
-const ENV_FILE = 'uboot.env';
 /** The longest kernel command line arm64 and arm kernels take (COMMAND_LINE_SIZE). */
 export const KERNEL_CMDLINE_MAX = 2048;
 
@@ -98,6 +97,8 @@ export interface CustomizationPlan {
   wanted: Map<string, string>;
   /** Variables that must no longer be there. */
   deleted: string[];
+  /** The environment files written, each read back. */
+  files: string[];
 }
 
 /**
@@ -107,20 +108,29 @@ export interface CustomizationPlan {
  */
 export function planCustomization(read: ReadAt, label: string, c: Customization): CustomizationPlan {
   validateCustomization(c);
-  const part = bootPartitionOf(read(0, 512), label);
+  let layout;
+  try {
+    layout = readLayout(read, label);
+  } catch (err) {
+    throw new FlashError('ECUSTOMIZE', `${label}: cannot customise: ${(err as Error).message}`, undefined, { cause: err });
+  }
+  const part = layout.boot;
+  const { file, backup } = layout.layout.env;
   let fat: Fat32Reader | undefined;
   let extents: { offset: number; length: number }[];
+  let backupExtents: { offset: number; length: number }[];
   let raw: Buffer;
   try {
     fat = new Fat32Reader(read, part.offset);
-    extents = fat.fileExtents(ENV_FILE);
-    raw = fat.readFile(ENV_FILE);
+    extents = fat.fileExtents(file);
+    backupExtents = fat.fileExtents(backup);
+    raw = fat.readFile(file);
   } catch (err) {
-    throw new FlashError('ECUSTOMIZE', `${label}: the boot partition has no readable ${ENV_FILE} to customise (${(err as Error).message})`, undefined, { cause: err });
+    throw new FlashError('ECUSTOMIZE', `${label}: the boot partition has no readable ${file} and ${backup} to customise (${(err as Error).message})`, undefined, { cause: err });
   } finally {
     fat?.close();
   }
-  const before = decodeEnv(raw, { where: `${label}: ${ENV_FILE}` });
+  const before = decodeEnv(raw, { where: `${label}: ${file}` });
   const wanted = applyCustomization(before.vars, c);
   const bootargs = wanted.get('bootargs') ?? '';
   if (Buffer.byteLength(bootargs) >= KERNEL_CMDLINE_MAX) {
@@ -129,12 +139,15 @@ export function planCustomization(read: ReadAt, label: string, c: Customization)
   // EENV_FULL (its own code) when the variables do not fit the card's environment.
   const block = encodeEnv([...wanted], { size: raw.length, pad: before.pad });
   const writes: CustomizationPlan['writes'] = [];
-  let pos = 0;
-  for (const e of extents) {
-    writes.push({ offset: part.offset + e.offset, data: block.subarray(pos, pos + e.length) });
-    pos += e.length;
+  // The copy first, then uboot.env: a cut at any point leaves one of them whole (boot.scr reads either).
+  for (const ex of [backupExtents, extents]) {
+    let pos = 0;
+    for (const e of ex) {
+      writes.push({ offset: part.offset + e.offset, data: block.subarray(pos, pos + e.length) });
+      pos += e.length;
+    }
   }
-  return { writes, wanted, deleted: [...before.vars.keys()].filter((k) => !wanted.has(k)) };
+  return { writes, wanted, deleted: [...before.vars.keys()].filter((k) => !wanted.has(k)), files: [backup, file] };
 }
 
 /** Write a planned customisation to a card and read it back. */
@@ -142,15 +155,19 @@ export async function customizeCard(fh: FileHandle, device: string, plan: Custom
   for (const w of plan.writes) await fh.write(w.data, 0, w.data.length, w.offset);
   await fh.datasync();
   flush();
-  const part = bootPartition(device);
-  const check = new Fat32Reader(device, part.offset);
+  const { boot } = readLayout(fileReadAt(device), device);
+  const check = new Fat32Reader(device, boot.offset);
   try {
-    const back = decodeEnv(check.readFile(ENV_FILE), { where: `${device}: ${ENV_FILE}` });
-    for (const [k, v] of plan.wanted) {
-      if (back.vars.get(k) !== v) throw new FlashError('ECUSTOMIZE', `${device}: ${k} reads back as ${JSON.stringify(back.vars.get(k))}, not ${JSON.stringify(v)}`, device);
+    let vars = new Map<string, string>();
+    for (const file of plan.files) {
+      const back = decodeEnv(check.readFile(file), { where: `${device}: ${file}` });
+      for (const [k, v] of plan.wanted) {
+        if (back.vars.get(k) !== v) throw new FlashError('ECUSTOMIZE', `${device}: ${k} reads back from ${file} as ${JSON.stringify(back.vars.get(k))}, not ${JSON.stringify(v)}`, device);
+      }
+      for (const k of plan.deleted) if (back.vars.has(k)) throw new FlashError('ECUSTOMIZE', `${device}: ${k} should be deleted but reads back from ${file}`, device);
+      vars = back.vars;
     }
-    for (const k of plan.deleted) if (back.vars.has(k)) throw new FlashError('ECUSTOMIZE', `${device}: ${k} should be deleted but reads back`, device);
-    return back.vars;
+    return vars;
   } finally {
     check.close();
   }

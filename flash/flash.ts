@@ -7,9 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { constants, type FileHandle, open } from 'node:fs/promises';
-import { bootPartitionOf } from '../src/emulate/index.js';
 import { BspError, FlashError, VerifyError } from '../src/errors.js';
-import { fileReadAt, type ReadAt } from '../src/image/fat-read.js';
+import { fileReadAt, type ReadAt } from '../src/fat/index.js';
+import { fatPartitionOf } from '../src/layout/index.js';
 import { customizeCard, planCustomization, validateCustomization, type Customization, type CustomizationPlan } from './customize.js';
 import { listDrives, resolveTarget, type Drive, type ScanOptions } from './drives.js';
 import { openSource, openStream, type Source } from './source.js';
@@ -265,7 +265,7 @@ async function checkSource(src: Source, report: ReturnType<typeof progress>, o: 
       done += data.length;
       if (o.keepBoot && !boot && offset === 0 && data.length >= 512) {
         try {
-          const p = bootPartitionOf(data.subarray(0, 512), src.path);
+          const p = fatPartitionOf(data.subarray(0, 512), src.path);
           boot = { start: p.offset, end: p.offset + p.size };
         } catch {
           boot = { start: 0, end: 0 }; // no boot partition: customisation will say so

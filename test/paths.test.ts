@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BspError } from '../src/index.js';
-import { applyOverlays } from '../src/image/devicetree.js';
+import { applyOverlays } from '../src/devicetree/index.js';
 import { insideRoot, profilePathProblem } from '../src/paths.js';
 import { cleanupTemp, tempDir } from './helpers/tmp.js';
 

@@ -17,7 +17,7 @@ export { download, verify } from './download.js';
 export { npmRegistry } from './npm.js';
 
 /** Debian package roles a build needs. */
-export type DebRole = 'kernel' | 'uboot' | 'firmware' | 'busybox' | 'libc' | 'libstdcxx' | 'libgcc' | 'e2fsprogs' | 'libext2fs' | 'libcomerr' | 'libblkid' | 'libuuid';
+export type DebRole = 'kernel' | 'uboot' | 'firmware' | 'busybox' | 'libc' | 'libstdcxx' | 'libgcc' | 'e2fsprogs' | 'libext2fs' | 'libcomerr' | 'libblkid' | 'libuuid' | 'utillinux' | 'libsmartcols';
 
 /** A pinned Debian package. */
 export interface LockedDeb {
@@ -85,6 +85,8 @@ export function debPackagesFor(profile: BoardProfile): Partial<Record<DebRole, s
   // First boot formats the users' partition as ext4 (journalled): busybox's mke2fs makes ext2 only.
   if (profile.partitions.some((p) => p.createdOnFirstBoot && p.filesystem === 'ext4')) {
     Object.assign(want, { e2fsprogs: 'e2fsprogs', libext2fs: 'libext2fs2t64', libcomerr: 'libcom-err2', libblkid: 'libblkid1', libuuid: 'libuuid1' });
+    // partx tells the kernel about the new partition (BLKPG) while the system slot on the same card is mounted.
+    Object.assign(want, { utillinux: 'util-linux', libsmartcols: 'libsmartcols1' });
   }
   return want;
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { ProfileFinding } from '../errors.js';
 import type { ProfileSet, ResolvedProfile } from './load.js';
 import { profilePathProblem } from '../paths.js';
+import { isKitEnvVar } from '../layout/index.js';
 
 /** Where to look for files a profile names. */
 export interface CheckOptions {
@@ -130,6 +131,19 @@ function checkPartitions(p: ResolvedProfile, emit: Emit): void {
   });
   if (parts.length > 4) emit('EPARTITION_COUNT', '/partitions', 'an MBR holds at most 4 primary partitions');
   if (!parts.some((x) => x.bootable)) emit('EPARTITION_BOOT', '/partitions', 'no partition is bootable: mark the boot partition bootable: true');
+  // A/B updates: boards booted by U-Boot carry two system slots, each a fixed-size squashfs.
+  if (p.profile.boot.uboot && !p.profile.abstract) {
+    for (const slot of ['A', 'B'] as const) {
+      const n = parts.filter((x) => x.slot === slot).length;
+      if (n !== 1) emit('EPARTITION_SLOTS', '/partitions', `${n === 0 ? 'no' : n} partition${n === 1 ? '' : 's'} with slot: ${slot}: a board booted by U-Boot needs one system partition per slot (A and B)`);
+    }
+  }
+  parts.forEach((part, i) => {
+    if (part.slot && (part.filesystem !== 'squashfs' || part.sizeMiB === 'fill' || part.createdOnFirstBoot)) {
+      emit('EPARTITION_SLOTS', `/partitions/${i}`, `system slot ${part.slot} (${part.name}) must be a squashfs of fixed size, written by the build`);
+    }
+    if (!part.slot && part.filesystem === 'squashfs') emit('EPARTITION_SLOTS', `/partitions/${i}/slot`, `squashfs partition ${part.name} holds a system: give it slot: A or B`);
+  });
 }
 
 /** Every path a profile gives, with where it is in the profile: each must stay inside its folder. */
@@ -177,14 +191,14 @@ function checkFiles(p: ResolvedProfile, opts: CheckOptions, emit: Emit): void {
   }
 }
 
-/** Keys of uboot.env the kit writes itself; a profile adds to them through boot.uboot.env. */
-const KIT_ENV = ['arch', 'baudrate', 'board_name', 'bootargs', 'bootcmd', 'bootdelay', 'nodeos_build'];
-
 function checkBoot(p: ResolvedProfile, emit: Emit): void {
   const { boot, devicetree, emulation } = p.profile;
   if (!boot.uboot) emit('EBOOT_UBOOT', '/boot/uboot', "no boot.uboot: the kit's images boot through U-Boot; name its Debian package, file and boot device");
   for (const k of Object.keys(boot.uboot?.env ?? {})) {
-    if (KIT_ENV.includes(k)) emit('EBOOT_ENV', `/boot/uboot/env/${k}`, `${k} is written by the kit (from kernel.cmdline, console and the build); remove it here`);
+    if (isKitEnvVar(k)) emit('EBOOT_ENV', `/boot/uboot/env/${k}`, `${k} is written by the kit (from kernel.cmdline, console, the build and the A/B slots); remove it here`);
+  }
+  if (boot.uboot && !p.profile.abstract && !/^0x[0-9a-fA-F]+$/.test(boot.uboot.env?.scriptaddr ?? '')) {
+    emit('EBOOT_ENV', '/boot/uboot/env/scriptaddr', 'boot.uboot.env needs scriptaddr (hex): 2 MiB of RAM no load address uses, for boot.scr and the environment it saves');
   }
   if (boot.method === 'rpi-firmware-uboot' && !boot.firmware) emit('EBOOT_FIRMWARE', '/boot/firmware', 'boot method rpi-firmware-uboot needs boot.firmware: the package, folder and files the boot ROM loads');
   if (devicetree.dtb === undefined) {

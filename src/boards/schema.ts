@@ -9,11 +9,15 @@ const Id = Type.String({ pattern: '^[a-z0-9][a-z0-9-]*$', description: 'lower-ca
 const Hex = Type.String({ pattern: '^(0x)?[0-9a-fA-F]+$' });
 const Name = Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]*$', description: 'pin alias, e.g. SDA' });
 
-/** Partition of the disk image; `size: "fill"` is created on first boot to fill the card. */
+/**
+ * Partition of the disk image: the boot partition, the two system slots (`slot: A|B`, a
+ * read-only squashfs each), and the users' partition (`size: "fill"`, created on first boot).
+ */
 const Partition = Type.Object(
   {
     name: Id,
-    filesystem: Type.Union([Type.Literal('fat32'), Type.Literal('ext4')]),
+    filesystem: Type.Union([Type.Literal('fat32'), Type.Literal('squashfs'), Type.Literal('ext4')]),
+    slot: Type.Optional(Type.Union([Type.Literal('A'), Type.Literal('B')], { description: 'the system slot this partition holds (A/B updates)' })),
     mbrType: Hex,
     startMiB: Type.Integer({ minimum: 1, description: 'offset from the start of the disk, MiB' }),
     sizeMiB: Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('fill')]),

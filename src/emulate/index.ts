@@ -5,15 +5,16 @@
  * The console is the board's console UART.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { BoardProfile } from '../boards/index.js';
 import { BspError } from '../errors.js';
-import { BOOT_NAMES } from '../image/build.js';
-import { applyOverlays } from '../image/devicetree.js';
-import { Fat32Reader } from '../image/fat-read.js';
+import { writeCpio } from '../cpio/index.js';
+import { applyOverlays } from '../devicetree/index.js';
+import { Fat32Reader, fileReadAt } from '../fat/index.js';
+import { DIRECT_SYSTEM, partitionBytes, readLayoutAt, systemPartition, type ImageLayout } from '../layout/index.js';
 import { defaultBoardsDir } from '../paths.js';
 import { decodeEnv } from '../uboot-env/index.js';
 
@@ -47,26 +48,16 @@ export function findQemu(machine: string, binary = process.env.NODEOS_BSP_QEMU ?
   return { path: binary, version, machines };
 }
 
-/** The first partition of an MBR image: byte offset and size. */
-export function bootPartition(image: string): { offset: number; size: number } {
-  const mbr = Buffer.alloc(512);
-  const fd = openSync(image, 'r');
-  try {
-    readSync(fd, mbr, 0, 512, 0);
-  } finally {
-    closeSync(fd);
-  }
-  return bootPartitionOf(mbr, image);
-}
-
-/** The boot partition (the first FAT32 one) in a master boot record. */
-export function bootPartitionOf(mbr: Buffer, image: string): { offset: number; size: number } {
-  if (mbr[510] !== 0x55 || mbr[511] !== 0xaa) throw new BspError('EIMAGE', `${image} has no MBR partition table: is it a nodeos-bsp image?`);
-  for (let i = 0; i < 4; i++) {
-    const o = 446 + 16 * i;
-    if (mbr[o + 4] === 0x0c || mbr[o + 4] === 0x0b) return { offset: mbr.readUInt32LE(o + 8) * 512, size: mbr.readUInt32LE(o + 12) * 512 };
-  }
-  throw new BspError('EIMAGE', `${image} has no FAT32 boot partition`);
+/** Slot A's squashfs, read from its partition (squashfs records its length at byte 40). */
+export function systemImage(image: string, layout: ImageLayout): Buffer {
+  const part = partitionBytes(systemPartition(layout, 'A'));
+  const read = fileReadAt(image);
+  const sb = read(part.offset, 96);
+  if (sb.toString('latin1', 0, 4) !== 'hsqs') throw new BspError('EIMAGE', `${image}: slot A (${systemPartition(layout, 'A').name}) holds no squashfs`);
+  const used = Number(sb.readBigUInt64LE(40));
+  if (used > part.size) throw new BspError('EIMAGE', `${image}: slot A's squashfs says it is ${used} bytes, more than its partition`);
+  // mksquashfs pads the image to 4 KiB.
+  return read(part.offset, Math.ceil(used / 4096) * 4096);
 }
 
 /** A value inside a QEMU option list (`-drive file=...,if=sd`): commas are doubled, so a path cannot add options. */
@@ -197,10 +188,11 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
   const workDir = mkdtempSync(join(tmpdir(), 'nodeos-emulate-'));
   const cleanup = (): void => rmSync(workDir, { recursive: true, force: true });
   try {
-    const part = bootPartition(image);
+    const { layout, boot: part } = readLayoutAt(image);
+    const files = layout.boot;
     const fat = new Fat32Reader(image, part.offset);
     const extract = (name: string): string => {
-      const p = join(workDir, name);
+      const p = join(workDir, name.replace(/\//g, '-'));
       writeFileSync(p, fat.readFile(name));
       return p;
     };
@@ -208,14 +200,14 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
     const args = ['-M', machine, '-accel', 'tcg,thread=single', '-display', 'none', ...networkArgs(profile, o.net), ...(q.cpu ? ['-cpu', q.cpu] : []), ...(q.memory ? ['-m', q.memory] : [])];
     // The image's DTB (when the board has one; QEMU's virt makes its own), with the
     // emulation-only overlays that switch off devices the QEMU machine does not implement.
-    if (fat.stat(BOOT_NAMES.dtb)) {
-      const dtb = join(workDir, BOOT_NAMES.dtb);
-      writeFileSync(dtb, applyOverlays(fat.readFile(BOOT_NAMES.dtb), q.overlays ?? [], join(o.boardsDir ?? defaultBoardsDir(), 'overlays'), join(workDir, 'dtb-overlays')));
+    if (fat.stat(files.dtb)) {
+      const dtb = join(workDir, files.dtb);
+      writeFileSync(dtb, applyOverlays(fat.readFile(files.dtb), q.overlays ?? [], join(o.boardsDir ?? defaultBoardsDir(), 'overlays'), join(workDir, 'dtb-overlays')));
       args.push('-dtb', dtb);
     } else if ((q.overlays ?? []).length > 0) {
-      throw new BspError('EIMAGE', `${image} has no ${BOOT_NAMES.dtb} for the emulation overlays ${(q.overlays ?? []).join(', ')}`);
+      throw new BspError('EIMAGE', `${image} has no ${files.dtb} for the emulation overlays ${(q.overlays ?? []).join(', ')}`);
     }
-    const env = decodeEnv(fat.readFile(BOOT_NAMES.env));
+    const env = decodeEnv(fat.readFile(layout.env.file));
     // Serial ports in order; the console's index gets the terminal (with the monitor on it).
     const consoleDevice = emulatedConsole(profile, o.direct ?? false);
     const idx = serialIndex(profile, consoleDevice);
@@ -229,10 +221,14 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
     if (o.direct) {
       // The kernel's last console= becomes /dev/console, where the REPL runs.
       const baud = profile.console.baud;
-      cmdline = [env.vars.get('bootargs') ?? '', ...(q.cmdline ?? []), ...(o.cmdline ?? []), ...(q.console ? [`console=${q.console},${baud}`] : [])].filter(Boolean).join(' ');
-      args.push('-kernel', extract(BOOT_NAMES.kernel), '-initrd', extract(BOOT_NAMES.initramfs), '-append', cmdline);
+      cmdline = [env.vars.get('bootargs') ?? '', 'nodeos.slot=A', ...(q.cmdline ?? []), ...(o.cmdline ?? []), ...(q.console ? [`console=${q.console},${baud}`] : [])].filter(Boolean).join(' ');
+      // An uncompressed cpio archive with slot A's system image, then the small initramfs: the
+      // kernel unpacks both (in this order; after a zstd archive it would look no further).
+      const initrd = join(workDir, 'initrd');
+      writeFileSync(initrd, Buffer.concat([writeCpio([{ path: DIRECT_SYSTEM, type: 'file', data: systemImage(image, layout) }], 0), fat.readFile(files.slots.A.initramfs)]));
+      args.push('-kernel', extract(files.slots.A.kernel), '-initrd', initrd, '-append', cmdline);
     } else {
-      args.push(q.firmware === 'bios' ? '-bios' : '-kernel', extract(BOOT_NAMES.uboot));
+      args.push(q.firmware === 'bios' ? '-bios' : '-kernel', extract(files.uboot));
       const overlay = o.overlay ? resolve(o.overlay) : join(workDir, 'card.qcow2');
       if (!existsSync(overlay)) {
         mkdirSync(join(overlay, '..'), { recursive: true });

@@ -6,14 +6,15 @@
  *   ROM (Pi 0-3; the Pi 4's EEPROM)  -> first FAT partition of the MBR, bootcode.bin by 8.3 name
  *   bootcode.bin / EEPROM            -> start*.elf + fixup*.dat by 8.3 name
  *   start*.elf                       -> config.txt; the DTB named after the board; kernel= (U-Boot)
- *   U-Boot                           -> uboot.env on mmc 0:1 (or boot.scr), then bootcmd's files
+ *   U-Boot                           -> uboot.env on mmc 0:1 (or boot.scr), bootcmd runs boot.scr,
+ *                                       which loads slot A's kernel and initramfs
  *   Linux                            -> the boot partition by nodeos.boot=PARTUUID
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import type { BoardProfile } from '../boards/index.js';
 import { decodeEnv } from '../uboot-env/index.js';
-import { mbrPartUuid } from './disk.js';
-import { Fat32Reader } from './fat-read.js';
+import { Fat32Reader } from '../fat/index.js';
+import { mbrPartUuid } from '../layout/index.js';
 
 /** One rule of the boot chain and whether the image keeps it. */
 export interface BootRule {
@@ -112,13 +113,18 @@ export function checkBootChain(image: string, profile: BoardProfile): BootRule[]
       const part = Number(/:(\d+)$/.exec(device)?.[1]);
       rule('BC_DEVICE', 'u-boot', part === first!.slot + 1, `U-Boot reads ${device}: partition ${part}, the boot partition is ${first!.slot + 1}`);
       const bootcmd = vars.get('bootcmd') ?? '';
-      const loads = [...bootcmd.matchAll(/(?:fatload|load)\s+(\S+\s+\S+)\s+\S+\s+([^\s;]+)/g)];
-      const missing = loads.filter((m) => !has(m[2]!)).map((m) => m[2]!);
-      const wrongDevice = loads.filter((m) => m[1] !== device).map((m) => m[1]!);
-      rule('BC_LOADS', 'u-boot', loads.length > 0 && missing.length === 0 && wrongDevice.length === 0, loads.length === 0 ? 'bootcmd loads nothing' : missing.length ? `bootcmd loads ${missing.join(', ')}, which the boot partition lacks` : wrongDevice.length ? `bootcmd loads from ${wrongDevice.join(', ')}, not ${device}` : `bootcmd loads ${loads.map((m) => m[2]).join(', ')} from ${device}`);
       const scr = root.get('boot.scr');
-      const scrOk = scr !== undefined && fat.readFile('boot.scr').readUInt32BE(0) === 0x27051956;
-      rule('BC_SCRIPT', 'u-boot', scrOk, scrOk ? 'boot.scr: a U-Boot script image (for U-Boots whose environment lives elsewhere)' : 'boot.scr is missing or not a U-Boot script image');
+      const scrData = scr ? fat.readFile('boot.scr') : undefined;
+      const scrOk = scrData !== undefined && scrData.length > 72 && scrData.readUInt32BE(0) === 0x27051956;
+      rule('BC_SCRIPT', 'u-boot', scrOk, scrOk ? 'boot.scr: a U-Boot script image (it picks the system slot)' : 'boot.scr is missing or not a U-Boot script image');
+      // What bootcmd and boot.scr load (legacy script image: 64-byte header, then the length table).
+      const script = scrOk ? scrData.subarray(72).toString('utf8') : '';
+      const loadRe = /(?:fatload|load)\s+(\S+\s+\S+)\s+\S+\s+([^\s;&]+)/g;
+      // Slot B is empty on a fresh card: its files come with the first update.
+      const loads = [...bootcmd.matchAll(loadRe), ...script.matchAll(loadRe)].filter((m) => !m[2]!.toLowerCase().startsWith('slot-b/'));
+      const missing = loads.filter((m) => !fat.stat(m[2]!)).map((m) => m[2]!);
+      const wrongDevice = loads.filter((m) => m[1] !== device).map((m) => m[1]!);
+      rule('BC_LOADS', 'u-boot', loads.length > 0 && missing.length === 0 && wrongDevice.length === 0, loads.length === 0 ? 'bootcmd loads nothing' : missing.length ? `bootcmd and boot.scr load ${missing.join(', ')}, which the boot partition lacks` : wrongDevice.length ? `bootcmd or boot.scr loads from ${wrongDevice.join(', ')}, not ${device}` : `bootcmd and boot.scr load ${[...new Set(loads.map((m) => m[2]))].join(', ')} from ${device}`);
       const args = vars.get('bootargs') ?? '';
       const want = mbrPartUuid(mbr.readUInt32LE(440), first!.slot + 1);
       const named = /(?:^|\s)nodeos\.boot=PARTUUID=(\S+)/.exec(args)?.[1];

@@ -13,18 +13,35 @@ import type { BoardProfile } from '../boards/index.js';
 import { BspError } from '../errors.js';
 import { defaultBoardsDir, insideRoot, profilePathProblem } from '../paths.js';
 import { createImage as createEnvImage } from '../uboot-env/index.js';
+import { deviceTree } from '../devicetree/index.js';
+import { buildFat32, type Extent, type FatFile } from '../fat/index.js';
+import {
+  bootPartition,
+  bootScript,
+  buildMbr,
+  imageBytes,
+  initialSlotVars,
+  isKitEnvVar,
+  layoutFor,
+  mbrPartitions,
+  partitionBytes,
+  partUuid,
+  SECTOR,
+  systemPartition,
+  type ImageLayout,
+} from '../layout/index.js';
 import { createBmap } from './bmap.js';
 import { checkBootChain } from './boot-chain.js';
 import { scriptImage } from './uimage.js';
-import { buildMbr, mbrPartUuid, SECTOR, writeSparseImage } from './disk.js';
-import { buildFat32, type Extent, type FatFile } from './fat.js';
-import { deviceTree } from './devicetree.js';
-import { buildInitramfs, runtimeFiles } from './initramfs.js';
+import { writeSparseImage } from './disk.js';
+import { buildStage1, runtimeFiles, splitModules, systemEntries } from './initramfs.js';
+import { STAGE1_INIT } from './stage1.js';
+import { SQUASHFS_OPTIONS, squashfsImage } from './squashfs.js';
 import { TARGET_PACKAGES, targetModules } from './target-modules.js';
 import { ENV_SSH_KEYS, parseAuthorizedKeys } from '../net/ssh-keys.js';
 
 /** A stage of the build, for progress output. */
-export type BuildStage = 'fetch' | 'target-modules' | 'initramfs' | 'compress' | 'boot-partition' | 'image' | 'bmap' | 'done';
+export type BuildStage = 'fetch' | 'target-modules' | 'system' | 'initramfs' | 'compress' | 'boot-partition' | 'image' | 'bmap' | 'done';
 
 /** Build events: a stage starting or finishing, and download progress. */
 export type BuildEvent =
@@ -60,7 +77,12 @@ export interface BuildManifest {
   build: string;
   sourceDateEpoch: number;
   image: { file: string; size: number; sha256: string; mappedBytes: number };
+  /** The card's layout (also layout.json on the boot partition). */
+  layout: ImageLayout;
+  /** The small initramfs, in slot A's folder on the boot partition. */
   initramfs: { file: string; size: number; uncompressed: number; compression: string };
+  /** The system image in slot A's partition. */
+  system: { partition: string; size: number; uncompressed: number; sha256: string; compression: string };
   kernel: { release: string; file: string; size: number };
   /** The DTB the kit installs, or source "firmware" when the board's firmware provides one. */
   devicetree: { file?: string; source: string; overlays: string[] };
@@ -74,9 +96,6 @@ export interface BuildManifest {
   /** The boot-chain rules the image was checked against (docs/boot-chain.md), all kept. */
   bootChain: { id: string; step: string; detail: string }[];
 }
-
-/** Boot-partition names of the files the kit puts there. */
-export const BOOT_NAMES = { kernel: 'Image.gz', initramfs: 'initramfs.zst', dtb: 'nodeos.dtb', env: 'uboot.env', uboot: 'u-boot.bin', script: 'boot.scr' } as const;
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
@@ -104,32 +123,32 @@ function findKernelImage(root: string): { path: string; release: string } {
 }
 
 /**
- * The U-Boot environment: a complete boot command, since an imported env replaces the
- * default. The kernel gets the device tree U-Boot itself runs with (${fdtcontroladdr}): the
- * one the board's firmware handed over (the Raspberry Pi firmware loads the kit's DTB and
- * fixes up memory and serial numbers; QEMU's virt generates one). Load addresses, console
- * and the boot device come from the profile.
+ * The U-Boot environment: complete, since an imported env replaces the default. bootcmd
+ * runs boot.scr, which picks the slot (layout/boot-script.ts) and boots its kernel with the
+ * device tree U-Boot itself runs with (${fdtcontroladdr}): the one the board's firmware
+ * handed over (the Raspberry Pi firmware loads the kit's DTB and fixes up memory and serial
+ * numbers; QEMU's virt generates one). Load addresses and console come from the profile;
+ * slot A holds `build`, confirmed.
  */
-export function ubootEnvironment(profile: BoardProfile, build: string, initrdName: string, bootPartUuid?: string, settings: Record<string, string> = {}): [string, string][] {
+export function ubootEnvironment(profile: BoardProfile, build: string, layout: ImageLayout, settings: Record<string, string> = {}): [string, string][] {
   const uboot = profile.boot.uboot;
   if (!uboot) throw new BspError('EBOARD_UNSUPPORTED', `${profile.id} has no boot.uboot: the kit's images boot through U-Boot`);
-  // nodeos.boot names the card's boot partition, so init never takes another NodeOS card's.
-  const bootargs = [...profile.kernel.cmdline, `nodeos.build=${build}`, ...(bootPartUuid ? [`nodeos.boot=PARTUUID=${bootPartUuid}`] : [])].join(' ');
-  const load = (addr: string, file: string): string => `fatload ${uboot.device} \${${addr}} ${file}`;
+  // nodeos.boot names the card's boot partition, so init never takes another NodeOS card's;
+  // panic= restarts a board whose system did not come up, which U-Boot then counts.
+  const bootargs = [...profile.kernel.cmdline, `nodeos.boot=PARTUUID=${partUuid(layout, bootPartition(layout))}`, 'panic=10'].join(' ');
   const vars = new Map<string, string>([
     // U-Boot's name for both 32- and 64-bit ARM.
     ['arch', 'arm'],
     ['baudrate', String(profile.console.baud)],
     ['board_name', profile.id],
     ['bootargs', bootargs],
-    // The initramfs is loaded last so ${filesize} is its size.
-    ['bootcmd', `${load('kernel_addr_r', BOOT_NAMES.kernel)}; ${load('ramdisk_addr_r', initrdName)}; booti \${kernel_addr_r} \${ramdisk_addr_r}:\${filesize} \${fdtcontroladdr}`],
+    ['bootcmd', `fatload ${uboot.device} \${scriptaddr} ${layout.boot.script}; source \${scriptaddr}`],
     ['bootdelay', '0'],
-    ['nodeos_build', build],
+    ...initialSlotVars(build, layout.bootlimit),
     ...Object.entries(settings),
   ]);
   for (const [k, v] of Object.entries(uboot.env ?? {})) {
-    if (vars.has(k)) throw new BspError('EPROFILE_INVALID', `${profile.id}: boot.uboot.env sets ${k}, which the kit writes itself`);
+    if (vars.has(k) || isKitEnvVar(k)) throw new BspError('EPROFILE_INVALID', `${profile.id}: boot.uboot.env sets ${k}, which the kit writes itself`);
     vars.set(k, v);
   }
   return [...vars].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -140,21 +159,6 @@ function sshKeyLines(lines: string[]): string {
   const { keys, errors } = parseAuthorizedKeys(lines.join('\n'));
   if (errors.length) throw new BspError('ESSH_KEY', `SSH key ${errors[0]!.line}: ${errors[0]!.error}`);
   return keys.map((k) => k.line).join('\n');
-}
-
-/**
- * boot.scr, for U-Boots that keep their environment elsewhere (e.g. in flash) and look for a
- * script on bootable partitions: it imports the card's uboot.env (CRC checked) and runs its
- * bootcmd, so every board boots from the same environment and board.env edits it the same way.
- */
-export function bootScript(): string {
-  return [
-    '# nodeos-bsp: import the environment on this partition and run its boot command.',
-    `load \${devtype} \${devnum}:\${distro_bootpart} \${kernel_addr_r} ${BOOT_NAMES.env}`,
-    'env import -c ${kernel_addr_r} ${filesize}',
-    'run bootcmd',
-    '',
-  ].join('\n');
 }
 
 /** U-Boot's file inside its unpacked package (EPROFILE_PATH if the profile points outside). */
@@ -201,38 +205,47 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   // The build id names exactly what went in: the lock, the profile, the epoch and the kit's runtime.
   const runtime = runtimeFiles();
   const runtimeHash = sha256(Buffer.concat(runtime.map((f) => f.data)));
-  const build = sha256(JSON.stringify([artifacts.lock, profile, epoch, runtimeHash, TARGET_PACKAGES])).slice(0, 12);
+  const build = sha256(JSON.stringify([artifacts.lock, profile, epoch, runtimeHash, TARGET_PACKAGES, STAGE1_INIT, SQUASHFS_OPTIONS])).slice(0, 12);
+  const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
+  const layout = layoutFor(profile, ids.readUInt32LE(4));
   const nodeVersion = artifacts.lock.npm.node!.version;
   const modules = await stage('target-modules', () => targetModules(artifacts.node, nodeVersion, profile.arch.node, cache, o.offline ?? false));
-  const initramfs = await stage('initramfs', () => buildInitramfs(profile, artifacts, cache, build, epoch, modules.dir, runtime));
+  const kmods = splitModules(profile, artifacts.debs.kernel);
+  const system = await stage('system', () => {
+    const c = systemEntries(profile, layout, artifacts, cache, build, epoch, modules.dir, kmods.release, kmods.system, runtime);
+    return { ...c, image: squashfsImage(c.entries, epoch, cache) };
+  });
+  const slotA = systemPartition(layout, 'A');
+  if (system.image.length > partitionBytes(slotA).size) {
+    throw new BspError('ESYSTEM_SIZE', `the system is ${(system.image.length / (1 << 20)).toFixed(1)} MiB but slot A (${slotA.name}) holds ${slotA.sizeMiB} MiB: make the system partitions larger in the profile`);
+  }
+  const stage1 = await stage('initramfs', () => buildStage1(layout, artifacts, build, epoch, kmods.release, kmods.stage1));
   const kernel = findKernelImage(artifacts.debs.kernel);
-  const [initrdZst, imageGz] = await stage('compress', () => [zstdCached(cache, initramfs.cpio), gzipCached(cache, readFileSync(kernel.path), 'kernel')] as const);
+  const [initrdZst, imageGz] = await stage('compress', () => [zstdCached(cache, stage1), gzipCached(cache, readFileSync(kernel.path), 'kernel')] as const);
   const dtb = profile.devicetree.dtb
     ? deviceTree(profile, join(artifacts.debs.kernel, `usr/lib/linux-image-${kernel.release}`), join(o.boardsDir ?? defaultBoardsDir(), 'overlays'), cache)
     : undefined;
 
-  const parts = profile.partitions.filter((p) => !p.createdOnFirstBoot);
-  const bootPart = parts.find((p) => p.bootable) ?? parts[0]!;
-  if (bootPart.sizeMiB === 'fill') throw new BspError('EPROFILE_INVALID', 'the boot partition needs a fixed size');
-  const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
-  const diskId = ids.readUInt32LE(4);
-  const bootPartUuid = mbrPartUuid(diskId, parts.indexOf(bootPart) + 1);
-  const envVars = ubootEnvironment(profile, build, BOOT_NAMES.initramfs, bootPartUuid, o.sshKeys?.length ? { [ENV_SSH_KEYS]: sshKeyLines(o.sshKeys) } : {});
+  const envVars = ubootEnvironment(profile, build, layout, o.sshKeys?.length ? { [ENV_SSH_KEYS]: sshKeyLines(o.sshKeys) } : {});
   const envText = envVars.map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
   const bootFiles: FatFile[] = await stage('boot-partition', () => {
+    const envImage = createEnvImage(envText, { size: layout.env.size, pad: 0 });
     const files: FatFile[] = [
       ...(profile.boot.files ?? []).map((f) => ({ path: f.path, data: Buffer.from([...f.lines, ''].join('\n')) })),
-      { path: BOOT_NAMES.kernel, data: imageGz },
-      { path: BOOT_NAMES.initramfs, data: initrdZst },
-      { path: BOOT_NAMES.env, data: createEnvImage(envText, { size: 0x4000, pad: 0 }) },
-      { path: BOOT_NAMES.script, data: scriptImage(bootScript(), { name: `nodeos ${profile.id}`, arch: profile.arch.kernel, time: epoch }) },
+      { path: layout.boot.slots.A.kernel, data: imageGz },
+      { path: layout.boot.slots.A.initramfs, data: initrdZst },
+      { path: layout.env.file, data: envImage },
+      // The copy boot.scr falls back to when uboot.env is unreadable (a write cut short).
+      { path: layout.env.backup, data: envImage },
+      { path: layout.boot.script, data: scriptImage(bootScript(layout, envVars), { name: `nodeos ${profile.id}`, arch: profile.arch.kernel, time: epoch }) },
+      { path: layout.boot.layoutFile, data: Buffer.from(JSON.stringify(layout, null, 2) + '\n') },
     ];
-    if (dtb) files.push({ path: BOOT_NAMES.dtb, data: dtb });
+    if (dtb) files.push({ path: layout.boot.dtb, data: dtb });
     if (dtb && profile.devicetree.firmwareName) files.push({ path: profile.devicetree.firmwareName, data: dtb });
     const uboot = profile.boot.uboot!;
     const ub = ubootPath(profile, artifacts);
     if (!existsSync(ub)) throw new BspError('EARTIFACT', `${uboot.file} is not in ${uboot.package}`);
-    files.push({ path: BOOT_NAMES.uboot, data: readFileSync(ub) });
+    files.push({ path: layout.boot.uboot, data: readFileSync(ub) });
     const fw = profile.boot.firmware;
     for (const name of fw?.files ?? []) {
       const p = firmwarePath(profile, artifacts, name);
@@ -249,16 +262,16 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     return files;
   });
 
-  const MiB = 1 << 20;
-  const imageSize = Math.max(...parts.map((p) => (p.startMiB + (p.sizeMiB === 'fill' ? 0 : p.sizeMiB)) * MiB));
+  const imageSize = imageBytes(layout);
   const image = join(outDir, `${name}.img`);
+  const boot = partitionBytes(bootPartition(layout));
   const { mapped } = await stage('image', () => {
-    const start = (bootPart.startMiB * MiB) / SECTOR;
-    const sectors = (bootPart.sizeMiB as number) * (MiB / SECTOR);
-    const fat = buildFat32(bootFiles, { size: sectors * SECTOR, label: 'NODEOS', volumeId: ids.readUInt32LE(0), mtime: epoch, hiddenSectors: start });
+    const fat = buildFat32(bootFiles, { size: boot.size, label: 'NODEOS', volumeId: ids.readUInt32LE(0), mtime: epoch, hiddenSectors: boot.offset / SECTOR });
     const extents: Extent[] = [
-      { offset: 0, data: buildMbr(parts.map((p) => ({ start: (p.startMiB * MiB) / SECTOR, sectors: ((p.sizeMiB as number) * MiB) / SECTOR, type: parseInt(p.mbrType, 16), bootable: Boolean(p.bootable) })), diskId) },
-      ...fat.extents.map((e) => ({ offset: e.offset + start * SECTOR, data: e.data })),
+      { offset: 0, data: buildMbr(mbrPartitions(layout), parseInt(layout.diskSignature, 16)) },
+      ...fat.extents.map((e) => ({ offset: e.offset + boot.offset, data: e.data })),
+      // Slot B stays a hole: empty until the first update writes it.
+      { offset: partitionBytes(slotA).offset, data: system.image },
     ];
     const tmp = `${image}.partial`;
     const m = writeSparseImage(tmp, imageSize, extents);
@@ -276,16 +289,19 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const chain = checkBootChain(image, profile);
   const broken = chain.filter((r) => !r.ok);
   if (broken.length > 0) throw new BspError('EBOOT_CHAIN', `${image} would not boot on a real ${profile.name}: ${broken.map((r) => `${r.id}: ${r.detail}`).join('; ')}`);
+  const uncompressed = system.entries.reduce((n, e) => n + (e.type === 'file' ? e.data.length : 0), 0);
   const manifest: BuildManifest = {
     board: profile.id,
     build,
     sourceDateEpoch: epoch,
     image: { file: basename(image), size: imageSize, sha256: imageSha, mappedBytes: mapped.reduce((n, [a, b]) => n + b - a, 0) },
-    initramfs: { file: BOOT_NAMES.initramfs, size: initrdZst.length, uncompressed: initramfs.cpio.length, compression: 'zstd -19' },
-    kernel: { release: kernel.release, file: BOOT_NAMES.kernel, size: imageGz.length },
-    devicetree: dtb ? { file: BOOT_NAMES.dtb, source: profile.devicetree.dtb!, overlays: profile.devicetree.overlays } : { source: 'firmware', overlays: [] },
-    modules: initramfs.modules.map((m) => m.name),
-    libraries: initramfs.libraries,
+    layout,
+    initramfs: { file: layout.boot.slots.A.initramfs, size: initrdZst.length, uncompressed: stage1.length, compression: 'zstd -19' },
+    system: { partition: slotA.name, size: system.image.length, uncompressed, sha256: sha256(system.image), compression: `squashfs ${SQUASHFS_OPTIONS.join(' ')}` },
+    kernel: { release: kernel.release, file: layout.boot.slots.A.kernel, size: imageGz.length },
+    devicetree: dtb ? { file: layout.boot.dtb, source: profile.devicetree.dtb!, overlays: profile.devicetree.overlays } : { source: 'firmware', overlays: [] },
+    modules: [...kmods.stage1, ...kmods.system].map((m) => m.name),
+    libraries: system.libraries,
     npmModules: modules.packages,
     artifacts: artifacts.lock,
     bootFiles: bootFiles.map((f) => ({ path: f.path, size: f.data.length, sha256: sha256(f.data) })).sort((a, b) => a.path.localeCompare(b.path)),

@@ -1,6 +1,7 @@
 /**
- * The initramfs: Node.js (stripped) with the libraries it needs, busybox, the board's
- * kernel modules in load order, the NodeOS init and runtime, and the board profile.
+ * What goes on the card besides the boot files: the small initramfs (busybox, the modules
+ * that reach the card, /init) and the system slot's files (Node.js, libraries, busybox, the
+ * other modules, the NodeOS runtime, npm and the target modules, the board profile).
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, realpathSync } from 'node:fs';
@@ -9,9 +10,11 @@ import type { Artifacts, Cache } from '../artifacts/index.js';
 import type { BoardProfile } from '../boards/index.js';
 import { BspError } from '../errors.js';
 import { packageRoot } from '../paths.js';
-import { writeCpio, type CpioEntry } from './cpio.js';
+import { writeCpio, type CpioEntry } from '../cpio/index.js';
 import { readElfDeps } from './elf.js';
 import { resolveModules, type KernelModule } from './modules.js';
+import { STAGE1_INIT, stage1Config } from './stage1.js';
+import { SYSTEM_INIT, type ImageLayout } from '../layout/index.js';
 import { treeEntries } from './target-modules.js';
 
 /** busybox applets NodeOS links; Node does everything else. */
@@ -43,14 +46,6 @@ function findLib(roots: string[], name: string): string {
   throw new BspError('EARTIFACT', `library ${name} (needed by node or mke2fs) is not in the fetched packages`);
 }
 
-/** What went into the initramfs, for the manifest. */
-export interface InitramfsContents {
-  cpio: Buffer;
-  kernelRelease: string;
-  modules: KernelModule[];
-  libraries: string[];
-}
-
 /** Bare modules the on-device runtime may import besides Node's built-ins. */
 const RUNTIME_BARE = new Set(['onoff', 'i2c-bus', 'serialport']);
 
@@ -80,33 +75,86 @@ export function runtimeFiles(): { rel: string; data: Buffer }[] {
   return [...seen].map(([rel, data]) => ({ rel, data })).sort((a, b) => a.rel.localeCompare(b.rel));
 }
 
-/** Assemble the (uncompressed) cpio archive. */
-export function buildInitramfs(
+/** Module folders whose drivers reach the card and its filesystem: loaded by the small initramfs. */
+const STAGE1_MODULE_DIRS = ['kernel/drivers/mmc/', 'kernel/drivers/block/', 'kernel/drivers/virtio/', 'kernel/fs/squashfs/'];
+/** What the small initramfs needs besides the board's card drivers: the slot's filesystem, and loop for direct boots. */
+const STAGE1_EXTRA = ['squashfs', 'loop'];
+
+/** The board's modules split in load order: those the small initramfs loads, and the rest (the system's init loads them). */
+export function splitModules(profile: BoardProfile, kernelRoot: string): { release: string; stage1: KernelModule[]; system: KernelModule[] } {
+  const { release, modules } = resolveModules(kernelRoot, [...profile.kernel.modules, ...STAGE1_EXTRA]);
+  const byName = new Map(modules.map((m) => [m.name, m]));
+  const early = new Set<string>();
+  const add = (m: KernelModule): void => {
+    if (early.has(m.name)) return;
+    early.add(m.name);
+    for (const d of m.depends) if (byName.has(d)) add(byName.get(d)!);
+  };
+  for (const m of modules) if (STAGE1_MODULE_DIRS.some((d) => m.relPath.startsWith(d)) || STAGE1_EXTRA.includes(m.name)) add(m);
+  return { release, stage1: modules.filter((m) => early.has(m.name)), system: modules.filter((m) => !early.has(m.name)) };
+}
+
+const busyboxBinary = (a: Artifacts): Buffer => {
+  const p = ['usr/bin/busybox', 'bin/busybox'].map((x) => join(a.debs.busybox, x)).find(existsSync);
+  if (!p) throw new BspError('EARTIFACT', 'busybox is not in busybox-static');
+  return readFileSync(p);
+};
+
+/** busybox applets the small initramfs's /init uses. */
+const STAGE1_APPLETS = ['sh', 'mount', 'insmod', 'cat', 'mkdir', 'readlink', 'basename', 'dirname', 'hexdump', 'sleep', 'switch_root', 'losetup'];
+
+/** The small initramfs (uncompressed cpio): busybox, the card's modules, /init and its configuration. */
+export function buildStage1(layout: ImageLayout, a: Artifacts, build: string, mtime: number, release: string, modules: KernelModule[]): Buffer {
+  const entries: CpioEntry[] = [
+    { path: 'init', type: 'file', mode: 0o755, data: Buffer.from(STAGE1_INIT) },
+    { path: 'bin/busybox', type: 'file', mode: 0o755, data: busyboxBinary(a) },
+    ...STAGE1_APPLETS.map((x): CpioEntry => ({ path: `bin/${x}`, type: 'symlink', target: 'busybox' })),
+    { path: 'dev/console', type: 'char', major: 5, minor: 1, mode: 0o600 },
+    { path: 'dev/null', type: 'char', major: 1, minor: 3, mode: 0o666 },
+    ...['proc', 'sys', 'sysroot'].map((d): CpioEntry => ({ path: d, type: 'dir' })),
+    ...modules.map((m): CpioEntry => ({ path: `usr/lib/modules/${release}/${m.relPath}`, type: 'file', data: m.data })),
+    { path: 'etc/nodeos/stage1.conf', type: 'file', data: Buffer.from(stage1Config(layout, build, modules.map((m) => `/usr/lib/modules/${release}/${m.relPath}`))) },
+  ];
+  return writeCpio(entries, mtime);
+}
+
+/** What went into the system slot, for the manifest. */
+export interface SystemContents {
+  entries: CpioEntry[];
+  kernelRelease: string;
+  modules: KernelModule[];
+  libraries: string[];
+}
+
+/**
+ * The system slot's files: Node.js (stripped) with the libraries it needs, busybox, mke2fs,
+ * the board's other kernel modules, the NodeOS init and runtime, npm and the target modules,
+ * the board profile and the layout.
+ */
+export function systemEntries(
   profile: BoardProfile,
+  layout: ImageLayout,
   a: Artifacts,
   cache: Cache,
   build: string,
   mtime: number,
   modulesDir: string,
+  release: string,
+  modules: KernelModule[],
   runtime: { rel: string; data: Buffer }[] = runtimeFiles(),
-): InitramfsContents {
+): SystemContents {
   const node = readFileSync(strippedNode(a, cache));
   const deps = readElfDeps(node);
-  const libRoots = [a.debs.libc, a.debs.libstdcxx, a.debs.libgcc, a.debs.libext2fs, a.debs.libcomerr, a.debs.libblkid, a.debs.libuuid].filter((r): r is string => Boolean(r));
+  const libRoots = [a.debs.libc, a.debs.libstdcxx, a.debs.libgcc, a.debs.libext2fs, a.debs.libcomerr, a.debs.libblkid, a.debs.libuuid, a.debs.libsmartcols].filter((r): r is string => Boolean(r));
   const entries: CpioEntry[] = [
     { path: 'bin/node', type: 'file', data: node, mode: 0o755 },
     // usrmerge layout, as on Debian: /lib and /sbin point into /usr.
     { path: 'lib', type: 'symlink', target: 'usr/lib' },
     { path: 'sbin', type: 'symlink', target: 'bin' },
-    { path: 'dev/console', type: 'char', major: 5, minor: 1, mode: 0o600 },
-    { path: 'dev/null', type: 'char', major: 1, minor: 3, mode: 0o666 },
     { path: 'root', type: 'dir', mode: 0o700 },
-    { path: 'proc', type: 'dir' },
-    { path: 'sys', type: 'dir' },
+    // Mount points: the small initramfs moves /proc, /sys and /dev here; init mounts the rest.
+    ...['proc', 'sys', 'dev', 'run', 'boot', 'home', 'etc'].map((d): CpioEntry => ({ path: d, type: 'dir' })),
     { path: 'tmp', type: 'dir', mode: 0o1777 },
-    { path: 'run', type: 'dir' },
-    { path: 'boot', type: 'dir' },
-    { path: 'home', type: 'dir' },
   ];
   const libraries: string[] = [];
   const seen = new Set<string>();
@@ -130,18 +178,22 @@ export function buildInitramfs(
     entries.push({ path: 'bin/mke2fs', type: 'file', data, mode: 0o755 });
     for (const n of readElfDeps(data).needed) addLib(n);
   }
+  if (a.debs.utillinux) {
+    const partx = ['usr/bin/partx', 'usr/sbin/partx'].map((p) => join(a.debs.utillinux!, p)).find(existsSync);
+    if (!partx) throw new BspError('EARTIFACT', 'partx is not in util-linux');
+    const data = readFileSync(partx);
+    entries.push({ path: 'bin/partx', type: 'file', data, mode: 0o755 });
+    for (const n of readElfDeps(data).needed) addLib(n);
+  }
 
-  const busybox = ['usr/bin/busybox', 'bin/busybox'].map((p) => join(a.debs.busybox, p)).find(existsSync);
-  if (!busybox) throw new BspError('EARTIFACT', 'busybox is not in busybox-static');
-  entries.push({ path: 'bin/busybox', type: 'file', data: readFileSync(busybox), mode: 0o755 });
+  entries.push({ path: 'bin/busybox', type: 'file', data: busyboxBinary(a), mode: 0o755 });
   for (const applet of BUSYBOX_APPLETS) entries.push({ path: `bin/${applet}`, type: 'symlink', target: 'busybox' });
 
-  const { release, modules } = resolveModules(a.debs.kernel, profile.kernel.modules);
   for (const m of modules) entries.push({ path: `usr/lib/modules/${release}/${m.relPath}`, type: 'file', data: m.data });
 
   for (const f of runtime) entries.push({ path: `usr/lib/nodeos/${f.rel}`, type: 'file', data: f.data });
   entries.push({ path: 'usr/lib/nodeos/package.json', type: 'file', data: Buffer.from('{ "type": "module" }\n') });
-  entries.push({ path: 'init', type: 'file', mode: 0o755, data: Buffer.from("#!/bin/node\nimport('/usr/lib/nodeos/runtime/init.js');\n") });
+  entries.push({ path: SYSTEM_INIT.slice(1), type: 'file', mode: 0o755, data: Buffer.from("#!/bin/node\nimport('/usr/lib/nodeos/runtime/init.js');\n") });
   for (const f of treeEntries(modulesDir)) {
     // The board has no compiler: npm's node-gyp (run for any addon without a usable prebuild)
     // is replaced by a script that says so and what to do, instead of a python trace.
@@ -158,8 +210,9 @@ export function buildInitramfs(
     // The clock's floor on a board without an RTC (seconds since 1970).
     buildEpoch: mtime,
     kernelRelease: release,
+    layout,
     modules: modules.map((m) => ({ name: m.name, path: `/usr/lib/modules/${release}/${m.relPath}` })),
   };
   entries.push({ path: 'etc/nodeos/image.json', type: 'file', data: Buffer.from(JSON.stringify(info, null, 2) + '\n') });
-  return { cpio: writeCpio(entries, mtime), kernelRelease: release, modules, libraries };
+  return { entries, kernelRelease: release, modules, libraries };
 }

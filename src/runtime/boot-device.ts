@@ -6,8 +6,8 @@
  */
 import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { mbrPartUuid } from '../image/disk.js';
-import { fileReadAt } from '../image/fat-read.js';
+import { fileReadAt } from '../fat/index.js';
+import { mbrPartUuid, parseMbr } from '../layout/index.js';
 
 /** A partition as sysfs and its disk's first sector describe it. */
 export interface PartitionInfo {
@@ -58,10 +58,9 @@ export function scanPartitions(root = '/'): PartitionInfo[] {
       continue;
     }
     const info: PartitionInfo = { device: `/dev/${name}`, disk: `/dev/${diskName}`, number };
-    const mbr = head(join(root, 'dev', diskName), 512);
-    if (mbr && mbr.length === 512 && mbr[510] === 0x55 && mbr[511] === 0xaa && ![0, 1, 2, 3].some((i) => mbr[446 + 16 * i + 4] === 0xee)) {
-      info.partuuid = mbrPartUuid(mbr.readUInt32LE(440), number);
-    }
+    const sector = head(join(root, 'dev', diskName), 512);
+    const mbr = sector ? parseMbr(sector) : undefined;
+    if (mbr && !mbr.protective) info.partuuid = mbrPartUuid(mbr.signature, number);
     const bs = head(join(root, 'dev', name), 512);
     if (bs && bs.length === 512 && bs.toString('latin1', 82, 87) === 'FAT32') info.label = bs.toString('latin1', 71, 82).trim();
     out.push(info);

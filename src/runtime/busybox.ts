@@ -26,3 +26,14 @@ export function syncUnmountAnd(how: 'reboot' | 'poweroff'): void {
   for (const m of ['/home', '/boot']) spawnSync(BUSYBOX, ['umount', m], { stdio: 'ignore' });
   spawnSync(BUSYBOX, [how, '-f']);
 }
+
+/** Run `fn` with `mount` (read-only so a power cut cannot damage it) remounted read-write, synced and read-only again after. */
+export function withWritableMount<T>(mount: string, fn: () => T): T {
+  spawnSync(BUSYBOX, ['mount', '-o', 'remount,rw', mount]);
+  try {
+    return fn();
+  } finally {
+    spawnSync(BUSYBOX, ['sync']);
+    spawnSync(BUSYBOX, ['mount', '-o', 'remount,ro', mount]);
+  }
+}

@@ -1,13 +1,16 @@
 /**
- * NodeOS init: PID 1 inside the initramfs. Mounts what Node needs, loads the board's
- * kernel modules, then keeps a REPL running on the console; if the REPL exits (`.exit`,
- * a crash), it is started again, so the kernel never sees PID 1 die.
+ * NodeOS init: PID 1 on the system slot, started by the small initramfs (which mounted the
+ * slot read-only and moved /proc, /sys and /dev here). Mounts what else Node needs, loads
+ * the board's other kernel modules, then keeps a REPL running on the console; if the REPL
+ * exits (`.exit`, a crash), it is started again, so the kernel never sees PID 1 die. Once
+ * the REPL runs, the slot is confirmed in the card's U-Boot environment (A/B updates).
  *
  * Runs on the device under the target's Node.js; it only uses Node's built-ins and the
  * busybox that the image ships for what Node cannot do (mount, insmod).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BoardProfile } from '../boards/schema.js';
 import { chooseBootPartition, scanPartitions, type PartitionInfo } from './boot-device.js';
@@ -20,8 +23,12 @@ import type { DhcpClient, Lease } from '../net/index.js';
 import { SSHD_OFF } from './exit-codes.js';
 import { startGadgetNetwork } from './usb-gadget.js';
 import { setupUsers } from './usersfs.js';
-import { busybox, BUSYBOX, syncUnmountAnd } from './busybox.js';
+import { busybox, BUSYBOX, syncUnmountAnd, withWritableMount } from './busybox.js';
 import { serialNumber } from './board/info.js';
+import { usersPartition, type ImageLayout } from '../layout/index.js';
+import { envFiles } from './env-files.js';
+import { confirmRunningSlot } from './system-slot.js';
+import { startWatchdog, type Watchdog } from './watchdog.js';
 
 const ETC = '/etc/nodeos';
 
@@ -30,6 +37,7 @@ interface ImageInfo {
   board: BoardProfile;
   build: string;
   buildEpoch?: number;
+  layout: ImageLayout;
   modules: { name: string; path: string }[];
 }
 
@@ -37,8 +45,18 @@ function log(msg: string): void {
   process.stdout.write(`nodeos: ${msg}\n`);
 }
 
-/** Mount a filesystem; failures are reported, never fatal (the REPL must come up). */
+/** Mount points in use (after /proc is there). */
+function mounted(): Set<string> {
+  try {
+    return new Set(readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]!).filter(Boolean));
+  } catch {
+    return new Set();
+  }
+}
+
+/** Mount a filesystem unless something is mounted there already (the small initramfs moved /proc, /sys, /dev); failures are reported, never fatal (the REPL must come up). */
 function mount(type: string, target: string, options?: string): boolean {
+  if (mounted().has(target)) return true;
   mkdirSync(target, { recursive: true });
   const args = ['mount', '-t', type, ...(options ? ['-o', options] : []), type, target];
   const r = spawnSync(BUSYBOX, args, { stdio: ['ignore', 'inherit', 'pipe'] });
@@ -125,7 +143,29 @@ function startRepl(): void {
   });
 }
 
+/** A tmpfs over a read-only directory of the system slot, holding a copy of what was there. */
+function writableCopy(dir: string): void {
+  const saved: { rel: string; data?: Buffer; link?: string }[] = [];
+  const walk = (rel: string): void => {
+    for (const name of readdirSync(join(dir, rel))) {
+      const r = join(rel, name);
+      const st = lstatSync(join(dir, r));
+      if (st.isDirectory()) walk(r);
+      else if (st.isSymbolicLink()) saved.push({ rel: r, link: readlinkSync(join(dir, r)) });
+      else saved.push({ rel: r, data: readFileSync(join(dir, r)) });
+    }
+  };
+  walk('');
+  if (!mount('tmpfs', dir, 'mode=0755')) return;
+  for (const f of saved) {
+    mkdirSync(join(dir, f.rel, '..'), { recursive: true });
+    if (f.link !== undefined) symlinkSync(f.link, join(dir, f.rel));
+    else writeFileSync(join(dir, f.rel), f.data!);
+  }
+}
+
 let dhcp: DhcpClient | undefined;
+let watchdog: Watchdog | undefined;
 let sshd: ChildProcess | undefined;
 let shuttingDown = false;
 
@@ -138,6 +178,8 @@ function shutdown(how: 'reboot' | 'poweroff'): void {
   shuttingDown = true;
   sshd?.kill('SIGTERM');
   dhcp?.stop(true);
+  // Powered off, the board must stay off: the watchdog would start it again.
+  if (how === 'poweroff') watchdog?.stop();
   // The RELEASE leaves on its own; give it a moment before the link goes down.
   setTimeout(() => syncUnmountAnd(how), 300);
 }
@@ -180,10 +222,14 @@ function main(): void {
   mount('devtmpfs', '/dev');
   mount('tmpfs', '/tmp', 'mode=1777');
   mount('tmpfs', '/run', 'mode=0755');
+  // The system slot is read-only: /etc (host name, resolver files) lives in memory.
+  writableCopy('/etc');
   const info = JSON.parse(readFileSync(`${ETC}/image.json`, 'utf8')) as ImageInfo;
   const hostname = setHostname();
   if (info.buildEpoch) applyFloor(info.buildEpoch, log);
   loadModules(info);
+  // From here a hang resets the board (and counts as a failed try of an unconfirmed slot).
+  watchdog = startWatchdog(log);
   // In the background: the REPL never waits for the network, nor for the clock.
   let leaseNtp: string[] = [];
   const cmdline = readFileSync('/proc/cmdline', 'utf8');
@@ -206,13 +252,12 @@ function main(): void {
   const boot = findBootPartition();
   if (!boot) log('board.env and the users partition are unavailable');
   else {
-    // The users' partition first: re-reading the partition table needs /boot unmounted.
-    const parts = info.board.partitions;
-    const idx = parts.findIndex((p) => p.createdOnFirstBoot);
-    if (idx >= 0) {
+    // The users' partition (created and announced with partx on first boot), then /boot.
+    const users = usersPartition(info.layout);
+    if (users) {
       try {
-        const r = setupUsers(boot.disk, parts[idx]!, idx, info.build);
-        if (r.state === 'created') log(`created the users partition ${r.device} (ext4) and mounted it on ${parts[idx]!.mount ?? '/home'}`);
+        const r = setupUsers(boot.disk, users, info.build);
+        if (r.state === 'created') log(`created the users partition ${r.device} (ext4) and mounted it on ${users.mount ?? '/home'}`);
         else if (r.state === 'skipped') log(`users partition not mounted: ${r.reason}`);
       } catch (err) {
         log(`users partition not mounted: ${(err as Error).message}`);
@@ -225,7 +270,8 @@ function main(): void {
   const users = existsSync('/home/.nodeos');
   const home = users ? '/home' : '/root';
   Object.assign(process.env, npmEnvironment(users, home));
-  if (!existsSync(home)) mkdirSync(home, { recursive: true });
+  // Without a users' partition the home is in memory (the system slot is read-only).
+  if (!users) mount('tmpfs', '/root', 'mode=0700');
   // Local installs (npm install x in the REPL) land next to the user's files and are found by require.
   process.chdir(home);
   log(`${info.board.name} (${info.board.id}), Node.js ${process.version} ${process.arch}, build ${info.build}`);
@@ -244,6 +290,20 @@ function main(): void {
   startRepl();
   startSshd();
   if (info.board.usbGadget) startGadget(info.board);
+  if (boot) confirmSlot(info);
+}
+
+/** The system is up (the REPL runs): confirm the slot, and say so when U-Boot fell back to it. */
+function confirmSlot(info: ImageInfo): void {
+  try {
+    const files = envFiles('/boot', info.layout.env.file, info.layout.env.backup);
+    const c = confirmRunningSlot(info.layout, files, (fn) => withWritableMount('/boot', fn));
+    if (!c) return;
+    if (c.fellBack) log(`update: slot ${c.fellBack.slot}${c.fellBack.build ? ` (build ${c.fellBack.build})` : ''} did not come up; back on this system (see board.system)`);
+    else if (c.changed) log('update: this system is confirmed');
+  } catch (err) {
+    log(`update: cannot confirm this system in the U-Boot environment: ${(err as Error).message}`);
+  }
 }
 
 main();

@@ -5,8 +5,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
-import type { PartitionSpec } from '../boards/schema.js';
-import { fileReadAt } from '../image/fat-read.js';
+import { fileReadAt } from '../fat/index.js';
+import { mbrEntry, parseMbr, type LayoutPartition } from '../layout/index.js';
 
 const BUSYBOX = '/bin/busybox';
 const MiB = 1 << 20;
@@ -59,27 +59,24 @@ export type UsersPlan = { action: 'mount' } | { action: 'create'; start: number;
 const EXTENDED = new Set([0x05, 0x0f, 0x85]);
 
 /**
- * Where the users' partition may go: in MBR slot `index`, from the profile's start to the
+ * Where the users' partition may go: in its MBR entry (the layout's number), from its start to the
  * next partition or the end of the disk, and only in space no other slot uses (an extended
  * partition's whole range counts as used). Anything unusual means: do nothing, say why.
  */
-export function planUsersPartition(mbr: Buffer, diskBytes: number, spec: PartitionSpec, index: number): UsersPlan {
-  if (mbr.length < 512 || mbr[510] !== 0x55 || mbr[511] !== 0xaa) return { action: 'skip', reason: 'the card has no MBR partition table' };
-  const entries = [0, 1, 2, 3].map((i) => {
-    const o = 446 + 16 * i;
-    return { slot: i, type: mbr[o + 4]!, start: mbr.readUInt32LE(o + 8) * 512, size: mbr.readUInt32LE(o + 12) * 512 };
-  });
-  if (entries.some((e) => e.type === 0xee)) return { action: 'skip', reason: 'the card has a GPT (protective MBR): the kit only adds MBR partitions' };
-  if (entries[index]!.type !== 0) return { action: 'mount' };
+export function planUsersPartition(sector: Buffer, diskBytes: number, spec: LayoutPartition): UsersPlan {
+  const mbr = parseMbr(sector);
+  if (!mbr) return { action: 'skip', reason: 'the card has no MBR partition table' };
+  if (mbr.protective) return { action: 'skip', reason: 'the card has a GPT (protective MBR): the kit only adds MBR partitions' };
+  const entries = mbr.entries.map((e) => ({ number: e.number, type: e.type, start: e.start * 512, size: e.sectors * 512 }));
+  if (entries.some((e) => e.number === spec.number)) return { action: 'mount' };
   const start = spec.startMiB * MiB;
-  const used = entries.filter((e) => e.type !== 0 && e.slot !== index);
-  for (const e of used) {
-    if (e.size === 0) return { action: 'skip', reason: `partition ${e.slot + 1} has type 0x${e.type.toString(16)} but no size: not guessing what it holds` };
+  for (const e of entries) {
+    if (e.size === 0) return { action: 'skip', reason: `partition ${e.number} has type 0x${e.type.toString(16)} but no size: not guessing what it holds` };
     if (start < e.start + e.size && e.start < start + 64 * MiB) {
-      return { action: 'skip', reason: `partition ${e.slot + 1}${EXTENDED.has(e.type) ? ' (extended)' : ''} uses the space at ${spec.startMiB} MiB (${e.start / MiB}-${(e.start + e.size) / MiB} MiB): not touching it` };
+      return { action: 'skip', reason: `partition ${e.number}${EXTENDED.has(e.type) ? ' (extended)' : ''} uses the space at ${spec.startMiB} MiB (${e.start / MiB}-${(e.start + e.size) / MiB} MiB): not touching it` };
     }
   }
-  const next = Math.min(diskBytes, ...used.filter((e) => e.start >= start).map((e) => e.start));
+  const next = Math.min(diskBytes, ...entries.filter((e) => e.start >= start).map((e) => e.start));
   const end = Math.floor(next / MiB) * MiB;
   if (end - start < 64 * MiB) return { action: 'skip', reason: `no room for the users' partition (${Math.max(0, end - start) / MiB} MiB free after ${spec.startMiB} MiB)` };
   return { action: 'create', start, end };
@@ -115,16 +112,16 @@ function mount(dev: string, at: string): string | undefined {
 
 /**
  * Mount the users' partition, creating it first if the partition table has no entry for it.
- * Runs before /boot is mounted, because re-reading the table needs the disk unused.
+ * The new entry is announced to the kernel with partx (BLKPG), which works while other partitions of the card are mounted.
  */
-export function setupUsers(diskPath: string, spec: PartitionSpec, index: number, build: string): UsersResult {
+export function setupUsers(diskPath: string, spec: LayoutPartition, build: string): UsersResult {
   const { disk, part } = partitionsOf(diskPath);
-  const target = part(index + 1);
+  const target = part(spec.number);
   const mountAt = spec.mount ?? '/home';
-  const entry = 446 + 16 * index;
+  const entry = 446 + 16 * (spec.number - 1);
   const name = disk.replace('/dev/', '');
   const diskBytes = Number(readFileSync(`/sys/class/block/${name}/size`, 'utf8').trim()) * 512;
-  const plan = planUsersPartition(read(disk, 0, 512), diskBytes, spec, index);
+  const plan = planUsersPartition(read(disk, 0, 512), diskBytes, spec);
   if (plan.action === 'skip') return { state: 'skipped', reason: plan.reason };
   if (plan.action === 'mount') {
     if (!waitFor(target, 3000)) return { state: 'skipped', reason: `${target} is in the partition table but has no device node` };
@@ -134,13 +131,7 @@ export function setupUsers(diskPath: string, spec: PartitionSpec, index: number,
   const { start, end } = plan;
   const found = signatureAt(disk, start);
   if (found) return { state: 'skipped', reason: `the free space at ${spec.startMiB} MiB already holds a ${found} filesystem: not touching it` };
-  // The new entry: type, start and size in sectors; CHS saturated (LBA only).
-  const e = Buffer.alloc(16);
-  e.set([0xfe, 0xff, 0xff], 1);
-  e[4] = parseInt(spec.mbrType, 16);
-  e.set([0xfe, 0xff, 0xff], 5);
-  e.writeUInt32LE(start / 512, 8);
-  e.writeUInt32LE((end - start) / 512, 12);
+  const e = mbrEntry({ start: start / 512, sectors: (end - start) / 512, type: parseInt(spec.mbrType, 16) });
   const fd = openSync(disk, 'r+');
   try {
     writeSync(fd, e, 0, 16, entry);
@@ -148,8 +139,10 @@ export function setupUsers(diskPath: string, spec: PartitionSpec, index: number,
   } finally {
     closeSync(fd);
   }
-  const rr = spawnSync(BUSYBOX, ['blockdev', '--rereadpt', disk], { stdio: ['ignore', 'ignore', 'pipe'] });
-  if (rr.status !== 0 || !waitFor(target, 5000)) return { state: 'skipped', reason: `created ${target} but the kernel did not pick it up: ${rr.stderr.toString().trim()}` };
+  // The kernel learns of the one new partition (partx: BLKPG): the system slot on this card
+  // stays mounted, which a re-read of the whole table would refuse.
+  const add = spawnSync('/bin/partx', ['--add', '--nr', String(spec.number), disk], { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (add.status !== 0 || !waitFor(target, 5000)) return { state: 'skipped', reason: `created ${target} but the kernel did not pick it up: ${add.error?.message ?? add.stderr.toString().trim()}` };
   const mk = spawnSync('/bin/mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'nodeos-users', '-E', 'lazy_itable_init=1,lazy_journal_init=1,nodiscard', target], { stdio: ['ignore', 'ignore', 'pipe'] });
   if (mk.status !== 0) return { state: 'skipped', reason: `mke2fs ${target} failed: ${mk.stderr.toString().trim()}` };
   const err = mount(target, mountAt);

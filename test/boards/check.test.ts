@@ -153,15 +153,23 @@ const cases: Case[] = [
   { name: 'overlapping partitions', edit: textEdit('base/rpi.yaml', 'sizeMiB: 124', 'sizeMiB: 200'), codes: ['EPARTITION_OVERLAP'] },
   {
     name: 'a fill partition that is not last',
-    edit: yamlEdit('rpi3b.yaml', (d) => d.set('partitions', { add: [{ name: 'data', filesystem: 'ext4', mbrType: '0x83', startMiB: 4096, sizeMiB: 64 }] })),
+    edit: yamlEdit('rpi3b.yaml', (d) => d.set('partitions', { remove: ['system-b'], add: [{ name: 'system-b', filesystem: 'squashfs', mbrType: '0x83', startMiB: 4096, sizeMiB: 64, slot: 'B' }] })),
     codes: ['EPARTITION_FILL', 'EPARTITION_OVERLAP'],
   },
+  {
+    name: 'a board booted by U-Boot without system slot B',
+    edit: yamlEdit('rpi3b.yaml', (d) => d.set('partitions', { remove: ['system-b'] })),
+    codes: ['EPARTITION_SLOTS'],
+  },
+  { name: 'a system slot that is not a squashfs', edit: textEdit('base/rpi.yaml', 'filesystem: squashfs\n    mbrType: "0x83"\n    startMiB: 128', 'filesystem: ext4\n    mbrType: "0x83"\n    startMiB: 128'), codes: ['EPARTITION_SLOTS'] },
+  { name: 'no scratch RAM for boot.scr', edit: textEdit('base/rpi.yaml', '      scriptaddr: "0x09000000"\n', ''), codes: ['EBOOT_ENV'] },
+  { name: 'a profile setting a slot variable of the kit', edit: textEdit('base/rpi.yaml', '      scriptaddr: "0x09000000"\n', '      scriptaddr: "0x09000000"\n      nodeos_order: "B A"\n'), codes: ['EBOOT_ENV'] },
   {
     name: 'more partitions than an MBR holds',
     edit: yamlEdit('rpi3b.yaml', (d) =>
       d.set('partitions', {
         remove: ['users'],
-        add: [128, 256, 384, 512].map((startMiB, i) => ({ name: `p${i}`, filesystem: 'ext4', mbrType: '0x83', startMiB, sizeMiB: 128 })),
+        add: [640, 768].map((startMiB, i) => ({ name: `p${i}`, filesystem: 'ext4', mbrType: '0x83', startMiB, sizeMiB: 128 })),
       }),
     ),
     codes: ['EPARTITION_COUNT'],
@@ -220,13 +228,13 @@ const cases: Case[] = [
   },
   {
     name: 'an overlay name that leaves overlays/',
-    edit: textEdit('rpi4b.yaml', 'overlays: [qemu-raspi4b]', 'overlays: [../../tmp/evil]'),
+    edit: textEdit('rpi4b.yaml', 'overlays: [qemu-raspi4b, qemu-no-watchdog]', 'overlays: [../../tmp/evil]'),
     codes: ['EPROFILE_PATH'],
     at: { file: 'rpi4b.yaml', path: '/emulation/qemu/overlays/0' },
   },
   {
     name: 'an emulation overlay that does not exist',
-    edit: textEdit('rpi4b.yaml', 'overlays: [qemu-raspi4b]', 'overlays: [qemu-raspi4c]'),
+    edit: textEdit('rpi4b.yaml', 'overlays: [qemu-raspi4b, qemu-no-watchdog]', 'overlays: [qemu-raspi4c]'),
     codes: ['EOVERLAY_MISSING'],
     at: { file: 'rpi4b.yaml', path: '/emulation/qemu/overlays/0' },
   },

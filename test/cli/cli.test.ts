@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { defaultBoardsDir, getBoard, packageRoot, ubootEnvironment } from '../../src/index.js';
+import { defaultBoardsDir, getBoard, layoutFor, packageRoot, ubootEnvironment } from '../../src/index.js';
 import { closest } from '../../src/cli/index.js';
 import { progressPrinter } from '../../src/cli/flash.js';
 import { userKey } from '../helpers/ssh.js';
@@ -106,9 +106,11 @@ describe('cli', () => {
   it('build --ssh-key puts the keys into the image\'s uboot.env (nodeos_ssh_keys)', () => {
     const dir = tempDir();
     const [a, b] = [userKey(dir, 'a').pub.trim(), userKey(dir, 'b').pub.trim()];
-    const vars = new Map(ubootEnvironment(getBoard('rpi3b').profile, 'test', 'initramfs.zst', undefined, { nodeos_ssh_keys: [a, b].join('\n') }));
+    const profile = getBoard('rpi3b').profile;
+    const layout = layoutFor(profile, 0x12345678);
+    const vars = new Map(ubootEnvironment(profile, 'test', layout, { nodeos_ssh_keys: [a, b].join('\n') }));
     assert.deepEqual(vars.get('nodeos_ssh_keys')!.split('\n'), [a, b]);
-    assert.equal(new Map(ubootEnvironment(getBoard('rpi3b').profile, 'test', 'initramfs.zst')).has('nodeos_ssh_keys'), false);
+    assert.equal(new Map(ubootEnvironment(profile, 'test', layout)).has('nodeos_ssh_keys'), false);
   });
 
   it('every command has --help with examples', async () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bootPartition, decodeEnv, Fat32Reader, getBoard, packageRoot, prepareEmulation, startEmulation, type BuildManifest } from '../../src/index.js';
+import { bootPartitionIn, decodeEnv, Fat32Reader, getBoard, packageRoot, prepareEmulation, startEmulation, type BuildManifest } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
 import { attachLoop, detachLoop, isRoot } from '../helpers/tools.js';
@@ -40,7 +40,7 @@ describe('rpi3b end to end (QEMU raspi3b)', () => {
     assert.equal(r.code, 0, r.err);
     manifest = JSON.parse(readFileSync(join(OUT, 'nodeos-rpi3b.manifest.json'), 'utf8')) as BuildManifest;
     // What the kit wrote into uboot.env, read back from the image itself.
-    const part = bootPartition(IMAGE);
+    const part = bootPartitionIn(IMAGE);
     const fat = new Fat32Reader(IMAGE, part.offset);
     const env = decodeEnv(fat.readFile('uboot.env'));
     fat.close();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bootPartition, Fat32Reader, getBoard, packageRoot, type BuildManifest } from '../../src/index.js';
+import { bootPartitionIn, Fat32Reader, getBoard, packageRoot, type BuildManifest } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { run } from '../helpers/tools.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
@@ -32,7 +32,7 @@ describe('rpi3b image (real artifacts)', () => {
 
   it('the boot partition passes fsck.fat -n and mdir lists what U-Boot and the firmware need', () => {
     const dir = tempDir();
-    const part = bootPartition(IMAGE);
+    const part = bootPartitionIn(IMAGE);
     const p = join(dir, 'boot.img');
     execFileSync('dd', [`if=${IMAGE}`, `of=${p}`, 'bs=1M', `skip=${part.offset / (1 << 20)}`, `count=${part.size / (1 << 20)}`, 'status=none']);
     run('fsck.fat', ['-n', p]);
@@ -59,7 +59,7 @@ describe('rpi3b image (real artifacts)', () => {
   });
 
   it('the initramfs holds node, its libraries, busybox, the modules and init', () => {
-    const part = bootPartition(IMAGE);
+    const part = bootPartitionIn(IMAGE);
     const fat = new Fat32Reader(IMAGE, part.offset);
     const zst = fat.readFile('initramfs.zst');
     fat.close();

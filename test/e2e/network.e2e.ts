@@ -15,7 +15,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { bootPartition, Fat32Reader, freeLoopbackPort, getBoard, packageRoot, prepareEmulation, startEmulation } from '../../src/index.js';
+import { bootPartitionIn, Fat32Reader, freeLoopbackPort, getBoard, packageRoot, prepareEmulation, startEmulation } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
 import { monitor } from '../helpers/monitor.js';
@@ -31,7 +31,7 @@ const PROMPT = /\n> $/;
 
 /** A file of an image's initramfs (zstd cpio in the boot partition). */
 function fromInitramfs(image: string, path: string): Buffer {
-  const fat = new Fat32Reader(image, bootPartition(image).offset);
+  const fat = new Fat32Reader(image, bootPartitionIn(image).offset);
   const zst = fat.readFile('initramfs.zst');
   fat.close();
   const cpio = execFileSync('zstd', ['-dc'], { input: zst, maxBuffer: 1 << 30 });

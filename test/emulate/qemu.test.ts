@@ -3,7 +3,8 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { BspError, buildFat32, buildMbr, createImage, findQemu, getBoard, networkArgs, parseForward, parseService, prepareEmulation, relayCommand, qemuOptValue, serialIndex, writeSparseImage } from '../../src/index.js';
+import { BspError, createImage, findQemu, getBoard, networkArgs, parseForward, parseService, prepareEmulation, relayCommand, qemuOptValue, serialIndex, writeSparseImage } from '../../src/index.js';
+import { cardExtents, smallLayout } from '../helpers/card.js';
 import { runCli } from '../helpers/cli.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
@@ -60,8 +61,7 @@ describe('emulate: paths in QEMU option lists', () => {
     const dir = tempDir();
     const image = join(dir, 'card.img');
     const env = createImage('bootcmd=boot\n', { size: 0x4000, pad: 0 });
-    const fat = buildFat32([{ path: 'uboot.env', data: env }, { path: 'u-boot.bin', data: Buffer.from('uboot') }], { size: 64 << 20, volumeId: 1, mtime: 0, hiddenSectors: 8192 });
-    writeSparseImage(image, 128 << 20, [{ offset: 0, data: buildMbr([{ start: 8192, sectors: 131072, type: 0x0c, bootable: true }], 1) }, ...fat.extents.map((e) => ({ offset: e.offset + 8192 * 512, data: e.data }))]);
+    writeSparseImage(image, 128 << 20, cardExtents(smallLayout(4, 64, 1), [{ path: 'uboot.env', data: env }, { path: 'u-boot.bin', data: Buffer.from('uboot') }]));
     const overlay = join(dir, 'my,card.qcow2');
     const e = prepareEmulation(image, getBoard('qemu-virt').profile, { overlay, qemu: fakeQemu('10.0.2', ['virt']) });
     try {
@@ -93,8 +93,7 @@ describe('emulate: the board network', () => {
     const dir = tempDir();
     const image = join(dir, 'card.img');
     const env = createImage('bootcmd=boot\n', { size: 0x4000, pad: 0 });
-    const fat = buildFat32([{ path: 'uboot.env', data: env }, { path: 'u-boot.bin', data: Buffer.from('uboot') }], { size: 64 << 20, volumeId: 1, mtime: 0, hiddenSectors: 8192 });
-    writeSparseImage(image, 128 << 20, [{ offset: 0, data: buildMbr([{ start: 8192, sectors: 131072, type: 0x0c, bootable: true }], 1) }, ...fat.extents.map((e) => ({ offset: e.offset + 8192 * 512, data: e.data }))]);
+    writeSparseImage(image, 128 << 20, cardExtents(smallLayout(4, 64, 1), [{ path: 'uboot.env', data: env }, { path: 'u-boot.bin', data: Buffer.from('uboot') }]));
     const r = await runCli('emulate', image, '--board', 'qemu-virt', '--service', '80:4873', '--ssh', '--dry-run');
     assert.equal(r.code, 0, r.err);
     const netdev = r.out.split(/\s+/).find((a) => a.includes('restrict=on'))!;

@@ -10,7 +10,8 @@ import { closeSync, mkdirSync, openSync, readFileSync, readSync, realpathSync, w
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { flash, listDrives, parseBmap } from '../../flash/index.js';
-import { bootPartition, buildFat32, buildMbr, createBmap, createImage, decodeEnv, Fat32Reader, FlashError, VerifyError, writeSparseImage } from '../../src/index.js';
+import { bootPartitionIn, createBmap, createImage, decodeEnv, Fat32Reader, FlashError, VerifyError, writeSparseImage } from '../../src/index.js';
+import { cardExtents, smallLayout } from '../helpers/card.js';
 import { attachLoop, detachLoop, isRoot } from '../helpers/tools.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
@@ -20,13 +21,9 @@ const PATTERN = 0xa5;
 
 /** A 64 MiB card image: MBR, FAT32 with a uboot.env, and scattered random data (about 10% mapped). */
 function makeImage(dir: string): { image: string; data: Buffer; ranges: [number, number][] } {
-  const start = 8192;
-  const sectors = 56 * 2048;
   const env = createImage('bootargs=console=ttyS1,115200 TERM=dumb\nbootdelay=0\nbootcmd=boot\n', { size: 0x4000, pad: 0 });
-  const fat = buildFat32([{ path: 'uboot.env', data: env }, { path: 'payload.bin', data: randomBytes(3 * MiB) }], { size: sectors * 512, volumeId: 7, mtime: 1_700_000_000, hiddenSectors: start });
   const extents = [
-    { offset: 0, data: buildMbr([{ start, sectors, type: 0x0c, bootable: true }], 0x1234) },
-    ...fat.extents.map((e) => ({ offset: e.offset + start * 512, data: e.data })),
+    ...cardExtents(smallLayout(4, 56, 0x1234), [{ path: 'uboot.env', data: env }, { path: 'uboot.bak', data: env }, { path: 'payload.bin', data: randomBytes(3 * MiB) }], { volumeId: 7, mtime: 1_700_000_000 }),
     { offset: 40 * MiB + 4096, data: randomBytes(2 * MiB + 123) },
   ];
   const image = join(dir, 'card.img');
@@ -144,7 +141,7 @@ describe('flash to loop block devices (root)', function () {
     const dev = card();
     const r = await flash(img.image, [dev], { customize: { hostname: 'kitchen', console: 'ttyAMA0,115200', cmdline: ['quiet'], env: { bootdelay: '3', bootcmd: '' } } });
     assert.ok(r.targets[0]!.customized);
-    const fat = new Fat32Reader(dev, bootPartition(dev).offset);
+    const fat = new Fat32Reader(dev, bootPartitionIn(dev).offset);
     const env = decodeEnv(fat.readFile('uboot.env')).vars;
     fat.close();
     assert.equal(env.get('bootargs'), 'TERM=dumb console=ttyAMA0,115200 nodeos.hostname=kitchen quiet');

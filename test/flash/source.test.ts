@@ -10,7 +10,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { flash, type FlashProgress } from '../../flash/index.js';
-import { BspError, buildFat32, buildMbr, createBmap, createImage, writeSparseImage } from '../../src/index.js';
+import { BspError, createBmap, createImage, writeSparseImage } from '../../src/index.js';
+import { cardExtents, smallLayout } from '../helpers/card.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
 const MiB = 1 << 20;
@@ -20,14 +21,10 @@ const code = (c: string) => (e: unknown) => e instanceof BspError && e.code === 
 
 /** A small card image: MBR + FAT32 with uboot.env (4 KiB env, easy to fill) + random data. */
 function makeImage(dir: string, name = 'card.img'): { path: string; data: Buffer } {
-  const start = 2048;
-  const sectors = 40 * 2048;
   const env = createImage('bootargs=console=ttyS1,115200\nbootcmd=boot\n', { size: 0x1000, pad: 0 });
-  const fat = buildFat32([{ path: 'uboot.env', data: env }], { size: sectors * 512, volumeId: 9, mtime: 1_700_000_000, hiddenSectors: start });
   const path = join(dir, name);
   const ranges = writeSparseImage(path, SIZE, [
-    { offset: 0, data: buildMbr([{ start, sectors, type: 0x0c, bootable: true }], 0x99) },
-    ...fat.extents.map((e) => ({ offset: e.offset + start * 512, data: e.data })),
+    ...cardExtents(smallLayout(1, 40, 0x99), [{ path: 'uboot.env', data: env }, { path: 'uboot.bak', data: env }], { volumeId: 9, mtime: 1_700_000_000 }),
     { offset: 44 * MiB, data: randomBytes(MiB) },
   ]);
   writeFileSync(`${path}.bmap`, createBmap(path, SIZE, ranges));

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BOOT_NAMES, bootScript, buildFat32, buildMbr, checkBootChain, createImage, getBoard, scriptImage, shortName, ubootEnvironment, writeSparseImage, type FatFile } from '../../src/index.js';
+import { bootScript, buildFat32, buildMbr, checkBootChain, createImage, getBoard, layoutFor, scriptImage, shortName, ubootEnvironment, writeSparseImage, type FatFile } from '../../src/index.js';
 import type { BoardProfile } from '../../src/boards/index.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
@@ -24,17 +24,19 @@ interface CardEdit {
 
 /** A card as the builder makes it for `profile` (stand-in firmware and kernel bytes). */
 function card(profile: BoardProfile, edit: CardEdit = {}): string {
-  const uuid = `${DISK_ID.toString(16)}-01`;
-  let vars = ubootEnvironment(profile, 'test', BOOT_NAMES.initramfs, uuid);
+  const layout = layoutFor(profile, DISK_ID);
+  let vars = ubootEnvironment(profile, 'test', layout);
   if (edit.env) vars = edit.env(vars);
+  const env = createImage(vars.map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { size: edit.envSize ?? 0x4000, pad: 0 });
   let files: FatFile[] = [
     ...(profile.boot.files ?? []).map((f) => ({ path: f.path, data: Buffer.from([...f.lines, ''].join('\n')) })),
-    { path: BOOT_NAMES.kernel, data: Buffer.from('kernel') },
-    { path: BOOT_NAMES.initramfs, data: Buffer.from('initramfs') },
-    { path: BOOT_NAMES.env, data: createImage(vars.map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { size: edit.envSize ?? 0x4000, pad: 0 }) },
-    { path: BOOT_NAMES.script, data: scriptImage(bootScript(), { name: 'test', arch: 'arm64', time: 0 }) },
-    { path: BOOT_NAMES.uboot, data: Buffer.from('u-boot') },
-    ...(profile.devicetree.dtb ? [{ path: BOOT_NAMES.dtb, data: Buffer.from('dtb') }] : []),
+    { path: layout.boot.slots.A.kernel, data: Buffer.from('kernel') },
+    { path: layout.boot.slots.A.initramfs, data: Buffer.from('initramfs') },
+    { path: layout.env.file, data: env },
+    { path: layout.env.backup, data: env },
+    { path: layout.boot.script, data: scriptImage(bootScript(layout, vars), { name: 'test', arch: 'arm64', time: 0 }) },
+    { path: layout.boot.uboot, data: Buffer.from('u-boot') },
+    ...(profile.devicetree.dtb ? [{ path: layout.boot.dtb, data: Buffer.from('dtb') }] : []),
     ...(profile.devicetree.firmwareName ? [{ path: profile.devicetree.firmwareName, data: Buffer.from('dtb') }] : []),
     ...(profile.boot.firmware?.files ?? []).map((f) => ({ path: f, data: Buffer.from(f) })),
   ];
@@ -105,7 +107,7 @@ describe('boot chain: what each board\'s card provides for each step', () => {
     lfn.writeUInt16LE(0, 26);
     lfn.copy(img, e - 32);
     writeFileSync(old, img);
-    assert.deepEqual(failed(old, p3), ['BC_FIRMWARE_83', 'BC_SCRIPT']);
+    assert.deepEqual(failed(old, p3), ['BC_FIRMWARE_83', 'BC_SCRIPT', 'BC_LOADS']);
     assert.match(checkBootChain(old, p3).find((r) => !r.ok)!.detail, /short entry BOOTCO~1\.BIN \(the firmware looks for BOOTCODE\.BIN\)/);
     assert.deepEqual(failed(card(p3, { files: (f) => f.filter((x) => x.path !== 'start.elf') }), p3), ['BC_FIRMWARE_83']);
     assert.deepEqual(failed(card(p4, { files: (f) => f.filter((x) => x.path !== 'fixup4.dat') }), p4), ['BC_FIRMWARE_83']);
@@ -133,10 +135,12 @@ describe('boot chain: what each board\'s card provides for each step', () => {
     assert.deepEqual(failed(bad, p3), ['BC_ENV_CRC']);
   });
 
-  it('BC_LOADS, BC_SCRIPT: bootcmd loads files that are on the card, from the boot device; boot.scr is a script image', () => {
-    assert.deepEqual(failed(card(p3, { files: (f) => f.filter((x) => x.path !== BOOT_NAMES.initramfs) }), p3), ['BC_LOADS']);
+  it('BC_LOADS, BC_SCRIPT: bootcmd and boot.scr load files that are on the card, from the boot device; boot.scr is a script image', () => {
+    assert.deepEqual(failed(card(p3, { files: (f) => f.filter((x) => x.path !== 'slot-a/initrd.zst') }), p3), ['BC_LOADS']);
+    assert.deepEqual(failed(card(p3, { files: (f) => f.filter((x) => x.path !== 'slot-a/Image.gz') }), p3), ['BC_LOADS']);
     assert.deepEqual(failed(card(p3, { env: (v) => v.map(([k, x]) => [k, k === 'bootcmd' ? x.replace(/mmc 0:1/g, 'mmc 1:1') : x]) }), p3), ['BC_LOADS']);
-    assert.deepEqual(failed(card(p3, { files: (f) => f.filter((x) => x.path !== BOOT_NAMES.script) }), p3), ['BC_SCRIPT']);
+    // bootcmd runs boot.scr: without it nothing is loaded either.
+    assert.deepEqual(failed(card(p3, { files: (f) => f.filter((x) => x.path !== 'boot.scr') }), p3), ['BC_SCRIPT', 'BC_LOADS']);
   });
 
   it('BC_BOOT_PARTUUID, BC_CONSOLE: Linux is told which partition is /boot and where the console is', () => {

@@ -62,30 +62,30 @@ function firstSector(path: string): Buffer {
 
 describe("users' partition: only in space no partition uses (sfdisk-made tables)", () => {
   after(cleanupTemp);
-  const spec = { name: 'users', filesystem: 'ext4' as const, startMiB: 132, sizeMiB: 'fill' as const, mbrType: '83', createdOnFirstBoot: true, mount: '/home' };
+  const spec = { number: 2, role: 'users' as const, name: 'users', filesystem: 'ext4' as const, startMiB: 132, sizeMiB: 'fill' as const, mbrType: '83', createdOnFirstBoot: true, mount: '/home' };
   const MiB = 1 << 20;
 
   it('a NodeOS card as flashed: the users partition fills the card after the boot partition', () => {
     const mbr = mbrWith(tempDir(), [{ start: 4, size: 128, type: 'c' }]);
-    assert.deepEqual(planUsersPartition(mbr, 1024 * MiB, spec, 1), { action: 'create', start: 132 * MiB, end: 1024 * MiB });
+    assert.deepEqual(planUsersPartition(mbr, 1024 * MiB, spec), { action: 'create', start: 132 * MiB, end: 1024 * MiB });
   });
 
   it('an existing third partition ends the users partition before it; one over the start stops it', () => {
     const dir = tempDir();
     const after3 = mbrWith(dir, [{ start: 4, size: 128, type: 'c' }, { start: 600, size: 100, type: '83' }]);
-    // sfdisk puts the second line in slot 2: the users slot (index 1) is then taken -> mount.
-    assert.deepEqual(planUsersPartition(after3, 1024 * MiB, spec, 1), { action: 'mount' });
-    // The same layout in slot 3 (index 2), as the issue's card had it.
+    // sfdisk puts the second line in slot 2: the users entry (number 2) is then taken -> mount.
+    assert.deepEqual(planUsersPartition(after3, 1024 * MiB, spec), { action: 'mount' });
+    // The same layout in entry 3, as the issue's card had it.
     const slot3 = Buffer.from(after3);
     slot3.copy(slot3, 446 + 32, 446 + 16, 446 + 32);
     slot3.fill(0, 446 + 16, 446 + 32);
-    assert.deepEqual(planUsersPartition(slot3, 1024 * MiB, spec, 1), { action: 'create', start: 132 * MiB, end: 600 * MiB });
+    assert.deepEqual(planUsersPartition(slot3, 1024 * MiB, spec), { action: 'create', start: 132 * MiB, end: 600 * MiB });
     const over = Buffer.from(slot3);
     over.writeUInt32LE(140 * 2048, 446 + 32 + 8);
-    assert.match((planUsersPartition(over, 1024 * MiB, spec, 1) as { reason: string }).reason, /partition 3 uses the space at 132 MiB/);
+    assert.match((planUsersPartition(over, 1024 * MiB, spec) as { reason: string }).reason, /partition 3 uses the space at 132 MiB/);
     const tooClose = Buffer.from(slot3);
     tooClose.writeUInt32LE(150 * 2048, 446 + 32 + 8);
-    assert.equal(planUsersPartition(tooClose, 1024 * MiB, spec, 1).action, 'skip');
+    assert.equal(planUsersPartition(tooClose, 1024 * MiB, spec).action, 'skip');
   });
 
   it('an extended partition counts whole; a GPT or no table at all means do nothing', () => {
@@ -94,12 +94,12 @@ describe("users' partition: only in space no partition uses (sfdisk-made tables)
     const moved = Buffer.from(ext);
     moved.copy(moved, 446 + 32, 446 + 16, 446 + 32);
     moved.fill(0, 446 + 16, 446 + 32);
-    assert.match((planUsersPartition(moved, 1024 * MiB, spec, 1) as { reason: string }).reason, /extended/);
+    assert.match((planUsersPartition(moved, 1024 * MiB, spec) as { reason: string }).reason, /extended/);
     const gptDisk = join(dir, 'gpt.img');
     execFileSync('truncate', ['-s', '1G', gptDisk]);
     execFileSync('sfdisk', ['-q', gptDisk], { input: 'label: gpt\nstart=2048, size=262144\n' });
-    assert.match((planUsersPartition(firstSector(gptDisk), 1024 * MiB, spec, 1) as { reason: string }).reason, /GPT/);
-    assert.equal(planUsersPartition(Buffer.alloc(512), 1024 * MiB, spec, 1).action, 'skip');
+    assert.match((planUsersPartition(firstSector(gptDisk), 1024 * MiB, spec) as { reason: string }).reason, /GPT/);
+    assert.equal(planUsersPartition(Buffer.alloc(512), 1024 * MiB, spec).action, 'skip');
   });
 });
 

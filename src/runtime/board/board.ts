@@ -4,11 +4,13 @@
  * and board information, over whichever backend `createBoard` is given.
  */
 import { inspect } from 'node:util';
+import { basename, dirname } from 'node:path';
 import { findPin, headerPins, type PinInfo } from '../../boards/pins.js';
 import { renderPinout } from '../../boards/pinout.js';
 import type { BoardProfile } from '../../boards/schema.js';
 import { BspError } from '../../errors.js';
-import { fileConfig, readEnv, updateEnv, type EnvConfig } from '../../uboot-env/index.js';
+import { checkName, type EnvConfig } from '../../uboot-env/index.js';
+import { envFiles, readEnvFiles, updateEnvFiles, type EnvFiles } from '../env-files.js';
 import type { Backends, Direction, Edge, GpioLine, I2cBus, SerialPortLike } from './backend.js';
 import { clockState, decodeRevision, serialNumber, type BoardInfo } from './info.js';
 
@@ -131,27 +133,42 @@ export class Led {
   }
 }
 
-/** The U-Boot environment of the running system. */
+/** The U-Boot environment of the running system (uboot.env, and its copy uboot.bak when the card has one). */
 export class BoardEnv {
   constructor(
-    private readonly where: EnvConfig | undefined,
+    private readonly where: EnvFiles | undefined,
     private readonly system: Backends['system'],
   ) {}
 
-  private get config(): EnvConfig {
+  private get files(): EnvFiles {
     if (!this.where) throw new BspError('EENV_NONE', 'this board has no U-Boot environment file: the mock never uses the host\'s; start it with --env-file <uboot.env> (that file is written by board.env.set)');
     return this.where;
   }
   all(): Record<string, string> {
-    return Object.fromEntries(readEnv(this.config).vars);
+    return Object.fromEntries(readEnvFiles(this.files).vars);
   }
   get(name: string): string | undefined {
-    return readEnv(this.config).vars.get(name);
+    return readEnvFiles(this.files).vars.get(name);
   }
-  /** Set (or with undefined/'' delete) a variable; written like fw_setenv. */
+  /** Set (or with undefined/'' delete) a variable; written like fw_setenv (the copy first). */
   set(name: string, value: string | undefined): void {
-    const config = this.config;
-    this.system.withWritable(config.copies[0].path, () => updateEnv(config, [[name, value]]));
+    this.update([[name, value]]);
+  }
+  /** Several changes in one write. */
+  update(changes: [string, string | undefined][]): void {
+    for (const [name] of changes) checkName(name);
+    const files = this.files;
+    updateEnvFiles(
+      files,
+      (vars) => {
+        for (const [k, v] of changes) {
+          if (v === undefined || v === '') vars.delete(k);
+          else vars.set(k, v);
+        }
+        return vars;
+      },
+      (fn) => this.system.withWritable(files.main.copies[0].path, fn),
+    );
   }
   delete(name: string): void {
     this.set(name, undefined);
@@ -179,7 +196,7 @@ export class Board {
       const name = l.sysfs.find((n) => present.has(n)) ?? l.sysfs[0]!;
       this.leds[l.id] = new Led(this, l.id, name);
     }
-    this.env = new BoardEnv(o.env ?? (backends.envFile ? fileConfig(backends.envFile) : undefined), backends.system);
+    this.env = new BoardEnv(o.env ? { main: o.env } : backends.envFile ? envFiles(dirname(backends.envFile), basename(backends.envFile)) : undefined, backends.system);
     // Every name a pin answers to, as a property: board.GPIO17, board.BOARD11, board.SDA.
     for (const p of headerPins(profile)) {
       if (p.kind !== 'gpio') continue;

@@ -3,12 +3,12 @@
  * serialport, LEDs through /sys/class/leds. The npm modules are loaded on first use, so
  * the board object works (and explains what is missing) even where they are not installed.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { BspError } from '../../errors.js';
-import { syncUnmountAnd } from '../busybox.js';
+import { SYSTEM_INIT } from '../../layout/index.js';
+import { syncUnmountAnd, withWritableMount } from '../busybox.js';
 import type { Backends, Direction, Edge, GpioChipInfo, GpioLine, I2cBus, SerialPortLike } from './backend.js';
 
 const require = createRequire(import.meta.url);
@@ -100,19 +100,8 @@ export function linuxBackends(): Backends {
     system: {
       reboot: () => shutdown('reboot'),
       poweroff: () => shutdown('poweroff'),
-      withWritable: (path, fn) => {
-        // /boot is mounted read-only so a power cut cannot damage it; open it just for the write.
-        const mount = path.startsWith('/boot/') ? '/boot' : undefined;
-        if (mount) spawnSync('/bin/busybox', ['mount', '-o', 'remount,rw', mount]);
-        try {
-          return fn();
-        } finally {
-          if (mount) {
-            spawnSync('/bin/busybox', ['sync']);
-            spawnSync('/bin/busybox', ['mount', '-o', 'remount,ro', mount]);
-          }
-        }
-      },
+      // /boot is mounted read-only so a power cut cannot damage it; open it just for the write.
+      withWritable: (path, fn) => (path.startsWith('/boot/') ? withWritableMount('/boot', fn) : fn()),
       readFile: (p) => {
         try {
           return readFileSync(p);
@@ -136,8 +125,8 @@ function shutdown(how: 'reboot' | 'poweroff'): void {
   } catch {
     // No /proc: do it here.
   }
-  // NodeOS's init is the script /init run by /bin/node.
-  if (init[0]?.endsWith('/node') && init[1] === '/init') {
+  // NodeOS's init is the script SYSTEM_INIT run by /bin/node.
+  if (init[0]?.endsWith('/node') && init[1] === SYSTEM_INIT) {
     try {
       process.kill(1, how === 'reboot' ? 'SIGTERM' : 'SIGUSR2');
       return;

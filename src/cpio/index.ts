@@ -1,5 +1,6 @@
 /**
- * cpio "newc" archives (the initramfs format), written deterministically: entries sorted
+ * cpio "newc" archives (the initramfs format; the builder writes the small initramfs, emulate
+ * appends the system image to it for direct boots), written deterministically: entries sorted
  * by path, parents first, fixed inode numbers, owner root and one timestamp.
  */
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildFat32, Fat32Reader, shortName, writeSparseImage } from '../../src/image/index.js';
+import { buildFat32, Fat32Reader, shortName, writeSparseImage } from '../../src/index.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 import { run } from '../helpers/tools.js';
 
