@@ -4,3 +4,4 @@ export { candidateDrives, drivesFromLsblk, listDrives, resolveTarget, SYSTEM_MOU
 export { parseBmap, BMAP_CHECKSUMS, type Bmap, type BmapChecksum } from './bmap.js';
 export { detectCompression, openSource, openStream, readDigest, type Compression, type Source, type SourceDigest } from './source.js';
 export { applyCustomization, customizeCard, planCustomization, splitCmdline, validateCustomization, KERNEL_CMDLINE_MAX, type Customization, type CustomizationPlan } from './customize.js';
+export { updateCard, type CardUpdateOptions } from './update.js';

@@ -10,4 +10,5 @@ export * from './cpio/index.js';
 export * from './layout/index.js';
 export * from './devicetree/index.js';
 export * from './image/index.js';
+export * from './update/index.js';
 export * from './emulate/index.js';

@@ -1,9 +1,9 @@
 /** `build`, `fetch` and `emulate`. */
-import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { Cache, fetchArtifacts } from '../artifacts/index.js';
 import { getBoard } from '../boards/index.js';
+import { readLayoutAt } from '../layout/index.js';
 import { freeLoopbackPort, HOST_SERVICE_ADDRESS, parseForward, parseService, prepareEmulation, startEmulation } from '../emulate/index.js';
 import { UsageError } from '../errors.js';
 import { buildImage, targetModules, type BuildEvent } from '../image/index.js';
@@ -39,6 +39,7 @@ const withFetchOptions = (c: Command): Command =>
 /** `build`'s own options (fetch takes only the ones above). */
 interface BuildOpts extends FetchOpts {
   sshKey?: string[];
+  signingKey?: string;
 }
 
 function artifactOptions(o: FetchOpts): NonNullable<Parameters<typeof fetchArtifacts>[1]> & { cache: Cache } {
@@ -84,19 +85,26 @@ Examples:
   $ nodeos-bsp build --board rpi3b
   $ nodeos-bsp build --board rpi3b --offline --out /tmp/out
   $ SOURCE_DATE_EPOCH=1700000000 nodeos-bsp build -b rpi3b --json
-  $ nodeos-bsp build -b rpi3b --ssh-key ~/.ssh/id_ed25519.pub`,
+  $ nodeos-bsp build -b rpi3b --ssh-key ~/.ssh/id_ed25519.pub
+  $ nodeos-bsp keys create --out keys && nodeos-bsp build -b rpi3b --signing-key keys/nodeos-update.key
+
+Next to the image: nodeos-<board>.nodeos-update, the bundle nodeos-bsp update installs
+into a card's or a running board's other slot. Boards take only bundles signed with a key
+their image trusts (--signing-key); an unsigned build's boards take none.`,
       ),
   )
     .option('--ssh-key <file...>', 'OpenSSH public key file(s) allowed to log in to the board over SSH (without one, SSH is off)')
+    .option('--signing-key <file>', 'Ed25519 private key (nodeos-bsp keys create) that signs the update bundle; the image trusts its public key')
     .action(async (o: BuildOpts) => {
       const board = getBoard(o.board, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile;
       const sshKeys = o.sshKey ? loadSshKeyFiles(o.sshKey).map((k) => k.line) : undefined;
       const t = Date.now();
-      const r = await buildImage(board, { ...artifactOptions(o), outDir: o.out, ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), ...(sshKeys ? { sshKeys } : {}), onEvent: reporter(io, Boolean(o.json), !o.json && io.color) });
-      if (o.json) return json(io, { image: r.image, bmap: r.bmap, sha256: r.sha256File, manifest: r.manifestPath, lock: r.lockPath, build: r.manifest.build, ms: Date.now() - t });
+      const r = await buildImage(board, { ...artifactOptions(o), outDir: o.out, ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), ...(sshKeys ? { sshKeys } : {}), ...(o.signingKey ? { signingKey: o.signingKey } : {}), onEvent: reporter(io, Boolean(o.json), !o.json && io.color) });
+      if (o.json) return json(io, { image: r.image, bmap: r.bmap, sha256: r.sha256File, manifest: r.manifestPath, lock: r.lockPath, bundle: r.bundle, signedBy: r.manifest.update.signedBy ?? null, build: r.manifest.build, ms: Date.now() - t });
+      if (!r.manifest.update.signedBy) io.err(`warning: unsigned build: ${r.bundle} cannot update any board, and boards flashed with this image take no updates (build with --signing-key; nodeos-bsp keys create makes one)\n`);
       io.out(
         `${r.image} (${(r.manifest.image.size / 1048576).toFixed(0)} MiB, ${(r.manifest.image.mappedBytes / 1048576).toFixed(1)} MiB mapped) in ${((Date.now() - t) / 1000).toFixed(1)} s\n` +
-          `  ${r.bmap}\n  ${r.sha256File}\n  ${r.manifestPath}\n  lock: ${r.lockPath}\n` +
+          `  ${r.bmap}\n  ${r.sha256File}\n  ${r.manifestPath}\n  lock: ${r.lockPath}\n  update bundle: ${r.bundle}${r.manifest.update.signedBy ? ` (signed by ${r.manifest.update.signedBy})` : ' (unsigned)'}\n` +
           `next: nodeos-bsp emulate ${r.image}${board.emulation ? '' : '  (no QEMU machine for this board)'}\n`,
       );
     });
@@ -164,11 +172,8 @@ Examples:
       let boardId = o.board;
       const img = image ?? (boardId ? join('out', `nodeos-${boardId}.img`) : undefined);
       if (!img) throw new UsageError('give an image or --board <id>');
-      if (!boardId) {
-        const manifest = join(dirname(img), basename(img).replace(/\.img$/, '.manifest.json'));
-        if (!existsSync(manifest)) throw new UsageError(`cannot tell the board of ${img} (no ${manifest}): pass --board <id>`);
-        boardId = (JSON.parse(readFileSync(manifest, 'utf8')) as { board: string }).board;
-      }
+      // The board the card's layout.json names (a card, or an image without its manifest).
+      if (!boardId) boardId = readLayoutAt(img).layout.board;
       const forward = (o.forward ?? []).map(parseForward);
       if (o.ssh && !forward.some((f) => f.board === 22)) forward.push({ host: await freeLoopbackPort(), board: 22 });
       const e = prepareEmulation(img, getBoard(boardId, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile, {

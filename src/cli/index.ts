@@ -25,6 +25,8 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   flash: async () => (await import('./flash.js')).registerFlash,
   drives: async () => (await import('./flash.js')).registerFlash,
   repl: async () => (await import('./repl.js')).registerRepl,
+  update: async () => (await import('./update.js')).registerUpdate,
+  keys: async () => (await import('./update.js')).registerUpdate,
 };
 
 /** Build the program with the command groups `argv` needs (all of them for top-level help). */

@@ -38,6 +38,7 @@ import { buildStage1, runtimeFiles, splitModules, systemEntries } from './initra
 import { STAGE1_INIT } from './stage1.js';
 import { SQUASHFS_OPTIONS, squashfsImage } from './squashfs.js';
 import { TARGET_PACKAGES, targetModules } from './target-modules.js';
+import { keyId, loadSigningKey, TRUSTED_KEYS_PATH, trustedKey, writeBundle } from '../update/index.js';
 import { ENV_SSH_KEYS, parseAuthorizedKeys } from '../net/ssh-keys.js';
 
 /** A stage of the build, for progress output. */
@@ -56,6 +57,8 @@ export interface BuildOptions extends Omit<ArtifactOptions, 'onProgress'> {
   boardsDir?: string;
   /** OpenSSH public key lines allowed to log in to the board over SSH (`nodeos_ssh_keys` in uboot.env). */
   sshKeys?: string[];
+  /** Ed25519 private key (PEM file) that signs the update bundle; the image then trusts its public key. Default: unsigned. */
+  signingKey?: string;
   /** Seconds since the epoch for every timestamp. Default $SOURCE_DATE_EPOCH, else the newest pinned Debian file on the card. */
   sourceDateEpoch?: number;
   onEvent?: (e: BuildEvent) => void;
@@ -68,6 +71,8 @@ export interface BuildResult {
   sha256File: string;
   manifestPath: string;
   lockPath: string;
+  /** The update bundle for this build (slot contents, signed when a key was given). */
+  bundle: string;
   manifest: BuildManifest;
 }
 
@@ -83,6 +88,8 @@ export interface BuildManifest {
   initramfs: { file: string; size: number; uncompressed: number; compression: string };
   /** The system image in slot A's partition. */
   system: { partition: string; size: number; uncompressed: number; sha256: string; compression: string };
+  /** The update bundle; signedBy is the key's fingerprint (unsigned: boards refuse it). */
+  update: { file: string; size: number; signedBy?: string; trustedKeys: string[] };
   kernel: { release: string; file: string; size: number };
   /** The DTB the kit installs, or source "firmware" when the board's firmware provides one. */
   devicetree: { file?: string; source: string; overlays: string[] };
@@ -205,7 +212,9 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   // The build id names exactly what went in: the lock, the profile, the epoch and the kit's runtime.
   const runtime = runtimeFiles();
   const runtimeHash = sha256(Buffer.concat(runtime.map((f) => f.data)));
-  const build = sha256(JSON.stringify([artifacts.lock, profile, epoch, runtimeHash, TARGET_PACKAGES, STAGE1_INIT, SQUASHFS_OPTIONS])).slice(0, 12);
+  const signingKey = o.signingKey ? loadSigningKey(o.signingKey) : undefined;
+  const trusted = signingKey ? [trustedKey(signingKey)] : [];
+  const build = sha256(JSON.stringify([artifacts.lock, profile, epoch, runtimeHash, TARGET_PACKAGES, STAGE1_INIT, SQUASHFS_OPTIONS, trusted])).slice(0, 12);
   const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
   const layout = layoutFor(profile, ids.readUInt32LE(4));
   const nodeVersion = artifacts.lock.npm.node!.version;
@@ -213,6 +222,8 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const kmods = splitModules(profile, artifacts.debs.kernel);
   const system = await stage('system', () => {
     const c = systemEntries(profile, layout, artifacts, cache, build, epoch, modules.dir, kmods.release, kmods.system, runtime);
+    // The keys this system takes updates from (none: it takes none).
+    c.entries.push({ path: TRUSTED_KEYS_PATH, type: 'file', data: Buffer.from(JSON.stringify({ keys: trusted }, null, 2) + '\n') });
     return { ...c, image: squashfsImage(c.entries, epoch, cache) };
   });
   const slotA = systemPartition(layout, 'A');
@@ -278,6 +289,10 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     renameSync(tmp, image);
     return { mapped: m };
   });
+  const bundleData = writeBundle({ board: profile.id, build, layout, files: { kernel: imageGz, initramfs: initrdZst, system: system.image }, ...(signingKey ? { key: signingKey } : {}) });
+  const bundle = join(outDir, `${name}.nodeos-update`);
+  writeFileSync(`${bundle}.partial`, bundleData);
+  renameSync(`${bundle}.partial`, bundle);
   const bmapText = await stage('bmap', () => createBmap(image, imageSize, mapped));
   const bmap = `${image}.bmap`;
   writeFileSync(bmap, bmapText);
@@ -298,6 +313,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     layout,
     initramfs: { file: layout.boot.slots.A.initramfs, size: initrdZst.length, uncompressed: stage1.length, compression: 'zstd -19' },
     system: { partition: slotA.name, size: system.image.length, uncompressed, sha256: sha256(system.image), compression: `squashfs ${SQUASHFS_OPTIONS.join(' ')}` },
+    update: { file: basename(bundle), size: bundleData.length, ...(signingKey ? { signedBy: keyId(signingKey) } : {}), trustedKeys: trusted.map((k) => k.id) },
     kernel: { release: kernel.release, file: layout.boot.slots.A.kernel, size: imageGz.length },
     devicetree: dtb ? { file: layout.boot.dtb, source: profile.devicetree.dtb!, overlays: profile.devicetree.overlays } : { source: 'firmware', overlays: [] },
     modules: [...kmods.stage1, ...kmods.system].map((m) => m.name),
@@ -311,5 +327,5 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const manifestPath = join(outDir, `${name}.manifest.json`);
   writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
   emit({ type: 'stage', stage: 'done', state: 'end' });
-  return { image, bmap, sha256File, manifestPath, lockPath, manifest };
+  return { image, bmap, sha256File, manifestPath, lockPath, bundle, manifest };
 }

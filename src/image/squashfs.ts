@@ -57,7 +57,11 @@ export function squashfsImage(entries: CpioEntry[], mtime: number, cache: Cache)
       stage(entries, root);
       chmodSync(root, 0o755);
       const out = join(dir, 'system.squashfs');
-      const r = spawnSync('mksquashfs', [root, out, '-noappend', '-quiet', '-no-progress', '-all-root', '-no-xattrs', '-mkfs-time', String(mtime), '-all-time', String(mtime), ...SQUASHFS_OPTIONS], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const r = spawnSync('mksquashfs', [root, out, '-noappend', '-quiet', '-no-progress', '-all-root', '-no-xattrs', '-mkfs-time', String(mtime), '-all-time', String(mtime), ...SQUASHFS_OPTIONS], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        // The times are given on the command line; mksquashfs refuses both.
+        env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'SOURCE_DATE_EPOCH')),
+      });
       if (r.error || r.status !== 0) throw new BspError('ETOOL', `mksquashfs failed: ${r.error?.message ?? r.stderr.toString().trim()} (apt-get install squashfs-tools)`);
       return readFileSync(out);
     } finally {

@@ -8,7 +8,7 @@ import { createBoard, linuxBackends } from './board/index.js';
 import { evalLine, startBoardRepl, startupLines } from './board-repl.js';
 
 const info = JSON.parse(readFileSync('/etc/nodeos/image.json', 'utf8')) as { board: BoardProfile; build: string };
-const board = createBoard(info.board, linuxBackends());
+const board = createBoard(info.board, linuxBackends(), { build: info.build });
 const server = startBoardRepl(board, existsSync('/home/.nodeos') ? { historyFile: '/home/.node_repl_history' } : {});
 // The first REPL of a boot runs the nodeos.run= lines of the kernel command line (/run is a tmpfs).
 const ran = '/run/nodeos-startup-ran';

@@ -19,8 +19,8 @@ function log(msg: string): void {
   process.stdout.write(`nodeos: ${msg}\n`);
 }
 
-const info = JSON.parse(readFileSync('/etc/nodeos/image.json', 'utf8')) as { board: BoardProfile };
-const board = createBoard(info.board, linuxBackends());
+const info = JSON.parse(readFileSync('/etc/nodeos/image.json', 'utf8')) as { board: BoardProfile; build: string };
+const board = createBoard(info.board, linuxBackends(), { build: info.build });
 const home = process.env.HOME ?? '/home';
 const users = existsSync('/home/.nodeos');
 const reported = new Set<string>();

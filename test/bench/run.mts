@@ -50,6 +50,7 @@ try {
   if (want('bmap')) bmapBench(dir);
   if (want('flash')) await flashBench(dir);
   if (want('image')) await imageBench(dir);
+  if (want('layers')) await layersBench(dir);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
@@ -211,4 +212,78 @@ async function imageBench(dir: string): Promise<void> {
   console.log(`\nQEMU raspi3b start to REPL prompt`);
   for (const [name, ms] of boots) console.log(`  ${name.padEnd(24)} ${(ms / 1000).toFixed(1)} s`);
   console.log(`  U-Boot / direct ratio ${(boots[0]![1] / boots[1]![1]).toFixed(2)}`);
+}
+
+/**
+ * NodeOS's layers against the kit before them (one initramfs holding everything), in one
+ * run: the baseline is a git worktree of BENCH_BASELINE (default e6692e4, the last commit
+ * before the layers) built with its own code and the same cache. Boot to the REPL prompt
+ * through U-Boot and directly (rpi3b), memory free after boot (rpi3aplus, 512 MB), the
+ * .img.xz size, and the time to update a card slot.
+ */
+async function layersBench(dir: string): Promise<void> {
+  const rev = process.env.BENCH_BASELINE ?? 'e6692e4';
+  const root = packageRoot();
+  const base = join(dir, 'baseline');
+  execFileSync('git', ['-C', root, 'worktree', 'add', '--detach', base, rev], { stdio: 'ignore' });
+  try {
+    execFileSync('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: base, stdio: 'ignore' });
+    execFileSync('npm', ['run', '-s', 'build'], { cwd: base, stdio: 'ignore' });
+    const kits = { before: join(base, 'dist/src/cli/main.js'), after: cli };
+    const images: Record<string, Record<string, string>> = { before: {}, after: {} };
+    for (const [name, kit] of Object.entries(kits)) {
+      for (const board of ['rpi3b', 'rpi3aplus']) {
+        const out = join(dir, `${name}-out`);
+        execFileSync('node', [kit, 'build', '--board', board, '--out', out, '--json'], { stdio: 'ignore', maxBuffer: 1 << 26 });
+        images[name]![board] = join(out, `nodeos-${board}.img`);
+      }
+    }
+    const boot = async (kit: string, image: string, extra: string[], evalLine?: string): Promise<{ ms: number; answer?: string }> => {
+      const t = performance.now();
+      const { spawn } = await import('node:child_process');
+      const c = new Console(spawn('node', [kit, 'emulate', image, ...extra], { stdio: 'pipe' }));
+      try {
+        await c.waitFor(/\n> $/, 600_000, 0);
+        const ms = performance.now() - t;
+        // Settled: the start-up lines are done, then what the board says.
+        await new Promise((r) => setTimeout(r, 15_000));
+        return { ms, ...(evalLine ? { answer: await c.eval(evalLine, 60_000) } : {}) };
+      } finally {
+        c.stop();
+        spawnSync('pkill', ['-f', `qemu-system-aarch64.*${dir}`]);
+      }
+    };
+    const mem = "require('fs').readFileSync('/proc/meminfo','utf8').match(/MemAvailable:\\s+(\\d+)/)[1]";
+    const rows: [string, number, number, string][] = [];
+    for (const [label, extra, board] of [['rpi3b prompt via U-Boot (s)', [], 'rpi3b'], ['rpi3b prompt direct (s)', ['--direct'], 'rpi3b']] as const) {
+      const [b, a] = [await boot(kits.before, images.before!.rpi3b!, [...extra]), await boot(kits.after, images.after!.rpi3b!, [...extra])];
+      rows.push([label, b.ms / 1000, a.ms / 1000, board]);
+    }
+    const [mb, ma] = [await boot(kits.before, images.before!.rpi3aplus!, [], mem), await boot(kits.after, images.after!.rpi3aplus!, [], mem)];
+    rows.push(['rpi3aplus MemAvailable (MiB)', Number(mb.answer!.replace(/'/g, '')) / 1024, Number(ma.answer!.replace(/'/g, '')) / 1024, 'rpi3aplus']);
+    const xz = (img: string): number => Number(execFileSync('sh', ['-c', `xz -T2 -6 -c '${img}' | wc -c`]).toString()) / (1 << 20);
+    rows.push(['rpi3b .img.xz (MiB)', xz(images.before!.rpi3b!), xz(images.after!.rpi3b!), 'rpi3b']);
+    console.log(`\nlayers: the kit at ${rev} (one initramfs) against this one (small initramfs + squashfs slot), QEMU ${execFileSync('qemu-system-aarch64', ['--version']).toString().split('\n')[0]}`);
+    console.log('case                              before     after   after/before');
+    for (const [name, b, a] of rows) console.log(`${name.padEnd(32)} ${b.toFixed(1).padStart(8)} ${a.toFixed(1).padStart(9)} ${(a / b).toFixed(2).padStart(9)}`);
+    // Updating a card slot: the kit's update (bundle checks, slot, boot files, env) against dd of the same bytes.
+    const card = join(dir, 'card.img');
+    execFileSync('cp', ['--sparse=always', images.after!.rpi3b!, card]);
+    const keyDir = join(dir, 'keys');
+    execFileSync('node', [cli, 'keys', 'create', '--out', keyDir], { stdio: 'ignore' });
+    const signed = join(dir, 'signed');
+    execFileSync('node', [cli, 'build', '--board', 'rpi3b', '--out', signed, '--signing-key', join(keyDir, 'nodeos-update.key'), '--json'], { stdio: 'ignore', maxBuffer: 1 << 26 });
+    execFileSync('cp', ['--sparse=always', join(signed, 'nodeos-rpi3b.img'), card]);
+    const bundle = join(signed, 'nodeos-rpi3b.nodeos-update');
+    let t = performance.now();
+    execFileSync('node', [cli, 'update', bundle, '--device', card, '--force-file', '--json'], { stdio: 'ignore' });
+    execFileSync('sync');
+    const ours = performance.now() - t;
+    t = performance.now();
+    execFileSync('dd', [`if=${bundle}`, `of=${card}`, 'bs=4M', 'seek=96', 'conv=notrunc,fsync', 'status=none']);
+    const dd = performance.now() - t;
+    console.log(`  update a card slot (image file): ${(ours / 1000).toFixed(2)} s; dd of the same ${(readFileSync(bundle).length / (1 << 20)).toFixed(0)} MiB ${(dd / 1000).toFixed(2)} s; ours/dd ${(ours / dd).toFixed(2)}`);
+  } finally {
+    spawnSync('git', ['-C', root, 'worktree', 'remove', '--force', base]);
+  }
 }

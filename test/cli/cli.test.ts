@@ -117,7 +117,7 @@ describe('cli', () => {
     const commands = [
       [], ['boards'], ['boards', 'list'], ['boards', 'show'], ['boards', 'check'], ['boards', 'new'], ['boards', 'schema'], ['pinout'],
       ['kernel'], ['kernel', 'check'], ['kernel', 'config'], ['docs'], ['env'], ['env', 'print'], ['env', 'set'], ['env', 'create'],
-      ['build'], ['fetch'], ['emulate'], ['drives'], ['flash'], ['repl'],
+      ['build'], ['fetch'], ['emulate'], ['drives'], ['flash'], ['repl'], ['update'], ['keys'], ['keys', 'create'],
     ];
     for (const c of commands) {
       const r = await runCli(...c, '--help');
@@ -133,9 +133,9 @@ describe('cli', () => {
   });
 
   it('an unknown command says so with a "did you mean", exits 2, also with --help; bad usage a command finds is 2 too', async () => {
-    const u = await runCli('update', '--help');
+    const u = await runCli('frobnicate', '--help');
     assert.deepEqual([u.code, u.out], [2, '']);
-    assert.match(u.err, /unknown command "update"; nodeos-bsp --help lists the commands/);
+    assert.match(u.err, /unknown command "frobnicate"; nodeos-bsp --help lists the commands/);
     const t = await runCli('bords', 'list');
     assert.equal(t.code, 2);
     assert.match(t.err, /unknown command "bords" \(did you mean "boards"\?\)/);

@@ -43,7 +43,8 @@ async function boot(image: string, profile: BoardProfile, direct: boolean, cmdli
 async function assertNodeOs(c: Console, id: string, build: string): Promise<void> {
   assert.equal(await c.eval('process.arch'), "'arm64'");
   assert.equal(await c.eval('board.profile.id'), `'${id}'`);
-  assert.match(await c.eval("require('fs').readFileSync('/proc/cmdline', 'utf8')"), new RegExp(`nodeos\\.build=${build}`));
+  assert.match(c.output, new RegExp(`nodeos: .*\\(${id}\\), Node\\.js v\\S+ arm64, build ${build}\\n`), 'init says which build runs');
+  assert.match(await c.eval("require('fs').readFileSync('/proc/mounts', 'utf8')"), /^\S+ \/ squashfs ro/m, 'the system slot is mounted read-only');
   assert.doesNotMatch(c.output, /Kernel panic|Internal error|Oops/);
 }
 
@@ -72,7 +73,7 @@ describe('rpi3aplus end to end (QEMU raspi3ap, through U-Boot)', () => {
       assert.match(c.output, /Loading Environment from FAT\.\.\. OK/);
       await assertNodeOs(c, 'rpi3aplus', manifest.build);
       assert.equal(await c.eval("board.env.get('board_name')"), "'rpi3aplus'");
-      assert.match(c.output, /nodeos: created the users partition \/dev\/mmcblk\dp2 \(ext4\)/);
+      assert.match(c.output, /nodeos: created the users partition \/dev\/mmcblk\dp4 \(ext4\)/);
       await assertGpio(c, profile, 'GPIO17');
       console.log(`      rpi3aplus: REPL prompt ${(ms / 1000).toFixed(1)} s after QEMU start (U-Boot path)`);
     } finally {
@@ -130,7 +131,7 @@ describe('qemu-virt end to end (QEMU virt, U-Boot alone)', () => {
     const profile = getBoard('qemu-virt').profile;
     const { image, manifest } = await build('qemu-virt');
     const files = manifest.bootFiles.map((f) => f.path);
-    assert.deepEqual(files, ['boot.scr', 'Image.gz', 'initramfs.zst', 'u-boot.bin', 'uboot.env']);
+    assert.deepEqual(files, ['boot.scr', 'layout.json', 'slot-a/Image.gz', 'slot-a/initrd.zst', 'u-boot.bin', 'uboot.bak', 'uboot.env']);
     assert.equal(manifest.devicetree.source, 'firmware');
     assert.equal(manifest.artifacts.debian.firmware, undefined, 'no firmware package fetched');
     const { c, ms } = await boot(image, profile, false);
@@ -138,10 +139,11 @@ describe('qemu-virt end to end (QEMU virt, U-Boot alone)', () => {
       // U-Boot keeps its own environment in flash (empty here) and finds boot.scr on the disk.
       assert.match(c.output, /Loading Environment from Flash\.\.\. \*\*\* Warning - bad CRC, using default environment/);
       assert.match(c.output, /script\s+ready\s+virtio\s+1\s+\S+\s+\/boot\.scr/);
-      assert.equal(c.output.match(/\d+ bytes read in \d+ ms/g)?.length, 3, 'uboot.env, then kernel and initramfs by its bootcmd');
+      assert.equal(c.output.match(/\d+ bytes read in \d+ ms/g)?.length, 3, 'boot.scr imports uboot.env, then loads slot A\'s kernel and initramfs');
+      assert.match(c.output, /nodeos: environment from uboot\.env\r?\nnodeos: booting slot A/);
       await assertNodeOs(c, 'qemu-virt', manifest.build);
       assert.equal(await c.eval("require('fs').readFileSync('/proc/device-tree/compatible', 'latin1').split('\\0')[0]"), "'linux,dummy-virt'");
-      assert.match(c.output, /nodeos: created the users partition \/dev\/vda2 \(ext4\) and mounted it on \/home/);
+      assert.match(c.output, /nodeos: created the users partition \/dev\/vda4 \(ext4\) and mounted it on \/home/);
       await assertGpio(c, profile, 'GPIO0');
       console.log(`      qemu-virt: REPL prompt ${(ms / 1000).toFixed(1)} s after QEMU start (U-Boot path)`);
       // board.env edits the card's uboot.env; after board.reboot() boot.scr imports the change.

@@ -17,11 +17,11 @@ const IMAGE = join(OUT, 'nodeos-rpi3b.img');
 const PROMPT = /\n> $/;
 const BOOT_MS = 240_000;
 
-/** A 256 MiB loop device (root) for the duration of `fn`, backing file removed afterwards. */
+/** A 1 GiB loop device (root) for the duration of `fn`, backing file removed afterwards. */
 async function withLoopCard(name: string, fn: (dev: string) => Promise<void>): Promise<void> {
   const backing = join(OUT, name);
   writeFileSync(backing, Buffer.alloc(0));
-  execFileSync('truncate', ['-s', '256M', backing]);
+  execFileSync('truncate', ['-s', '1G', backing]);
   const dev = attachLoop(backing);
   try {
     await fn(dev);
@@ -44,9 +44,11 @@ describe('rpi3b end to end (QEMU raspi3b)', () => {
     const fat = new Fat32Reader(IMAGE, part.offset);
     const env = decodeEnv(fat.readFile('uboot.env'));
     fat.close();
-    envBuild = env.vars.get('nodeos_build') ?? '';
-    assert.equal(envBuild, manifest.build);
-    assert.match(env.vars.get('bootargs') ?? '', new RegExp(`nodeos\\.build=${envBuild}`));
+    envBuild = env.vars.get('nodeos_A_build') ?? '';
+    assert.equal(envBuild, manifest.build, 'slot A holds the build, confirmed');
+    assert.equal(env.vars.get('nodeos_A_ok'), '1');
+    assert.equal(env.vars.get('nodeos_order'), 'A B');
+    assert.match(env.vars.get('bootargs') ?? '', /nodeos\.boot=PARTUUID=[0-9a-f]{8}-01 panic=10/);
   });
 
   async function boot(direct: boolean, cmdline?: string[]): Promise<{ console: Console; ms: number }> {
@@ -62,14 +64,19 @@ describe('rpi3b end to end (QEMU raspi3b)', () => {
     try {
       // U-Boot's console moves to the mini UART after relocation, so this is what we see of it.
       assert.match(c.output, /Loading Environment from FAT\.\.\. OK/, 'U-Boot imported uboot.env from the card');
-      assert.equal(c.output.match(/\d+ bytes read in \d+ ms/g)?.length, 2, 'kernel and initramfs loaded by the env bootcmd (the DTB is the one U-Boot got)');
+      assert.equal(c.output.match(/\d+ bytes read in \d+ ms/g)?.length, 3, 'boot.scr by the env bootcmd, then slot A\'s kernel and initramfs (the DTB is the one U-Boot got)');
+      assert.match(c.output, /nodeos: booting slot A/);
       assert.match(c.output, /Run \/init as init process/);
+      assert.match(c.output, /nodeos: system slot A on \/dev\/mmcblk0p2/);
       assert.equal(await c.eval('6 * 7'), '42');
       assert.equal(await c.eval('process.arch'), "'arm64'");
       assert.equal(await c.eval('process.ppid'), '1', 'the REPL is a child of init');
       const cmdline = await c.eval("require('fs').readFileSync('/proc/cmdline', 'utf8').trim()");
-      assert.match(cmdline, new RegExp(`nodeos\\.build=${envBuild}`), 'the kernel got bootargs from our uboot.env');
-      assert.equal(await c.eval("require('fs').readFileSync('/proc/1/cmdline', 'utf8').split('\\0')[0]"), "'/bin/node'");
+      assert.match(cmdline, /nodeos\.boot=PARTUUID=\S+ panic=10 nodeos\.slot=A$/, 'the kernel got bootargs from our uboot.env, and the slot from boot.scr');
+      assert.equal(await c.eval("require('fs').readFileSync('/proc/1/cmdline', 'utf8').split('\\0').slice(0, 2).join(' ')"), "'/bin/node /usr/lib/nodeos/init'");
+      // The system slot is a read-only squashfs; /etc is a copy in memory.
+      assert.match(await c.eval("require('fs').readFileSync('/proc/mounts', 'utf8')"), /^\/dev\/mmcblk0p2 \/ squashfs ro/m);
+      assert.equal(await c.eval("JSON.stringify(board.system)"), `'${JSON.stringify({ slot: 'A', build: envBuild, confirmed: true, other: { slot: 'B', confirmed: false }, next: 'A' })}'`);
       // board: a GPIO line through onoff (cross-built epoll), numbered from the chip's sysfs base.
       const base = Number(await c.eval("+require('fs').readdirSync('/sys/class/gpio').filter(d => d.startsWith('gpiochip')).map(d => '/sys/class/gpio/' + d).find(d => require('fs').readFileSync(d + '/label', 'utf8').trim() === 'pinctrl-bcm2835').replace(/.*gpiochip/, '')"));
       assert.ok(base >= 0, `pinctrl-bcm2835 base ${base}`);
@@ -79,12 +86,12 @@ describe('rpi3b end to end (QEMU raspi3b)', () => {
       assert.equal(await c.eval("board.pin('J8:11').write(0).value"), '0');
       assert.match(await c.eval('board.pin(\'BOARD1\')'), /EPIN_POWER/);
       // board.env: the uboot.env U-Boot booted with, changed from the REPL.
-      assert.equal(await c.eval("board.env.get('nodeos_build')"), `'${envBuild}'`);
+      assert.equal(await c.eval("board.env.get('nodeos_A_build')"), `'${envBuild}'`);
       await c.eval("board.env.set('nodeos_e2e', 'survives')");
       // First boot created the users' partition and mounted it as /home (and HOME).
-      assert.equal(c.output.match(/nodeos: created the users partition \/dev\/mmcblk0p2 \(ext4\) and mounted it on \/home/g)?.length, 1);
+      assert.equal(c.output.match(/nodeos: created the users partition \/dev\/mmcblk0p4 \(ext4\) and mounted it on \/home/g)?.length, 1);
       assert.equal(await c.eval('process.env.HOME'), "'/home'");
-      assert.match(await c.eval("require('fs').readFileSync('/proc/mounts', 'utf8')"), /\/dev\/mmcblk0p2 \/home ext4 rw/);
+      assert.match(await c.eval("require('fs').readFileSync('/proc/mounts', 'utf8')"), /\/dev\/mmcblk0p4 \/home ext4 rw/);
       await c.eval("require('fs').writeFileSync('/home/first-boot.txt', 'written on boot 1')");
       // .exit ends the REPL; init starts a new one and the kernel does not panic.
       c.child.stdin!.write('.exit\n');
@@ -143,14 +150,14 @@ describe('rpi3b end to end (QEMU raspi3b)', () => {
       // Someone's ext4 filesystem sits where the users' partition would go, outside the table.
       const fsImage = join(OUT, 'someone-else.ext4');
       execFileSync('mkfs.ext4', ['-q', '-F', '-L', 'keepme', fsImage, '64M']);
-      execFileSync('dd', [`if=${fsImage}`, `of=${dev}`, 'bs=1M', 'seek=128', 'conv=notrunc,fsync', 'status=none']);
+      execFileSync('dd', [`if=${fsImage}`, `of=${dev}`, 'bs=1M', 'seek=640', 'conv=notrunc,fsync', 'status=none']);
       rmSync(fsImage);
       const before = execFileSync('sha256sum', [dev]).toString().split(' ')[0];
       const e = prepareEmulation(dev, getBoard('rpi3b').profile, {});
       const c = new Console(startEmulation(e, 'pipe'));
       try {
         await c.waitFor(PROMPT, BOOT_MS, 0);
-        assert.match(c.output, /nodeos: users partition not mounted: the free space at 128 MiB already holds a ext2\/3\/4 filesystem: not touching it/);
+        assert.match(c.output, /nodeos: users partition not mounted: the free space at 640 MiB already holds a ext2\/3\/4 filesystem: not touching it/);
         assert.equal(await c.eval('1 + 1'), '2');
       } finally {
         c.stop();

@@ -1,12 +1,14 @@
 /**
- * The real rpi3b image, checked with the real tools: layout, boot partition, initramfs
- * contents, .bmap and .sha256, and reproducibility from the same lock and epoch.
+ * The real rpi3b image, checked with the real tools: layout, boot partition, small initramfs,
+ * system slot (squashfs), .bmap and .sha256, and reproducibility from the same lock and epoch.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bootPartitionIn, Fat32Reader, getBoard, packageRoot, type BuildManifest } from '../../src/index.js';
+import { bootPartitionIn, Fat32Reader, getBoard, packageRoot, readLayoutAt, systemImage, type BuildManifest, type PartitionSpec } from '../../src/index.js';
+import { systemFile, systemList } from '../helpers/system-slot.js';
 import { runCli } from '../helpers/cli.js';
 import { run } from '../helpers/tools.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
@@ -23,11 +25,17 @@ describe('rpi3b image (real artifacts)', () => {
   });
   after(cleanupTemp);
 
-  it("sfdisk --dump shows the profile's layout: FAT32 LBA, bootable, 4 MiB aligned", () => {
-    const boot = getBoard('rpi3b').profile.partitions[0]!;
+  it("sfdisk --dump shows the profile's layout: FAT32 LBA bootable, system slots A and B, 4 MiB aligned", () => {
+    const [boot, a, b] = getBoard('rpi3b').profile.partitions as [PartitionSpec, PartitionSpec, PartitionSpec];
     const dump = run('sfdisk', ['--dump', IMAGE]).toString();
     const rows = dump.split('\n').filter((l) => / : start=/.test(l));
-    assert.deepEqual(rows.map((l) => l.replace(/^\S+ : /, '').replace(/\s+/g, ' ')), [`start= ${boot.startMiB * 2048}, size= ${(boot.sizeMiB as number) * 2048}, type=c, bootable`]);
+    assert.deepEqual(rows.map((l) => l.replace(/^\S+ : /, '').replace(/\s+/g, ' ')), [
+      `start= ${boot.startMiB * 2048}, size= ${(boot.sizeMiB as number) * 2048}, type=c, bootable`,
+      `start= ${a.startMiB * 2048}, size= ${(a.sizeMiB as number) * 2048}, type=83`,
+      `start= ${b.startMiB * 2048}, size= ${(b.sizeMiB as number) * 2048}, type=83`,
+    ]);
+    // layout.json on the boot partition says the same.
+    assert.deepEqual(readLayoutAt(IMAGE).layout, manifest.layout);
   });
 
   it('the boot partition passes fsck.fat -n and mdir lists what U-Boot and the firmware need', () => {
@@ -39,7 +47,8 @@ describe('rpi3b image (real artifacts)', () => {
     // mtools' own view: every name as the kit gave it (-b), and the firmware's files as plain
     // 8.3 entries with no long name (the boot ROM and start*.elf look them up by 8.3 name).
     const names = run('mdir', ['-b', '-i', p, '::']).toString().trim().split('\n');
-    assert.deepEqual(names.sort(), ['::/Image.gz', '::/bcm2710-rpi-3-b.dtb', '::/boot.scr', '::/bootcode.bin', '::/config.txt', '::/fixup.dat', '::/initramfs.zst', '::/nodeos.dtb', '::/start.elf', '::/u-boot.bin', '::/uboot.env']);
+    assert.deepEqual(names.sort(), ['::/bcm2710-rpi-3-b.dtb', '::/boot.scr', '::/bootcode.bin', '::/config.txt', '::/fixup.dat', '::/layout.json', '::/nodeos.dtb', '::/slot-a/', '::/start.elf', '::/u-boot.bin', '::/uboot.bak', '::/uboot.env']);
+    assert.deepEqual(run('mdir', ['-b', '-i', p, '::slot-a']).toString().trim().split('\n'), ['::/slot-a/Image.gz', '::/slot-a/initrd.zst']);
     const listing = run('mdir', ['-i', p, '::']).toString();
     for (const [base, ext] of [['bootcode', 'bin'], ['start', 'elf'], ['fixup', 'dat'], ['config', 'txt'], ['u-boot', 'bin'], ['uboot', 'env']] as const) {
       assert.match(listing, new RegExp(`^${base.padEnd(8)} ${ext}\\s+\\d+ \\S+\\s+\\S+\\s*$`, 'm'), `${base}.${ext} is a plain 8.3 entry`);
@@ -51,29 +60,44 @@ describe('rpi3b image (real artifacts)', () => {
     execFileSync('mcopy', ['-i', p, '::uboot.env', env]);
     const cfg = join(dir, 'fw_env.config');
     execFileSync('sh', ['-c', `echo "${env} 0x0 0x4000" > ${cfg}`]);
-    // The kernel gets the DTB the firmware handed U-Boot (the kit's, with the firmware's fix-ups).
-    assert.match(run('fw_printenv', ['-c', cfg, 'bootcmd']).toString(), /booti \$\{kernel_addr_r\} \$\{ramdisk_addr_r\}:\$\{filesize\} \$\{fdtcontroladdr\}/);
-    // boot.scr (for U-Boots without an environment on the card) is a script image dumpimage reads.
+    assert.equal(run('fw_printenv', ['-c', cfg, 'bootcmd']).toString(), 'bootcmd=fatload mmc 0:1 ${scriptaddr} boot.scr; source ${scriptaddr}\n');
+    assert.equal(run('fw_printenv', ['-c', cfg, 'nodeos_order', 'nodeos_A_ok']).toString(), 'nodeos_order=A B\nnodeos_A_ok=1\n');
+    // boot.scr picks the slot; the kernel gets the DTB the firmware handed U-Boot (the kit's, with the firmware's fix-ups).
     execFileSync('mcopy', ['-i', p, '::boot.scr', join(dir, 'boot.scr')]);
     assert.match(run('dumpimage', ['-l', join(dir, 'boot.scr')]).toString(), /AArch64 Linux Script/);
+    run('dumpimage', ['-T', 'script', '-p', '0', '-o', join(dir, 'boot.cmd'), join(dir, 'boot.scr')]);
+    assert.match(readFileSync(join(dir, 'boot.cmd'), 'utf8'), /fatload mmc 0:1 \$\{kernel_addr_r\} slot-a\/Image\.gz && fatload mmc 0:1 \$\{ramdisk_addr_r\} slot-a\/initrd\.zst && booti \$\{kernel_addr_r\} \$\{ramdisk_addr_r\}:\$\{filesize\} \$\{fdtcontroladdr\}/);
+    // The copy boot.scr falls back to is the same environment.
+    execFileSync('mcopy', ['-i', p, '::uboot.bak', join(dir, 'uboot.bak')]);
+    assert.deepEqual(readFileSync(join(dir, 'uboot.bak')), readFileSync(env));
   });
 
-  it('the initramfs holds node, its libraries, busybox, the modules and init', () => {
+  it('the small initramfs holds busybox, /init and the modules that reach the card, under 5 MB', () => {
     const part = bootPartitionIn(IMAGE);
     const fat = new Fat32Reader(IMAGE, part.offset);
-    const zst = fat.readFile('initramfs.zst');
+    const zst = fat.readFile('slot-a/initrd.zst');
     fat.close();
+    assert.ok(zst.length < 5_000_000, `${zst.length} bytes`);
     const cpio = execFileSync('zstd', ['-dc'], { input: zst, maxBuffer: 1 << 30 });
     assert.equal(cpio.length, manifest.initramfs.uncompressed);
     const list = run('cpio', ['-it', '--quiet'], cpio).toString().split('\n');
-    for (const f of ['init', 'bin/node', 'bin/busybox', 'dev/console', 'usr/lib/ld-linux-aarch64.so.1', 'usr/lib/aarch64-linux-gnu/libstdc++.so.6', 'usr/lib/nodeos/runtime/init.js', 'usr/lib/nodeos/runtime/board/board.js', 'usr/lib/nodeos/uboot-env/store.js', 'etc/nodeos/image.json', 'usr/lib/node_modules/onoff/package.json', 'usr/lib/node_modules/epoll/build/Release/epoll.node', 'usr/lib/node_modules/i2c-bus/build/Release/i2c.node', 'usr/lib/node_modules/serialport/package.json', 'usr/lib/node_modules/npm/bin/npm-cli.js', 'bin/npm', 'usr/bin/env', 'bin/mke2fs', 'usr/lib/nodeos/runtime/sshd.js', 'usr/lib/nodeos/runtime/no-compiler.js', 'usr/lib/node_modules/ssh2/package.json', 'usr/lib/node_modules/multicast-dns/package.json']) {
+    for (const f of ['init', 'bin/busybox', 'bin/switch_root', 'dev/console', 'etc/nodeos/stage1.conf']) assert.ok(list.includes(f), f);
+    for (const m of ['sdhci-iproc.ko', 'bcm2835.ko', 'squashfs.ko', 'loop.ko']) assert.ok(list.some((l) => l.endsWith(`/${m}`)), m);
+    assert.ok(!list.includes('bin/node'), 'Node.js is on the system slot');
+    assert.ok(!list.some((l) => l.endsWith('/ext4.ko')), 'only what reaches the card');
+  });
+
+  it('the system slot is a squashfs (unsquashfs) with node, its libraries, busybox, the modules and the runtime', () => {
+    const list = systemList(IMAGE);
+    assert.equal(manifest.system.sha256, createHash('sha256').update(systemImage(IMAGE, manifest.layout)).digest('hex'));
+    for (const f of ['usr/lib/nodeos/init', 'bin/node', 'bin/busybox', 'bin/partx', 'etc/nodeos/update-keys.json', 'usr/lib/ld-linux-aarch64.so.1', 'usr/lib/aarch64-linux-gnu/libstdc++.so.6', 'usr/lib/nodeos/runtime/init.js', 'usr/lib/nodeos/runtime/board/board.js', 'usr/lib/nodeos/uboot-env/store.js', 'etc/nodeos/image.json', 'usr/lib/node_modules/onoff/package.json', 'usr/lib/node_modules/epoll/build/Release/epoll.node', 'usr/lib/node_modules/i2c-bus/build/Release/i2c.node', 'usr/lib/node_modules/serialport/package.json', 'usr/lib/node_modules/npm/bin/npm-cli.js', 'bin/npm', 'usr/bin/env', 'bin/mke2fs', 'usr/lib/nodeos/runtime/sshd.js', 'usr/lib/nodeos/runtime/no-compiler.js', 'usr/lib/node_modules/ssh2/package.json', 'usr/lib/node_modules/multicast-dns/package.json']) {
       assert.ok(list.includes(f), f);
     }
     // npm's node-gyp is the kit's no-compiler message on the board (there is no compiler).
-    const gyp = execFileSync('cpio', ['-i', '--quiet', '--to-stdout', 'usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'], { input: cpio }).toString();
+    const gyp = systemFile(IMAGE, 'usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js').toString();
     assert.match(gyp, /import\('\/usr\/lib\/nodeos\/runtime\/no-compiler\.js'\)/);
     // Modules with their .modinfo dependencies, decompressed: ext4 brings jbd2, mbcache, crc16.
-    for (const m of ['ext4.ko', 'jbd2.ko', 'mbcache.ko', 'crc16.ko', 'i2c-bcm2835.ko', 'sdhci-iproc.ko']) assert.ok(list.some((l) => l.endsWith(`/${m}`)), m);
+    for (const m of ['ext4.ko', 'jbd2.ko', 'mbcache.ko', 'crc16.ko', 'i2c-bcm2835.ko']) assert.ok(list.some((l) => l.endsWith(`/${m}`)), m);
     assert.ok(!list.some((l) => l.endsWith('.xz')));
     // Native addons are built for the board (aarch64), never the host.
     assert.ok(manifest.npmModules.some((p) => p.name === 'epoll' && p.integrity?.startsWith('sha512-')));

@@ -13,14 +13,14 @@
  * rpi3b: dwc2 + cdc_ether for QEMU's usb-net; qemu-virt: virtio-net.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { bootPartitionIn, Fat32Reader, freeLoopbackPort, getBoard, packageRoot, prepareEmulation, startEmulation } from '../../src/index.js';
+import { freeLoopbackPort, getBoard, packageRoot, prepareEmulation, startEmulation } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
 import { monitor } from '../helpers/monitor.js';
 import { startRegistry } from '../helpers/registry.js';
 import { ssh, userKey } from '../helpers/ssh.js';
+import { systemFile } from '../helpers/system-slot.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/until.js';
 
@@ -28,15 +28,6 @@ const OUT = join(packageRoot(), 'out');
 const BOOT_MS = 420_000;
 const TEN_DAYS = 10 * 86400_000;
 const PROMPT = /\n> $/;
-
-/** A file of an image's initramfs (zstd cpio in the boot partition). */
-function fromInitramfs(image: string, path: string): Buffer {
-  const fat = new Fat32Reader(image, bootPartitionIn(image).offset);
-  const zst = fat.readFile('initramfs.zst');
-  fat.close();
-  const cpio = execFileSync('zstd', ['-dc'], { input: zst, maxBuffer: 1 << 30 });
-  return execFileSync('cpio', ['-i', '--quiet', '--to-stdout', path], { input: cpio, maxBuffer: 1 << 26 });
-}
 
 const PACKAGES = [
   { name: 'nodeos-shout', version: '1.0.0', main: "module.exports = (s) => String(s).toUpperCase() + '!';\n" },
@@ -62,7 +53,7 @@ for (const id of ['rpi3b', 'qemu-virt'] as const) {
       assert.equal(f.code, 0, f.err + f.out);
 
       // A package whose install script finds its linux-arm64 prebuild (an arm64 N-API addon: serialport's, from the image).
-      const addon = fromInitramfs(join(OUT, `nodeos-${id}.img`), 'usr/lib/node_modules/@serialport/bindings-cpp/prebuilds/linux-arm64/@serialport+bindings-cpp.armv8.glibc.node');
+      const addon = systemFile(join(OUT, `nodeos-${id}.img`), 'usr/lib/node_modules/@serialport/bindings-cpp/prebuilds/linux-arm64/@serialport+bindings-cpp.armv8.glibc.node');
       const prebuilt = {
         name: 'nodeos-prebuilt',
         version: '2.0.0',

@@ -3,6 +3,7 @@
  * implementation (onoff, i2c-bus, serialport, sysfs) and a mock with the same shape.
  */
 
+import type { InstallResult } from '../../update/index.js';
 /** Edge to watch on an input line. */
 export type Edge = 'none' | 'rising' | 'falling' | 'both';
 export type Direction = 'in' | 'out';
@@ -82,6 +83,8 @@ export interface SystemBackend {
   readFile(path: string): Buffer | undefined;
   /** Run `fn` with the filesystem holding `path` writable (the boot partition is mounted read-only). */
   withWritable<T>(path: string, fn: () => T): T;
+  /** Install a signed update bundle (a path or an http(s) URL) into the slot not running. */
+  update(source: string): Promise<InstallResult>;
 }
 
 /** Everything `board` talks to; selected in one place (`createBoard`). */

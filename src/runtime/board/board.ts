@@ -11,6 +11,8 @@ import type { BoardProfile } from '../../boards/schema.js';
 import { BspError } from '../../errors.js';
 import { checkName, type EnvConfig } from '../../uboot-env/index.js';
 import { envFiles, readEnvFiles, updateEnvFiles, type EnvFiles } from '../env-files.js';
+import { systemState, type SystemState } from '../system-slot.js';
+import type { InstallResult } from '../../update/index.js';
 import type { Backends, Direction, Edge, GpioLine, I2cBus, SerialPortLike } from './backend.js';
 import { clockState, decodeRevision, serialNumber, type BoardInfo } from './info.js';
 
@@ -20,6 +22,8 @@ export class PinError extends BspError {}
 /** Where the running system keeps its U-Boot environment. Default: the backend's (/boot/uboot.env on the board; none for the mock). */
 export interface BoardOptions {
   env?: EnvConfig;
+  /** The running build (image.json), for board.system. */
+  build?: string;
 }
 
 /** One header pin. Prints as `<Pin GPIO17 J8:11 out value=1>`. */
@@ -140,15 +144,20 @@ export class BoardEnv {
     private readonly system: Backends['system'],
   ) {}
 
-  private get files(): EnvFiles {
+  /** Where the environment is (undefined: nowhere, as on the mock without --env-file). */
+  get files(): EnvFiles | undefined {
+    return this.where;
+  }
+
+  private get checked(): EnvFiles {
     if (!this.where) throw new BspError('EENV_NONE', 'this board has no U-Boot environment file: the mock never uses the host\'s; start it with --env-file <uboot.env> (that file is written by board.env.set)');
     return this.where;
   }
   all(): Record<string, string> {
-    return Object.fromEntries(readEnvFiles(this.files).vars);
+    return Object.fromEntries(readEnvFiles(this.checked).vars);
   }
   get(name: string): string | undefined {
-    return readEnvFiles(this.files).vars.get(name);
+    return readEnvFiles(this.checked).vars.get(name);
   }
   /** Set (or with undefined/'' delete) a variable; written like fw_setenv (the copy first). */
   set(name: string, value: string | undefined): void {
@@ -157,7 +166,7 @@ export class BoardEnv {
   /** Several changes in one write. */
   update(changes: [string, string | undefined][]): void {
     for (const [name] of changes) checkName(name);
-    const files = this.files;
+    const files = this.checked;
     updateEnvFiles(
       files,
       (vars) => {
@@ -188,8 +197,9 @@ export class Board {
   constructor(
     readonly profile: BoardProfile,
     readonly backends: Backends,
-    o: BoardOptions = {},
+    private readonly options: BoardOptions = {},
   ) {
+    const o = options;
     this.leds = {};
     const present = new Set(backends.leds.list());
     for (const l of profile.leds) {
@@ -270,6 +280,17 @@ export class Board {
     return this.backends.serial.list();
   }
 
+  /**
+   * The running system (A/B updates): its slot, build and whether it is confirmed, the other
+   * slot, the slot U-Boot boots next and the last update that did not come up; and
+   * `update(pathOrUrl)`, which installs a signed bundle into the other slot.
+   */
+  get system(): SystemState & { update(source: string): Promise<InstallResult> } {
+    const cmdline = this.backends.system.readFile('/proc/cmdline')?.toString('utf8') ?? '';
+    const st = systemState(this.options.build ?? 'unknown', cmdline, this.env.files);
+    return Object.defineProperty(st, 'update', { value: (source: string) => this.backends.system.update(source), enumerable: false }) as SystemState & { update(source: string): Promise<InstallResult> };
+  }
+
   get info(): BoardInfo {
     const sys = this.backends.system;
     const text = (p: string): string | undefined => sys.readFile(p)?.toString('latin1').replace(/\0+$/, '').trim();
@@ -297,7 +318,7 @@ export class Board {
   }
 
   [inspect.custom](): string {
-    return `<Board ${this.profile.id} ${this.profile.name}: pins board.GPIO17 / board.pin('J8:11'), board.pinout(), board.i2c(1), board.serial('uart'), board.leds, board.env, board.info>`;
+    return `<Board ${this.profile.id} ${this.profile.name}: pins board.GPIO17 / board.pin('J8:11'), board.pinout(), board.i2c(1), board.serial('uart'), board.leds, board.env, board.info, board.system>`;
   }
 }
 

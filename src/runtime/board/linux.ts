@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { BspError } from '../../errors.js';
 import { SYSTEM_INIT } from '../../layout/index.js';
 import { syncUnmountAnd, withWritableMount } from '../busybox.js';
+import { updateBoard } from '../update.js';
 import type { Backends, Direction, Edge, GpioChipInfo, GpioLine, I2cBus, SerialPortLike } from './backend.js';
 
 const require = createRequire(import.meta.url);
@@ -102,6 +103,7 @@ export function linuxBackends(): Backends {
       poweroff: () => shutdown('poweroff'),
       // /boot is mounted read-only so a power cut cannot damage it; open it just for the write.
       withWritable: (path, fn) => (path.startsWith('/boot/') ? withWritableMount('/boot', fn) : fn()),
+      update: (source) => updateBoard(source, (m) => process.stdout.write(`update: ${m}\n`)),
       readFile: (p) => {
         try {
           return readFileSync(p);

@@ -3,6 +3,7 @@
  * by `nodeos-bsp repl --mock` to try `board` without hardware. Inputs can be driven from
  * outside (`setInput`), which emulation cannot do.
  */
+import { BspError } from '../../errors.js';
 import { EventEmitter } from 'node:events';
 import type { Backends, Direction, Edge, GpioBackend, GpioChipInfo, GpioLine, I2cBus, LedBackend, SerialPortLike } from './backend.js';
 
@@ -179,6 +180,7 @@ export function mockBackends(o: MockOptions): MockBackends {
       poweroff: () => void actions.push('poweroff'),
       readFile: (p) => o.files?.[p],
       withWritable: (_p, fn) => fn(),
+      update: () => Promise.reject(new BspError('EUPDATE', 'the mock board has no card to update: use nodeos-bsp update BUNDLE --device on a card, or board.system.update() on the board')),
     },
     actions,
   };

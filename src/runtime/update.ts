@@ -1,0 +1,106 @@
+/**
+ * Updating the running board: `board.system.update(pathOrUrl)` installs a signed bundle into
+ * the slot that is not running (src/update/install.ts), through the kernel's view of the card:
+ * the slot's partition device, and /boot (remounted read-write just for each write).
+ */
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BspError } from '../errors.js';
+import { readFullyAt } from '../fat/index.js';
+import { otherSlot, parseLayout, readSlots, systemPartition, type ImageLayout, type Slot } from '../layout/index.js';
+import { installBundle, parseTrustedKeys, TRUSTED_KEYS_PATH, type InstallResult, type InstallStep, type SlotTarget } from '../update/index.js';
+import { withWritableMount } from './busybox.js';
+import { envFiles, readEnvFiles, updateEnvFiles } from './env-files.js';
+import { diskOf } from './usersfs.js';
+import { runningSlot } from './system-slot.js';
+
+/** The device /boot is mounted from. */
+function bootDevice(mounts = readFileSync('/proc/mounts', 'utf8')): string {
+  const line = mounts.split('\n').find((l) => l.split(' ')[1] === '/boot');
+  if (!line) throw new BspError('EUPDATE', '/boot is not mounted: this system did not find its card, so it cannot update it');
+  return line.split(' ')[0]!;
+}
+
+/** The running board's card as an install target. */
+export function boardTarget(boot = '/boot'): { target: SlotTarget; running: Slot } {
+  const running = runningSlot(readFileSync('/proc/cmdline', 'utf8'));
+  if (!running) throw new BspError('EUPDATE', 'this system was not started from a slot (a direct boot?): update the card with nodeos-bsp update instead');
+  const layout: ImageLayout = parseLayout(readFileSync(join(boot, 'layout.json'), 'utf8'), `${boot}/layout.json`);
+  const files = envFiles(boot, layout.env.file, layout.env.backup);
+  const st = readSlots(readEnvFiles(files).vars);
+  if (!st.slots[running].confirmed) throw new BspError('EUPDATE_UNCONFIRMED', `slot ${running} (this system) is not confirmed yet: an update now could leave no known-good system; wait for init to confirm it`);
+  const disk = diskOf(bootDevice());
+  const slotDevice = (s: Slot): string => disk.part(systemPartition(layout, s).number);
+  const fds = new Map<Slot, number>();
+  const fd = (s: Slot): number => {
+    let f = fds.get(s);
+    if (f === undefined) fds.set(s, (f = openSync(slotDevice(s), 'r+')));
+    return f;
+  };
+  const rw = <T>(fn: () => T): T => withWritableMount(boot, fn);
+  const target: SlotTarget = {
+    layout,
+    trustedKeys: () => (existsSync(`/${TRUSTED_KEYS_PATH}`) ? parseTrustedKeys(readFileSync(`/${TRUSTED_KEYS_PATH}`, 'utf8')) : []),
+    readEnv: () => new Map(readEnvFiles(files).vars),
+    writeEnv: (vars) => void updateEnvFiles(files, () => vars, rw),
+    writeSystem: (s, offset, data) => {
+      if (s === running) throw new BspError('EUPDATE', 'refusing to write the running slot');
+      let done = 0;
+      while (done < data.length) done += writeSync(fd(s), data, done, data.length - done, offset + done);
+    },
+    readSystem: (s, offset, length) => readFullyAt(fd(s), offset, length),
+    syncSystem: (s) => fsyncSync(fd(s)),
+    writeBootFile: (path, data) =>
+      rw(() => {
+        const p = join(boot, path);
+        mkdirSync(dirname(p), { recursive: true });
+        const f = openSync(p, 'w');
+        try {
+          let done = 0;
+          while (done < data.length) done += writeSync(f, data, done, data.length - done);
+          fsyncSync(f);
+        } finally {
+          closeSync(f);
+        }
+      }),
+    readBootFile: (path) => readFileSync(join(boot, path)),
+  };
+  return {
+    target: {
+      ...target,
+      syncSystem: (s) => {
+        target.syncSystem(s);
+        closeSync(fd(s));
+        fds.delete(s);
+      },
+    },
+    running,
+  };
+}
+
+/** Install a bundle (a file, or an http(s) URL downloaded first) into the other slot. */
+export async function updateBoard(source: string, log: (m: string) => void = () => undefined): Promise<InstallResult> {
+  const { target, running } = boardTarget();
+  let path = source;
+  let downloaded: string | undefined;
+  if (/^https?:\/\//.test(source)) {
+    // To the users' partition when there is one (a bundle is tens of MB; /tmp is RAM).
+    const dir = existsSync('/home/.nodeos') ? '/home/.cache/nodeos' : '/tmp';
+    mkdirSync(dir, { recursive: true });
+    downloaded = path = join(dir, 'download.nodeos-update');
+    log(`downloading ${source}`);
+    const res = await fetch(source);
+    if (!res.ok || !res.body) throw new BspError('EUPDATE_DOWNLOAD', `${source}: HTTP ${res.status}`);
+    await pipeline(Readable.fromWeb(res.body as never), createWriteStream(path));
+  }
+  const f = openSync(path, 'r');
+  try {
+    return await installBundle((p, n) => readFullyAt(f, p, n), fstatSync(f).size, source, target, otherSlot(running), (s: InstallStep) => log(`${s}...`));
+  } finally {
+    closeSync(f);
+    if (downloaded) rmSync(downloaded, { force: true });
+  }
+}
