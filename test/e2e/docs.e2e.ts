@@ -101,7 +101,7 @@ describe('docs/adding-a-board.md, followed on a scratch profile', () => {
           continue;
         }
         const backing = join(ROOT, 'out', 'docs-card.raw');
-        execFileSync('truncate', ['-s', '256M', backing]);
+        execFileSync('truncate', ['-s', '1G', backing]);
         loop = { dev: attachLoop(backing), backing };
         argv[argv.indexOf('/dev/sdX')] = loop.dev;
         argv.push('--yes');
