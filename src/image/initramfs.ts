@@ -170,21 +170,18 @@ export function systemEntries(
   };
   if (deps.interpreter) addLib(deps.interpreter.split('/').pop()!);
   for (const n of deps.needed) addLib(n);
+  /** A dynamically linked tool from an unpacked package, with the libraries it needs. */
+  const addTool = (pkgRoot: string, paths: string[], name: string, pkg: string): void => {
+    const found = paths.map((p) => join(pkgRoot, p)).find(existsSync);
+    if (!found) throw new BspError('EARTIFACT', `${name} is not in ${pkg}`);
+    const data = readFileSync(found);
+    entries.push({ path: `bin/${name}`, type: 'file', data, mode: 0o755 });
+    for (const n of readElfDeps(data).needed) addLib(n);
+  };
   // mke2fs from e2fsprogs formats the users' partition as ext4 on first boot.
-  if (a.debs.e2fsprogs) {
-    const mke2fs = ['usr/sbin/mke2fs', 'sbin/mke2fs'].map((p) => join(a.debs.e2fsprogs!, p)).find(existsSync);
-    if (!mke2fs) throw new BspError('EARTIFACT', 'mke2fs is not in e2fsprogs');
-    const data = readFileSync(mke2fs);
-    entries.push({ path: 'bin/mke2fs', type: 'file', data, mode: 0o755 });
-    for (const n of readElfDeps(data).needed) addLib(n);
-  }
-  if (a.debs.utillinux) {
-    const partx = ['usr/bin/partx', 'usr/sbin/partx'].map((p) => join(a.debs.utillinux!, p)).find(existsSync);
-    if (!partx) throw new BspError('EARTIFACT', 'partx is not in util-linux');
-    const data = readFileSync(partx);
-    entries.push({ path: 'bin/partx', type: 'file', data, mode: 0o755 });
-    for (const n of readElfDeps(data).needed) addLib(n);
-  }
+  if (a.debs.e2fsprogs) addTool(a.debs.e2fsprogs, ['usr/sbin/mke2fs', 'sbin/mke2fs'], 'mke2fs', 'e2fsprogs');
+  // partx tells the kernel about that new partition while the system slot is mounted.
+  if (a.debs.utillinux) addTool(a.debs.utillinux, ['usr/bin/partx', 'usr/sbin/partx'], 'partx', 'util-linux');
 
   entries.push({ path: 'bin/busybox', type: 'file', data: busyboxBinary(a), mode: 0o755 });
   for (const applet of BUSYBOX_APPLETS) entries.push({ path: `bin/${applet}`, type: 'symlink', target: 'busybox' });
