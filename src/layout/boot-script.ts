@@ -78,6 +78,8 @@ export function bootScript(layout: ImageLayout, defaults: [string, string][]): s
     ...fallback,
     '  fi',
     'fi',
+    // An imported environment holds the nodeos_slot of the boot that saved it: choose afresh.
+    'setenv nodeos_slot',
     ...choose,
     'if test -z "${nodeos_slot}"; then',
     `  echo "nodeos: no slot has tries left: giving each ${layout.bootlimit} again"`,

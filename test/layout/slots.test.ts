@@ -1,6 +1,6 @@
 /** The A/B protocol's transitions (layout/slots.ts): what U-Boot's boot.scr and the board's init do to the environment. */
 import assert from 'node:assert/strict';
-import { activateSlot, beginInstall, confirmBoot, initialSlotVars, nextBoot, readSlots } from '../../src/index.js';
+import { activateSlot, beginInstall, bootScript, confirmBoot, getBoard, initialSlotVars, layoutFor, nextBoot, readSlots, ubootEnvironment } from '../../src/index.js';
 
 const LIMIT = 3;
 const fresh = (): Map<string, string> => new Map(initialSlotVars('build1', LIMIT));
@@ -63,5 +63,17 @@ describe('A/B slots: boot counting and fallback', () => {
     assert.deepEqual(st.order, ['A', 'B']);
     assert.equal(st.slots.A.triesLeft, 0);
     assert.equal(nextBoot(new Map(), LIMIT).slot, 'A');
+  });
+
+  it("boot.scr chooses the slot after importing a saved environment, which holds the saving boot's nodeos_slot", () => {
+    // Found under qemu-virt (U-Boot keeps no environment of its own there, so boot.scr imports
+    // uboot.env): a stale nodeos_slot skipped the count-down and a broken slot was tried for ever.
+    const profile = getBoard('qemu-virt').profile;
+    const layout = layoutFor(profile, 0x12345678);
+    const lines = bootScript(layout, ubootEnvironment(profile, 'b1', layout)).split('\n');
+    const imported = lines.findIndex((l) => /env import -c/.test(l));
+    const firstChoice = lines.findIndex((l) => /setenv nodeos_slot [AB]/.test(l));
+    const clear = lines.findIndex((l, i) => i > imported && l === 'setenv nodeos_slot');
+    assert.ok(imported > 0 && clear > imported && clear < firstChoice, lines.join('\n'));
   });
 });
