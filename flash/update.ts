@@ -91,7 +91,13 @@ function cardTarget(device: string): { target: SlotTarget; slot: Slot; close: ()
     },
     writeSystem: (s, offset, data) => write(partitionBytes(systemPartition(layout, s)).offset + offset, data),
     readSystem: (s, offset, length) => readAt(partitionBytes(systemPartition(layout, s)).offset + offset, length),
-    syncSystem: () => fsyncSync(fd),
+    syncSystem: () => {
+      fsyncSync(fd);
+      // A card: drop its cached pages so that the read-back reads the card (as flash verifies).
+      if (!fstatSync(fd).isBlockDevice()) return;
+      const r = spawnSync('blockdev', ['--flushbufs', device], { encoding: 'utf8' });
+      if (r.status !== 0) throw new BspError('EVERIFY', `${device}: blockdev --flushbufs failed (${r.error?.message ?? r.stderr.trim()}): cannot read the slot back from the card`);
+    },
     writeBootFile: (path, data) => {
       fsyncSync(fd);
       const dir = path.split('/').slice(0, -1).join('/');

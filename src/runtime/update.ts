@@ -12,7 +12,7 @@ import { BspError } from '../errors.js';
 import { readFullyAt } from '../fat/index.js';
 import { otherSlot, parseLayout, readSlots, systemPartition, type ImageLayout, type Slot } from '../layout/index.js';
 import { installBundle, parseTrustedKeys, TRUSTED_KEYS_PATH, type InstallResult, type InstallStep, type SlotTarget } from '../update/index.js';
-import { withWritableMount } from './busybox.js';
+import { busybox, withWritableMount } from './busybox.js';
 import { envFiles, readEnvFiles, updateEnvFiles } from './env-files.js';
 import { diskOf } from './usersfs.js';
 import { runningSlot } from './system-slot.js';
@@ -75,6 +75,9 @@ export function boardTarget(boot = '/boot'): { target: SlotTarget; running: Slot
         target.syncSystem(s);
         closeSync(fd(s));
         fds.delete(s);
+        // Drop the partition's cached pages, so that the read-back that follows reads the card.
+        const err = busybox(['blockdev', '--flushbufs', slotDevice(s)]);
+        if (err) throw new BspError('EUPDATE', `cannot drop the cache of ${slotDevice(s)} to read slot ${s} back from the card: ${err}; slot ${s} is left empty`);
       },
     },
     running,

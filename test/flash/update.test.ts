@@ -8,6 +8,7 @@ import { updateCard } from '../../flash/index.js';
 import { createImage, decodeEnv, Fat32Reader, initialSlotVars, readSlots, trustedKey, writeBundle, writeSparseImage, type BspError } from '../../src/index.js';
 import { cardExtents, smallLayout } from '../helpers/card.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
+import { attachLoop, detachLoop, isRoot } from '../helpers/tools.js';
 
 const MiB = 1 << 20;
 const sha = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
@@ -62,5 +63,21 @@ describe('update a card image (mtools, unsquashfs)', () => {
     await assert.rejects(() => updateCard(bundle, path, { forceFile: true }), (e: BspError) => e.code === 'EUPDATE_SIGNATURE' && /does not trust/.test(e.message));
     assert.equal(sha(path), before);
     await assert.rejects(() => updateCard(bundle, path), (e: BspError) => e.code === 'ENOT_BLOCK');
+  });
+
+  it('a card (loop device): the slot is read back from the card after its cache is dropped (root)', async function () {
+    if (!isRoot()) this.skip();
+    const dir = tempDir();
+    const path = card(dir);
+    const bundle = join(dir, 'b.nodeos-update');
+    writeFileSync(bundle, writeBundle({ board: 'rpi3b', build: 'build2', layout, files, key }));
+    const dev = attachLoop(path);
+    try {
+      const r = await updateCard(bundle, dev);
+      assert.deepEqual([r.slot, r.build], ['B', 'build2']);
+    } finally {
+      detachLoop(dev);
+    }
+    assert.ok(readFileSync(path).subarray(65 * MiB, 66 * MiB - 4096).equals(files.system));
   });
 });
