@@ -13,6 +13,7 @@ import { BspError } from '../errors.js';
 import { fingerprint, type PublicKey } from '../net/ssh-keys.js';
 import type { Board } from './board/index.js';
 import { evalLine, startBoardRepl } from './board-repl.js';
+import { UPDATE_SUBSYSTEM } from '../update/index.js';
 
 const require = createRequire(import.meta.url);
 
@@ -153,6 +154,26 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServer> {
             channel.end();
           });
           channel.on('close', () => repl.close());
+        });
+        // `ssh -s BOARD nodeos-update < bundle` (nodeos-bsp update --board): the bundle on
+        // stdin, the steps on stderr, the result as JSON on stdout; exit 1 with CODE: message.
+        session.on('subsystem', (accept, reject, info) => {
+          if (info.name !== UPDATE_SUBSYSTEM) return reject?.();
+          const channel: ServerChannel = accept();
+          o.log(`ssh: an update bundle is being uploaded from ${from}`);
+          o.board.system
+            .update(channel as Readable, (m) => channel.stderr.write(`update: ${m}\n`))
+            .then(
+              (r) => {
+                channel.write(`${JSON.stringify(r)}\n`);
+                channel.exit(0);
+              },
+              (err: Error & { code?: string }) => {
+                channel.stderr.write(`${err.code ?? 'EUPDATE'}: ${err.message}\n`);
+                channel.exit(1);
+              },
+            )
+            .finally(() => channel.end());
         });
         session.on('exec', (accept, _reject, info) => {
           const channel: ServerChannel = accept();

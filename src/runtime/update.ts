@@ -84,26 +84,48 @@ export function boardTarget(boot = '/boot'): { target: SlotTarget; running: Slot
   };
 }
 
-/** Install a bundle (a file, or an http(s) URL downloaded first) into the other slot. */
-export async function updateBoard(source: string, log: (m: string) => void = () => undefined): Promise<InstallResult> {
+/** Where a downloaded or uploaded bundle waits: the users' partition when there is one (a bundle is tens of MB; /tmp is RAM). */
+function stagingFile(): string {
+  const dir = existsSync('/home/.nodeos') ? '/home/.cache/nodeos' : '/tmp';
+  mkdirSync(dir, { recursive: true });
+  return join(dir, 'incoming.nodeos-update');
+}
+
+/** What board.system.update() takes: a bundle file, an http(s) URL (downloaded first), or a stream of the bundle (SSH upload). */
+export type UpdateSource = string | Readable;
+
+/** Install a bundle into the other slot. */
+export async function updateBoard(source: UpdateSource, log: (m: string) => void = () => undefined): Promise<InstallResult> {
   const { target, running } = boardTarget();
-  let path = source;
-  let downloaded: string | undefined;
-  if (/^https?:\/\//.test(source)) {
-    // To the users' partition when there is one (a bundle is tens of MB; /tmp is RAM).
-    const dir = existsSync('/home/.nodeos') ? '/home/.cache/nodeos' : '/tmp';
-    mkdirSync(dir, { recursive: true });
-    downloaded = path = join(dir, 'download.nodeos-update');
-    log(`downloading ${source}`);
-    const res = await fetch(source);
-    if (!res.ok || !res.body) throw new BspError('EUPDATE_DOWNLOAD', `${source}: HTTP ${res.status}`);
-    await pipeline(Readable.fromWeb(res.body as never), createWriteStream(path));
-  }
-  const f = openSync(path, 'r');
+  let path = typeof source === 'string' ? source : '';
+  let staged: string | undefined;
+  const label = typeof source === 'string' ? source : 'the uploaded bundle';
   try {
-    return await installBundle((p, n) => readFullyAt(f, p, n), fstatSync(f).size, source, target, otherSlot(running), (s: InstallStep) => log(`${s}...`));
+    if (typeof source !== 'string') {
+      staged = path = stagingFile();
+      log('receiving the bundle');
+      // pipe, not pipeline: the source may be an SSH channel that still carries the answer.
+      const out = createWriteStream(path);
+      await new Promise<void>((resolve, reject) => {
+        source.once('error', reject);
+        out.once('error', reject);
+        out.once('finish', resolve);
+        source.pipe(out);
+      });
+    } else if (/^https?:\/\//.test(source)) {
+      staged = path = stagingFile();
+      log(`downloading ${source}`);
+      const res = await fetch(source);
+      if (!res.ok || !res.body) throw new BspError('EUPDATE_DOWNLOAD', `${source}: HTTP ${res.status}`);
+      await pipeline(Readable.fromWeb(res.body as never), createWriteStream(path));
+    }
+    const f = openSync(path, 'r');
+    try {
+      return await installBundle((p, n) => readFullyAt(f, p, n), fstatSync(f).size, label, target, otherSlot(running), (s: InstallStep) => log(`${s}...`));
+    } finally {
+      closeSync(f);
+    }
   } finally {
-    closeSync(f);
-    if (downloaded) rmSync(downloaded, { force: true });
+    if (staged) rmSync(staged, { force: true });
   }
 }

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { PassThrough, type Readable } from 'node:stream';
 import { join } from 'node:path';
 import { BspError, getBoard } from '../../src/index.js';
 import { ed25519ToOpenSsh, fingerprint, newHostKey, openSshPublicLine, parseAuthorizedKeys, parsePublicKeyLine, readSshKeyFiles, type PublicKey } from '../../src/net/ssh-keys.js';
@@ -13,7 +14,10 @@ import { formatResult, startSshServer, type SshServer } from '../../src/runtime/
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 import { ssh, userKey } from '../helpers/ssh.js';
 import { run } from '../helpers/tools.js';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { openBundle, trustedKey, verifyBundle, writeBundle } from '../../src/update/index.js';
+import { runCli } from '../helpers/cli.js';
+import { smallLayout } from '../helpers/card.js';
 
 function key(line: string): PublicKey {
   const k = parsePublicKeyLine(line);
@@ -142,5 +146,96 @@ describe('the REPL over SSH (OpenSSH client, mock board)', function () {
     assert.equal(formatResult('x'), 'x');
     assert.equal(formatResult(undefined), 'undefined');
     assert.equal(formatResult([1, 'a']), "[ 1, 'a' ]");
+  });
+});
+
+describe('updates over SSH (nodeos-bsp update --board: OpenSSH client, the board\'s nodeos-update subsystem)', function () {
+  this.timeout(60000);
+  const profile = getBoard('rpi3b').profile;
+  let dir: string;
+  let server: SshServer;
+  let user: { file: string; pub: string };
+  let mock: ReturnType<typeof mockFor>;
+  const received: Buffer[] = [];
+  const trusted = generateKeyPairSync('ed25519').privateKey;
+  const layout = smallLayout(1, 8, 0x1234abcd, 'rpi3b');
+  const bundle = (key?: KeyObject): Buffer =>
+    writeBundle({ board: 'rpi3b', build: 'b2', layout, files: { kernel: Buffer.from('kernel'), initramfs: Buffer.from('initramfs'), system: Buffer.alloc(3 << 20, 7) }, ...(key ? { key } : {}) });
+
+  before(async () => {
+    dir = tempDir();
+    chmodSync(dir, 0o700);
+    user = userKey(dir, 'user');
+    mock = mockFor(profile);
+    // The board side as the Linux backend does it, short of the card: receive, check the signature, report.
+    mock.system.update = async (source, log = () => undefined) => {
+      assert.equal(typeof source, 'object', 'the subsystem hands over a stream');
+      const chunks: Buffer[] = [];
+      log('receiving the bundle');
+      // Read as updateBoard does (pipe): the channel stays open for the answer.
+      const data = await new Promise<Buffer>((resolve, reject) => {
+        const sink = new PassThrough();
+        sink.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks)));
+        (source as Readable).once('error', reject).pipe(sink);
+      });
+      received.push(data);
+      log('verify...');
+      const b = openBundle((p, n) => data.subarray(p, p + n), data.length, 'the uploaded bundle');
+      const k = verifyBundle(b, [trustedKey(trusted)], 'the uploaded bundle');
+      log('system...');
+      return { slot: 'B', build: b.header.build, signedBy: k.id, bytes: b.header.files.system.size };
+    };
+    server = await startSshServer({ board: createBoard(profile, mock), hostKey: newHostKey().privateKey, authorizedKeys: () => [key(user.pub)], log: () => undefined, port: 0, host: '127.0.0.1' });
+  });
+  after(async () => {
+    await server?.close();
+    cleanupTemp();
+  });
+
+  const sshFlags = (): string[] => ['--board', '127.0.0.1', '--ssh-port', String(server.port), '-i', user.file, '--ssh-option', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '--ssh-option', 'StrictHostKeyChecking=accept-new'];
+
+  it('sends a signed bundle to the board, which installs it; the steps are shown, the result is the board\'s', async () => {
+    const file = join(dir, 'good.nodeos-update');
+    writeFileSync(file, bundle(trusted));
+    const r = await runCli('update', file, ...sshFlags());
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /receiving the bundle\.\.\.\nverify\.\.\.\nsystem\.\.\./);
+    assert.match(r.out, /127\.0\.0\.1: slot B now holds build b2 .*it boots at the next reboot/);
+    assert.ok(received.at(-1)!.equals(readFileSync(file)), 'the board got the bundle byte for byte');
+    const j = await runCli('update', file, ...sshFlags(), '--json', '--reboot');
+    assert.equal(j.code, 0, j.err);
+    assert.deepEqual(JSON.parse(j.out), { slot: 'B', build: 'b2', signedBy: trustedKey(trusted).id, bytes: 3 << 20, rebooting: true });
+    assert.deepEqual(mock.actions, ['reboot'], '--reboot asked the board to reboot');
+  });
+
+  it("passes on the board's refusal with its code: a bundle signed by a key the board does not trust", async () => {
+    const file = join(dir, 'other.nodeos-update');
+    writeFileSync(file, bundle(generateKeyPairSync('ed25519').privateKey));
+    const r = await runCli('update', file, ...sshFlags());
+    assert.equal(r.code, 1);
+    assert.match(r.err, /127\.0\.0\.1: the uploaded bundle is signed by \S+, which this system does not trust .*\[EUPDATE_SIGNATURE\]/);
+  });
+
+  it('refuses an unsigned bundle before connecting, and wrong combinations of flags', async () => {
+    const file = join(dir, 'unsigned.nodeos-update');
+    writeFileSync(file, bundle());
+    const n = received.length;
+    const r = await runCli('update', file, ...sshFlags());
+    assert.match(r.err, /is not signed.*\[EUPDATE_UNSIGNED\]/);
+    assert.equal(received.length, n, 'nothing was sent');
+    assert.match((await runCli('update', file)).err, /--device CARD .* or --board HOST .*\[EUSAGE\]/);
+    assert.match((await runCli('update', file, '--device', 'x.img', '--board', 'b')).err, /\[EUSAGE\]/);
+    assert.match((await runCli('update', file, '--device', 'x.img', '--reboot', '-i', 'k')).err, /--identity, --reboot go with --board, not --device/);
+    assert.match((await runCli('update', file, '--board', '-oProxyCommand=x')).err, /host name or address.*\[EUSAGE\]/);
+    assert.match((await runCli('update', file, '--board', 'b', '--ssh-option', '-F/etc/passwd')).err, /ssh's -o form.*\[EUSAGE\]/);
+  });
+
+  it('says what to check when ssh cannot log in', async () => {
+    const file = join(dir, 'good2.nodeos-update');
+    writeFileSync(file, bundle(trusted));
+    const other = userKey(dir, 'other');
+    const r = await runCli('update', file, ...sshFlags().map((f) => (f === user.file ? other.file : f)));
+    assert.equal(r.code, 1);
+    assert.match(r.err, /ssh to 127\.0\.0\.1 failed \(exit 255\): .*Permission denied.*your key is authorized \[ESSH\]/s);
   });
 });

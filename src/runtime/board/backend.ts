@@ -4,6 +4,7 @@
  */
 
 import type { InstallResult } from '../../update/index.js';
+import type { Readable } from 'node:stream';
 /** Edge to watch on an input line. */
 export type Edge = 'none' | 'rising' | 'falling' | 'both';
 export type Direction = 'in' | 'out';
@@ -83,8 +84,11 @@ export interface SystemBackend {
   readFile(path: string): Buffer | undefined;
   /** Run `fn` with the filesystem holding `path` writable (the boot partition is mounted read-only). */
   withWritable<T>(path: string, fn: () => T): T;
-  /** Install a signed update bundle (a path or an http(s) URL) into the slot not running. */
-  update(source: string): Promise<InstallResult>;
+  /**
+   * Install a signed update bundle (a path, an http(s) URL, or a stream of it) into the slot
+   * not running; `log` gets the steps (default: the console).
+   */
+  update(source: string | Readable, log?: (msg: string) => void): Promise<InstallResult>;
 }
 
 /** Everything `board` talks to; selected in one place (`createBoard`). */

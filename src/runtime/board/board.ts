@@ -13,6 +13,7 @@ import { checkName, type EnvConfig } from '../../uboot-env/index.js';
 import { envFiles, readEnvFiles, updateEnvFiles, type EnvFiles } from '../env-files.js';
 import { systemState, type SystemState } from '../system-slot.js';
 import type { InstallResult } from '../../update/index.js';
+import type { Readable } from 'node:stream';
 import type { Backends, Direction, Edge, GpioLine, I2cBus, SerialPortLike } from './backend.js';
 import { clockState, decodeRevision, serialNumber, type BoardInfo } from './info.js';
 
@@ -285,10 +286,12 @@ export class Board {
    * slot, the slot U-Boot boots next and the last update that did not come up; and
    * `update(pathOrUrl)`, which installs a signed bundle into the other slot.
    */
-  get system(): SystemState & { update(source: string): Promise<InstallResult> } {
+  get system(): SystemState & { update(source: string | Readable, log?: (msg: string) => void): Promise<InstallResult> } {
     const cmdline = this.backends.system.readFile('/proc/cmdline')?.toString('utf8') ?? '';
     const st = systemState(this.options.build ?? 'unknown', cmdline, this.env.files);
-    return Object.defineProperty(st, 'update', { value: (source: string) => this.backends.system.update(source), enumerable: false }) as SystemState & { update(source: string): Promise<InstallResult> };
+    return Object.defineProperty(st, 'update', { value: (source: string | Readable, log?: (msg: string) => void) => this.backends.system.update(source, log), enumerable: false }) as SystemState & {
+      update(source: string | Readable, log?: (msg: string) => void): Promise<InstallResult>;
+    };
   }
 
   get info(): BoardInfo {

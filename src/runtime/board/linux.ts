@@ -103,7 +103,7 @@ export function linuxBackends(): Backends {
       poweroff: () => shutdown('poweroff'),
       // /boot is mounted read-only so a power cut cannot damage it; open it just for the write.
       withWritable: (path, fn) => (path.startsWith('/boot/') ? withWritableMount('/boot', fn) : fn()),
-      update: (source) => updateBoard(source, (m) => process.stdout.write(`update: ${m}\n`)),
+      update: (source, log) => updateBoard(source, log ?? ((m) => process.stdout.write(`nodeos: update: ${m}\n`))),
       readFile: (p) => {
         try {
           return readFileSync(p);
