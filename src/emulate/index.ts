@@ -207,7 +207,6 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
     } else if ((q.overlays ?? []).length > 0) {
       throw new BspError('EIMAGE', `${image} has no ${files.dtb} for the emulation overlays ${(q.overlays ?? []).join(', ')}`);
     }
-    const env = decodeEnv(fat.readFile(layout.env.file));
     // Serial ports in order; the console's index gets the terminal (with the monitor on it).
     const consoleDevice = emulatedConsole(profile, o.direct ?? false);
     const idx = serialIndex(profile, consoleDevice);
@@ -221,6 +220,14 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
     if (o.direct) {
       // The kernel's last console= becomes /dev/console, where the REPL runs.
       const baud = profile.console.baud;
+      // uboot.env, or its copy when a write was cut short (as boot.scr does); through U-Boot the card's own U-Boot reads them.
+      const env = ((): ReturnType<typeof decodeEnv> => {
+        try {
+          return decodeEnv(fat.readFile(layout.env.file));
+        } catch {
+          return decodeEnv(fat.readFile(layout.env.backup));
+        }
+      })();
       cmdline = [env.vars.get('bootargs') ?? '', 'nodeos.slot=A', ...(q.cmdline ?? []), ...(o.cmdline ?? []), ...(q.console ? [`console=${q.console},${baud}`] : [])].filter(Boolean).join(' ');
       // An uncompressed cpio archive with slot A's system image, then the small initramfs: the
       // kernel unpacks both (in this order; after a zstd archive it would look no further).
@@ -238,8 +245,11 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
         if (r.error || r.status !== 0) throw new BspError('ETOOL', `qemu-img: ${r.error?.message ?? r.stderr.toString()} (apt-get install qemu-utils)`);
       }
       const file = qemuOptValue(overlay);
-      if (q.storage === 'virtio') args.push('-drive', `file=${file},if=none,format=qcow2,id=card`, '-device', 'virtio-blk-device,drive=card');
-      else args.push('-drive', `file=${file},if=sd,format=qcow2`);
+      // Writethrough: what the board wrote is in the overlay file, qcow2's tables included, as it
+      // is on a card. QEMU's SD card never asks for a flush, so with its default (writeback) a
+      // killed QEMU loses recent writes a card would have kept, and tests of power cuts lie.
+      if (q.storage === 'virtio') args.push('-drive', `file=${file},if=none,format=qcow2,cache=writethrough,id=card`, '-device', 'virtio-blk-device,drive=card');
+      else args.push('-drive', `file=${file},if=sd,format=qcow2,cache=writethrough`);
     }
     fat.close();
     args.push(...(o.extraArgs ?? []));

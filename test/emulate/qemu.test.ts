@@ -65,7 +65,7 @@ describe('emulate: paths in QEMU option lists', () => {
     const overlay = join(dir, 'my,card.qcow2');
     const e = prepareEmulation(image, getBoard('qemu-virt').profile, { overlay, qemu: fakeQemu('10.0.2', ['virt']) });
     try {
-      assert.ok(e.args.includes(`file=${overlay.replace(',', ',,')},if=none,format=qcow2,id=card`), e.args.join(' '));
+      assert.ok(e.args.includes(`file=${overlay.replace(',', ',,')},if=none,format=qcow2,cache=writethrough,id=card`), e.args.join(' '));
     } finally {
       e.cleanup();
     }
