@@ -76,7 +76,9 @@ export function runtimeFiles(): { rel: string; data: Buffer }[] {
 }
 
 /** Module folders whose drivers reach the card and its filesystem: loaded by the small initramfs. */
-const STAGE1_MODULE_DIRS = ['kernel/drivers/mmc/', 'kernel/drivers/block/', 'kernel/drivers/virtio/', 'kernel/fs/squashfs/'];
+// The watchdog's too: on a Pi it is also the kernel's way to restart, and a stage 1 that gives up
+// must be restarted (panic=) for U-Boot to count the try; without it the board hangs for ever.
+const STAGE1_MODULE_DIRS = ['kernel/drivers/mmc/', 'kernel/drivers/block/', 'kernel/drivers/virtio/', 'kernel/fs/squashfs/', 'kernel/drivers/watchdog/'];
 /** What the small initramfs needs besides the board's card drivers: the slot's filesystem, and loop for direct boots. */
 const STAGE1_EXTRA = ['squashfs', 'loop'];
 
