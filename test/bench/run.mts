@@ -241,7 +241,9 @@ async function layersBench(dir: string): Promise<void> {
     const boot = async (kit: string, image: string, extra: string[], evalLine?: string): Promise<{ ms: number; answer?: string }> => {
       const t = performance.now();
       const { spawn } = await import('node:child_process');
-      const c = new Console(spawn('node', [kit, 'emulate', image, ...extra], { stdio: 'pipe' }));
+      // Its own process group: the CLI's QEMU goes with it (no QEMU left running into the next figure).
+      const child = spawn('node', [kit, 'emulate', image, ...extra], { stdio: 'pipe', detached: true });
+      const c = new Console(child);
       try {
         await c.waitFor(/\n> $/, 600_000, 0);
         const ms = performance.now() - t;
@@ -249,8 +251,12 @@ async function layersBench(dir: string): Promise<void> {
         await new Promise((r) => setTimeout(r, 15_000));
         return { ms, ...(evalLine ? { answer: await c.eval(evalLine, 60_000) } : {}) };
       } finally {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
         c.stop();
-        spawnSync('pkill', ['-f', `qemu-system-aarch64.*${dir}`]);
       }
     };
     const mem = "require('fs').readFileSync('/proc/meminfo','utf8').match(/MemAvailable:\\s+(\\d+)/)[1]";
