@@ -8,6 +8,7 @@ import { createWriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { replaceFileAtomically } from '../atomic-file.js';
 import { BspError } from '../errors.js';
 import { readFullyAt } from '../fat/index.js';
 import { otherSlot, parseLayout, readSlots, systemPartition, type ImageLayout, type Slot } from '../layout/index.js';
@@ -57,14 +58,7 @@ export function boardTarget(boot = '/boot'): { target: SlotTarget; running: Slot
       rw(() => {
         const p = join(boot, path);
         mkdirSync(dirname(p), { recursive: true });
-        const f = openSync(p, 'w');
-        try {
-          let done = 0;
-          while (done < data.length) done += writeSync(f, data, done, data.length - done);
-          fsyncSync(f);
-        } finally {
-          closeSync(f);
-        }
+        replaceFileAtomically(p, data);
       }),
     readBootFile: (path) => readFileSync(join(boot, path)),
   };
