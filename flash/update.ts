@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BspError, FlashError } from '../src/errors.js';
 import { Fat32Reader, fileReadAt, readFullyAt } from '../src/fat/index.js';
-import { nextBoot, otherSlot, partitionBytes, readLayoutAt, systemPartition, type ImageLayout, type Slot } from '../src/layout/index.js';
-import { decodeEnv, encodeEnv, storageSize } from '../src/uboot-env/index.js';
+import { nextBoot, otherSlot, partitionBytes, readCardEnv, readLayoutAt, systemPartition, type ImageLayout, type Slot } from '../src/layout/index.js';
+import { encodeEnv, storageSize } from '../src/uboot-env/index.js';
 import { installBundle, parseTrustedKeys, TRUSTED_KEYS_PATH, type InstallResult, type InstallStep, type SlotTarget, type TrustedKey } from '../src/update/index.js';
 import { listDrives, resolveTarget, type ScanOptions } from './drives.js';
 
@@ -59,14 +59,8 @@ function cardTarget(device: string): { target: SlotTarget; slot: Slot; close: ()
     while (done < data.length) done += writeSync(fd, data, done, data.length - done, pos + done);
   };
   const fat = (): Fat32Reader => new Fat32Reader(readAt, boot.offset);
-  const envIn = (file: string): Map<string, string> | undefined => {
-    try {
-      return decodeEnv(fat().readFile(file)).vars;
-    } catch {
-      return undefined;
-    }
-  };
-  const vars = envIn(layout.env.file) ?? envIn(layout.env.backup);
+  const cardEnv = (): Map<string, string> | undefined => readCardEnv((f) => fat().readFile(f), layout);
+  const vars = cardEnv();
   if (!vars) throw new BspError('EENV_CRC', `${device}: neither ${layout.env.file} nor ${layout.env.backup} is readable: reflash the card`);
   // The slot U-Boot boots next is the running one; the update goes to the other.
   const slot = otherSlot(nextBoot(vars, layout.bootlimit).slot);
@@ -74,7 +68,7 @@ function cardTarget(device: string): { target: SlotTarget; slot: Slot; close: ()
   const target: SlotTarget = {
     layout,
     trustedKeys: () => cardTrustedKeys(device, layout, otherSlot(slot)),
-    readEnv: () => envIn(layout.env.file) ?? envIn(layout.env.backup)!,
+    readEnv: () => cardEnv()!,
     writeEnv: (v) => {
       const block = encodeEnv([...v].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), { size: layout.env.size, pad: 0 });
       // The copy first, then uboot.env, each in place and read back.

@@ -14,9 +14,8 @@ import { BspError } from '../errors.js';
 import { writeCpio } from '../cpio/index.js';
 import { applyOverlays } from '../devicetree/index.js';
 import { Fat32Reader, fileReadAt } from '../fat/index.js';
-import { DIRECT_SYSTEM, partitionBytes, readLayoutAt, systemPartition, type ImageLayout } from '../layout/index.js';
+import { DIRECT_SYSTEM, partitionBytes, readCardEnv, readLayoutAt, systemPartition, type ImageLayout } from '../layout/index.js';
 import { defaultBoardsDir } from '../paths.js';
-import { decodeEnv } from '../uboot-env/index.js';
 
 /** A QEMU binary and what it can emulate. */
 export interface QemuInfo {
@@ -221,14 +220,9 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
       // The kernel's last console= becomes /dev/console, where the REPL runs.
       const baud = profile.console.baud;
       // uboot.env, or its copy when a write was cut short (as boot.scr does); through U-Boot the card's own U-Boot reads them.
-      const env = ((): ReturnType<typeof decodeEnv> => {
-        try {
-          return decodeEnv(fat.readFile(layout.env.file));
-        } catch {
-          return decodeEnv(fat.readFile(layout.env.backup));
-        }
-      })();
-      cmdline = [env.vars.get('bootargs') ?? '', 'nodeos.slot=A', ...(q.cmdline ?? []), ...(o.cmdline ?? []), ...(q.console ? [`console=${q.console},${baud}`] : [])].filter(Boolean).join(' ');
+      const env = readCardEnv((f) => fat.readFile(f), layout);
+      if (!env) throw new BspError('EENV_CRC', `${image}: neither ${layout.env.file} nor ${layout.env.backup} is readable, so there are no bootargs for a direct boot: rebuild or reflash`);
+      cmdline = [env.get('bootargs') ?? '', 'nodeos.slot=A', ...(q.cmdline ?? []), ...(o.cmdline ?? []), ...(q.console ? [`console=${q.console},${baud}`] : [])].filter(Boolean).join(' ');
       // An uncompressed cpio archive with slot A's system image, then the small initramfs: the
       // kernel unpacks both (in this order; after a zstd archive it would look no further).
       const initrd = join(workDir, 'initrd');

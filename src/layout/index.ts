@@ -23,6 +23,7 @@ export {
   parseLayout,
   partitionBytes,
   partUuid,
+  readCardEnv,
   readLayout,
   readLayoutAt,
   slotDir,

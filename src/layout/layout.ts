@@ -9,6 +9,7 @@ import type { BoardProfile } from '../boards/index.js';
 import { BspError } from '../errors.js';
 import { Fat32Reader, fileReadAt, type ReadAt } from '../fat/index.js';
 import { mbrPartUuid, parseMbr, SECTOR, type MbrPartition } from './mbr.js';
+import { decodeEnv } from '../uboot-env/index.js';
 
 /** A system slot. */
 export type Slot = 'A' | 'B';
@@ -234,3 +235,18 @@ export const readLayoutAt = (path: string): { layout: ImageLayout; boot: { offse
 
 /** Where an image's or card's boot partition is (the first FAT32 partition), without needing layout.json. */
 export const bootPartitionIn = (path: string): { offset: number; size: number } => fatPartitionOf(fileReadAt(path)(0, SECTOR), path);
+
+/**
+ * The card's U-Boot environment as boot.scr reads it: the layout's uboot.env, else its copy
+ * (a write cut short leaves one of them whole); undefined when neither decodes.
+ */
+export function readCardEnv(readFile: (name: string) => Buffer, layout: ImageLayout): Map<string, string> | undefined {
+  for (const file of [layout.env.file, layout.env.backup]) {
+    try {
+      return decodeEnv(readFile(file)).vars;
+    } catch {
+      // Damaged or missing: the next copy.
+    }
+  }
+  return undefined;
+}
