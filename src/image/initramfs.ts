@@ -4,8 +4,8 @@
  * other modules, the NodeOS runtime, npm and the target modules, the board profile).
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, realpathSync } from 'node:fs';
-import { join, posix } from 'node:path';
+import { copyFileSync, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Artifacts, Cache } from '../artifacts/index.js';
 import type { BoardProfile } from '../boards/index.js';
 import { BspError } from '../errors.js';
@@ -49,30 +49,44 @@ function findLib(roots: string[], name: string): string {
 /** Bare modules the on-device runtime may import besides Node's built-ins. */
 const RUNTIME_BARE = new Set(['onoff', 'i2c-bus', 'serialport']);
 
+/** The runtime's entry points on the board: init, the REPL and SSH server it starts, npm's no-compiler shim. */
+export const RUNTIME_ENTRIES = ['runtime/init.js', 'runtime/repl.js', 'runtime/sshd.js', 'runtime/no-compiler.js'];
+
 /**
- * The compiled runtime (init, REPL, board) and exactly the kit modules it imports,
- * found by following relative imports from the entry points in dist/src.
+ * The on-device runtime: one file per entry point, bundled by `npm run build` (esbuild, into
+ * dist/board/) from the compiled kit modules each imports. A Node process on the board then
+ * reads and compiles one file instead of resolving some sixty ES modules, which under QEMU took
+ * seconds per process. Refused when a bundle is missing or older than a file it was built from
+ * (an image must never carry a stale runtime), or imports a package the image does not ship.
  */
-export function runtimeFiles(): { rel: string; data: Buffer }[] {
-  const dist = join(packageRoot(), 'dist/src');
-  const entries = ['runtime/init.js', 'runtime/repl.js', 'runtime/sshd.js', 'runtime/no-compiler.js'];
-  if (!existsSync(join(dist, entries[0]!))) throw new BspError('ETOOL', `${dist}/${entries[0]} is missing: run npm run build`);
-  const seen = new Map<string, Buffer>();
-  const queue = [...entries];
-  while (queue.length) {
-    const rel = queue.shift()!;
-    if (seen.has(rel)) continue;
-    const data = readFileSync(join(dist, rel));
-    seen.set(rel, data);
-    for (const m of data.toString('utf8').matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+export function runtimeFiles(root = packageRoot()): { rel: string; data: Buffer }[] {
+  const dir = join(root, 'dist/board');
+  const rebuild = 'run npm run build';
+  let meta: { inputs: Record<string, unknown> };
+  try {
+    meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as typeof meta;
+  } catch {
+    throw new BspError('ETOOL', `${dir}/meta.json is missing: ${rebuild}`);
+  }
+  const files = RUNTIME_ENTRIES.map((rel) => {
+    const p = join(dir, rel);
+    if (!existsSync(p)) throw new BspError('ETOOL', `${p} is missing: ${rebuild}`);
+    return { rel, data: readFileSync(p), mtime: statSync(p).mtimeMs };
+  });
+  const oldest = Math.min(...files.map((f) => f.mtime));
+  for (const input of Object.keys(meta.inputs)) {
+    const p = join(root, input);
+    if (!existsSync(p) || statSync(p).mtimeMs > oldest) throw new BspError('ETOOL', `the bundled runtime in ${dir} is older than ${input}: ${rebuild}`);
+  }
+  for (const f of files) {
+    for (const m of f.data.toString('utf8').matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
       const spec = m[1] ?? m[2]!;
-      if (spec.startsWith('.')) queue.push(posix.normalize(posix.join(posix.dirname(rel), spec)));
-      else if (!spec.startsWith('node:') && !RUNTIME_BARE.has(spec)) {
-        throw new BspError('ERUNTIME_DEPS', `the on-device runtime file ${rel} imports ${spec}, which the image does not ship; keep runtime imports to node: built-ins, kit modules and ${[...RUNTIME_BARE].join(', ')}`);
+      if (!spec.startsWith('node:') && !RUNTIME_BARE.has(spec)) {
+        throw new BspError('ERUNTIME_DEPS', `the on-device runtime ${f.rel} imports ${spec}, which the image does not ship; keep runtime imports to node: built-ins, kit modules and ${[...RUNTIME_BARE].join(', ')}`);
       }
     }
   }
-  return [...seen].map(([rel, data]) => ({ rel, data })).sort((a, b) => a.rel.localeCompare(b.rel));
+  return files.map(({ rel, data }) => ({ rel, data }));
 }
 
 /** Module folders whose drivers reach the card and its filesystem: loaded by the small initramfs. */

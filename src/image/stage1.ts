@@ -5,9 +5,10 @@
  * `nodeos.boot=PARTUUID=` names), mounts it read-only and hands over to the system's init.
  * If it cannot, it says why and exits: the kernel panics, `panic=` restarts the board, and
  * U-Boot counts the failed try. A direct boot (emulate --direct) appends the system image
- * to the initramfs as /system.squashfs, which is used instead of the card.
+ * to the initramfs as /system.squashfs, which is used instead of the card; the system's init is
+ * told so (NODEOS_DIRECT_BOOT=1 in its environment) and does not wait for a card that is not there.
  */
-import { DIRECT_SYSTEM, SYSTEM_INIT, systemPartition, type ImageLayout } from '../layout/index.js';
+import { DIRECT_BOOT_ENV, DIRECT_SYSTEM, SYSTEM_INIT, systemPartition, type ImageLayout } from '../layout/index.js';
 
 
 /** /etc/nodeos/stage1.conf: sourced by /init. */
@@ -45,6 +46,7 @@ mkdir -p /sysroot
 if [ -f /${DIRECT_SYSTEM} ]; then
   log "system from the initramfs (direct boot)"
   mount -t squashfs -o ro,loop /${DIRECT_SYSTEM} /sysroot || fail "cannot mount /${DIRECT_SYSTEM}"
+  export ${DIRECT_BOOT_ENV}=1
 else
   case "$slot" in
     A) num=$SLOT_A ;;

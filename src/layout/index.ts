@@ -9,6 +9,7 @@ export {
   bootPartition,
   bootPartitionIn,
   DEFAULT_BOOTLIMIT,
+  DIRECT_BOOT_ENV,
   DIRECT_SYSTEM,
   ENV_SIZE,
   fatPartitionOf,

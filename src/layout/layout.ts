@@ -85,6 +85,8 @@ export const SYSTEM_INIT = '/usr/lib/nodeos/init';
 
 /** The system image a direct boot (emulate --direct) appends to the initramfs; the small initramfs's /init uses it instead of the card. */
 export const DIRECT_SYSTEM = 'system.squashfs';
+/** Set (to 1) in the system init's environment by the small initramfs when the system came from the initramfs: no card to wait for. */
+export const DIRECT_BOOT_ENV = 'NODEOS_DIRECT_BOOT';
 
 /** Size of the environment the kit writes (uboot.env), as U-Boot's rpi and qemu configs expect. */
 export const ENV_SIZE = 0x4000;

@@ -37,3 +37,22 @@ export function withWritableMount<T>(mount: string, fn: () => T): T {
     spawnSync(BUSYBOX, ['mount', '-o', 'remount,ro', mount]);
   }
 }
+
+/**
+ * Load kernel modules in order with one shell (a spawn per module, each a fork of the calling
+ * Node process, took seconds under QEMU). "File exists" means already loaded or built in: not a
+ * failure. Returns "name (insmod's message)" for each module that did not load.
+ */
+export function insmodAll(modules: { name: string; path: string }[], shell: string[] = [BUSYBOX, 'sh'], env?: NodeJS.ProcessEnv): string[] {
+  if (!modules.length) return [];
+  const script = 'for m; do out=$(insmod "$m" 2>&1) || case "$out" in *[Ee]xists*) ;; *) printf "%s\\t%s\\n" "$m" "$out" ;; esac; done';
+  const r = spawnSync(shell[0]!, [...shell.slice(1), '-c', script, 'insmod', ...modules.map((m) => m.path)], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
+  if (r.error || r.status !== 0) return [`all (${r.error?.message ?? (r.stderr?.toString().trim() || `exit ${r.status}`)})`];
+  const names = new Map(modules.map((m) => [m.path, m.name]));
+  const failed: string[] = [];
+  for (const line of r.stdout.toString().split('\n')) {
+    const tab = line.indexOf('\t');
+    if (tab > 0 && names.has(line.slice(0, tab))) failed.push(`${names.get(line.slice(0, tab))} (${line.slice(tab + 1).trim()})`);
+  }
+  return failed;
+}

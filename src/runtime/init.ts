@@ -23,9 +23,9 @@ import type { DhcpClient, Lease } from '../net/index.js';
 import { SSHD_OFF } from './exit-codes.js';
 import { startGadgetNetwork } from './usb-gadget.js';
 import { setupUsers } from './usersfs.js';
-import { busybox, BUSYBOX, syncUnmountAnd, withWritableMount } from './busybox.js';
+import { busybox, BUSYBOX, insmodAll, syncUnmountAnd, withWritableMount } from './busybox.js';
 import { serialNumber } from './board/info.js';
-import { usersPartition, type ImageLayout } from '../layout/index.js';
+import { DIRECT_BOOT_ENV, usersPartition, type ImageLayout } from '../layout/index.js';
 import { envFiles } from './env-files.js';
 import { confirmRunningSlot } from './system-slot.js';
 import { startWatchdog, type Watchdog } from './watchdog.js';
@@ -65,12 +65,7 @@ function mount(type: string, target: string, options?: string): boolean {
 }
 
 function loadModules(info: ImageInfo): void {
-  const failed: string[] = [];
-  for (const m of info.modules) {
-    const r = spawnSync(BUSYBOX, ['insmod', m.path], { stdio: ['ignore', 'ignore', 'pipe'] });
-    // "File exists" means it is already loaded (or built in): not a failure.
-    if (r.status !== 0 && !/exists/i.test(r.stderr?.toString() ?? '')) failed.push(`${m.name} (${r.stderr?.toString().trim()})`);
-  }
+  const failed = insmodAll(info.modules);
   if (failed.length) log(`modules that did not load: ${failed.join(', ')}`);
 }
 
@@ -78,7 +73,7 @@ function loadModules(info: ImageInfo): void {
  * Find the boot partition the kernel command line names (see boot-device.ts); the SD
  * controller's driver probes asynchronously, so wait a little for it.
  */
-function findBootPartition(): PartitionInfo | undefined {
+function findBootPartition(direct: boolean): PartitionInfo | undefined {
   const cmdline = readFileSync('/proc/cmdline', 'utf8');
   const start = Date.now();
   for (;;) {
@@ -88,11 +83,11 @@ function findBootPartition(): PartitionInfo | undefined {
       log(`boot partition ${choice.partition.device} (${choice.how})`);
       return choice.partition;
     }
-    // No disk at all after 2 s (e.g. a direct boot without a card): stop; a disk whose
-    // partitions are still being scanned gets up to 8 s.
+    // No disk at all after 2 s: stop; a disk whose partitions are still being scanned gets up
+    // to 8 s. A direct boot (the system came in the initramfs) has no card: one look is enough.
     const waited = Date.now() - start;
-    if (choice.final || waited > 8000 || (parts.length === 0 && waited > 2000)) {
-      log(`no boot partition: ${choice.reason}`);
+    if (choice.final || direct || waited > 8000 || (parts.length === 0 && waited > 2000)) {
+      log(`no boot partition${direct ? ' (direct boot: the system came in the initramfs)' : ''}: ${choice.reason}`);
       return undefined;
     }
     spawnSync(BUSYBOX, ['sleep', '0.2']);
@@ -249,7 +244,9 @@ function main(): void {
     .then((c) => (dhcp = c))
     .catch((err: Error) => log(`network: ${err.message}`));
   checkBoard(info);
-  const boot = findBootPartition();
+  const direct = process.env[DIRECT_BOOT_ENV] === '1';
+  delete process.env[DIRECT_BOOT_ENV];
+  const boot = findBootPartition(direct);
   if (!boot) log('board.env and the users partition are unavailable');
   else {
     // The users' partition (created and announced with partx on first boot), then /boot.

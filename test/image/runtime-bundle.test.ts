@@ -1,0 +1,67 @@
+import { strict as assert } from 'node:assert';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RUNTIME_ENTRIES, runtimeFiles } from '../../src/image/initramfs.js';
+import { BspError } from '../../src/errors.js';
+
+/** A package root with dist/board bundles (written at time `bundled`) built from one input. */
+function fakeRoot(bundle: string, bundled: number, inputTime: number): string {
+  const root = mkdtempSync(join(tmpdir(), 'nodeos-bundle-'));
+  mkdirSync(join(root, 'dist/src/runtime'), { recursive: true });
+  mkdirSync(join(root, 'dist/board/runtime'), { recursive: true });
+  writeFileSync(join(root, 'dist/src/runtime/init.js'), 'export {};\n');
+  utimesSync(join(root, 'dist/src/runtime/init.js'), inputTime, inputTime);
+  writeFileSync(join(root, 'dist/board/meta.json'), JSON.stringify({ inputs: { 'dist/src/runtime/init.js': {} } }));
+  for (const rel of RUNTIME_ENTRIES) {
+    writeFileSync(join(root, 'dist/board', rel), bundle);
+    utimesSync(join(root, 'dist/board', rel), bundled, bundled);
+  }
+  return root;
+}
+
+const code = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof BspError ? err.code : String(err);
+  }
+  return undefined;
+};
+
+describe('runtime bundle (dist/board)', () => {
+  const roots: string[] = [];
+  after(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
+
+  it('the kit\'s own bundles exist, are current and import only what the image ships', () => {
+    const files = runtimeFiles();
+    assert.deepEqual(files.map((f) => f.rel), RUNTIME_ENTRIES);
+    // One file per entry: no relative import is left to resolve on the board.
+    for (const f of files) assert.doesNotMatch(f.data.toString(), /from\s*["']\.\.?\//, f.rel);
+  });
+
+  it('takes bundles newer than their inputs', () => {
+    const root = fakeRoot('import { readFileSync } from "node:fs";\nimport { Gpio } from "onoff";\n', 2000, 1000);
+    roots.push(root);
+    assert.equal(runtimeFiles(root).length, RUNTIME_ENTRIES.length);
+  });
+
+  it('refuses a bundle older than a file it was built from (ETOOL: run npm run build)', () => {
+    const root = fakeRoot('export {};\n', 1000, 2000);
+    roots.push(root);
+    assert.equal(code(() => runtimeFiles(root)), 'ETOOL');
+  });
+
+  it('refuses a missing bundle', () => {
+    const root = fakeRoot('export {};\n', 2000, 1000);
+    roots.push(root);
+    rmSync(join(root, 'dist/board/runtime/repl.js'));
+    assert.equal(code(() => runtimeFiles(root)), 'ETOOL');
+  });
+
+  it('refuses a bundle importing a package the image does not ship (ERUNTIME_DEPS)', () => {
+    const root = fakeRoot('import {\n  parse\n} from "yaml";\n', 2000, 1000);
+    roots.push(root);
+    assert.equal(code(() => runtimeFiles(root)), 'ERUNTIME_DEPS');
+  });
+});
