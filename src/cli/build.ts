@@ -40,6 +40,7 @@ const withFetchOptions = (c: Command): Command =>
 interface BuildOpts extends FetchOpts {
   sshKey?: string[];
   signingKey?: string;
+  app?: string[];
 }
 
 function artifactOptions(o: FetchOpts): NonNullable<Parameters<typeof fetchArtifacts>[1]> & { cache: Cache } {
@@ -87,6 +88,12 @@ Examples:
   $ SOURCE_DATE_EPOCH=1700000000 nodeos-bsp build -b rpi3b --json
   $ nodeos-bsp build -b rpi3b --ssh-key ~/.ssh/id_ed25519.pub
   $ nodeos-bsp keys create --out keys && nodeos-bsp build -b rpi3b --signing-key keys/nodeos-update.key
+  $ nodeos-bsp build -b rpi3b --app examples/thermometer
+
+Apps (--app DIR, repeatable) are npm projects with a package-lock.json: their published files
+and production dependencies (installed for the board: prebuilt addons, else cross-compiled)
+go into the system, and init starts them at boot and restarts them when they exit. See
+docs/apps.md for the "nodeos" field of package.json (main, network, root).
 
 Next to the image: nodeos-<board>.nodeos-update, the bundle nodeos-bsp update installs
 into a card's or a running board's other slot. Boards take only bundles signed with a key
@@ -95,11 +102,12 @@ their image trusts (--signing-key); an unsigned build's boards take none.`,
   )
     .option('--ssh-key <file...>', 'OpenSSH public key file(s) allowed to log in to the board over SSH (without one, SSH is off)')
     .option('--signing-key <file>', 'Ed25519 private key (nodeos-bsp keys create) that signs the update bundle; the image trusts its public key')
+    .option('--app <dir...>', 'npm project (with package-lock.json) to build into the image as an app started at boot (repeatable)')
     .action(async (o: BuildOpts) => {
       const board = getBoard(o.board, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile;
       const sshKeys = o.sshKey ? loadSshKeyFiles(o.sshKey).map((k) => k.line) : undefined;
       const t = Date.now();
-      const r = await buildImage(board, { ...artifactOptions(o), outDir: o.out, ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), ...(sshKeys ? { sshKeys } : {}), ...(o.signingKey ? { signingKey: o.signingKey } : {}), onEvent: reporter(io, Boolean(o.json), !o.json && io.color) });
+      const r = await buildImage(board, { ...artifactOptions(o), outDir: o.out, ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), ...(sshKeys ? { sshKeys } : {}), ...(o.signingKey ? { signingKey: o.signingKey } : {}), ...(o.app?.length ? { apps: o.app } : {}), onEvent: reporter(io, Boolean(o.json), !o.json && io.color) });
       if (o.json) return json(io, { image: r.image, bmap: r.bmap, sha256: r.sha256File, manifest: r.manifestPath, lock: r.lockPath, bundle: r.bundle, signedBy: r.manifest.update.signedBy ?? null, build: r.manifest.build, ms: Date.now() - t });
       if (!r.manifest.update.signedBy) io.err(`warning: unsigned build: ${r.bundle} cannot update any board, and boards flashed with this image take no updates (build with --signing-key; nodeos-bsp keys create makes one)\n`);
       io.out(

@@ -28,6 +28,7 @@ import {
   partUuid,
   SECTOR,
   systemPartition,
+  type ImageApp,
   type ImageLayout,
 } from '../layout/index.js';
 import { createBmap } from './bmap.js';
@@ -38,11 +39,12 @@ import { buildStage1, runtimeFiles, splitModules, systemEntries } from './initra
 import { STAGE1_INIT } from './stage1.js';
 import { SQUASHFS_OPTIONS, squashfsImage } from './squashfs.js';
 import { TARGET_PACKAGES, targetModules } from './target-modules.js';
+import { buildApp } from './apps.js';
 import { keyId, loadSigningKey, TRUSTED_KEYS_PATH, trustedKey, writeBundle } from '../update/index.js';
 import { ENV_SSH_KEYS, parseAuthorizedKeys } from '../net/ssh-keys.js';
 
 /** A stage of the build, for progress output. */
-export type BuildStage = 'fetch' | 'target-modules' | 'system' | 'initramfs' | 'compress' | 'boot-partition' | 'image' | 'bmap' | 'done';
+export type BuildStage = 'fetch' | 'apps' | 'target-modules' | 'system' | 'initramfs' | 'compress' | 'boot-partition' | 'image' | 'bmap' | 'done';
 
 /** Build events: a stage starting or finishing, and download progress. */
 export type BuildEvent =
@@ -59,6 +61,8 @@ export interface BuildOptions extends Omit<ArtifactOptions, 'onProgress'> {
   sshKeys?: string[];
   /** Ed25519 private key (PEM file) that signs the update bundle; the image then trusts its public key. Default: unsigned. */
   signingKey?: string;
+  /** npm project directories (each with its package-lock.json) built into the system as apps started at boot. */
+  apps?: string[];
   /** Seconds since the epoch for every timestamp. Default $SOURCE_DATE_EPOCH, else the newest pinned Debian file on the card. */
   sourceDateEpoch?: number;
   onEvent?: (e: BuildEvent) => void;
@@ -97,6 +101,8 @@ export interface BuildManifest {
   libraries: string[];
   /** npm packages in the image (/usr/lib/node_modules), native ones built for the target. */
   npmModules: { name: string; version: string; integrity?: string }[];
+  /** Apps built into the system, with their dependencies from their lock files. */
+  apps: (ImageApp & { packages: { name: string; version: string; integrity?: string }[] })[];
   artifacts: Artifacts['lock'];
   bootFiles: { path: string; size: number; sha256: string }[];
   uboot: { env: Record<string, string> };
@@ -209,19 +215,22 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   // carries (kernel, U-Boot, firmware): the same lock gives the same time, and never 1980.
   const epoch = o.sourceDateEpoch ?? (process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : newestMtime(profile, artifacts));
   if (!Number.isSafeInteger(epoch) || epoch < 0) throw new BspError('EUSAGE', `SOURCE_DATE_EPOCH must be whole seconds since 1970, not ${JSON.stringify(process.env.SOURCE_DATE_EPOCH)}`);
-  // The build id names exactly what went in: the lock, the profile, the epoch and the kit's runtime.
+  const nodeVersion = artifacts.lock.npm.node!.version;
+  const apps = await stage('apps', () => (o.apps ?? []).map((d) => buildApp(d, artifacts.node, nodeVersion, profile.arch.node, cache, o.offline ?? false)));
+  const dup = apps.find((x, i) => apps.findIndex((y) => y.name === x.name) !== i);
+  if (dup) throw new BspError('EAPP', `two apps are named ${dup.name}: app names (package names without their scope) must differ`);
+  // The build id names exactly what went in: the lock, the profile, the epoch, the kit's runtime and the apps.
   const runtime = runtimeFiles();
   const runtimeHash = sha256(Buffer.concat(runtime.map((f) => f.data)));
   const signingKey = o.signingKey ? loadSigningKey(o.signingKey) : undefined;
   const trusted = signingKey ? [trustedKey(signingKey)] : [];
-  const build = sha256(JSON.stringify([artifacts.lock, profile, epoch, runtimeHash, TARGET_PACKAGES, STAGE1_INIT, SQUASHFS_OPTIONS, trusted])).slice(0, 12);
+  const build = sha256(JSON.stringify([artifacts.lock, profile, epoch, runtimeHash, TARGET_PACKAGES, STAGE1_INIT, SQUASHFS_OPTIONS, trusted, ...(apps.length ? [apps.map((x) => x.hash)] : [])])).slice(0, 12);
   const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
   const layout = layoutFor(profile, ids.readUInt32LE(4));
-  const nodeVersion = artifacts.lock.npm.node!.version;
   const modules = await stage('target-modules', () => targetModules(artifacts.node, nodeVersion, profile.arch.node, cache, o.offline ?? false));
   const kmods = splitModules(profile, artifacts.debs.kernel);
   const system = await stage('system', () => {
-    const c = systemEntries(profile, layout, artifacts, cache, build, epoch, modules.dir, kmods.release, kmods.system, runtime);
+    const c = systemEntries(profile, layout, artifacts, cache, build, epoch, modules.dir, kmods.release, kmods.system, runtime, apps);
     // The keys this system takes updates from (none: it takes none).
     c.entries.push({ path: TRUSTED_KEYS_PATH, type: 'file', data: Buffer.from(JSON.stringify({ keys: trusted }, null, 2) + '\n') });
     return { ...c, image: squashfsImage(c.entries, epoch, cache) };
@@ -319,6 +328,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     modules: [...kmods.stage1, ...kmods.system].map((m) => m.name),
     libraries: system.libraries,
     npmModules: modules.packages,
+    apps: apps.map(({ name, version, dir, main, network, root, packages }) => ({ name, version, dir, main, network, root, packages })),
     artifacts: artifacts.lock,
     bootFiles: bootFiles.map((f) => ({ path: f.path, size: f.data.length, sha256: sha256(f.data) })).sort((a, b) => a.path.localeCompare(b.path)),
     uboot: { env: Object.fromEntries(envVars) },

@@ -14,8 +14,9 @@ import { writeCpio, type CpioEntry } from '../cpio/index.js';
 import { readElfDeps } from './elf.js';
 import { resolveModules, type KernelModule } from './modules.js';
 import { STAGE1_INIT, stage1Config } from './stage1.js';
-import { SYSTEM_INIT, type ImageLayout } from '../layout/index.js';
+import { SYSTEM_INIT, type ImageApp, type ImageLayout } from '../layout/index.js';
 import { treeEntries } from './target-modules.js';
+import type { BuiltApp } from './apps.js';
 
 /** busybox applets NodeOS links; Node does everything else. */
 export const BUSYBOX_APPLETS = ['env', 'sh', 'mount', 'umount', 'insmod', 'rmmod', 'lsmod', 'ls', 'cat', 'dmesg', 'sync', 'reboot', 'poweroff', 'mkdir', 'ln', 'rm', 'mv', 'cp', 'mknod', 'sleep', 'i2cdetect', 'fdisk'];
@@ -49,8 +50,8 @@ function findLib(roots: string[], name: string): string {
 /** Bare modules the on-device runtime may import besides Node's built-ins. */
 const RUNTIME_BARE = new Set(['onoff', 'i2c-bus', 'serialport']);
 
-/** The runtime's entry points on the board: init, the REPL and SSH server it starts, npm's no-compiler shim. */
-export const RUNTIME_ENTRIES = ['runtime/init.js', 'runtime/repl.js', 'runtime/sshd.js', 'runtime/no-compiler.js'];
+/** The runtime's entry points on the board: init, the REPL and SSH server it starts, npm's no-compiler shim, apps' `nodeos-bsp/board`. */
+export const RUNTIME_ENTRIES = ['runtime/init.js', 'runtime/repl.js', 'runtime/sshd.js', 'runtime/no-compiler.js', 'runtime/app-board.js'];
 
 /**
  * The on-device runtime: one file per entry point, bundled by `npm run build` (esbuild, into
@@ -158,6 +159,7 @@ export function systemEntries(
   release: string,
   modules: KernelModule[],
   runtime: { rel: string; data: Buffer }[] = runtimeFiles(),
+  apps: BuiltApp[] = [],
 ): SystemContents {
   const node = readFileSync(strippedNode(a, cache));
   const deps = readElfDeps(node);
@@ -207,6 +209,9 @@ export function systemEntries(
   for (const f of runtime) entries.push({ path: `usr/lib/nodeos/${f.rel}`, type: 'file', data: f.data });
   entries.push({ path: 'usr/lib/nodeos/package.json', type: 'file', data: Buffer.from('{ "type": "module" }\n') });
   entries.push({ path: SYSTEM_INIT.slice(1), type: 'file', mode: 0o755, data: Buffer.from("#!/bin/node\nimport('/usr/lib/nodeos/runtime/init.js');\n") });
+  // Apps' `import { board } from 'nodeos-bsp/board'`: a package whose one export is the runtime's.
+  entries.push({ path: 'usr/lib/node_modules/nodeos-bsp/package.json', type: 'file', data: Buffer.from(JSON.stringify({ name: 'nodeos-bsp', type: 'module', exports: { './board': './board.js' } }, null, 2) + '\n') });
+  entries.push({ path: 'usr/lib/node_modules/nodeos-bsp/board.js', type: 'symlink', target: '../../nodeos/runtime/app-board.js' });
   for (const f of treeEntries(modulesDir)) {
     // The board has no compiler: npm's node-gyp (run for any addon without a usable prebuild)
     // is replaced by a script that says so and what to do, instead of a python trace.
@@ -217,6 +222,7 @@ export function systemEntries(
   entries.push({ path: 'usr/bin/env', type: 'symlink', target: '../../bin/busybox' });
   entries.push({ path: 'bin/npm', type: 'symlink', target: '../usr/lib/node_modules/npm/bin/npm-cli.js' });
   entries.push({ path: 'bin/npx', type: 'symlink', target: '../usr/lib/node_modules/npm/bin/npx-cli.js' });
+  for (const app of apps) for (const f of app.files) entries.push({ path: `${app.dir.slice(1)}/${f.rel}`, type: 'file', data: f.data, mode: f.mode });
   const info = {
     board: profile,
     build,
@@ -225,6 +231,7 @@ export function systemEntries(
     kernelRelease: release,
     layout,
     modules: modules.map((m) => ({ name: m.name, path: `/usr/lib/modules/${release}/${m.relPath}` })),
+    apps: apps.map(({ name, version, dir, main, network, root }): ImageApp => ({ name, version, dir, main, network, root })),
   };
   entries.push({ path: 'etc/nodeos/image.json', type: 'file', data: Buffer.from(JSON.stringify(info, null, 2) + '\n') });
   return { entries, kernelRelease: release, modules, libraries };

@@ -44,47 +44,67 @@ function lockPackages(dir: string): TargetModules['packages'] {
 
 /** Build (or take from the cache) node_modules for the target. */
 export function targetModules(nodePkg: string, nodeVersion: string, arch: string, cache: Cache, offline: boolean): TargetModules {
-  const cross = CROSS[arch];
-  if (!cross) throw new BspError('EBOARD_UNSUPPORTED', `no cross toolchain known for ${arch}`);
-  const key = createHash('sha256').update(JSON.stringify({ v: 1, TARGET_PACKAGES, nodeVersion, arch })).digest('hex').slice(0, 24);
+  const key = createHash('sha256').update(JSON.stringify({ v: 2, TARGET_PACKAGES, nodeVersion, arch })).digest('hex').slice(0, 24);
   const dest = cache.namedPath('derived', `target-modules-${key}`);
   if (offline && !existsSync(dest)) throw new ArtifactError('EOFFLINE', `offline and the target npm modules (${TARGET_PACKAGES.join(', ')}) are not built yet: run nodeos-bsp fetch first`, 'target-modules');
-  const gxx = `${cross.triple}-g++`;
-  // Built once; every later use checks the tree against its manifest (a changed .node is rebuilt).
   cache.tree(dest, 'target-modules', (tmp) => {
     if (offline) throw new ArtifactError('EOFFLINE', `offline and the cached target npm modules do not match their manifest: run without --offline to build them again`, 'target-modules');
-    const probe = spawnSync(gxx, ['--version']);
-    if (probe.error || probe.status !== 0) throw new BspError('ETOOL', `${gxx} is missing: apt-get install ${cross.package} (needed to build onoff's epoll and i2c-bus for the board)`);
     writeFileSync(join(tmp, 'package.json'), JSON.stringify({ name: 'nodeos-target-modules', private: true }) + '\n');
-    const env = {
-      ...process.env,
-      npm_config_arch: cross.npmArch,
-      npm_config_target_arch: cross.npmArch,
-      npm_config_nodedir: nodePkg,
-      npm_config_build_from_source: 'false',
-      npm_config_update_notifier: 'false',
-      CC: `${cross.triple}-gcc`,
-      CXX: gxx,
-      LINK: gxx,
-      AR: `${cross.triple}-ar`,
-    };
-    const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--foreground-scripts', ...TARGET_PACKAGES], { cwd: tmp, env, encoding: 'utf8', maxBuffer: 64 << 20 });
-    if (r.status !== 0) throw new BspError('ETOOL', `npm install for the target failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-8).join('\n')}`);
-    const nm = join(tmp, 'node_modules');
-    // Keep what the board can load: drop intermediate objects and other platforms' prebuilds.
-    for (const p of walk(nm)) {
-      const rel = relative(nm, p);
-      if (/\/build\/Release\/(obj\.target|\.deps)\//.test(rel) || /\/build\/(Makefile|config\.gypi|.*\.mk)$/.test(rel)) rmSync(p);
-      else if (/\/prebuilds\//.test(rel) && !/\/prebuilds\/linux-arm64\/.*glibc/.test(rel)) rmSync(p);
-    }
-    rmSync(join(nm, '.bin'), { recursive: true, force: true });
-    for (const p of walk(nm).filter((f) => f.endsWith('.node'))) {
-      const elf = readElfDeps(readFileSync(p));
-      if (elf.machine !== cross.machine) throw new BspError('ETOOL', `${relative(nm, p)} was not built for ${arch} (ELF machine ${elf.machine})`);
-      spawnSync(`${cross.triple}-strip`, ['--strip-unneeded', p]);
-    }
+    npmForTarget(tmp, ['install', ...TARGET_PACKAGES], nodePkg, arch, 'the target npm modules');
   });
   return { dir: join(dest, 'node_modules'), packages: lockPackages(dest) };
+}
+
+/**
+ * Run npm (install, or ci for a project with a lock file) in `dir` for the target: addons
+ * from their linux-<arch> prebuilds when the package ships them, otherwise cross-compiled
+ * with Debian's g++ against the target Node's headers. Then keep what the board can load
+ * (no objects, other platforms' prebuilds or .bin) and check every .node is the target's.
+ */
+export function npmForTarget(dir: string, npmArgs: string[], nodePkg: string, arch: string, what: string, offline = false): void {
+  const cross = CROSS[arch];
+  if (!cross) throw new BspError('EBOARD_UNSUPPORTED', `no cross toolchain known for ${arch}`);
+  const gxx = `${cross.triple}-g++`;
+  const probe = spawnSync(gxx, ['--version']);
+  if (probe.error || probe.status !== 0) throw new BspError('ETOOL', `${gxx} is missing: apt-get install ${cross.package} (needed to build native addons, such as onoff's epoll and i2c-bus, for the board)`);
+  const env = {
+    ...process.env,
+    npm_config_arch: cross.npmArch,
+    npm_config_target_arch: cross.npmArch,
+    // Optional dependencies chosen for the board, not this machine (packages that ship one
+    // prebuilt package per platform).
+    npm_config_cpu: cross.npmArch,
+    npm_config_os: 'linux',
+    npm_config_libc: 'glibc',
+    npm_config_nodedir: nodePkg,
+    npm_config_build_from_source: 'false',
+    npm_config_update_notifier: 'false',
+    CC: `${cross.triple}-gcc`,
+    CXX: gxx,
+    LINK: gxx,
+    AR: `${cross.triple}-ar`,
+  };
+  const r = spawnSync('npm', [...npmArgs, '--no-audit', '--no-fund', '--foreground-scripts', ...(offline ? ['--offline'] : [])], { cwd: dir, env, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.error || r.status !== 0) {
+    const out = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
+    // npm names the package whose install script failed ("npm error path .../node_modules/x").
+    const failed = /npm (?:error|ERR!) path .*node_modules\/((?:@[^/\s]+\/)?[^/\s]+)\s*$/m.exec(out)?.[1];
+    const why = failed ? `${failed} could not be installed for linux-${cross.npmArch}: it has no linux-${cross.npmArch} prebuild and did not cross-compile with ${gxx}` : `npm ${npmArgs[0]} failed`;
+    throw new BspError('ETARGET_NPM', `${what}: ${why}:\n${(r.error?.message ?? out).trim().split('\n').slice(-12).join('\n')}`);
+  }
+  const nm = join(dir, 'node_modules');
+  if (!existsSync(nm)) return;
+  for (const p of walk(nm)) {
+    const rel = relative(nm, p);
+    if (/\/build\/Release\/(obj\.target|\.deps)\//.test(rel) || /\/build\/(Makefile|config\.gypi|.*\.mk)$/.test(rel)) rmSync(p);
+    else if (/\/prebuilds\//.test(rel) && (!rel.includes(`/prebuilds/linux-${cross.npmArch}/`) || /musl/.test(rel))) rmSync(p);
+  }
+  rmSync(join(nm, '.bin'), { recursive: true, force: true });
+  for (const p of walk(nm).filter((f) => f.endsWith('.node'))) {
+    const elf = readElfDeps(readFileSync(p));
+    if (elf.machine !== cross.machine) throw new BspError('ETARGET_NPM', `${what}: ${relative(nm, p)} was not built for ${arch} (ELF machine ${elf.machine})`);
+    spawnSync(`${cross.triple}-strip`, ['--strip-unneeded', p]);
+  }
 }
 
 /** Every file and symlink under a node_modules dir, relative paths, for the initramfs. */

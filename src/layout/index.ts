@@ -5,6 +5,7 @@
 export { activateSlot, beginInstall, confirmBoot, initialSlotVars, nextBoot, readSlots, SLOT_ENV, type Confirmation, type SlotState, type SlotsState } from './slots.js';
 export { bootScript } from './boot-script.js';
 export {
+  APPS_DIR,
   BOOT_FILES,
   bootPartition,
   bootPartitionIn,
@@ -32,6 +33,7 @@ export {
   SYSTEM_INIT,
   systemPartition,
   usersPartition,
+  type ImageApp,
   type ImageLayout,
   type LayoutPartition,
   type Slot,

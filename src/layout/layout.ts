@@ -85,6 +85,23 @@ export const SYSTEM_INIT = '/usr/lib/nodeos/init';
 
 /** The system image a direct boot (emulate --direct) appends to the initramfs; the small initramfs's /init uses it instead of the card. */
 export const DIRECT_SYSTEM = 'system.squashfs';
+/** Where apps built into the image live in the system slot (one directory each). */
+export const APPS_DIR = '/usr/lib/nodeos/apps';
+
+/** An app built into the image, as the system's /etc/nodeos/image.json lists it for init. */
+export interface ImageApp {
+  name: string;
+  version: string;
+  /** Absolute path of the app's directory on the board. */
+  dir: string;
+  /** The file Node runs, relative to dir. */
+  main: string;
+  /** Start once the board has an address. */
+  network: boolean;
+  /** Run as root instead of the app user. */
+  root: boolean;
+}
+
 /** Set (to 1) in the system init's environment by the small initramfs when the system came from the initramfs: no card to wait for. */
 export const DIRECT_BOOT_ENV = 'NODEOS_DIRECT_BOOT';
 

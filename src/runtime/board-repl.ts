@@ -88,6 +88,17 @@ export function startBoardRepl(board: Board, o: BoardReplOptions = {}): REPLServ
         }
       }),
   });
+  server.defineCommand('logs', {
+    help: 'Show the end of an app\'s log: .logs NAME [LINES]',
+    action: (arg: string) =>
+      void guard(() => {
+        const [name, lines] = arg.trim().split(/\s+/);
+        if (!name) return say(`name an app: ${Object.keys(board.apps).join(', ') || '(no apps)'}`);
+        const app = board.apps[name];
+        if (!app) return say(`no app named ${name}: the apps are ${Object.keys(board.apps).join(', ') || '(none)'}`);
+        say(app.logs(lines ? Number(lines) : 40) || `(${name} has written nothing yet)`);
+      }),
+  });
   server.defineCommand('env', {
     help: 'Print the U-Boot environment',
     action: () => void guard(() => say(Object.entries(board.env.all()).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join('\n'))),

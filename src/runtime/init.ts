@@ -25,10 +25,14 @@ import { startGadgetNetwork } from './usb-gadget.js';
 import { setupUsers } from './usersfs.js';
 import { busybox, BUSYBOX, insmodAll, syncUnmountAnd, withWritableMount } from './busybox.js';
 import { serialNumber } from './board/info.js';
-import { DIRECT_BOOT_ENV, usersPartition, type ImageLayout } from '../layout/index.js';
+import { DIRECT_BOOT_ENV, usersPartition, type ImageApp, type ImageLayout } from '../layout/index.js';
 import { envFiles } from './env-files.js';
 import { confirmRunningSlot } from './system-slot.js';
 import { startWatchdog, type Watchdog } from './watchdog.js';
+import { AppSupervisor, type AppStatus } from './apps.js';
+import { APPS_RUN_DIR, serveAppControl, writeAppsState } from './app-control.js';
+import { appStarter, openHardwareToApps, writeUsers } from './app-runner.js';
+import { systemClock } from '../net/index.js';
 
 const ETC = '/etc/nodeos';
 
@@ -39,6 +43,7 @@ interface ImageInfo {
   buildEpoch?: number;
   layout: ImageLayout;
   modules: { name: string; path: string }[];
+  apps?: ImageApp[];
 }
 
 function log(msg: string): void {
@@ -163,6 +168,10 @@ let dhcp: DhcpClient | undefined;
 let watchdog: Watchdog | undefined;
 let sshd: ChildProcess | undefined;
 let shuttingDown = false;
+let apps: AppSupervisor | undefined;
+/** Apps that wait for the network, started with the first address. */
+let networkApps: string[] = [];
+let online = false;
 
 /**
  * Reboot or power off in order: the DHCP lease is released (so the server can give the
@@ -172,11 +181,47 @@ function shutdown(how: 'reboot' | 'poweroff'): void {
   if (shuttingDown) return;
   shuttingDown = true;
   sshd?.kill('SIGTERM');
-  dhcp?.stop(true);
   // Powered off, the board must stay off: the watchdog would start it again.
   if (how === 'poweroff') watchdog?.stop();
-  // The RELEASE leaves on its own; give it a moment before the link goes down.
-  setTimeout(() => syncUnmountAnd(how), 300);
+  // Apps get SIGTERM and up to 5 s (then SIGKILL) to write what they hold before /home goes.
+  void (apps?.stopAll() ?? Promise.resolve()).finally(() => {
+    dhcp?.stop(true);
+    // The RELEASE leaves on its own; give it a moment before the link goes down.
+    setTimeout(() => syncUnmountAnd(how), 300);
+  });
+}
+
+/**
+ * The image's apps (image.json), supervised: each in its own process, restarted with backoff,
+ * logged on the users' partition (in memory without one). Those that asked for the network
+ * start with the first address; the others now.
+ */
+async function startApps(info: ImageInfo, users: boolean): Promise<void> {
+  const list = info.apps ?? [];
+  if (!list.length) return;
+  writeUsers('/etc');
+  const opened = openHardwareToApps();
+  const logDir = users ? '/home/.local/state/nodeos/logs' : `${APPS_RUN_DIR}/logs`;
+  const runner = appStarter({ logDir, dataDir: users ? '/home/apps' : `${APPS_RUN_DIR}/apps`, env: process.env, onLogError: (name, err) => log(`app ${name}: its log ${logDir}/${name}.log cannot be written: ${err.message}`) });
+  mkdirSync(APPS_RUN_DIR, { recursive: true });
+  const onChange = (a: AppStatus[]): void => {
+    try {
+      writeAppsState({ logDir, apps: a });
+    } catch (err) {
+      log(`apps: cannot write ${APPS_RUN_DIR}/apps.json: ${(err as Error).message}`);
+    }
+  };
+  apps = new AppSupervisor({ start: runner.start, clock: systemClock, log, onChange });
+  for (const a of list) apps.add({ name: a.name, version: a.version, dir: a.dir, main: a.main, network: a.network, root: a.root, source: 'image' });
+  try {
+    await serveAppControl(apps);
+  } catch (err) {
+    log(`apps: no control socket (board.apps cannot start or stop them): ${(err as Error).message}`);
+  }
+  networkApps = list.filter((a) => a.network).map((a) => a.name);
+  for (const a of list) if (!a.network || online) apps.start(a.name);
+  if (online) networkApps = [];
+  log(`apps: ${list.map((a) => `${a.name}${a.network && !online ? ' (once the network is up)' : ''}`).join(', ')}; board.apps shows them${users ? '' : ' (logs in memory: no users partition)'}${opened.length ? `; the app user may use ${opened.join(' ')}` : ''}`);
 }
 
 /** The SSH server, in its own process; restarted with a growing delay unless it is off on purpose. */
@@ -210,7 +255,7 @@ function startGadget(board: BoardProfile): void {
   startGadgetNetwork({ profile: board, serial: serialNumber(read) ?? '0', log, ip: busybox }).catch((err: Error) => log(`usb-gadget: ${err.message}`));
 }
 
-function main(): void {
+async function main(): Promise<void> {
   mount('proc', '/proc');
   mount('sysfs', '/sys');
   // Debian kernels do not auto-mount devtmpfs in an initramfs.
@@ -232,6 +277,8 @@ function main(): void {
   let mdns: Promise<MdnsResponder | undefined> | undefined;
   const onLease = (l: Lease): void => {
     leaseNtp = l.ntp;
+    online = true;
+    for (const name of networkApps.splice(0)) apps?.start(name);
     clock.start();
     // <hostname>.local: started with the first address, announced with each new one.
     mdns ??= startMdns({ hostname, log }).then(
@@ -284,6 +331,8 @@ function main(): void {
   } catch {
     // Not fatal: the REPL works with a chattier console.
   }
+  // An app problem never stops the board from coming up.
+  await startApps(info, users).catch((err: Error) => log(`apps: not started: ${err.message}`));
   startRepl();
   startSshd();
   if (info.board.usbGadget) startGadget(info.board);
@@ -303,4 +352,4 @@ function confirmSlot(info: ImageInfo): void {
   }
 }
 
-main();
+void main();

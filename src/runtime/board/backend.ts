@@ -3,6 +3,7 @@
  * implementation (onoff, i2c-bus, serialport, sysfs) and a mock with the same shape.
  */
 
+import type { AppStatus } from '../apps.js';
 import type { InstallResult } from '../../update/index.js';
 import type { Readable } from 'node:stream';
 /** Edge to watch on an input line. */
@@ -91,6 +92,13 @@ export interface SystemBackend {
   update(source: string | Readable, log?: (msg: string) => void): Promise<InstallResult>;
 }
 
+/** The app supervisor in init (board.apps). */
+export interface AppsBackend {
+  list(): AppStatus[];
+  control(op: 'start' | 'stop' | 'restart', name: string): Promise<AppStatus>;
+  logs(name: string, lines: number): string;
+}
+
 /** Everything `board` talks to; selected in one place (`createBoard`). */
 export interface Backends {
   gpio: GpioBackend;
@@ -98,6 +106,7 @@ export interface Backends {
   serial: SerialBackend;
   leds: LedBackend;
   system: SystemBackend;
+  apps: AppsBackend;
   /** Where this system keeps its U-Boot environment; none for the mock (it never touches host files). */
   envFile?: string;
 }

@@ -3,6 +3,7 @@
  * (GPIO17, BCM17, BOARD11, J8:11, SDA), I2C, serial ports, LEDs, the U-Boot environment
  * and board information, over whichever backend `createBoard` is given.
  */
+import { appsView, type Apps } from './apps.js';
 import { inspect } from 'node:util';
 import { basename, dirname } from 'node:path';
 import { findPin, headerPins, type PinInfo } from '../../boards/pins.js';
@@ -292,6 +293,14 @@ export class Board {
     return Object.defineProperty(st, 'update', { value: (source: string | Readable, log?: (msg: string) => void) => this.backends.system.update(source, log), enumerable: false }) as SystemState & {
       update(source: string | Readable, log?: (msg: string) => void): Promise<InstallResult>;
     };
+  }
+
+  /**
+   * The apps init supervises, by name: board.apps.thermometer.state / .pid / .restarts /
+   * .uptime, and .restart(), .stop(), .start(), .logs(); the REPL shows them as a table.
+   */
+  get apps(): Apps {
+    return appsView(this.backends.apps);
   }
 
   get info(): BoardInfo {

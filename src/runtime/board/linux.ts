@@ -3,6 +3,8 @@
  * serialport, LEDs through /sys/class/leds. The npm modules are loaded on first use, so
  * the board object works (and explains what is missing) even where they are not installed.
  */
+import { controlApp, readAppsState } from '../app-control.js';
+import { tailAppLog } from '../app-log.js';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -110,6 +112,15 @@ export function linuxBackends(): Backends {
         } catch {
           return undefined;
         }
+      },
+    },
+    apps: {
+      list: () => readAppsState()?.apps ?? [],
+      control: (op, name) => controlApp(op, name),
+      logs: (name, lines) => {
+        const st = readAppsState();
+        if (!st?.apps.some((a) => a.name === name)) throw new BspError('EAPP_UNKNOWN', `no app named ${name}: the apps are ${st?.apps.map((a) => a.name).join(', ') || '(none)'}`);
+        return tailAppLog(st.logDir, name, lines);
       },
     },
   };

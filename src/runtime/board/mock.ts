@@ -182,6 +182,11 @@ export function mockBackends(o: MockOptions): MockBackends {
       withWritable: (_p, fn) => fn(),
       update: () => Promise.reject(new BspError('EUPDATE', 'the mock board has no card to update: use nodeos-bsp update BUNDLE --device on a card, or board.system.update() on the board')),
     },
+    apps: {
+      list: () => [],
+      control: (_op, name) => Promise.reject(new BspError('EAPP_UNKNOWN', `the mock board runs no apps (${name}): apps run on a NodeOS board, started by its init`)),
+      logs: () => '',
+    },
     actions,
   };
 }

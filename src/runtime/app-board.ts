@@ -1,0 +1,14 @@
+/**
+ * `import { board } from 'nodeos-bsp/board'` in an app on the board: the same `board` the
+ * REPL has (GPIO, I2C, serial, LEDs, the U-Boot environment, board.apps), on the Linux
+ * backend, for the board this image was built for. The image links it as the package
+ * nodeos-bsp in /usr/lib/node_modules, which every app's imports reach.
+ */
+import { readFileSync } from 'node:fs';
+import type { BoardProfile } from '../boards/schema.js';
+import { createBoard, linuxBackends } from './board/index.js';
+
+const info = JSON.parse(readFileSync('/etc/nodeos/image.json', 'utf8')) as { board: BoardProfile; build: string };
+
+export const board = createBoard(info.board, linuxBackends(), { build: info.build });
+export default board;
