@@ -38,7 +38,7 @@ import { writeSparseImage } from './disk.js';
 import { buildStage1, runtimeFiles, splitModules, systemEntries } from './initramfs.js';
 import { STAGE1_INIT } from './stage1.js';
 import { SQUASHFS_OPTIONS, squashfsImage } from './squashfs.js';
-import { TARGET_PACKAGES, targetModules } from './target-modules.js';
+import { targetModules, targetModulesLockHash } from './target-modules.js';
 import { buildApp } from './apps.js';
 import { keyId, loadSigningKey, TRUSTED_KEYS_PATH, trustedKey, writeBundle } from '../update/index.js';
 import { ENV_SSH_KEYS, parseAuthorizedKeys } from '../net/ssh-keys.js';
@@ -224,7 +224,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const runtimeHash = sha256(Buffer.concat(runtime.map((f) => f.data)));
   const signingKey = o.signingKey ? loadSigningKey(o.signingKey) : undefined;
   const trusted = signingKey ? [trustedKey(signingKey)] : [];
-  const build = sha256(JSON.stringify([artifacts.lock, profile, epoch, runtimeHash, TARGET_PACKAGES, STAGE1_INIT, SQUASHFS_OPTIONS, trusted, ...(apps.length ? [apps.map((x) => x.hash)] : [])])).slice(0, 12);
+  const build = sha256(JSON.stringify([artifacts.lock, profile, epoch, runtimeHash, targetModulesLockHash(), STAGE1_INIT, SQUASHFS_OPTIONS, trusted, ...(apps.length ? [apps.map((x) => x.hash)] : [])])).slice(0, 12);
   const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
   const layout = layoutFor(profile, ids.readUInt32LE(4));
   const modules = await stage('target-modules', () => targetModules(artifacts.node, nodeVersion, profile.arch.node, cache, o.offline ?? false));

@@ -6,7 +6,7 @@ export { blockRanges, createBmap, BMAP_BLOCK } from './bmap.js';
 export { modinfo, resolveModules, type KernelModule } from './modules.js';
 export { scriptImage } from './uimage.js';
 export { checkBootChain, parseConfigTxt, UBOOT_ENV_SIZE, type BootRule } from './boot-chain.js';
-export { TARGET_PACKAGES, targetModules, type TargetModules } from './target-modules.js';
+export { TARGET_MODULES_DIR, targetModules, targetPackages, type TargetModules } from './target-modules.js';
 export { squashfsImage, SQUASHFS_OPTIONS } from './squashfs.js';
 export { STAGE1_INIT } from './stage1.js';
 export { buildStage1, splitModules, systemEntries, runtimeFiles } from './initramfs.js';

@@ -2,18 +2,36 @@
  * npm packages for the target: onoff (with its epoll addon) and i2c-bus are NAN addons
  * without ARM prebuilds, so they are cross-compiled for the target's arch and exact Node
  * version (Debian's g++-aarch64-linux-gnu, headers from the target Node package);
- * serialport ships linux-arm64 prebuilds. Cached by (packages, Node version, arch).
+ * serialport ships linux-arm64 prebuilds. Cached by (lock, Node version, arch). Apps'
+ * dependencies (apps.ts) are installed by the same npmForTarget.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Cache } from '../artifacts/index.js';
 import { ArtifactError, BspError } from '../errors.js';
 import { readElfDeps } from './elf.js';
+import { packageRoot } from '../paths.js';
 
-/** The packages the on-device runtime uses (ssh2: the REPL over SSH; multicast-dns: name.local), and npm itself (`npm install -g` on the board), pinned. */
-export const TARGET_PACKAGES = ['onoff@6.0.3', 'i2c-bus@5.2.3', 'serialport@13.0.0', 'ssh2@1.17.0', 'multicast-dns@7.2.5', 'npm@11.21.2'];
+/**
+ * The project whose dependencies every image carries in /usr/lib/node_modules: the runtime's
+ * (onoff, i2c-bus, serialport; ssh2 for the REPL over SSH; multicast-dns for name.local) and
+ * npm itself (`npm install -g` on the board), their whole tree pinned by its package-lock.json:
+ * two builds a month apart install the same node_modules unless the lock is changed on purpose.
+ */
+export const TARGET_MODULES_DIR = 'target-modules';
+
+/** name@version of each direct dependency, from target-modules/package.json. */
+export function targetPackages(root = packageRoot()): string[] {
+  const pkg = JSON.parse(readFileSync(join(root, TARGET_MODULES_DIR, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  return Object.entries(pkg.dependencies).map(([n, v]) => `${n}@${v}`);
+}
+
+/** What pins the target modules: the lock's hash (it goes into the build id). */
+export function targetModulesLockHash(root = packageRoot()): string {
+  return createHash('sha256').update(readFileSync(join(root, TARGET_MODULES_DIR, 'package-lock.json'))).digest('hex');
+}
 
 /** What was installed, for the manifest. */
 export interface TargetModules {
@@ -42,15 +60,18 @@ function lockPackages(dir: string): TargetModules['packages'] {
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** Build (or take from the cache) node_modules for the target. */
-export function targetModules(nodePkg: string, nodeVersion: string, arch: string, cache: Cache, offline: boolean): TargetModules {
-  const key = createHash('sha256').update(JSON.stringify({ v: 2, TARGET_PACKAGES, nodeVersion, arch })).digest('hex').slice(0, 24);
+/** Build (or take from the cache) node_modules for the target: npm ci of target-modules/ for the board. */
+export function targetModules(nodePkg: string, nodeVersion: string, arch: string, cache: Cache, offline: boolean, root = packageRoot()): TargetModules {
+  const src = join(root, TARGET_MODULES_DIR);
+  const key = createHash('sha256').update(JSON.stringify({ v: 3, lock: targetModulesLockHash(root), pkg: createHash('sha256').update(readFileSync(join(src, 'package.json'))).digest('hex'), nodeVersion, arch })).digest('hex').slice(0, 24);
   const dest = cache.namedPath('derived', `target-modules-${key}`);
-  if (offline && !existsSync(dest)) throw new ArtifactError('EOFFLINE', `offline and the target npm modules (${TARGET_PACKAGES.join(', ')}) are not built yet: run nodeos-bsp fetch first`, 'target-modules');
+  const what = `the target npm modules (${targetPackages(root).join(', ')})`;
+  if (offline && !existsSync(dest)) throw new ArtifactError('EOFFLINE', `offline and ${what} are not built yet: run nodeos-bsp fetch first`, 'target-modules');
   cache.tree(dest, 'target-modules', (tmp) => {
     if (offline) throw new ArtifactError('EOFFLINE', `offline and the cached target npm modules do not match their manifest: run without --offline to build them again`, 'target-modules');
-    writeFileSync(join(tmp, 'package.json'), JSON.stringify({ name: 'nodeos-target-modules', private: true }) + '\n');
-    npmForTarget(tmp, ['install', ...TARGET_PACKAGES], nodePkg, arch, 'the target npm modules');
+    copyFileSync(join(src, 'package.json'), join(tmp, 'package.json'));
+    copyFileSync(join(src, 'package-lock.json'), join(tmp, 'package-lock.json'));
+    npmForTarget(tmp, ['ci'], nodePkg, arch, what);
   });
   return { dir: join(dest, 'node_modules'), packages: lockPackages(dest) };
 }
