@@ -4,20 +4,17 @@
  * .npmignore), its production dependencies are installed for the board from the lock
  * (`npm ci --omit=dev`, addons prebuilt or cross-compiled, see npmForTarget), and it lands in
  * the system slot under /usr/lib/nodeos/apps/<name>/, started at boot by init's supervisor.
- *
- * package.json may say how it runs, in a "nodeos" field:
- *   { "nodeos": { "main": "server.js", "network": true, "root": false } }
- * main defaults to package.json's "main", else index.js; network (start once the board has an
- * address) defaults to false; root (run as root instead of the app user) to false.
+ * How it runs (main, network, root) comes from its package.json: see src/apps/manifest.ts.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, posix, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Cache } from '../artifacts/index.js';
 import { ArtifactError, BspError } from '../errors.js';
 import { npmForTarget, treeEntries } from './target-modules.js';
 import { APPS_DIR, type ImageApp } from '../layout/index.js';
+import { appSettings, type AppPackageJson } from '../apps/manifest.js';
 
 
 /** An app ready for the system slot. */
@@ -28,34 +25,6 @@ export interface BuiltApp extends ImageApp {
   packages: { name: string; version: string; integrity?: string }[];
   /** Names everything that went in (build id). */
   hash: string;
-}
-
-interface PackageJson {
-  name?: unknown;
-  version?: unknown;
-  main?: unknown;
-  nodeos?: { main?: unknown; network?: unknown; root?: unknown };
-}
-
-const NAME = /^(?:@[a-z0-9][a-z0-9._-]*\/)?([a-z0-9][a-z0-9._-]*)$/;
-
-/** The app's name on the board: the package name without its scope. */
-export function appName(pkgName: unknown, dir: string): string {
-  const m = typeof pkgName === 'string' ? NAME.exec(pkgName) : null;
-  if (!m) throw new BspError('EAPP', `${dir}/package.json: "name" must be an npm package name (lowercase letters, digits, . _ -), not ${JSON.stringify(pkgName)}`);
-  return m[1]!;
-}
-
-/** How an app runs, from its package.json (validated). */
-export function appSettings(pkg: PackageJson, dir: string): Pick<ImageApp, 'name' | 'version' | 'main' | 'network' | 'root'> {
-  const name = appName(pkg.name, dir);
-  const n = pkg.nodeos ?? {};
-  if (typeof n !== 'object' || Array.isArray(n)) throw new BspError('EAPP', `${dir}/package.json: "nodeos" must be an object like { "main": "server.js", "network": true }`);
-  for (const k of Object.keys(n)) if (!['main', 'network', 'root'].includes(k)) throw new BspError('EAPP', `${dir}/package.json: unknown "nodeos.${k}" (known: main, network, root)`);
-  for (const k of ['network', 'root'] as const) if (n[k] !== undefined && typeof n[k] !== 'boolean') throw new BspError('EAPP', `${dir}/package.json: "nodeos.${k}" must be true or false`);
-  const main = n.main ?? pkg.main ?? 'index.js';
-  if (typeof main !== 'string' || !main || posix.isAbsolute(main) || posix.normalize(main).startsWith('..')) throw new BspError('EAPP', `${dir}/package.json: the app's main file must be a path inside the app, not ${JSON.stringify(main)}`);
-  return { name, version: typeof pkg.version === 'string' ? pkg.version : '0.0.0', main: posix.normalize(main), network: n.network === true, root: n.root === true };
 }
 
 /** The files npm would publish from `dir` (package.json "files", .npmignore), without running its scripts. */
@@ -79,9 +48,9 @@ export function buildApp(appDir: string, nodePkg: string, nodeVersion: string, a
   const dir = resolve(appDir);
   const pkgFile = join(dir, 'package.json');
   if (!existsSync(pkgFile)) throw new BspError('EAPP', `${dir} has no package.json: an app is an npm project (npm init, then npm install its dependencies)`);
-  let pkg: PackageJson;
+  let pkg: AppPackageJson;
   try {
-    pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as PackageJson;
+    pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as AppPackageJson;
   } catch (err) {
     throw new BspError('EAPP', `${pkgFile}: ${(err as Error).message}`);
   }
@@ -101,7 +70,7 @@ export function buildApp(appDir: string, nodePkg: string, nodeVersion: string, a
     if (offline && !existsSync(dest)) throw new ArtifactError('EOFFLINE', `offline and the dependencies of app ${settings.name} are not built yet: build once without --offline`, `app-${settings.name}`);
     cache.tree(dest, `app-${settings.name}`, (tmp) => {
       // Without the app's own scripts: its prepare (a compiler, say) has no sources here.
-      const { scripts: _scripts, ...manifest } = pkg as PackageJson & { scripts?: unknown };
+      const { scripts: _scripts, ...manifest } = pkg as AppPackageJson & { scripts?: unknown };
       writeFileSync(join(tmp, 'package.json'), JSON.stringify(manifest, null, 2) + '\n');
       copyFileSync(lockFile, join(tmp, 'package-lock.json'));
       npmForTarget(tmp, ['ci', '--omit=dev'], nodePkg, arch, `app ${settings.name}`, offline);

@@ -22,7 +22,13 @@ export interface AppsState {
   apps: AppStatus[];
 }
 
-export type AppOp = 'start' | 'stop' | 'restart';
+export type AppOp = 'start' | 'stop' | 'restart' | 'enable' | 'disable';
+
+/** Requests beyond the supervisor's own (init adds users' apps to it and removes them). */
+export interface AppControlHooks {
+  enable?: (name: string) => AppStatus | Promise<AppStatus>;
+  disable?: (name: string) => Promise<AppStatus>;
+}
 
 /** Write the state file (whole, renamed into place: a reader never sees half of it). */
 export function writeAppsState(state: AppsState, file = APPS_STATE): void {
@@ -40,7 +46,7 @@ export function readAppsState(file = APPS_STATE): AppsState | undefined {
 }
 
 /** Serve the control socket for a supervisor. */
-export function serveAppControl(sup: AppSupervisor, socket = APPS_SOCKET): Promise<Server> {
+export function serveAppControl(sup: AppSupervisor, socket = APPS_SOCKET, hooks: AppControlHooks = {}): Promise<Server> {
   rmSync(socket, { force: true });
   const server = createServer((conn) => {
     let buf = '';
@@ -52,7 +58,7 @@ export function serveAppControl(sup: AppSupervisor, socket = APPS_SOCKET): Promi
       if (nl < 0) return;
       const line = buf.slice(0, nl);
       buf = '';
-      void answer(sup, line).then((reply) => conn.end(JSON.stringify(reply) + '\n'));
+      void answer(sup, line, hooks).then((reply) => conn.end(JSON.stringify(reply) + '\n'));
     });
   });
   return new Promise((resolve, reject) => {
@@ -64,7 +70,7 @@ export function serveAppControl(sup: AppSupervisor, socket = APPS_SOCKET): Promi
   });
 }
 
-async function answer(sup: AppSupervisor, line: string): Promise<{ ok: true; app?: AppStatus; apps?: AppStatus[] } | { ok: false; code: string; message: string }> {
+async function answer(sup: AppSupervisor, line: string, hooks: AppControlHooks): Promise<{ ok: true; app?: AppStatus; apps?: AppStatus[] } | { ok: false; code: string; message: string }> {
   try {
     const req = JSON.parse(line) as { op?: unknown; name?: unknown };
     if (req.op === 'list') return { ok: true, apps: sup.list() };
@@ -72,7 +78,9 @@ async function answer(sup: AppSupervisor, line: string): Promise<{ ok: true; app
     if (req.op === 'start') return { ok: true, app: sup.start(req.name) };
     if (req.op === 'stop') return { ok: true, app: await sup.stop(req.name) };
     if (req.op === 'restart') return { ok: true, app: await sup.restart(req.name) };
-    throw new BspError('EUSAGE', `unknown request ${JSON.stringify(req.op)} (list, start, stop, restart)`);
+    if (req.op === 'enable' && hooks.enable) return { ok: true, app: await hooks.enable(req.name) };
+    if (req.op === 'disable' && hooks.disable) return { ok: true, app: await hooks.disable(req.name) };
+    throw new BspError('EUSAGE', `unknown request ${JSON.stringify(req.op)} (list, start, stop, restart, enable, disable)`);
   } catch (err) {
     return { ok: false, code: (err as { code?: string }).code ?? 'EAPP', message: (err as Error).message };
   }

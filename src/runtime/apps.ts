@@ -25,6 +25,8 @@ export interface AppSpec {
   root?: boolean;
   /** Where it came from: built into the image, or enabled by a user from their npm prefix. */
   source: 'image' | 'user';
+  /** The npm package a user app was installed as (scoped names keep their scope here). */
+  package?: string;
 }
 
 export type AppRunState = 'waiting' | 'running' | 'backoff' | 'crash-loop' | 'stopped';
@@ -134,6 +136,14 @@ export class AppSupervisor {
     delete e.status.nextStart;
     this.changed();
     return { ...e.status };
+  }
+
+  /** Stop an app and forget it (a user app disabled). */
+  async remove(name: string): Promise<AppStatus> {
+    const s = await this.stop(name);
+    this.apps.delete(name);
+    this.changed();
+    return s;
   }
 
   async restart(name: string): Promise<AppStatus> {

@@ -32,6 +32,8 @@ import { startWatchdog, type Watchdog } from './watchdog.js';
 import { AppSupervisor, type AppStatus } from './apps.js';
 import { APPS_RUN_DIR, serveAppControl, writeAppsState } from './app-control.js';
 import { appStarter, openHardwareToApps, writeUsers } from './app-runner.js';
+import { readEnabled, userAppSpec, writeEnabled } from './user-apps.js';
+import { BspError } from '../errors.js';
 import { systemClock } from '../net/index.js';
 
 const ETC = '/etc/nodeos';
@@ -170,7 +172,7 @@ let sshd: ChildProcess | undefined;
 let shuttingDown = false;
 let apps: AppSupervisor | undefined;
 /** Apps that wait for the network, started with the first address. */
-let networkApps: string[] = [];
+const networkApps: string[] = [];
 let online = false;
 
 /**
@@ -192,13 +194,12 @@ function shutdown(how: 'reboot' | 'poweroff'): void {
 }
 
 /**
- * The image's apps (image.json), supervised: each in its own process, restarted with backoff,
- * logged on the users' partition (in memory without one). Those that asked for the network
- * start with the first address; the others now.
+ * The image's apps (image.json) and the users' enabled ones (user-apps.ts), supervised: each
+ * in its own process, restarted with backoff, logged on the users' partition (in memory
+ * without one). Those that asked for the network start with the first address; the others now.
  */
 async function startApps(info: ImageInfo, users: boolean): Promise<void> {
-  const list = info.apps ?? [];
-  if (!list.length) return;
+  const image = info.apps ?? [];
   writeUsers('/etc');
   const opened = openHardwareToApps();
   const logDir = users ? '/home/.local/state/nodeos/logs' : `${APPS_RUN_DIR}/logs`;
@@ -211,17 +212,51 @@ async function startApps(info: ImageInfo, users: boolean): Promise<void> {
       log(`apps: cannot write ${APPS_RUN_DIR}/apps.json: ${(err as Error).message}`);
     }
   };
-  apps = new AppSupervisor({ start: runner.start, clock: systemClock, log, onChange });
-  for (const a of list) apps.add({ name: a.name, version: a.version, dir: a.dir, main: a.main, network: a.network, root: a.root, source: 'image' });
+  const sup = (apps = new AppSupervisor({ start: runner.start, clock: systemClock, log, onChange }));
+  for (const a of image) sup.add({ name: a.name, version: a.version, dir: a.dir, main: a.main, network: a.network, root: a.root, source: 'image' });
+  if (users) {
+    for (const pkg of readEnabled()) {
+      try {
+        const spec = userAppSpec(pkg);
+        if (sup.spec(spec.name)) throw new Error(`an app named ${spec.name} is built into the image`);
+        sup.add(spec);
+      } catch (err) {
+        log(`app ${pkg} (enabled by a user): not started: ${(err as Error).message}`);
+      }
+    }
+  }
+  const run = (name: string): void => {
+    if (sup.spec(name)?.network && !online) networkApps.push(name);
+    else sup.start(name);
+  };
+  // board.apps.enable(): a package from the users' npm prefix, started now and at every boot.
+  const enable = (pkg: string): AppStatus => {
+    if (!users) throw new BspError('EAPP_NO_USERS', 'users\' apps need the users\' partition (/home), which this boot does not have');
+    const spec = userAppSpec(pkg);
+    const had = sup.spec(spec.name);
+    if (had && had.source === 'image') throw new BspError('EAPP_EXISTS', `an app named ${spec.name} is built into the image: that one runs (rename the package to run both)`);
+    if (!had) sup.add(spec);
+    writeEnabled([...readEnabled().filter((p) => p !== pkg), pkg]);
+    run(spec.name);
+    return sup.list().find((a) => a.name === spec.name)!;
+  };
+  const disable = async (pkg: string): Promise<AppStatus> => {
+    const name = sup.list().find((a) => a.name === pkg || sup.spec(a.name)?.package === pkg)?.name;
+    const spec = name ? sup.spec(name) : undefined;
+    if (spec?.source === 'image') throw new BspError('EAPP_EXISTS', `${name} is built into the image, not enabled by a user: board.apps.${name}.stop() stops it until the next boot`);
+    if (!spec || !readEnabled().includes(spec.package ?? pkg)) throw new BspError('EAPP_UNKNOWN', `${pkg} is not an enabled app: the enabled ones are ${readEnabled().join(', ') || '(none)'}`);
+    writeEnabled(readEnabled().filter((p) => p !== spec.package));
+    return sup.remove(spec.name);
+  };
   try {
-    await serveAppControl(apps);
+    await serveAppControl(sup, undefined, { enable, disable });
   } catch (err) {
     log(`apps: no control socket (board.apps cannot start or stop them): ${(err as Error).message}`);
   }
-  networkApps = list.filter((a) => a.network).map((a) => a.name);
-  for (const a of list) if (!a.network || online) apps.start(a.name);
-  if (online) networkApps = [];
-  log(`apps: ${list.map((a) => `${a.name}${a.network && !online ? ' (once the network is up)' : ''}`).join(', ')}; board.apps shows them${users ? '' : ' (logs in memory: no users partition)'}${opened.length ? `; the app user may use ${opened.join(' ')}` : ''}`);
+  for (const name of sup.names()) run(name);
+  if (!sup.names().length) return;
+  const waiting = sup.names().filter((n) => networkApps.includes(n));
+  log(`apps: ${sup.names().map((n) => `${n}${sup.spec(n)?.source === 'user' ? ' (user)' : ''}${waiting.includes(n) ? ' (once the network is up)' : ''}`).join(', ')}; board.apps shows them${users ? '' : ' (logs in memory: no users partition)'}${opened.length ? `; the app user may use ${opened.join(' ')}` : ''}`);
 }
 
 /** The SSH server, in its own process; restarted with a growing delay unless it is off on purpose. */

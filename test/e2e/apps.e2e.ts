@@ -4,7 +4,9 @@
  * host through the monitor and the app's HTTP answer, reached through a forward of the
  * host's loopback, carries that temperature; the app killed from the REPL is back within its
  * backoff and board.apps counts one restart; its log, on the users' partition, is still
- * there after a reboot, with both runs in it.
+ * there after a reboot, with both runs in it. Then a user's own app: a package with a bin
+ * installed from the test's registry with `.npm install -g`, `board.apps.enable()`d, runs at
+ * once and again after a reboot, as the app user; disabled, it no longer starts.
  */
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
@@ -13,6 +15,7 @@ import { freeLoopbackPort, getBoard, packageRoot, prepareEmulation, startEmulati
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
 import { monitor } from '../helpers/monitor.js';
+import { startRegistry } from '../helpers/registry.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/until.js';
 
@@ -59,10 +62,12 @@ describe('apps: examples/thermometer built into the rpi3b image', () => {
     const dir = tempDir();
     const sock = join(dir, 'monitor.sock');
     const port = await freeLoopbackPort();
+    const ticker = { name: 'nodeos-ticker', version: '1.0.0', main: 'module.exports = 1;\n', bin: { 'nodeos-ticker': 'ticker.js' }, files: { 'ticker.js': "#!/usr/bin/env node\nconsole.log(`ticker up: uid ${process.getuid()}, home ${process.env.HOME}`);\nsetInterval(() => {}, 60_000);\n" } };
+    const registry = await startRegistry([ticker], 'http://10.0.2.100/');
     const e = prepareEmulation(join(out, 'nodeos-rpi3b.img'), getBoard('rpi3b').profile, {
       monitorSocket: sock,
       overlay: join(dir, 'card.qcow2'),
-      net: { forward: [{ host: port, board: 8080 }] },
+      net: { forward: [{ host: port, board: 8080 }], services: [{ board: 80, host: registry.port }] },
       extraArgs: ['-device', 'tmp105,id=tmp0,bus=i2c-bus.1,address=0x48'],
     });
     const c = new Console(startEmulation(e, 'pipe'));
@@ -112,8 +117,34 @@ describe('apps: examples/thermometer built into the rpi3b image', () => {
       assert.equal(after.match(/started, pid/g)?.length, 3, after);
       assert.match(after, /killed by SIGKILL/);
       assert.equal(await c.eval('board.apps.thermometer.restarts'), '0', 'a new boot counts afresh');
+
+      // A user's own app: npm install -g from the test's registry, enable, runs now and at boot.
+      await c.eval('.npm config set registry http://10.0.2.100/', 120_000);
+      assert.doesNotMatch(await c.eval('.npm install -g nodeos-ticker', 300_000), /npm exited/);
+      assert.match(await c.eval("(await board.apps.enable('nodeos-ticker')).state"), /'running'|'waiting'/);
+      const said = async (re: RegExp): Promise<string> => {
+        const end = Date.now() + 120_000;
+        for (;;) {
+          const text = await c.eval('.logs nodeos-ticker');
+          if (re.test(text) || Date.now() > end) return text;
+          await new Promise((r) => setTimeout(r, 2000));
+        }
+      };
+      assert.match(await said(/ticker up/), /ticker up: uid 1000, home \/home\/apps\/nodeos-ticker/);
+      assert.match(await c.eval("require('fs').readFileSync('/home/.local/state/nodeos/apps.json', 'utf8')"), /nodeos-ticker/);
+      assert.match(await c.eval("await board.apps.enable('nodeos-nothere').catch(e => e.code)"), /EAPP_NOT_INSTALLED/);
+      const third = c.output.length;
+      c.child.stdin!.write('board.reboot()\n');
+      await c.waitFor(/Loading Environment from FAT\.\.\. OK[\s\S]*\n> $/, BOOT_MS, third);
+      assert.match(c.output.slice(third), /nodeos: apps: thermometer, nodeos-ticker \(user\)/);
+      assert.equal((await said(/(ticker up[\s\S]*){2}/)).match(/ticker up/g)?.length, 2, 'ran again after the reboot');
+      assert.equal(await c.eval("board.apps['nodeos-ticker'].source"), "'user'");
+      // Disabled: stopped now, and not in the list any more.
+      assert.equal(await c.eval("(await board.apps.disable('nodeos-ticker')).state"), "'stopped'");
+      assert.equal(await c.eval("Object.keys(board.apps).join()"), "'thermometer'");
     } finally {
       c.stop();
+      await registry.close();
     }
   });
 });

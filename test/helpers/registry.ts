@@ -19,6 +19,8 @@ export interface TestPackage {
   /** More files in the package, by path (e.g. binding.gyp, prebuilds/linux-arm64/x.node). */
   files?: Record<string, string | Buffer>;
   scripts?: Record<string, string>;
+  /** package.json "bin" (command name → file in the package). */
+  bin?: Record<string, string>;
 }
 
 export interface TestRegistry {
@@ -36,7 +38,7 @@ export async function startRegistry(packages: TestPackage[], boardUrl: string, d
   for (const p of packages) {
     const src = join(dir, `${p.name}-src`);
     mkdirSync(src);
-    writeFileSync(join(src, 'package.json'), JSON.stringify({ name: p.name, version: p.version, main: 'index.js', license: 'MIT', ...(p.dependencies ? { dependencies: p.dependencies } : {}), ...(p.scripts ? { scripts: p.scripts } : {}) }));
+    writeFileSync(join(src, 'package.json'), JSON.stringify({ name: p.name, version: p.version, main: 'index.js', license: 'MIT', ...(p.dependencies ? { dependencies: p.dependencies } : {}), ...(p.scripts ? { scripts: p.scripts } : {}), ...(p.bin ? { bin: p.bin } : {}) }));
     writeFileSync(join(src, 'index.js'), p.main);
     for (const [name, data] of Object.entries(p.files ?? {})) {
       mkdirSync(dirname(join(src, name)), { recursive: true });
@@ -56,6 +58,7 @@ export async function startRegistry(packages: TestPackage[], boardUrl: string, d
           main: 'index.js',
           ...(p.dependencies ? { dependencies: p.dependencies } : {}),
           ...(p.scripts ? { scripts: p.scripts } : {}),
+          ...(p.bin ? { bin: p.bin } : {}),
           ...(p.scripts?.install || p.scripts?.preinstall || p.scripts?.postinstall ? { hasInstallScript: true } : {}),
           dist: {
             tarball: `${boardUrl.replace(/\/$/, '')}${path}`,

@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appName, appSettings, buildApp } from '../../src/image/apps.js';
+import { buildApp } from '../../src/image/apps.js';
+import { appName, appSettings } from '../../src/apps/manifest.js';
 import { Cache } from '../../src/artifacts/index.js';
 import { packageRoot } from '../../src/paths.js';
 
@@ -27,7 +28,10 @@ describe('apps in the image (build --app)', () => {
     for (const bad of ['Thermo', '../x', '', 42, '@acme/']) assert.equal(code(() => appName(bad, 'd')), 'EAPP', String(bad));
   });
 
-  it('reads how the app runs from package.json: nodeos.main, else main, else index.js', () => {
+  it('reads how the app runs from package.json: nodeos.main, else its bin, else main, else index.js', () => {
+    assert.equal(appSettings({ name: 'a', main: 'lib.js', bin: 'cli.js' }, 'd').main, 'cli.js');
+    assert.equal(appSettings({ name: '@x/a', main: 'lib.js', bin: { other: 'o.js', a: 'a.js' } }, 'd').main, 'a.js');
+    assert.equal(appSettings({ name: 'a', main: 'lib.js', bin: { other: 'o.js', more: 'm.js' } }, 'd').main, 'lib.js', 'no bin that is clearly the program');
     assert.deepEqual(appSettings({ name: 'a', version: '1.2.3', main: 'lib/a.js', nodeos: { network: true } }, 'd'), { name: 'a', version: '1.2.3', main: 'lib/a.js', network: true, root: false });
     assert.equal(appSettings({ name: 'a', main: 'lib/a.js', nodeos: { main: 'srv.js' } }, 'd').main, 'srv.js');
     assert.equal(appSettings({ name: 'a' }, 'd').main, 'index.js');

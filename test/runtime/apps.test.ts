@@ -4,6 +4,7 @@ import { inspect } from 'node:util';
 import { controlApp, readAppsState, serveAppControl, writeAppsState } from '../../src/runtime/app-control.js';
 import { appStarter, openHardwareToApps, writeUsers } from '../../src/runtime/app-runner.js';
 import { appsView } from '../../src/runtime/board/apps.js';
+import { readEnabled, userAppSpec, writeEnabled } from '../../src/runtime/user-apps.js';
 import type { AppsBackend } from '../../src/runtime/board/backend.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -300,3 +301,70 @@ describe('app runner (real processes on this machine)', () => {
     }
   });
 });
+
+describe('users\' apps (npm install -g, then board.apps.enable)', () => {
+  let prefix: string;
+  before(() => {
+    prefix = mkdtempSync(join(tmpdir(), 'nodeos-prefix-'));
+    const pkg = join(prefix, 'lib/node_modules/@acme/ticker');
+    mkdirSync(join(pkg, 'bin'), { recursive: true });
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: '@acme/ticker', version: '2.0.0', main: 'lib.js', bin: { ticker: 'bin/ticker.js' }, nodeos: { network: true } }));
+    writeFileSync(join(pkg, 'bin/ticker.js'), '#!/usr/bin/env node\n');
+    const broken = join(prefix, 'lib/node_modules/broken');
+    mkdirSync(broken, { recursive: true });
+    writeFileSync(join(broken, 'package.json'), JSON.stringify({ name: 'broken', bin: 'gone.js' }));
+  });
+  after(() => rmSync(prefix, { recursive: true, force: true }));
+
+  it('an installed package becomes an app: its bin is what runs, its settings from package.json', () => {
+    assert.deepEqual(userAppSpec('@acme/ticker', prefix), { name: 'ticker', version: '2.0.0', dir: join(prefix, 'lib/node_modules/@acme/ticker'), main: 'bin/ticker.js', network: true, root: false, source: 'user', package: '@acme/ticker' });
+  });
+
+  it('refuses what is not installed, has no main file, or is not a package name, with codes', () => {
+    assert.equal(code(() => userAppSpec('cowsay', prefix)), 'EAPP_NOT_INSTALLED');
+    assert.equal(code(() => userAppSpec('broken', prefix)), 'EAPP');
+    assert.equal(code(() => userAppSpec('../../etc', prefix)), 'EAPP');
+  });
+
+  it('the enabled list is written whole, sorted, without duplicates; a damaged one reads as empty', () => {
+    const file = join(prefix, 'state/apps.json');
+    assert.deepEqual(readEnabled(file), []);
+    writeEnabled(['b', '@acme/ticker', 'b'], file);
+    assert.deepEqual(readEnabled(file), ['@acme/ticker', 'b']);
+    writeFileSync(file, '{"enabled": [');
+    assert.deepEqual(readEnabled(file), []);
+  });
+
+  it('enable and disable reach init\'s hooks over the control socket', async () => {
+    const { sup } = setup();
+    const sock = join(prefix, 'apps.sock');
+    const seen: string[] = [];
+    const server = await serveAppControl(sup, sock, {
+      enable: (n) => (seen.push(`enable ${n}`), { name: 'ticker', source: 'user', state: 'running', restarts: 0 }),
+      disable: async (n) => (seen.push(`disable ${n}`), { name: 'ticker', source: 'user', state: 'stopped', restarts: 0 }),
+    });
+    try {
+      assert.equal((await controlApp('enable', '@acme/ticker', sock)).state, 'running');
+      assert.equal((await controlApp('disable', 'ticker', sock)).state, 'stopped');
+      assert.deepEqual(seen, ['enable @acme/ticker', 'disable ticker']);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('the supervisor forgets a removed app', async () => {
+    const { sup } = setup();
+    sup.start('thermo');
+    assert.equal((await sup.remove('thermo')).state, 'stopped');
+    assert.deepEqual(sup.names(), []);
+  });
+});
+
+function code(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return (err as { code?: string }).code ?? String(err);
+  }
+  return undefined;
+}

@@ -25,7 +25,13 @@ export interface App {
   logs(lines?: number): string;
 }
 
-export type Apps = Record<string, App>;
+/** The apps by name, plus enable() / disable() for users' own (npm install -g) apps. */
+export type Apps = Record<string, App> & {
+  /** Start a package installed with npm install -g at every boot (and now). */
+  enable(pkg: string): Promise<App>;
+  /** No longer start it at boot (and stop it now). */
+  disable(pkg: string): Promise<App>;
+};
 
 function appOf(s: AppStatus, backend: AppsBackend, now: number): App {
   const app = {
@@ -59,8 +65,10 @@ export function appsTable(apps: App[]): string {
 /** The apps as they are now (read afresh at every access of board.apps). */
 export function appsView(backend: AppsBackend, now = Date.now()): Apps {
   const list = backend.list().map((s) => appOf(s, backend, now));
-  const apps: Apps = {};
-  for (const a of list) apps[a.name] = a;
+  const apps = {} as Apps;
+  for (const a of list) (apps as Record<string, App>)[a.name] = a;
   Object.defineProperty(apps, inspect.custom, { value: () => appsTable(list), enumerable: false });
+  Object.defineProperty(apps, 'enable', { value: async (pkg: string) => appOf(await backend.control('enable', pkg), backend, Date.now()), enumerable: false });
+  Object.defineProperty(apps, 'disable', { value: async (pkg: string) => appOf(await backend.control('disable', pkg), backend, Date.now()), enumerable: false });
   return apps;
 }

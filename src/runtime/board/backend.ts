@@ -95,7 +95,7 @@ export interface SystemBackend {
 /** The app supervisor in init (board.apps). */
 export interface AppsBackend {
   list(): AppStatus[];
-  control(op: 'start' | 'stop' | 'restart', name: string): Promise<AppStatus>;
+  control(op: 'start' | 'stop' | 'restart' | 'enable' | 'disable', name: string): Promise<AppStatus>;
   logs(name: string, lines: number): string;
 }
 
