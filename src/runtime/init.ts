@@ -9,7 +9,7 @@
  * busybox that the image ships for what Node cannot do (mount, insmod).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BoardProfile } from '../boards/schema.js';
@@ -31,7 +31,9 @@ import { confirmRunningSlot } from './system-slot.js';
 import { startWatchdog, type Watchdog } from './watchdog.js';
 import { AppSupervisor, type AppStatus } from './apps.js';
 import { APPS_RUN_DIR, serveAppControl, writeAppsState } from './app-control.js';
-import { appStarter, openHardwareToApps, writeUsers } from './app-runner.js';
+import { APP_GID, appStarter, openHardwareToApps, writeUsers } from './app-runner.js';
+import { GPIO_FIFO, serveGpioRequests } from './gpio-access.js';
+import { sysfsChips } from './board/linux.js';
 import { readEnabled, userAppSpec, writeEnabled } from './user-apps.js';
 import { BspError } from '../errors.js';
 import { systemClock } from '../net/index.js';
@@ -213,6 +215,16 @@ async function startApps(info: ImageInfo, users: boolean): Promise<void> {
     }
   };
   const sup = (apps = new AppSupervisor({ start: runner.start, clock: systemClock, log, onChange }));
+  // GPIO lines for apps that are not root: requests on a FIFO only the app group may write.
+  const fifoError = busybox(['mknod', GPIO_FIFO, 'p']);
+  try {
+    if (fifoError && !existsSync(GPIO_FIFO)) throw new Error(fifoError);
+    chownSync(GPIO_FIFO, 0, APP_GID);
+    chmodSync(GPIO_FIFO, 0o620);
+    serveGpioRequests(GPIO_FIFO, () => sysfsChips(), APP_GID, log);
+  } catch (err) {
+    log(`gpio: apps that are not root cannot open GPIO lines: ${(err as Error).message}`);
+  }
   for (const a of image) sup.add({ name: a.name, version: a.version, dir: a.dir, main: a.main, network: a.network, root: a.root, source: 'image' });
   if (users) {
     for (const pkg of readEnabled()) {

@@ -1,6 +1,7 @@
 /**
- * An app built into the image, end to end on rpi3b through U-Boot: examples/thermometer
- * (`build --app`) starts at boot as the app user; QEMU's TMP105 on I2C bus 1 is set from the
+ * Apps built into the image, end to end on rpi3b through U-Boot: examples/thermometer and
+ * examples/blink (`build --app`) start at boot as the app user; blink's GPIO17 toggles (init
+ * exported the line for it); QEMU's TMP105 on I2C bus 1 is set from the
  * host through the monitor and the app's HTTP answer, reached through a forward of the
  * host's loopback, carries that temperature; the app killed from the REPL is back within its
  * backoff and board.apps counts one restart; its log, on the users' partition, is still
@@ -57,7 +58,7 @@ describe('apps: examples/thermometer built into the rpi3b image', () => {
 
   it('starts at boot, serves the temperature set through QEMU, is restarted after a kill, and its log survives a reboot', async () => {
     const out = join(packageRoot(), 'out', 'apps-e2e');
-    const b = await runCli('build', '--board', 'rpi3b', '--out', out, '--app', join(packageRoot(), 'examples/thermometer'), '--json');
+    const b = await runCli('build', '--board', 'rpi3b', '--out', out, '--app', join(packageRoot(), 'examples/thermometer'), '--app', join(packageRoot(), 'examples/blink'), '--json');
     assert.equal(b.code, 0, b.err);
     const dir = tempDir();
     const sock = join(dir, 'monitor.sock');
@@ -73,7 +74,7 @@ describe('apps: examples/thermometer built into the rpi3b image', () => {
     const c = new Console(startEmulation(e, 'pipe'));
     try {
       await c.waitFor(PROMPT, BOOT_MS, 0);
-      assert.match(c.output, /nodeos: apps: thermometer; board\.apps shows them; the app user may use [^\n]*i2c-1/);
+      assert.match(c.output, /nodeos: apps: thermometer, blink; board\.apps shows them; the app user may use [^\n]*i2c-1/);
       const reply = await monitor(sock, 'qom-set /machine/peripheral/tmp0 temperature 23500');
       assert.doesNotMatch(reply, /Error/i, reply);
       const first = await answer(port, 120_000);
@@ -86,6 +87,22 @@ describe('apps: examples/thermometer built into the rpi3b image', () => {
       assert.equal(await c.eval(`require('fs').readFileSync('/proc/${pid}/status', 'utf8').match(/^Uid:\\s+(\\d+)/m)[1]`), "'1000'");
       assert.equal(await c.eval('board.apps.thermometer.state'), "'running'");
       assert.match(await c.eval('board.apps'), /thermometer\s+running\s+\d+\s+0\s+\d+ s\s+1\.0\.0/);
+
+      // blink drives GPIO17 as the app user: init exported the line for it (the FIFO), group app.
+      const gpio = Number(await c.eval('board.GPIO17.global'));
+      // The app may still be starting (Node under QEMU takes seconds): wait for the line.
+      for (let i = 0; i < 60 && (await c.eval(`require('fs').existsSync('/sys/class/gpio/gpio${gpio}/value')`)) !== 'true'; i++) await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(await c.eval('board.apps.blink.restarts'), '0', await c.eval('.logs blink'));
+      const blinkPid = Number(await c.eval('board.apps.blink.pid'));
+      assert.equal(await c.eval(`require('fs').readFileSync('/proc/${blinkPid}/status', 'utf8').match(/^Uid:\\s+(\\d+)/m)[1]`), "'1000'");
+      assert.equal(await c.eval(`require('fs').statSync('/sys/class/gpio/gpio${gpio}/value').gid`), '1000');
+      const seen = new Set<string>();
+      for (let i = 0; i < 20 && seen.size < 2; i++) {
+        seen.add(await c.eval(`require('fs').readFileSync('/sys/class/gpio/gpio${gpio}/value', 'utf8').trim()`));
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      assert.deepEqual([...seen].sort(), ["'0'", "'1'"], 'GPIO17 blinks');
+      assert.match(await c.eval('.logs blink'), /blink: <Pin GPIO17 J8:11[^>]*> every 500 ms; button on <Pin GPIO27 J8:13/);
 
       // Killed from the REPL: back within the first backoff (1 s), one restart counted.
       await c.eval(`process.kill(${pid}, 'SIGKILL')`);
@@ -136,12 +153,12 @@ describe('apps: examples/thermometer built into the rpi3b image', () => {
       const third = c.output.length;
       c.child.stdin!.write('board.reboot()\n');
       await c.waitFor(/Loading Environment from FAT\.\.\. OK[\s\S]*\n> $/, BOOT_MS, third);
-      assert.match(c.output.slice(third), /nodeos: apps: thermometer, nodeos-ticker \(user\)/);
+      assert.match(c.output.slice(third), /nodeos: apps: thermometer, blink, nodeos-ticker \(user\)/);
       assert.equal((await said(/(ticker up[\s\S]*){2}/)).match(/ticker up/g)?.length, 2, 'ran again after the reboot');
       assert.equal(await c.eval("board.apps['nodeos-ticker'].source"), "'user'");
       // Disabled: stopped now, and not in the list any more.
       assert.equal(await c.eval("(await board.apps.disable('nodeos-ticker')).state"), "'stopped'");
-      assert.equal(await c.eval("Object.keys(board.apps).join()"), "'thermometer'");
+      assert.equal(await c.eval("Object.keys(board.apps).join()"), "'thermometer,blink'");
     } finally {
       c.stop();
       await registry.close();

@@ -5,7 +5,8 @@
  */
 import { controlApp, readAppsState } from '../app-control.js';
 import { tailAppLog } from '../app-log.js';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { GPIO_FIFO, requestGpio } from '../gpio-access.js';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { BspError } from '../../errors.js';
@@ -39,6 +40,15 @@ interface OnoffGpio {
 const SYS_GPIO = '/sys/class/gpio';
 const SYS_LEDS = '/sys/class/leds';
 
+function writable(p: string): boolean {
+  try {
+    accessSync(p, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function readText(p: string): string {
   return readFileSync(p, 'utf8').trim();
 }
@@ -59,6 +69,11 @@ export function linuxBackends(): Backends {
       chip: (label) => sysfsChips().find((c) => c.label === label),
       open: (global, d): GpioLine => {
         const { Gpio } = load<{ Gpio: new (n: number, d: Direction | 'high' | 'low') => OnoffGpio }>('onoff');
+        // An app that is not root gets the line from init (gpio-access.ts), as udev would do.
+        const asApp = process.getuid?.() !== 0;
+        if (asApp && !writable(join(SYS_GPIO, `gpio${global}`, 'value')) && !requestGpio('export', global) && existsSync(GPIO_FIFO)) {
+          throw new BspError('EGPIO_ACCESS', `init did not hand GPIO line ${global} over to this app (not root) in time; run the app as root ("nodeos": { "root": true } in its package.json) if this persists`);
+        }
         const g = new Gpio(global, d);
         let edge: Edge = 'none';
         return {
@@ -74,7 +89,10 @@ export function linuxBackends(): Backends {
             g.watch(cb);
           },
           unwatchAll: () => g.unwatchAll(),
-          close: () => g.unexport(),
+          close: () => {
+            g.unexport();
+            if (asApp) requestGpio('unexport', global);
+          },
         };
       },
     },
