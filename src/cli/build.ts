@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { Cache, fetchArtifacts } from '../artifacts/index.js';
 import { getBoard } from '../boards/index.js';
 import { readLayoutAt } from '../layout/index.js';
-import { freeLoopbackPort, HOST_SERVICE_ADDRESS, parseForward, parseService, prepareEmulation, startEmulation } from '../emulate/index.js';
+import { freeLoopbackPort, HOST_SERVICE_ADDRESS, parseForward, parseSensor, parseService, prepareEmulation, SENSOR_MODELS, startEmulation } from '../emulate/index.js';
 import { UsageError } from '../errors.js';
 import { buildImage, targetModules, type BuildEvent } from '../image/index.js';
 import { loadSshKeyFiles } from '../net/ssh-keys.js';
@@ -172,10 +172,12 @@ Examples:
   $ nodeos-bsp emulate --board rpi4b --direct --append 'nodeos.run="board.GPIO17.write(1)"'
   $ nodeos-bsp emulate --board rpi3b --forward 8080:80
   $ nodeos-bsp emulate --board qemu-virt --forward 2222:22   (then: ssh -p 2222 nodeos@127.0.0.1)
+  $ nodeos-bsp emulate --board rpi3b --sensor tmp105@1:0x48 --forward 8080:8080
   $ nodeos-bsp emulate --board rpi3b --service 80:4873       (the board's npm: registry=http://${HOST_SERVICE_ADDRESS}/)
   $ nodeos-bsp emulate --board qemu-virt --no-net`,
     )
-    .action(async (image: string | undefined, o: { board?: string; direct?: boolean; overlay?: string; append?: string; dryRun?: boolean; boardsDir?: string; forward?: string[]; service?: string[]; ssh?: boolean; net: boolean }) => {
+    .option('--sensor <model@bus:addr...>', `attach one of QEMU's I2C device models to an I2C bus of the board, e.g. tmp105@1:0x48 (repeatable; ${Object.keys(SENSOR_MODELS).join(', ')})`)
+    .action(async (image: string | undefined, o: { board?: string; direct?: boolean; overlay?: string; append?: string; dryRun?: boolean; boardsDir?: string; forward?: string[]; service?: string[]; ssh?: boolean; net: boolean; sensor?: string[] }) => {
       if (o.net === false && (o.forward?.length || o.service?.length || o.ssh)) throw new UsageError('--forward, --service and --ssh need the network: drop --no-net');
       let boardId = o.board;
       const img = image ?? (boardId ? join('out', `nodeos-${boardId}.img`) : undefined);
@@ -183,12 +185,14 @@ Examples:
       // The board the card's layout.json names (a card, or an image without its manifest).
       if (!boardId) boardId = readLayoutAt(img).layout.board;
       const forward = (o.forward ?? []).map(parseForward);
+      const sensors = (o.sensor ?? []).map(parseSensor);
       if (o.ssh && !forward.some((f) => f.board === 22)) forward.push({ host: await freeLoopbackPort(), board: 22 });
       const e = prepareEmulation(img, getBoard(boardId, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile, {
         direct: Boolean(o.direct),
         ...(o.overlay ? { overlay: o.overlay } : {}),
         ...(o.append ? { cmdline: [o.append] } : {}),
         ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}),
+        ...(sensors.length ? { sensors } : {}),
         net: o.net === false ? false : { forward, services: (o.service ?? []).map(parseService) },
       });
       if (o.dryRun) {
@@ -196,6 +200,9 @@ Examples:
         e.cleanup();
         return;
       }
+      sensors.forEach((x, i) =>
+        io.err(`sensor${i}: ${x.model} (${SENSOR_MODELS[x.model]!.what}) on i2c-${x.bus} at 0x${x.address.toString(16)}; QEMU's monitor (Ctrl-A C, and back) changes it: qom-set /machine/peripheral/sensor${i} <property> <value>\n`),
+      );
       const sshPort = forward.find((f) => f.board === 22)?.host;
       if (sshPort) io.err(`ssh: ssh -p ${sshPort} nodeos@127.0.0.1   (once the board says "ssh: listening")\n`);
       const child = startEmulation(e, 'inherit');

@@ -74,6 +74,8 @@ export interface EmulateOptions {
   cmdline?: string[];
   /** Extra QEMU arguments (e.g. -device tmp105,...). */
   extraArgs?: string[];
+  /** QEMU's I2C device models on the board's buses (`--sensor tmp105@1:0x48`). */
+  sensors?: Sensor[];
   qemu?: string;
   /** Where QEMU's monitor listens (a unix socket path), for tests that change devices. */
   monitorSocket?: string;
@@ -138,6 +140,47 @@ export function parseService(spec: string): { board: number; host: number } {
   const m = /^(\d+):(\d+)$/.exec(spec);
   if (!m) throw new BspError('EUSAGE', `--service ${spec}: use BOARDPORT:HOSTPORT, e.g. 80:8080 (the board reaches ${HOST_SERVICE_ADDRESS}:80)`);
   return { board: Number(m[1]), host: Number(m[2]) };
+}
+
+/** An I2C device model of QEMU's on one of the emulated board's buses. */
+export interface Sensor {
+  model: string;
+  bus: number;
+  address: number;
+}
+
+/** QEMU's I2C models that work as they come (the EEPROM gets a 256-byte ROM); what each is. */
+export const SENSOR_MODELS: Record<string, { what: string; props?: string }> = {
+  tmp105: { what: 'TI TMP105 temperature sensor (qom-set ... temperature <m°C>)' },
+  tmp421: { what: 'TI TMP421 temperature sensor (qom-set ... temperature0 <m°C>)' },
+  ds1338: { what: 'DS1338 real-time clock' },
+  'at24c-eeprom': { what: 'AT24C EEPROM, 256 bytes', props: 'rom-size=256' },
+};
+
+/** Parse a --sensor value, MODEL@BUS:ADDRESS (e.g. tmp105@1:0x48). */
+export function parseSensor(spec: string): Sensor {
+  const m = /^([a-z0-9-]+)@(\d):(0x[0-9a-fA-F]{1,2}|\d{1,3})$/.exec(spec);
+  if (!m) throw new BspError('EUSAGE', `--sensor ${spec}: use MODEL@BUS:ADDRESS, e.g. tmp105@1:0x48`);
+  const model = m[1]!;
+  if (!SENSOR_MODELS[model]) throw new BspError('EUSAGE', `--sensor ${spec}: no model ${model}; QEMU's models here: ${Object.keys(SENSOR_MODELS).join(', ')}`);
+  const address = Number(m[3]);
+  if (address < 0x08 || address > 0x77) throw new BspError('EUSAGE', `--sensor ${spec}: an I2C address is 0x08..0x77`);
+  return { model, bus: Number(m[2]), address };
+}
+
+/** The -device options for sensors on a machine (the Pis' BCM2835 I2C controllers: buses 0-2). */
+export function sensorArgs(machine: string, sensors: Sensor[]): string[] {
+  if (!sensors.length) return [];
+  if (!machine.startsWith('raspi')) throw new BspError('EUSAGE', `QEMU's ${machine} has no I2C bus for --sensor (the raspi machines have buses 0-2)`);
+  const taken = new Set<string>();
+  return sensors.flatMap((x, i) => {
+    if (x.bus > 2) throw new BspError('EUSAGE', `--sensor ${x.model}@${x.bus}: ${machine} has I2C buses 0, 1 and 2`);
+    const key = `${x.bus}:${x.address}`;
+    if (taken.has(key)) throw new BspError('EUSAGE', `--sensor: two devices at address 0x${x.address.toString(16)} on bus ${x.bus}`);
+    taken.add(key);
+    const props = SENSOR_MODELS[x.model]!.props;
+    return ['-device', `${x.model},id=sensor${i},bus=i2c-bus.${x.bus},address=0x${x.address.toString(16)}${props ? `,${props}` : ''}`];
+  });
 }
 
 /** Parse a --forward value, HOSTPORT:BOARDPORT. */
@@ -246,7 +289,7 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
       else args.push('-drive', `file=${file},if=sd,format=qcow2,cache=writethrough`);
     }
     fat.close();
-    args.push(...(o.extraArgs ?? []));
+    args.push(...sensorArgs(machine, o.sensors ?? []), ...(o.extraArgs ?? []));
     return { command: qemu.path, args, workDir, ...(cmdline !== undefined ? { cmdline } : {}), cleanup };
   } catch (err) {
     cleanup();

@@ -69,13 +69,13 @@ describe('apps: examples/thermometer built into the rpi3b image', () => {
       monitorSocket: sock,
       overlay: join(dir, 'card.qcow2'),
       net: { forward: [{ host: port, board: 8080 }], services: [{ board: 80, host: registry.port }] },
-      extraArgs: ['-device', 'tmp105,id=tmp0,bus=i2c-bus.1,address=0x48'],
+      sensors: [{ model: 'tmp105', bus: 1, address: 0x48 }],
     });
     const c = new Console(startEmulation(e, 'pipe'));
     try {
       await c.waitFor(PROMPT, BOOT_MS, 0);
       assert.match(c.output, /nodeos: apps: thermometer, blink; board\.apps shows them; the app user may use [^\n]*i2c-1/);
-      const reply = await monitor(sock, 'qom-set /machine/peripheral/tmp0 temperature 23500');
+      const reply = await monitor(sock, 'qom-set /machine/peripheral/sensor0 temperature 23500');
       assert.doesNotMatch(reply, /Error/i, reply);
       const first = await answer(port, 120_000);
       assert.equal(first.celsius, 23.5, JSON.stringify(first));
@@ -117,7 +117,7 @@ describe('apps: examples/thermometer built into the rpi3b image', () => {
       const [state, restarts, pid2] = JSON.parse(restarted.slice(1, -1)) as [string, number, number];
       assert.deepEqual([state, restarts], ['running', 1], restarted);
       assert.notEqual(pid2, pid);
-      await monitor(sock, 'qom-set /machine/peripheral/tmp0 temperature -4500');
+      await monitor(sock, 'qom-set /machine/peripheral/sensor0 temperature -4500');
       assert.equal((await answer(port, 120_000)).celsius, -4.5);
 
       // The log is on the users' partition: both runs, and the kill between them.
