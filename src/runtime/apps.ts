@@ -243,3 +243,16 @@ export class AppSupervisor {
     this.o.onChange?.(this.list());
   }
 }
+
+/**
+ * Whether the image's apps let a new system be confirmed (A/B updates): `failing` as soon as
+ * one is in a crash loop, `healthy` once each has run `healthyMs` without exiting (or waits for
+ * a network that is not there: that is not the app's fault), `pending` until then.
+ */
+export function appsHealth(apps: AppStatus[], now: number, healthyMs = 30_000): { state: 'healthy' | 'pending' | 'failing'; app?: string } {
+  const image = apps.filter((a) => a.source === 'image');
+  const looping = image.find((a) => a.state === 'crash-loop');
+  if (looping) return { state: 'failing', app: looping.name };
+  const unsettled = image.find((a) => !(a.state === 'waiting' || a.state === 'stopped' || (a.state === 'running' && a.since !== undefined && now - a.since >= healthyMs)));
+  return unsettled ? { state: 'pending', app: unsettled.name } : { state: 'healthy' };
+}

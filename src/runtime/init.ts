@@ -27,9 +27,9 @@ import { busybox, BUSYBOX, insmodAll, syncUnmountAnd, withWritableMount } from '
 import { serialNumber } from './board/info.js';
 import { DIRECT_BOOT_ENV, usersPartition, type ImageApp, type ImageLayout } from '../layout/index.js';
 import { envFiles } from './env-files.js';
-import { confirmRunningSlot } from './system-slot.js';
+import { confirmRunningSlot, systemState } from './system-slot.js';
 import { startWatchdog, type Watchdog } from './watchdog.js';
-import { AppSupervisor, type AppStatus } from './apps.js';
+import { AppSupervisor, appsHealth, type AppStatus } from './apps.js';
 import { APPS_RUN_DIR, serveAppControl, writeAppsState } from './app-control.js';
 import { APP_GID, appStarter, openHardwareToApps, writeUsers } from './app-runner.js';
 import { GPIO_FIFO, serveGpioRequests } from './gpio-access.js';
@@ -383,7 +383,33 @@ async function main(): Promise<void> {
   startRepl();
   startSshd();
   if (info.board.usbGadget) startGadget(info.board);
-  if (boot) confirmSlot(info);
+  if (boot) confirmWhenAppsHealthy(info);
+}
+
+/**
+ * A new system (its slot not yet confirmed) with apps is confirmed once they have run 30 s
+ * without exiting; an app in a crash loop instead fails its boot: the board restarts and
+ * U-Boot counts the try, so after bootlimit tries it is back on the system it came from.
+ * A confirmed system, or one without apps, is confirmed (again) as soon as the REPL runs.
+ */
+function confirmWhenAppsHealthy(info: ImageInfo): void {
+  const names = (apps?.list() ?? []).filter((a) => a.source === 'image').map((a) => a.name);
+  let confirmed = true;
+  try {
+    confirmed = systemState(info.build, readFileSync('/proc/cmdline', 'utf8'), envFiles('/boot', info.layout.env.file, info.layout.env.backup)).confirmed;
+  } catch {
+    // Unreadable environment: confirmSlot says what it can.
+  }
+  if (confirmed || !names.length) return confirmSlot(info);
+  log(`update: this system is new; it is confirmed once its apps (${names.join(', ')}) have run 30 s`);
+  const timer = setInterval(() => {
+    const h = appsHealth(apps?.list() ?? [], Date.now());
+    if (h.state === 'pending') return;
+    clearInterval(timer);
+    if (h.state === 'healthy') return confirmSlot(info);
+    log(`update: app ${h.app} crash-loops on this new system (build ${info.build}): restarting, so that U-Boot counts a failed try (after ${info.layout.bootlimit} the board is back on the system it came from)`);
+    shutdown('reboot');
+  }, 1000);
 }
 
 /** The system is up (the REPL runs): confirm the slot, and say so when U-Boot fell back to it. */

@@ -9,7 +9,7 @@ import type { AppsBackend } from '../../src/runtime/board/backend.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppLog, tailAppLog } from '../../src/runtime/app-log.js';
-import { AppSupervisor, type AppProcess, type AppSpec, type AppStatus } from '../../src/runtime/apps.js';
+import { AppSupervisor, appsHealth, type AppProcess, type AppSpec, type AppStatus } from '../../src/runtime/apps.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 /** A process the test ends: exit(code) or a signal through kill(). */
@@ -368,3 +368,16 @@ function code(fn: () => unknown): string | undefined {
   }
   return undefined;
 }
+
+describe('apps and a new system (A/B): appsHealth', () => {
+  const app = (over: Partial<AppStatus>): AppStatus => ({ name: 'thermo', source: 'image', state: 'running', restarts: 0, since: 0, ...over });
+  it('healthy once every image app ran 30 s (or waits for the network); pending before', () => {
+    assert.deepEqual(appsHealth([app({ since: 10_000 })], 39_999), { state: 'pending', app: 'thermo' });
+    assert.deepEqual(appsHealth([app({ since: 10_000 }), app({ name: 'net', state: 'waiting', since: undefined })], 40_000), { state: 'healthy' });
+    assert.deepEqual(appsHealth([app({ state: 'backoff', since: undefined })], 1e9).state, 'pending');
+  });
+  it('failing as soon as one image app is in a crash loop; users\' apps do not count', () => {
+    assert.deepEqual(appsHealth([app({ since: 0 }), app({ name: 'door', state: 'crash-loop' })], 1e9), { state: 'failing', app: 'door' });
+    assert.deepEqual(appsHealth([app({ since: 0 }), app({ name: 'mine', source: 'user', state: 'crash-loop' })], 1e9), { state: 'healthy' });
+  });
+});
