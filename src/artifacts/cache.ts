@@ -115,8 +115,21 @@ export class Cache {
       throw err;
     }
     mkdirSync(dirname(dest), { recursive: true });
+    // Another process (a parallel build) may have made the same tree meanwhile: a good one is
+    // used as it is, never removed under its reader; only a bad one is replaced.
+    if (existsSync(dest) && !checkTree(dest)) {
+      this.discard(tmp);
+      this.verified.add(dest);
+      return dest;
+    }
     this.discard(dest);
-    renameSync(tmp, dest);
+    try {
+      renameSync(tmp, dest);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || checkTree(dest)) throw err;
+      this.discard(tmp);
+    }
     this.verified.add(dest);
     return dest;
   }

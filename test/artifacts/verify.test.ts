@@ -192,6 +192,22 @@ describe('artifact verification (fake mirror; needs gpg, gpgv, xz)', () => {
     assertClean(cache);
   });
 
+  it('two builders making the same tree at once: the second keeps the first\'s, never removes it under its reader', () => {
+    const root = tempDir();
+    const a = new Cache(root);
+    const b = new Cache(root);
+    const dest = a.namedPath('derived', 'race');
+    let inner = '';
+    const made = a.tree(dest, 'race', (tmpA) => {
+      writeFileSync(join(tmpA, 'f'), 'from a');
+      // Meanwhile another process makes and finishes the same tree.
+      inner = b.tree(dest, 'race', (tmpB) => writeFileSync(join(tmpB, 'f'), 'from b'));
+    });
+    assert.equal(made, inner);
+    assert.equal(readFileSync(join(dest, 'f'), 'utf8'), 'from b', 'the finished tree was kept');
+    assertClean(a);
+  });
+
   it('a derived file that no longer matches its input is made again, never used', () => {
     const cache = new Cache(tempDir());
     cache.onRebuild = () => undefined;
