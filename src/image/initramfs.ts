@@ -4,7 +4,7 @@
  * other modules, the NodeOS runtime, npm and the target modules, the board profile).
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Artifacts, Cache } from '../artifacts/index.js';
 import type { BoardProfile } from '../boards/index.js';
@@ -16,6 +16,7 @@ import { resolveModules, type KernelModule } from './modules.js';
 import { STAGE1_INIT, stage1Config } from './stage1.js';
 import { SYSTEM_INIT, type ImageApp, type ImageLayout } from '../layout/index.js';
 import { treeEntries } from './target-modules.js';
+import { BUNDLE_DIR, staleRuntimeInput } from './runtime-stamp.js';
 import type { BuiltApp } from './apps.js';
 
 /** busybox applets NodeOS links; Node does everything else. */
@@ -57,28 +58,20 @@ export const RUNTIME_ENTRIES = ['runtime/init.js', 'runtime/repl.js', 'runtime/s
  * The on-device runtime: one file per entry point, bundled by `npm run build` (esbuild, into
  * dist/board/) from the compiled kit modules each imports. A Node process on the board then
  * reads and compiles one file instead of resolving some sixty ES modules, which under QEMU took
- * seconds per process. Refused when a bundle is missing or older than a file it was built from
- * (an image must never carry a stale runtime), or imports a package the image does not ship.
+ * seconds per process. Refused when a bundle is missing or was made from other contents of its
+ * inputs than today's (runtime-stamp.ts: an image must never carry a stale runtime), or imports
+ * a package the image does not ship.
  */
 export function runtimeFiles(root = packageRoot()): { rel: string; data: Buffer }[] {
-  const dir = join(root, 'dist/board');
+  const dir = join(root, BUNDLE_DIR);
   const rebuild = 'run npm run build';
-  let meta: { inputs: Record<string, unknown> };
-  try {
-    meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as typeof meta;
-  } catch {
-    throw new BspError('ETOOL', `${dir}/meta.json is missing: ${rebuild}`);
-  }
   const files = RUNTIME_ENTRIES.map((rel) => {
     const p = join(dir, rel);
     if (!existsSync(p)) throw new BspError('ETOOL', `${p} is missing: ${rebuild}`);
-    return { rel, data: readFileSync(p), mtime: statSync(p).mtimeMs };
+    return { rel, data: readFileSync(p) };
   });
-  const oldest = Math.min(...files.map((f) => f.mtime));
-  for (const input of Object.keys(meta.inputs)) {
-    const p = join(root, input);
-    if (!existsSync(p) || statSync(p).mtimeMs > oldest) throw new BspError('ETOOL', `the bundled runtime in ${dir} is older than ${input}: ${rebuild}`);
-  }
+  const stale = staleRuntimeInput(root);
+  if (stale) throw new BspError('ETOOL', `the bundled runtime in ${dir} was not made from the current ${stale}: ${rebuild}`);
   for (const f of files) {
     for (const m of f.data.toString('utf8').matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
       const spec = m[1] ?? m[2]!;

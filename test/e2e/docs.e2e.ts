@@ -51,7 +51,7 @@ describe('docs/adding-a-board.md, followed on a scratch profile', () => {
   before(() => {
     rmSync(kit, { recursive: true, force: true });
     mkdirSync(kit, { recursive: true });
-    for (const d of ['boards', 'kernel-configs', 'dist']) cpSync(join(ROOT, d), join(kit, d), { recursive: true });
+    for (const d of ['boards', 'kernel-configs', 'target-modules', 'dist']) cpSync(join(ROOT, d), join(kit, d), { recursive: true });
     cpSync(join(ROOT, 'package.json'), join(kit, 'package.json'));
     symlinkSync(join(ROOT, 'node_modules'), join(kit, 'node_modules'));
   });

@@ -90,9 +90,11 @@ describe('rpi3b image (real artifacts)', () => {
   it('the system slot is a squashfs (unsquashfs) with node, its libraries, busybox, the modules and the runtime', () => {
     const list = systemList(IMAGE);
     assert.equal(manifest.system.sha256, createHash('sha256').update(systemImage(IMAGE, manifest.layout)).digest('hex'));
-    for (const f of ['usr/lib/nodeos/init', 'bin/node', 'bin/busybox', 'bin/partx', 'etc/nodeos/update-keys.json', 'usr/lib/ld-linux-aarch64.so.1', 'usr/lib/aarch64-linux-gnu/libstdc++.so.6', 'usr/lib/nodeos/runtime/init.js', 'usr/lib/nodeos/runtime/board/board.js', 'usr/lib/nodeos/uboot-env/store.js', 'etc/nodeos/image.json', 'usr/lib/node_modules/onoff/package.json', 'usr/lib/node_modules/epoll/build/Release/epoll.node', 'usr/lib/node_modules/i2c-bus/build/Release/i2c.node', 'usr/lib/node_modules/serialport/package.json', 'usr/lib/node_modules/npm/bin/npm-cli.js', 'bin/npm', 'usr/bin/env', 'bin/mke2fs', 'usr/lib/nodeos/runtime/sshd.js', 'usr/lib/nodeos/runtime/no-compiler.js', 'usr/lib/node_modules/ssh2/package.json', 'usr/lib/node_modules/multicast-dns/package.json']) {
+    for (const f of ['usr/lib/nodeos/init', 'bin/node', 'bin/busybox', 'bin/partx', 'etc/nodeos/update-keys.json', 'usr/lib/ld-linux-aarch64.so.1', 'usr/lib/aarch64-linux-gnu/libstdc++.so.6', 'usr/lib/nodeos/runtime/init.js', 'usr/lib/nodeos/runtime/repl.js', 'usr/lib/nodeos/runtime/app-board.js', 'usr/lib/node_modules/nodeos-bsp/package.json', 'usr/lib/node_modules/nodeos-bsp/board.js', 'etc/nodeos/image.json', 'usr/lib/node_modules/onoff/package.json', 'usr/lib/node_modules/epoll/build/Release/epoll.node', 'usr/lib/node_modules/i2c-bus/build/Release/i2c.node', 'usr/lib/node_modules/serialport/package.json', 'usr/lib/node_modules/npm/bin/npm-cli.js', 'bin/npm', 'usr/bin/env', 'bin/mke2fs', 'usr/lib/nodeos/runtime/sshd.js', 'usr/lib/nodeos/runtime/no-compiler.js', 'usr/lib/node_modules/ssh2/package.json', 'usr/lib/node_modules/multicast-dns/package.json']) {
       assert.ok(list.includes(f), f);
     }
+    // The runtime is one bundled file per process: no module graph to resolve on the board.
+    assert.ok(!list.some((f) => f.startsWith('usr/lib/nodeos/runtime/board/') || f.startsWith('usr/lib/nodeos/uboot-env/')), 'bundled');
     // npm's node-gyp is the kit's no-compiler message on the board (there is no compiler).
     const gyp = systemFile(IMAGE, 'usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js').toString();
     assert.match(gyp, /import\('\/usr\/lib\/nodeos\/runtime\/no-compiler\.js'\)/);

@@ -3,20 +3,18 @@ import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RUNTIME_ENTRIES, runtimeFiles } from '../../src/image/initramfs.js';
+import { stampRuntimeBundle } from '../../src/image/runtime-stamp.js';
 import { BspError } from '../../src/errors.js';
 
-/** A package root with dist/board bundles (written at time `bundled`) built from one input. */
-function fakeRoot(bundle: string, bundled: number, inputTime: number): string {
+/** A package root with dist/board bundles made (and stamped) from one input. */
+function fakeRoot(bundle: string): string {
   const root = mkdtempSync(join(tmpdir(), 'nodeos-bundle-'));
   mkdirSync(join(root, 'dist/src/runtime'), { recursive: true });
   mkdirSync(join(root, 'dist/board/runtime'), { recursive: true });
   writeFileSync(join(root, 'dist/src/runtime/init.js'), 'export {};\n');
-  utimesSync(join(root, 'dist/src/runtime/init.js'), inputTime, inputTime);
   writeFileSync(join(root, 'dist/board/meta.json'), JSON.stringify({ inputs: { 'dist/src/runtime/init.js': {} } }));
-  for (const rel of RUNTIME_ENTRIES) {
-    writeFileSync(join(root, 'dist/board', rel), bundle);
-    utimesSync(join(root, 'dist/board', rel), bundled, bundled);
-  }
+  for (const rel of RUNTIME_ENTRIES) writeFileSync(join(root, 'dist/board', rel), bundle);
+  stampRuntimeBundle(root);
   return root;
 }
 
@@ -40,27 +38,33 @@ describe('runtime bundle (dist/board)', () => {
     for (const f of files) assert.doesNotMatch(f.data.toString(), /from\s*["']\.\.?\//, f.rel);
   });
 
-  it('takes bundles newer than their inputs', () => {
-    const root = fakeRoot('import { readFileSync } from "node:fs";\nimport { Gpio } from "onoff";\n', 2000, 1000);
+  it('takes bundles made from the inputs as they are, whatever the files\' times (a copied kit)', () => {
+    const root = fakeRoot('import { readFileSync } from "node:fs";\nimport { Gpio } from "onoff";\n');
     roots.push(root);
+    utimesSync(join(root, 'dist/src/runtime/init.js'), 4e9, 4e9);
     assert.equal(runtimeFiles(root).length, RUNTIME_ENTRIES.length);
   });
 
-  it('refuses a bundle older than a file it was built from (ETOOL: run npm run build)', () => {
-    const root = fakeRoot('export {};\n', 1000, 2000);
+  it('refuses a bundle whose input changed since, or without its stamp (ETOOL: run npm run build)', () => {
+    const root = fakeRoot('export {};\n');
     roots.push(root);
+    writeFileSync(join(root, 'dist/src/runtime/init.js'), 'export const changed = 1;\n');
     assert.equal(code(() => runtimeFiles(root)), 'ETOOL');
+    const root2 = fakeRoot('export {};\n');
+    roots.push(root2);
+    rmSync(join(root2, 'dist/board/inputs.json'));
+    assert.equal(code(() => runtimeFiles(root2)), 'ETOOL');
   });
 
   it('refuses a missing bundle', () => {
-    const root = fakeRoot('export {};\n', 2000, 1000);
+    const root = fakeRoot('export {};\n');
     roots.push(root);
     rmSync(join(root, 'dist/board/runtime/repl.js'));
     assert.equal(code(() => runtimeFiles(root)), 'ETOOL');
   });
 
   it('refuses a bundle importing a package the image does not ship (ERUNTIME_DEPS)', () => {
-    const root = fakeRoot('import {\n  parse\n} from "yaml";\n', 2000, 1000);
+    const root = fakeRoot('import {\n  parse\n} from "yaml";\n');
     roots.push(root);
     assert.equal(code(() => runtimeFiles(root)), 'ERUNTIME_DEPS');
   });

@@ -1,0 +1,41 @@
+/**
+ * Which compiled files the bundled board runtime (dist/board/, made by `npm run build` with
+ * esbuild) was made from, by content: dist/board/inputs.json maps each input esbuild's
+ * metafile lists to its SHA-256. Images refuse a bundle whose inputs changed since (a stale
+ * runtime on the board), however the kit was copied or installed (times are not compared).
+ * Run as a script, it writes the stamp: the last step of `npm run build:runtime`.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../paths.js';
+
+export const BUNDLE_DIR = 'dist/board';
+const STAMP = 'inputs.json';
+
+const sha256 = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
+
+/** Write dist/board/inputs.json from esbuild's metafile. */
+export function stampRuntimeBundle(root = packageRoot()): void {
+  const meta = JSON.parse(readFileSync(join(root, BUNDLE_DIR, 'meta.json'), 'utf8')) as { inputs: Record<string, unknown> };
+  const inputs = Object.fromEntries(Object.keys(meta.inputs).sort().map((i) => [i, sha256(join(root, i))]));
+  writeFileSync(join(root, BUNDLE_DIR, STAMP), JSON.stringify({ inputs }, null, 2) + '\n');
+}
+
+/** The first input that is missing or changed since the bundle was made ('' when none; the stamp's own absence is reported as such). */
+export function staleRuntimeInput(root = packageRoot()): string | undefined {
+  let stamp: { inputs: Record<string, string> };
+  try {
+    stamp = JSON.parse(readFileSync(join(root, BUNDLE_DIR, STAMP), 'utf8')) as typeof stamp;
+  } catch {
+    return `${BUNDLE_DIR}/${STAMP}`;
+  }
+  for (const [input, hash] of Object.entries(stamp.inputs)) {
+    const p = join(root, input);
+    if (!existsSync(p) || sha256(p) !== hash) return input;
+  }
+  return undefined;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) stampRuntimeBundle();
