@@ -23,7 +23,7 @@ export function stampRuntimeBundle(root = packageRoot()): void {
   writeFileSync(join(root, BUNDLE_DIR, STAMP), JSON.stringify({ inputs }, null, 2) + '\n');
 }
 
-/** The first input that is missing or changed since the bundle was made ('' when none; the stamp's own absence is reported as such). */
+/** The first input missing or changed since the bundle was made (the stamp itself when it is missing); undefined when the bundle is current. */
 export function staleRuntimeInput(root = packageRoot()): string | undefined {
   let stamp: { inputs: Record<string, string> };
   try {
