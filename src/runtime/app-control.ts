@@ -6,8 +6,9 @@
  *   ← {"ok":false,"code":"EAPP_UNKNOWN","message":"..."}
  * Only root can connect (the socket is 0600): apps do not control one another.
  */
-import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
+import { replaceFileAtomically } from '../atomic-file.js';
 import { BspError } from '../errors.js';
 import type { AppStatus, AppSupervisor } from './apps.js';
 
@@ -32,8 +33,7 @@ export interface AppControlHooks {
 
 /** Write the state file (whole, renamed into place: a reader never sees half of it). */
 export function writeAppsState(state: AppsState, file = APPS_STATE): void {
-  writeFileSync(`${file}.tmp`, JSON.stringify(state) + '\n');
-  renameSync(`${file}.tmp`, file);
+  replaceFileAtomically(file, Buffer.from(JSON.stringify(state) + '\n'));
 }
 
 export function readAppsState(file = APPS_STATE): AppsState | undefined {

@@ -4,9 +4,10 @@
  * supervised like the image's apps — the NodeOS idea of every home carrying its own
  * packages and its own init. The list is kept on the users' partition.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { appSettings, type AppPackageJson } from '../apps/manifest.js';
+import { replaceFileAtomically } from '../atomic-file.js';
 import { BspError } from '../errors.js';
 import type { AppSpec } from './apps.js';
 
@@ -40,6 +41,5 @@ export function readEnabled(file = USER_APPS_FILE): string[] {
 /** Write the list whole (renamed into place: a power cut leaves the old or the new one). */
 export function writeEnabled(names: string[], file = USER_APPS_FILE): void {
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(`${file}.tmp`, JSON.stringify({ enabled: [...new Set(names)].sort() }, null, 2) + '\n');
-  renameSync(`${file}.tmp`, file);
+  replaceFileAtomically(file, Buffer.from(JSON.stringify({ enabled: [...new Set(names)].sort() }, null, 2) + '\n'));
 }
