@@ -1,14 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { parseSensor, sensorArgs } from '../../src/emulate/index.js';
+import { thrownCode as code } from '../helpers/error-code.js';
 
-const code = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code ?? String(err);
-  }
-  return undefined;
-};
 
 describe('emulate --sensor (QEMU I2C device models on the board\'s buses)', () => {
   it('parses MODEL@BUS:ADDRESS, hex or decimal', () => {

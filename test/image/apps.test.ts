@@ -6,15 +6,8 @@ import { buildApp } from '../../src/image/apps.js';
 import { appName, appSettings } from '../../src/apps/manifest.js';
 import { Cache } from '../../src/artifacts/index.js';
 import { packageRoot } from '../../src/paths.js';
+import { thrownCode as code } from '../helpers/error-code.js';
 
-const code = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code ?? String(err);
-  }
-  return undefined;
-};
 
 describe('apps in the image (build --app)', () => {
   let tmp: string;

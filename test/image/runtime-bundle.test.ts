@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RUNTIME_ENTRIES, runtimeFiles } from '../../src/image/initramfs.js';
 import { stampRuntimeBundle } from '../../src/image/runtime-stamp.js';
-import { BspError } from '../../src/errors.js';
+import { thrownCode as code } from '../helpers/error-code.js';
 
 /** A package root with dist/board bundles made (and stamped) from one input. */
 function fakeRoot(bundle: string): string {
@@ -18,14 +18,6 @@ function fakeRoot(bundle: string): string {
   return root;
 }
 
-const code = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof BspError ? err.code : String(err);
-  }
-  return undefined;
-};
 
 describe('runtime bundle (dist/board)', () => {
   const roots: string[] = [];

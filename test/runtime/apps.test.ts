@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { AppLog, tailAppLog } from '../../src/runtime/app-log.js';
 import { AppSupervisor, appsHealth, type AppProcess, type AppSpec, type AppStatus } from '../../src/runtime/apps.js';
 import { FakeClock } from '../helpers/fake-clock.js';
+import { thrownCode as code } from '../helpers/error-code.js';
 
 /** A process the test ends: exit(code) or a signal through kill(). */
 class FakeProc implements AppProcess {
@@ -360,14 +361,6 @@ describe('users\' apps (npm install -g, then board.apps.enable)', () => {
   });
 });
 
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code ?? String(err);
-  }
-  return undefined;
-}
 
 describe('apps and a new system (A/B): appsHealth', () => {
   const app = (over: Partial<AppStatus>): AppStatus => ({ name: 'thermo', source: 'image', state: 'running', restarts: 0, since: 0, ...over });
