@@ -12,11 +12,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { getBoard, packageRoot, prepareEmulation, startEmulation, type BoardProfile, type BuildManifest } from '../../src/index.js';
+import { getBoard, prepareEmulation, startEmulation, type BoardProfile, type BuildManifest } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
+import { e2eOut } from '../helpers/out.js';
 
-const OUT = join(packageRoot(), 'out');
+const OUT = e2eOut('boards');
 const PROMPT = /\n> $/;
 const BOOT_MS = 420_000;
 

@@ -7,12 +7,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bootPartitionIn, decodeEnv, Fat32Reader, getBoard, packageRoot, prepareEmulation, startEmulation, type BuildManifest } from '../../src/index.js';
+import { bootPartitionIn, decodeEnv, Fat32Reader, getBoard, prepareEmulation, startEmulation, type BuildManifest } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
 import { attachLoop, detachLoop, isRoot } from '../helpers/tools.js';
+import { e2eOut } from '../helpers/out.js';
 
-const OUT = join(packageRoot(), 'out');
+const OUT = e2eOut('boot');
 const IMAGE = join(OUT, 'nodeos-rpi3b.img');
 const PROMPT = /\n> $/;
 const BOOT_MS = 240_000;

@@ -6,11 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { findQemu, getBoard, packageRoot, prepareEmulation, startEmulation } from '../../src/index.js';
+import { findQemu, getBoard, prepareEmulation, startEmulation } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
 import { monitor } from '../helpers/monitor.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
+import { e2eOut } from '../helpers/out.js';
 
 describe('I2C devices on the emulated rpi3b (QEMU >= 9)', () => {
   after(cleanupTemp);
@@ -18,10 +19,10 @@ describe('I2C devices on the emulated rpi3b (QEMU >= 9)', () => {
   it('board.i2c(1) finds the tmp105 and the EEPROM; a temperature set from the host reads back', async () => {
     const q = findQemu('raspi3b');
     assert.ok(q.version[0] >= 9, `QEMU ${q.version.join('.')} has no BCM2835 I2C controller: run .ci/setup (QEMU 10 from bookworm-backports)`);
-    const b = await runCli('build', '--board', 'rpi3b', '--out', join(packageRoot(), 'out'), '--json');
+    const b = await runCli('build', '--board', 'rpi3b', '--out', e2eOut('i2c'), '--json');
     assert.equal(b.code, 0, b.err);
     const sock = join(tempDir(), 'monitor.sock');
-    const e = prepareEmulation(join(packageRoot(), 'out', 'nodeos-rpi3b.img'), getBoard('rpi3b').profile, {
+    const e = prepareEmulation(join(e2eOut('i2c'), 'nodeos-rpi3b.img'), getBoard('rpi3b').profile, {
       direct: true,
       monitorSocket: sock,
       extraArgs: ['-device', 'tmp105,id=tmp0,bus=i2c-bus.1,address=0x48', '-device', 'at24c-eeprom,bus=i2c-bus.1,address=0x50,rom-size=256'],

@@ -7,13 +7,14 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bootPartitionIn, Fat32Reader, getBoard, packageRoot, readLayoutAt, systemImage, type BuildManifest, type PartitionSpec } from '../../src/index.js';
+import { bootPartitionIn, Fat32Reader, getBoard, readLayoutAt, systemImage, type BuildManifest, type PartitionSpec } from '../../src/index.js';
 import { systemFile, systemList } from '../helpers/system-slot.js';
 import { runCli } from '../helpers/cli.js';
 import { run } from '../helpers/tools.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
+import { e2eOut } from '../helpers/out.js';
 
-const OUT = join(packageRoot(), 'out');
+const OUT = e2eOut('image');
 const IMAGE = join(OUT, 'nodeos-rpi3b.img');
 
 describe('rpi3b image (real artifacts)', () => {

@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { freeLoopbackPort, getBoard, packageRoot, prepareEmulation, startEmulation } from '../../src/index.js';
+import { freeLoopbackPort, getBoard, prepareEmulation, startEmulation } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
 import { monitor } from '../helpers/monitor.js';
@@ -23,8 +23,9 @@ import { ssh, userKey } from '../helpers/ssh.js';
 import { systemFile } from '../helpers/system-slot.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/until.js';
+import { e2eOut } from '../helpers/out.js';
 
-const OUT = join(packageRoot(), 'out');
+const OUT = e2eOut('network');
 const BOOT_MS = 420_000;
 const TEN_DAYS = 10 * 86400_000;
 const PROMPT = /\n> $/;

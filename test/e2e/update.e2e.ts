@@ -17,7 +17,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, createReadStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { bootPartitionIn, ENV_SIZE, createKeyPair, freeLoopbackPort, getBoard, loadSigningKey, openBundle, packageRoot, prepareEmulation, startEmulation, writeBundle, type BuildManifest } from '../../src/index.js';
@@ -34,10 +34,7 @@ async function build(board: string, dir: string, epoch: number, key: string, ssh
   const saved = process.env.SOURCE_DATE_EPOCH;
   process.env.SOURCE_DATE_EPOCH = String(epoch);
   try {
-    // The artifacts the other e2e builds pinned (out/nodeos-<board>.lock.json), when there.
-    const lock = join(packageRoot(), 'out', `nodeos-${board}.lock.json`);
     mkdirSync(dir, { recursive: true });
-    if (existsSync(lock)) copyFileSync(lock, join(dir, `nodeos-${board}.lock.json`));
     const r = await runCli('build', '--board', board, '--out', dir, '--signing-key', key, ...(sshKey ? ['--ssh-key', sshKey] : []), '--json');
     assert.equal(r.code, 0, r.err);
   } finally {
