@@ -65,8 +65,12 @@ export class Console {
     });
   }
 
-  /** Send a line to the REPL and return what it printed before the next prompt. */
-  async eval(line: string, ms = 20000): Promise<string> {
+  /**
+   * Send a line to the REPL and return what it printed before the next prompt. The wait is
+   * generous: e2e files run two at a time (two emulated boards on a two-core machine), and a
+   * board busy with a download can take many seconds to print its prompt.
+   */
+  async eval(line: string, ms = 60_000): Promise<string> {
     const from = this.output.length;
     this.child.stdin!.write(line + '\n');
     const m = await this.waitFor(/\n> $|\n> (?=\S)/, ms, from);
