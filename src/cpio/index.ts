@@ -72,3 +72,51 @@ export function writeCpio(entries: CpioEntry[], mtime: number): Buffer {
   chunks.push(header(0, 0, 0, 0, 'TRAILER!!!'));
   return Buffer.concat(chunks);
 }
+
+/** A member read back from an archive (devices are refused: no reader here needs them). */
+export type CpioMember =
+  | { path: string; type: 'dir'; mode: number }
+  | { path: string; type: 'file'; data: Buffer; mode: number }
+  | { path: string; type: 'symlink'; target: string };
+
+/**
+ * Read a newc archive (ours, or GNU cpio's -H newc). Every field and length is checked
+ * against the buffer, so a truncated or damaged archive is an error naming the offset,
+ * never a short read; a missing TRAILER!!! is one too.
+ */
+export function readCpio(buf: Buffer): CpioMember[] {
+  const out: CpioMember[] = [];
+  let at = 0;
+  const fail = (why: string): never => {
+    throw new Error(`not a whole newc cpio archive: ${why} at byte ${at}`);
+  };
+  for (;;) {
+    if (at + 110 > buf.length) fail('the archive ends inside a header');
+    const head = buf.toString('latin1', at, at + 110);
+    if (!head.startsWith('070701') && !head.startsWith('070702')) fail(`bad magic ${JSON.stringify(head.slice(0, 6))}`);
+    const field = (i: number): number => {
+      const s = head.slice(6 + i * 8, 14 + i * 8);
+      if (!/^[0-9a-fA-F]{8}$/.test(s)) fail(`bad header field ${i}`);
+      return parseInt(s, 16);
+    };
+    const mode = field(1);
+    const size = field(6);
+    const nameSize = field(11);
+    const nameAt = at + 110;
+    if (nameSize < 1 || nameAt + nameSize > buf.length) fail('the archive ends inside a name');
+    const name = buf.toString('utf8', nameAt, nameAt + nameSize - 1);
+    const dataAt = nameAt + nameSize + pad4(110 + nameSize);
+    if (dataAt + size > buf.length) fail(`the archive ends inside ${name}`);
+    const data = buf.subarray(dataAt, dataAt + size);
+    at = dataAt + size + pad4(size);
+    if (name === 'TRAILER!!!') return out;
+    // GNU cpio names members ./x when given ./x (and . for the top): the same member as x.
+    const path = name === '.' ? '' : name.replace(/^\.\//, '');
+    if (path === '') continue;
+    const type = mode & 0o170000;
+    if (type === S_IFDIR) out.push({ path, type: 'dir', mode: mode & 0o7777 });
+    else if (type === S_IFREG) out.push({ path, type: 'file', data, mode: mode & 0o7777 });
+    else if (type === S_IFLNK) out.push({ path, type: 'symlink', target: data.toString('utf8') });
+    else fail(`${name} is neither a file, a directory nor a symlink`);
+  }
+}

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BspError, buildFat32, buildMbr, createBmap, Fat32Reader, readElfDeps, writeCpio, writeSparseImage, type FatFile } from '../../src/index.js';
+import { BspError, buildFat32, buildMbr, createBmap, Fat32Reader, readCpio, readElfDeps, writeCpio, writeSparseImage, type FatFile } from '../../src/index.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 import { attachLoop, detachLoop, isRoot, run } from '../helpers/tools.js';
 
@@ -60,6 +60,34 @@ describe('image formats against the real tools', () => {
     assert.match(list, /^drwxr-xr-x .* bin$/m, 'parent directories are added');
     assert.deepEqual(run('cpio', ['-it', '--quiet'], a).toString().trim().split('\n'), ['bin', 'bin/node', 'dev', 'dev/console', 'init', 'lib']);
     assert.equal(a.length % 4, 0);
+  });
+
+  it('cpio: readCpio reads what GNU cpio -o -H newc writes, and refuses a cut or damaged archive', () => {
+    const dir = tempDir();
+    const src = join(dir, 'src');
+    execFileSync('mkdir', ['-p', join(src, 'lib/deep')]);
+    writeFileSync(join(src, 'main.js'), 'console.log(1)\n', { mode: 0o755 });
+    writeFileSync(join(src, 'lib/deep/a b.txt'), Buffer.alloc(1001, 7));
+    writeFileSync(join(src, 'empty'), '');
+    writeFileSync(join(src, '.hidden'), 'h');
+    execFileSync('ln', ['-s', 'lib/deep', join(src, 'link')]);
+    const a = execFileSync('sh', ['-c', 'find . | LC_ALL=C sort | cpio -o -H newc --quiet'], { cwd: src });
+    const m = readCpio(a);
+    const by = new Map(m.map((e) => [e.path, e]));
+    assert.deepEqual([...by.keys()].sort(), ['.hidden', 'empty', 'lib', 'lib/deep', 'lib/deep/a b.txt', 'link', 'main.js']);
+    assert.deepEqual(by.get('main.js'), { path: 'main.js', type: 'file', data: Buffer.from('console.log(1)\n'), mode: 0o755 });
+    assert.deepEqual((by.get('lib/deep/a b.txt') as { data: Buffer }).data, Buffer.alloc(1001, 7));
+    assert.deepEqual(by.get('link'), { path: 'link', type: 'symlink', target: 'lib/deep' });
+    assert.equal(by.get('lib')?.type, 'dir');
+    // Ours reads back too, and a cut anywhere (or a bad magic) is an error, not fewer files.
+    const ours = writeCpio([{ path: 'x/y', type: 'file', data: Buffer.from('hello'), mode: 0o600 }], 0);
+    assert.deepEqual(readCpio(ours).map((e) => e.path), ['x', 'x/y']);
+    for (const cut of [5, 110, 120, ours.length - 20]) assert.throws(() => readCpio(ours.subarray(0, cut)), /not a whole newc cpio archive/);
+    const bad = Buffer.from(ours);
+    bad.write('0707', 0, 'latin1');
+    bad.write('99', 4, 'latin1');
+    assert.throws(() => readCpio(bad), /bad magic/);
+    assert.throws(() => readCpio(writeCpio([{ path: 'dev/null', type: 'char', major: 1, minor: 3 }], 0)), /neither a file/);
   });
 
   it('FAT32: fsck.fat -n finds nothing, mdir lists every long name, our reader reads it back', () => {
