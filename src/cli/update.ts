@@ -2,7 +2,8 @@
 import { Command } from 'commander';
 import { updateCard, type CardUpdateOptions } from '../../flash/index.js';
 import { BspError } from '../errors.js';
-import { createKeyPair, rebootOverSsh, updateOverSsh, type RemoteUpdateOptions } from '../update/index.js';
+import { rebootOverSsh } from '../net/ssh-client.js';
+import { createKeyPair, updateOverSsh, type RemoteUpdateOptions } from '../update/index.js';
 import { json, type Io } from './output.js';
 
 interface UpdateFlags {

@@ -7,3 +7,4 @@ export { DhcpServer, type DhcpServerOptions } from './dhcp-server.js';
 export { setupUsbGadget, stableMac, type UsbGadget, type UsbGadgetOptions } from './usb-gadget.js';
 export { ENV_SSH_KEYS, fingerprint, loadSshKeyFiles, newHostKey, parseAuthorizedKeys, parsePublicKeyLine, readSshKeyFiles, USER_KEY_TYPES, type PublicKey } from './ssh-keys.js';
 export { ipArgument, netmaskPrefix, parseIpConfig, type IpConfig } from './ip-config.js';
+export { openSubsystem, rebootOverSsh, sshDestination, sshOptions, subsystemArgs, type SshClientOptions, type SubsystemSession } from './ssh-client.js';

@@ -28,6 +28,18 @@ export interface SshServerOptions {
   host?: string;
   /** REPL history file shared by the sessions. */
   historyFile?: string;
+  /** More subsystems than nodeos-update (board.system.update), e.g. nodeos-deploy (sshd.ts). */
+  subsystems?: Record<string, SubsystemHandler>;
+}
+
+/**
+ * A subsystem session (`ssh -s BOARD NAME`): what the host sends is `input`; `say` writes a
+ * line to the host's stdout, `step` a `<prefix>: step` line to its stderr. The result is
+ * written as a JSON line and the session exits 0; a thrown error is `CODE: message`, exit 1.
+ */
+export interface SubsystemHandler {
+  prefix: string;
+  run(input: Readable, say: (line: string) => void, step: (msg: string) => void, from: string): Promise<unknown>;
 }
 
 export interface SshServer {
@@ -88,6 +100,16 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServer> {
     throw new BspError('EMODULE_MISSING', `the ssh2 module is not available (${(err as Error).message}); NodeOS images ship it in /usr/lib/node_modules`, { cause: err });
   }
   const { Server, utils } = ssh2;
+  const subsystems: Record<string, SubsystemHandler> = {
+    [UPDATE_SUBSYSTEM]: {
+      prefix: 'update',
+      run: (input, _say, step, from) => {
+        o.log(`ssh: an update bundle is being uploaded from ${from}`);
+        return o.board.system.update(input, step);
+      },
+    },
+    ...o.subsystems,
+  };
   const clients = new Set<Connection>();
   const server: Ssh2Server = new Server({ hostKeys: [o.hostKey] }, (client: Connection) => {
     const from = clientAddress(client);
@@ -155,21 +177,22 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServer> {
           });
           channel.on('close', () => repl.close());
         });
-        // `ssh -s BOARD nodeos-update < bundle` (nodeos-bsp update --board): the bundle on
-        // stdin, the steps on stderr, the result as JSON on stdout; exit 1 with CODE: message.
+        // `ssh -s BOARD nodeos-update < bundle` (nodeos-bsp update --board), nodeos-deploy
+        // (nodeos-bsp deploy): the upload on stdin, the steps on stderr, the result as JSON on
+        // stdout; exit 1 with CODE: message.
         session.on('subsystem', (accept, reject, info) => {
-          if (info.name !== UPDATE_SUBSYSTEM) return reject?.();
+          const handler = subsystems[info.name];
+          if (!handler) return reject?.();
           const channel: ServerChannel = accept();
-          o.log(`ssh: an update bundle is being uploaded from ${from}`);
-          o.board.system
-            .update(channel as Readable, (m) => channel.stderr.write(`update: ${m}\n`))
+          handler
+            .run(channel as Readable, (line) => channel.write(`${line}\n`), (m) => channel.stderr.write(`${handler.prefix}: ${m}\n`), from)
             .then(
               (r) => {
                 channel.write(`${JSON.stringify(r)}\n`);
                 channel.exit(0);
               },
               (err: Error & { code?: string }) => {
-                channel.stderr.write(`${err.code ?? 'EUPDATE'}: ${err.message}\n`);
+                channel.stderr.write(`${err.code ?? `E${handler.prefix.toUpperCase()}`}: ${err.message}\n`);
                 channel.exit(1);
               },
             )

@@ -2,4 +2,4 @@
 export { createKeyPair, keyId, loadSigningKey, parseTrustedKeys, trustedKey, TRUSTED_KEYS_PATH, type TrustedKey } from './keys.js';
 export { BUNDLE_FILES, BUNDLE_FORMAT, checkCompatible, openBundle, verifyBundle, writeBundle, type Bundle, type BundleFile, type BundleHeader } from './bundle.js';
 export { checkBundle, installBundle, type InstallResult, type InstallStep, type SlotTarget } from './install.js';
-export { rebootOverSsh, sshArgs, sshDestination, updateOverSsh, UPDATE_SUBSYSTEM, type RemoteUpdateOptions } from './remote.js';
+export { sshArgs, updateOverSsh, UPDATE_SUBSYSTEM, type RemoteUpdateOptions } from './remote.js';
