@@ -35,7 +35,8 @@ function packedFiles(dir: string): string[] {
   return out[0]!.files.map((f) => f.path).sort();
 }
 
-function lockPackages(lockFile: string): BuiltApp['packages'] {
+/** The production packages an app's lock installs (none: nothing to build for the target). */
+export function lockPackages(lockFile: string): BuiltApp['packages'] {
   const lock = JSON.parse(readFileSync(lockFile, 'utf8')) as { packages?: Record<string, { version?: string; integrity?: string; dev?: boolean }> };
   return Object.entries(lock.packages ?? {})
     .filter(([k, v]) => k.startsWith('node_modules/') && !v.dev)
@@ -65,7 +66,7 @@ export function buildApp(appDir: string, nodePkg: string, nodeVersion: string, a
   const packages = lockPackages(lockFile);
   let deps: BuiltApp['files'] = [];
   if (packages.length) {
-    const key = createHash('sha256').update(JSON.stringify({ v: 1, lock: createHash('sha256').update(lock).digest('hex'), pkg: createHash('sha256').update(readFileSync(pkgFile)).digest('hex'), nodeVersion, arch })).digest('hex').slice(0, 24);
+    const key = createHash('sha256').update(JSON.stringify({ v: 2, lock: createHash('sha256').update(lock).digest('hex'), pkg: createHash('sha256').update(readFileSync(pkgFile)).digest('hex'), nodeVersion, arch })).digest('hex').slice(0, 24);
     const dest = cache.namedPath('derived', `app-${settings.name}-${key}`);
     if (offline && !existsSync(dest)) throw new ArtifactError('EOFFLINE', `offline and the dependencies of app ${settings.name} are not built yet: build once without --offline`, `app-${settings.name}`);
     cache.tree(dest, `app-${settings.name}`, (tmp) => {

@@ -63,7 +63,7 @@ function lockPackages(dir: string): TargetModules['packages'] {
 /** Build (or take from the cache) node_modules for the target: npm ci of target-modules/ for the board. */
 export function targetModules(nodePkg: string, nodeVersion: string, arch: string, cache: Cache, offline: boolean, root = packageRoot()): TargetModules {
   const src = join(root, TARGET_MODULES_DIR);
-  const key = createHash('sha256').update(JSON.stringify({ v: 3, lock: targetModulesLockHash(root), pkg: createHash('sha256').update(readFileSync(join(src, 'package.json'))).digest('hex'), nodeVersion, arch })).digest('hex').slice(0, 24);
+  const key = createHash('sha256').update(JSON.stringify({ v: 4, lock: targetModulesLockHash(root), pkg: createHash('sha256').update(readFileSync(join(src, 'package.json'))).digest('hex'), nodeVersion, arch })).digest('hex').slice(0, 24);
   const dest = cache.namedPath('derived', `target-modules-${key}`);
   const what = `the target npm modules (${targetPackages(root).join(', ')})`;
   if (offline && !existsSync(dest)) throw new ArtifactError('EOFFLINE', `offline and ${what} are not built yet: run nodeos-bsp fetch first`, 'target-modules');
@@ -77,10 +77,37 @@ export function targetModules(nodePkg: string, nodeVersion: string, arch: string
 }
 
 /**
+ * The installed packages whose install scripts would build an addon, split by whether the
+ * package ships a linux-<arch> prebuild (glibc) for the board. Read from npm's own record of
+ * the install (node_modules/.package-lock.json: hasInstallScript).
+ */
+export function addonPackages(dir: string, npmArch: string): { prebuilt: string[]; build: string[] } {
+  const hidden = join(dir, 'node_modules/.package-lock.json');
+  const out = { prebuilt: [] as string[], build: [] as string[] };
+  if (!existsSync(hidden)) return out;
+  const lock = JSON.parse(readFileSync(hidden, 'utf8')) as { packages?: Record<string, { hasInstallScript?: boolean }> };
+  for (const [path, p] of Object.entries(lock.packages ?? {})) {
+    if (!p.hasInstallScript || !existsSync(join(dir, path))) continue;
+    const name = path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length);
+    const pre = join(dir, path, 'prebuilds', `linux-${npmArch}`);
+    const ships = existsSync(pre) && readdirSync(pre).some((f) => f.endsWith('.node') && !/musl/.test(f));
+    (ships ? out.prebuilt : out.build).push(name);
+  }
+  out.prebuilt = [...new Set(out.prebuilt)].sort();
+  out.build = [...new Set(out.build)].filter((n) => !out.prebuilt.includes(n)).sort();
+  return out;
+}
+
+/**
  * Run npm (install, or ci for a project with a lock file) in `dir` for the target: addons
  * from their linux-<arch> prebuilds when the package ships them, otherwise cross-compiled
  * with Debian's g++ against the target Node's headers. Then keep what the board can load
  * (no objects, other platforms' prebuilds or .bin) and check every .node is the target's.
+ *
+ * npm installs with scripts off; then only the packages without a prebuild for the board
+ * have their install scripts run (npm rebuild, cross-compiling). Run as npm would run them,
+ * node-gyp-build's check loads the board's prebuild on this machine, fails (another arch)
+ * and compiles from source instead, and the board then loads that build, not the prebuild.
  */
 export function npmForTarget(dir: string, npmArgs: string[], nodePkg: string, arch: string, what: string, offline = false): void {
   const cross = CROSS[arch];
@@ -105,14 +132,19 @@ export function npmForTarget(dir: string, npmArgs: string[], nodePkg: string, ar
     LINK: gxx,
     AR: `${cross.triple}-ar`,
   };
-  const r = spawnSync('npm', [...npmArgs, '--no-audit', '--no-fund', '--foreground-scripts', ...(offline ? ['--offline'] : [])], { cwd: dir, env, encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.error || r.status !== 0) {
-    const out = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
-    // npm names the package whose install script failed ("npm error path .../node_modules/x").
-    const failed = /npm (?:error|ERR!) path .*node_modules\/((?:@[^/\s]+\/)?[^/\s]+)\s*$/m.exec(out)?.[1];
-    const why = failed ? `${failed} could not be installed for linux-${cross.npmArch}: it has no linux-${cross.npmArch} prebuild and did not cross-compile with ${gxx}` : `npm ${npmArgs[0]} failed`;
-    throw new BspError('ETARGET_NPM', `${what}: ${why}:\n${(r.error?.message ?? out).trim().split('\n').slice(-12).join('\n')}`);
-  }
+  const npm = (args: string[], step: string): void => {
+    const r = spawnSync('npm', [...args, '--no-audit', '--no-fund', '--foreground-scripts', ...(offline ? ['--offline'] : [])], { cwd: dir, env, encoding: 'utf8', maxBuffer: 64 << 20 });
+    if (r.error || r.status !== 0) {
+      const out = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
+      // npm names the package whose install script failed ("npm error path .../node_modules/x").
+      const failed = /npm (?:error|ERR!) path .*node_modules\/((?:@[^/\s]+\/)?[^/\s]+)\s*$/m.exec(out)?.[1];
+      const why = failed ? `${failed} could not be installed for linux-${cross.npmArch}: it has no linux-${cross.npmArch} prebuild and did not cross-compile with ${gxx}` : `npm ${step} failed`;
+      throw new BspError('ETARGET_NPM', `${what}: ${why}:\n${(r.error?.message ?? out).trim().split('\n').slice(-12).join('\n')}`);
+    }
+  };
+  npm([...npmArgs, '--ignore-scripts'], npmArgs[0]!);
+  const addons = addonPackages(dir, cross.npmArch);
+  if (addons.build.length) npm(['rebuild', ...addons.build], 'rebuild');
   const nm = join(dir, 'node_modules');
   if (!existsSync(nm)) return;
   for (const p of walk(nm)) {

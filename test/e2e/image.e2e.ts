@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bootPartitionIn, Fat32Reader, getBoard, readLayoutAt, systemImage, type BuildManifest, type PartitionSpec } from '../../src/index.js';
-import { systemFile, systemList } from '../helpers/system-slot.js';
+import { bootPartitionIn, Fat32Reader, getBoard, packageRoot, readLayoutAt, systemImage, type BuildManifest, type PartitionSpec } from '../../src/index.js';
+import { systemFile, systemList, withSystemImage } from '../helpers/system-slot.js';
 import { runCli } from '../helpers/cli.js';
 import { run } from '../helpers/tools.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
@@ -117,23 +117,36 @@ describe('rpi3b image (real artifacts)', () => {
     execFileSync('cmp', [IMAGE, copy]);
   });
 
-  it('two builds from the same lock and SOURCE_DATE_EPOCH give the same bytes', async () => {
-    const a = tempDir();
-    const b = tempDir();
-    for (const d of [a, b]) {
+  it('two builds from the same lock and SOURCE_DATE_EPOCH give the same bytes, apps included; another date changes no node_modules', async () => {
+    const [a, b, c] = [tempDir(), tempDir(), tempDir()];
+    for (const d of [a, b, c]) {
       mkdirSync(d, { recursive: true });
       copyFileSync(join(OUT, 'nodeos-rpi3b.lock.json'), join(d, 'nodeos-rpi3b.lock.json'));
     }
+    // Two apps: one without dependencies, one whose dependency is a native addon (linux-arm64 prebuilds).
+    const apps = ['--app', join(packageRoot(), 'examples/thermometer'), '--app', join(packageRoot(), 'test/fixtures/apps/ports')];
     const saved = process.env.SOURCE_DATE_EPOCH;
-    process.env.SOURCE_DATE_EPOCH = '1700000000';
     try {
-      for (const d of [a, b]) assert.equal((await runCli('build', '--board', 'rpi3b', '--out', d, '--offline', '--json')).code, 0);
+      for (const [d, epoch, flags] of [[a, '1700000000', []], [b, '1700000000', ['--offline']], [c, '1800000000', ['--offline']]] as const) {
+        process.env.SOURCE_DATE_EPOCH = epoch;
+        const r = await runCli('build', '--board', 'rpi3b', '--out', d, ...apps, ...flags, '--json');
+        assert.equal(r.code, 0, r.err);
+      }
     } finally {
       if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
       else process.env.SOURCE_DATE_EPOCH = saved;
     }
     assert.equal(readFileSync(join(a, 'nodeos-rpi3b.img.sha256'), 'utf8'), readFileSync(join(b, 'nodeos-rpi3b.img.sha256'), 'utf8'));
     assert.equal(readFileSync(join(a, 'nodeos-rpi3b.img.bmap'), 'utf8'), readFileSync(join(b, 'nodeos-rpi3b.img.bmap'), 'utf8'));
-    assert.notEqual(readFileSync(join(a, 'nodeos-rpi3b.img.sha256'), 'utf8'), readFileSync(`${IMAGE}.sha256`, 'utf8'), 'the epoch is part of the bytes');
+    assert.notEqual(readFileSync(join(a, 'nodeos-rpi3b.img.sha256'), 'utf8'), readFileSync(join(c, 'nodeos-rpi3b.img.sha256'), 'utf8'), 'the epoch is part of the bytes');
+    // Another build date: every file of the apps and of the kit's node_modules is the same.
+    const trees = [a, c].map((d) => {
+      const x = join(d, 'system');
+      withSystemImage(join(d, 'nodeos-rpi3b.img'), (sq) => execFileSync('unsquashfs', ['-q', '-n', '-d', x, sq, 'usr/lib/nodeos/apps', 'usr/lib/node_modules']));
+      return x;
+    });
+    assert.ok(existsSync(join(trees[0]!, 'usr/lib/nodeos/apps/ports/node_modules/@serialport/bindings-cpp/prebuilds/linux-arm64')), 'the addon\'s linux-arm64 prebuilds are in');
+    execFileSync('diff', ['-r', '--no-dereference', ...trees]);
   });
+
 });

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BspError, Cache, packageRoot, targetModules, targetPackages } from '../../src/index.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
+import { addonPackages } from '../../src/image/target-modules.js';
 
 describe('npm modules for the target', () => {
   after(cleanupTemp);
@@ -18,6 +19,28 @@ describe('npm modules for the target', () => {
     } finally {
       process.env.PATH = saved;
     }
+  });
+
+  it('addons with a linux-arm64 glibc prebuild are taken as shipped; the others are built (npm\'s record of the install)', () => {
+    const d = tempDir();
+    const pkgs: Record<string, { hasInstallScript?: boolean }> = {
+      'node_modules/@serialport/bindings-cpp': { hasInstallScript: true },
+      'node_modules/epoll': { hasInstallScript: true },
+      'node_modules/musl-only': { hasInstallScript: true },
+      'node_modules/plain': {},
+      'node_modules/a/node_modules/epoll': { hasInstallScript: true },
+      'node_modules/gone': { hasInstallScript: true },
+    };
+    for (const p of Object.keys(pkgs).filter((p) => !p.endsWith('gone'))) mkdirSync(join(d, p), { recursive: true });
+    mkdirSync(join(d, 'node_modules/@serialport/bindings-cpp/prebuilds/linux-arm64'), { recursive: true });
+    writeFileSync(join(d, 'node_modules/@serialport/bindings-cpp/prebuilds/linux-arm64/@serialport+bindings-cpp.armv8.glibc.node'), '');
+    mkdirSync(join(d, 'node_modules/epoll/prebuilds/linux-x64'), { recursive: true });
+    writeFileSync(join(d, 'node_modules/epoll/prebuilds/linux-x64/epoll.node'), '');
+    mkdirSync(join(d, 'node_modules/musl-only/prebuilds/linux-arm64'), { recursive: true });
+    writeFileSync(join(d, 'node_modules/musl-only/prebuilds/linux-arm64/x.musl.node'), '');
+    writeFileSync(join(d, 'node_modules/.package-lock.json'), JSON.stringify({ packages: pkgs }));
+    assert.deepEqual(addonPackages(d, 'arm64'), { prebuilt: ['@serialport/bindings-cpp'], build: ['epoll', 'musl-only'] });
+    assert.deepEqual(addonPackages(tempDir(), 'arm64'), { prebuilt: [], build: [] });
   });
 
   it('offline and not built yet is EOFFLINE; an unknown arch is refused', () => {
