@@ -5,13 +5,14 @@ import { Cache, fetchArtifacts } from '../artifacts/index.js';
 import { getBoard } from '../boards/index.js';
 import { readLayoutAt } from '../layout/index.js';
 import { freeLoopbackPort, HOST_SERVICE_ADDRESS, parseForward, parseSensor, parseService, prepareEmulation, SENSOR_MODELS, startEmulation } from '../emulate/index.js';
-import { UsageError } from '../errors.js';
+import { BspError, UsageError } from '../errors.js';
+import { readProject } from '../apps/project.js';
 import { buildImage, targetModules, type BuildEvent } from '../image/index.js';
 import { loadSshKeyFiles } from '../net/ssh-keys.js';
 import { json, type Io } from './output.js';
 
 interface FetchOpts {
-  board: string;
+  board?: string;
   out: string;
   lock?: string;
   offline?: boolean;
@@ -23,9 +24,8 @@ interface FetchOpts {
   json?: boolean;
 }
 
-const withFetchOptions = (c: Command): Command =>
-  c
-    .requiredOption('-b, --board <id>', 'board id (see nodeos-bsp boards)')
+const withFetchOptions = (c: Command, boardFromProject = false): Command =>
+  (boardFromProject ? c.option('-b, --board <id>', 'board id (see nodeos-bsp boards; or the project file\'s board)') : c.requiredOption('-b, --board <id>', 'board id (see nodeos-bsp boards)'))
     .option('-o, --out <dir>', 'output directory', 'out')
     .option('--lock <file>', 'lock file pinning every artifact (default <out>/nodeos-<board>.lock.json)')
     .option('--offline', 'use only the cache; fail clearly if something is missing')
@@ -41,6 +41,7 @@ interface BuildOpts extends FetchOpts {
   sshKey?: string[];
   signingKey?: string;
   app?: string[];
+  project?: string;
 }
 
 function artifactOptions(o: FetchOpts): NonNullable<Parameters<typeof fetchArtifacts>[1]> & { cache: Cache } {
@@ -89,25 +90,38 @@ Examples:
   $ nodeos-bsp build -b rpi3b --ssh-key ~/.ssh/id_ed25519.pub
   $ nodeos-bsp keys create --out keys && nodeos-bsp build -b rpi3b --signing-key keys/nodeos-update.key
   $ nodeos-bsp build -b rpi3b --app examples/thermometer
+  $ nodeos-bsp build --project nodeos.yaml
 
 Apps (--app DIR, repeatable) are npm projects with a package-lock.json: their published files
 and production dependencies (installed for the board: prebuilt addons, else cross-compiled)
 go into the system, and init starts them at boot and restarts them when they exit. See
-docs/apps.md for the "nodeos" field of package.json (main, network, root).
+docs/apps.md for the "nodeos" field of package.json (main, network, root). A project file
+(--project nodeos.yaml) keeps the board, the apps and the SSH keys next to the app:
+  board: rpi3b
+  apps: [., ../door-opener]
+  sshKeys: [keys/deploy.pub]
 
 Next to the image: nodeos-<board>.nodeos-update, the bundle nodeos-bsp update installs
 into a card's or a running board's other slot. Boards take only bundles signed with a key
 their image trusts (--signing-key); an unsigned build's boards take none.`,
       ),
+    true,
   )
     .option('--ssh-key <file...>', 'OpenSSH public key file(s) allowed to log in to the board over SSH (without one, SSH is off)')
     .option('--signing-key <file>', 'Ed25519 private key (nodeos-bsp keys create) that signs the update bundle; the image trusts its public key')
     .option('--app <dir...>', 'npm project (with package-lock.json) to build into the image as an app started at boot (repeatable)')
+    .option('--project <file>', 'project file (YAML: board, apps, sshKeys; paths relative to it); --app and --ssh-key add to it')
     .action(async (o: BuildOpts) => {
+      const project = o.project ? readProject(o.project) : undefined;
+      if (project?.board && o.board && project.board !== o.board) throw new BspError('EUSAGE', `--board ${o.board} and ${o.project}'s board ${project.board} differ: give one`);
+      o.board ??= project?.board;
+      if (!o.board) throw new BspError('EUSAGE', `say which board: --board ID${o.project ? ` or "board:" in ${o.project}` : ''} (nodeos-bsp boards lists them)`);
       const board = getBoard(o.board, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile;
-      const sshKeys = o.sshKey ? loadSshKeyFiles(o.sshKey).map((k) => k.line) : undefined;
+      const keyFiles = [...(project?.sshKeys ?? []), ...(o.sshKey ?? [])];
+      const sshKeys = keyFiles.length ? loadSshKeyFiles(keyFiles).map((k) => k.line) : undefined;
+      const apps = [...(project?.apps ?? []), ...(o.app ?? [])];
       const t = Date.now();
-      const r = await buildImage(board, { ...artifactOptions(o), outDir: o.out, ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), ...(sshKeys ? { sshKeys } : {}), ...(o.signingKey ? { signingKey: o.signingKey } : {}), ...(o.app?.length ? { apps: o.app } : {}), onEvent: reporter(io, Boolean(o.json), !o.json && io.color) });
+      const r = await buildImage(board, { ...artifactOptions(o), outDir: o.out, ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), ...(sshKeys ? { sshKeys } : {}), ...(o.signingKey ? { signingKey: o.signingKey } : {}), ...(apps.length ? { apps } : {}), onEvent: reporter(io, Boolean(o.json), !o.json && io.color) });
       if (o.json) return json(io, { image: r.image, bmap: r.bmap, sha256: r.sha256File, manifest: r.manifestPath, lock: r.lockPath, bundle: r.bundle, signedBy: r.manifest.update.signedBy ?? null, build: r.manifest.build, ms: Date.now() - t });
       if (!r.manifest.update.signedBy) io.err(`warning: unsigned build: ${r.bundle} cannot update any board, and boards flashed with this image take no updates (build with --signing-key; nodeos-bsp keys create makes one)\n`);
       io.out(
@@ -123,7 +137,7 @@ their image trusts (--signing-key); an unsigned build's boards take none.`,
       .description('download, verify and cache everything a build of the board needs')
       .addHelpText('after', '\nExamples:\n  $ nodeos-bsp fetch --board rpi3b\n  $ nodeos-bsp fetch --board rpi4b --debian-mirror http://mirror.example/debian'),
   ).action(async (o: FetchOpts) => {
-    const board = getBoard(o.board, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile;
+    const board = getBoard(o.board!, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile;
     const tty = !o.json && io.color;
     const report = reporter(io, Boolean(o.json), tty);
     const opts = artifactOptions(o);
