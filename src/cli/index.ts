@@ -27,6 +27,7 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   repl: async () => (await import('./repl.js')).registerRepl,
   update: async () => (await import('./update.js')).registerUpdate,
   keys: async () => (await import('./update.js')).registerUpdate,
+  deploy: async () => (await import('./deploy.js')).registerDeploy,
 };
 
 /** Build the program with the command groups `argv` needs (all of them for top-level help). */

@@ -162,6 +162,10 @@ export function systemEntries(
     // usrmerge layout, as on Debian: /lib and /sbin point into /usr.
     { path: 'lib', type: 'symlink', target: 'usr/lib' },
     { path: 'sbin', type: 'symlink', target: 'bin' },
+    // Where Node's module search ends for any file (an ES module has no NODE_PATH): apps
+    // deployed to /home and users' own scripts find nodeos-bsp/board and the kit's packages,
+    // as apps built into /usr/lib/nodeos/apps do.
+    { path: 'node_modules', type: 'symlink', target: 'usr/lib/node_modules' },
     { path: 'root', type: 'dir', mode: 0o700 },
     // Mount points: the small initramfs moves /proc, /sys and /dev here; init mounts the rest.
     ...['proc', 'sys', 'dev', 'run', 'boot', 'home', 'etc'].map((d): CpioEntry => ({ path: d, type: 'dir' })),
@@ -222,6 +226,8 @@ export function systemEntries(
     // The clock's floor on a board without an RTC (seconds since 1970).
     buildEpoch: mtime,
     kernelRelease: release,
+    // The Node package as the lock pins it: nodeos-bsp deploy builds apps' addons for it.
+    node: a.lock.npm.node,
     layout,
     modules: modules.map((m) => ({ name: m.name, path: `/usr/lib/modules/${release}/${m.relPath}` })),
     apps: apps.map(({ name, version, dir, main, network, root }): ImageApp => ({ name, version, dir, main, network, root })),

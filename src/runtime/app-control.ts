@@ -23,12 +23,19 @@ export interface AppsState {
   apps: AppStatus[];
 }
 
-export type AppOp = 'start' | 'stop' | 'restart' | 'enable' | 'disable';
+export type AppOp = 'start' | 'stop' | 'restart' | 'enable' | 'disable' | 'deploy';
 
-/** Requests beyond the supervisor's own (init adds users' apps to it and removes them). */
+/** A deploy's release and how long it must run (the sshd's deploy session asks for it). */
+export interface DeployRequest {
+  release: string;
+  settleMs: number;
+}
+
+/** Requests beyond the supervisor's own (init adds users' apps to it and removes them, and runs deployed releases). */
 export interface AppControlHooks {
   enable?: (name: string) => AppStatus | Promise<AppStatus>;
   disable?: (name: string) => Promise<AppStatus>;
+  deploy?: (name: string, req: DeployRequest) => Promise<AppStatus>;
 }
 
 /** Write the state file (whole, renamed into place: a reader never sees half of it). */
@@ -72,7 +79,7 @@ export function serveAppControl(sup: AppSupervisor, socket = APPS_SOCKET, hooks:
 
 async function answer(sup: AppSupervisor, line: string, hooks: AppControlHooks): Promise<{ ok: true; app?: AppStatus; apps?: AppStatus[] } | { ok: false; code: string; message: string }> {
   try {
-    const req = JSON.parse(line) as { op?: unknown; name?: unknown };
+    const req = JSON.parse(line) as { op?: unknown; name?: unknown; release?: unknown; settleMs?: unknown };
     if (req.op === 'list') return { ok: true, apps: sup.list() };
     if (typeof req.name !== 'string') throw new BspError('EUSAGE', 'name the app');
     if (req.op === 'start') return { ok: true, app: sup.start(req.name) };
@@ -80,14 +87,18 @@ async function answer(sup: AppSupervisor, line: string, hooks: AppControlHooks):
     if (req.op === 'restart') return { ok: true, app: await sup.restart(req.name) };
     if (req.op === 'enable' && hooks.enable) return { ok: true, app: await hooks.enable(req.name) };
     if (req.op === 'disable' && hooks.disable) return { ok: true, app: await hooks.disable(req.name) };
-    throw new BspError('EUSAGE', `unknown request ${JSON.stringify(req.op)} (list, start, stop, restart, enable, disable)`);
+    if (req.op === 'deploy' && hooks.deploy) {
+      if (typeof req.release !== 'string' || typeof req.settleMs !== 'number') throw new BspError('EUSAGE', 'a deploy names its release and settleMs');
+      return { ok: true, app: await hooks.deploy(req.name, { release: req.release, settleMs: req.settleMs }) };
+    }
+    throw new BspError('EUSAGE', `unknown request ${JSON.stringify(req.op)} (list, start, stop, restart, enable, disable, deploy)`);
   } catch (err) {
     return { ok: false, code: (err as { code?: string }).code ?? 'EAPP', message: (err as Error).message };
   }
 }
 
-/** Ask init's supervisor to start, stop or restart an app. */
-export function controlApp(op: AppOp, name: string, socket = APPS_SOCKET, timeoutMs = 30_000): Promise<AppStatus> {
+/** Ask init's supervisor to start, stop or restart an app (or run a deployed release: `deploy`). */
+export function controlApp(op: AppOp, name: string, socket = APPS_SOCKET, timeoutMs = 30_000, deploy?: DeployRequest): Promise<AppStatus> {
   return new Promise((resolve, reject) => {
     if (!existsSync(socket)) return reject(new BspError('EAPP_SUPERVISOR', `no app supervisor is running (${socket} is missing): apps run on a NodeOS board, started by its init`));
     const conn = createConnection(socket);
@@ -97,7 +108,7 @@ export function controlApp(op: AppOp, name: string, socket = APPS_SOCKET, timeou
       reject(new BspError('EAPP_SUPERVISOR', `the app supervisor did not answer within ${timeoutMs / 1000} s`));
     }, timeoutMs);
     conn.setEncoding('utf8');
-    conn.on('connect', () => conn.write(JSON.stringify({ op, name }) + '\n'));
+    conn.on('connect', () => conn.write(JSON.stringify({ op, name, ...deploy }) + '\n'));
     conn.on('data', (d: string) => (buf += d));
     conn.on('error', (err) => {
       clearTimeout(timer);

@@ -23,8 +23,10 @@ export interface AppSpec {
   network?: boolean;
   /** Run as root (device access otherwise comes from the hardware group). */
   root?: boolean;
-  /** Where it came from: built into the image, or enabled by a user from their npm prefix. */
-  source: 'image' | 'user';
+  /** Where it came from: built into the image, enabled by a user from their npm prefix, or deployed (nodeos-bsp deploy). */
+  source: 'image' | 'user' | 'deployed';
+  /** A deployed app's release id (src/runtime/deploy.ts). */
+  release?: string;
   /** The npm package a user app was installed as (scoped names keep their scope here). */
   package?: string;
 }
@@ -36,6 +38,7 @@ export interface AppStatus {
   name: string;
   version?: string;
   source: AppSpec['source'];
+  release?: string;
   state: AppRunState;
   pid?: number;
   /** Restarts after an exit (a start by the user is not one). */
@@ -84,7 +87,12 @@ interface Entry {
   timer?: unknown;
   /** Resolved when the running process has exited (stop/restart wait for it). */
   exited?: Promise<void>;
+  /** Told of the next exit (replace() watching a new version settle). */
+  watch?: () => void;
 }
+
+/** How replace() went: the new version settled, or exited and the old one runs again. */
+export type ReplaceResult = { ok: true; app: AppStatus } | { ok: false; failed: AppStatus; app?: AppStatus };
 
 export class AppSupervisor {
   private readonly apps = new Map<string, Entry>();
@@ -97,8 +105,52 @@ export class AppSupervisor {
   /** Register an app; `waiting` until start() (init starts network apps once there is an address). */
   add(spec: AppSpec): void {
     if (this.apps.has(spec.name)) throw new Error(`app ${spec.name} is there twice`);
-    this.apps.set(spec.name, { spec, status: { name: spec.name, ...(spec.version ? { version: spec.version } : {}), source: spec.source, state: 'waiting', restarts: 0 }, wanted: false, quickExits: 0, exits: [], looping: false });
+    this.apps.set(spec.name, { spec, status: freshStatus(spec), wanted: false, quickExits: 0, exits: [], looping: false });
     this.changed();
+  }
+
+  /**
+   * Run `spec` in place of the app of that name (a deploy): the old version is stopped, the
+   * new one started and watched for `settleMs`. If it exits within that time it is stopped
+   * and the old version (when there was one) is put back and started again, as it was.
+   */
+  async replace(spec: AppSpec, settleMs: number): Promise<ReplaceResult> {
+    const e = this.apps.get(spec.name);
+    const old = e ? { spec: e.spec, status: e.status, wanted: e.wanted } : undefined;
+    if (e) {
+      await this.stop(spec.name);
+      e.spec = spec;
+      e.status = freshStatus(spec);
+    } else this.add(spec);
+    const entry = this.entry(spec.name);
+    const exitedEarly = await new Promise<boolean>((resolve) => {
+      const timer = this.o.clock.setTimeout(() => {
+        entry.watch = undefined;
+        resolve(false);
+      }, settleMs);
+      entry.watch = () => {
+        entry.watch = undefined;
+        this.o.clock.clearTimeout(timer);
+        resolve(true);
+      };
+      this.start(spec.name);
+    });
+    if (!exitedEarly) return { ok: true, app: { ...entry.status } };
+    await this.stop(spec.name);
+    const failed = { ...entry.status };
+    if (!old) {
+      this.apps.delete(spec.name);
+      this.changed();
+      return { ok: false, failed };
+    }
+    entry.spec = old.spec;
+    entry.status = { ...old.status, state: 'stopped' };
+    delete entry.status.pid;
+    delete entry.status.since;
+    delete entry.status.nextStart;
+    if (old.wanted) this.start(spec.name);
+    else this.changed();
+    return { ok: false, failed, app: { ...entry.status } };
   }
 
   names(): string[] {
@@ -188,6 +240,7 @@ export class AppSupervisor {
 
   private exited(e: Entry, code: number | null, signal: string | null, since: number): void {
     const now = this.o.clock.now();
+    e.watch?.();
     e.status = { ...e.status, lastExit: { code, signal, at: now } };
     delete e.status.pid;
     delete e.status.since;
@@ -244,13 +297,18 @@ export class AppSupervisor {
   }
 }
 
+function freshStatus(spec: AppSpec): AppStatus {
+  return { name: spec.name, ...(spec.version ? { version: spec.version } : {}), source: spec.source, ...(spec.release ? { release: spec.release } : {}), state: 'waiting', restarts: 0 };
+}
+
 /**
  * Whether the image's apps let a new system be confirmed (A/B updates): `failing` as soon as
  * one is in a crash loop, `healthy` once each has run `healthyMs` without exiting (or waits for
  * a network that is not there: that is not the app's fault), `pending` until then.
  */
 export function appsHealth(apps: AppStatus[], now: number, healthyMs = 30_000): { state: 'healthy' | 'pending' | 'failing'; app?: string } {
-  const image = apps.filter((a) => a.source === 'image');
+  // A deployed app runs in place of (or next to) the image's: the system must run it too.
+  const image = apps.filter((a) => a.source !== 'user');
   const looping = image.find((a) => a.state === 'crash-loop');
   if (looping) return { state: 'failing', app: looping.name };
   const unsettled = image.find((a) => !(a.state === 'waiting' || a.state === 'stopped' || (a.state === 'running' && a.since !== undefined && now - a.since >= healthyMs)));

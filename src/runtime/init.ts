@@ -30,7 +30,9 @@ import { envFiles } from './env-files.js';
 import { confirmRunningSlot, systemState } from './system-slot.js';
 import { startWatchdog, type Watchdog } from './watchdog.js';
 import { AppSupervisor, appsHealth, type AppStatus } from './apps.js';
-import { APPS_RUN_DIR, serveAppControl, writeAppsState } from './app-control.js';
+import { APPS_RUN_DIR, serveAppControl, writeAppsState, type DeployRequest } from './app-control.js';
+import { tailAppLog } from './app-log.js';
+import { commitRelease, DEPLOY_ROOT, deployedSpecs, discardRelease, releaseSpec } from './deploy.js';
 import { APP_GID, appStarter, openHardwareToApps, writeUsers } from './app-runner.js';
 import { GPIO_FIFO, serveGpioRequests } from './gpio-access.js';
 import { sysfsChips } from './board/linux.js';
@@ -225,12 +227,16 @@ async function startApps(info: ImageInfo, users: boolean): Promise<void> {
   } catch (err) {
     log(`gpio: apps that are not root cannot open GPIO lines: ${(err as Error).message}`);
   }
-  for (const a of image) sup.add({ name: a.name, version: a.version, dir: a.dir, main: a.main, network: a.network, root: a.root, source: 'image' });
+  // Deployed apps (nodeos-bsp deploy) run in place of the image's of the same name, on the system they were deployed to.
+  const deployed = users ? deployedSpecs(DEPLOY_ROOT, info.build, image.map((a) => a.name), log) : [];
+  for (const a of image) sup.add(deployed.find((d) => d.name === a.name) ?? { name: a.name, version: a.version, dir: a.dir, main: a.main, network: a.network, root: a.root, source: 'image' });
+  for (const d of deployed) if (!sup.spec(d.name)) sup.add(d);
   if (users) {
     for (const pkg of readEnabled()) {
       try {
         const spec = userAppSpec(pkg);
-        if (sup.spec(spec.name)) throw new Error(`an app named ${spec.name} is built into the image`);
+        const other = sup.spec(spec.name);
+        if (other) throw new Error(`an app named ${spec.name} is ${other.source === 'image' ? 'built into the image' : 'deployed (nodeos-bsp deploy)'}`);
         sup.add(spec);
       } catch (err) {
         log(`app ${pkg} (enabled by a user): not started: ${(err as Error).message}`);
@@ -246,7 +252,7 @@ async function startApps(info: ImageInfo, users: boolean): Promise<void> {
     if (!users) throw new BspError('EAPP_NO_USERS', 'users\' apps need the users\' partition (/home), which this boot does not have');
     const spec = userAppSpec(pkg);
     const had = sup.spec(spec.name);
-    if (had && had.source === 'image') throw new BspError('EAPP_EXISTS', `an app named ${spec.name} is built into the image: that one runs (rename the package to run both)`);
+    if (had && had.source !== 'user') throw new BspError('EAPP_EXISTS', `an app named ${spec.name} is ${had.source === 'image' ? 'built into the image' : 'deployed (nodeos-bsp deploy)'}: that one runs (rename the package to run both)`);
     if (!had) sup.add(spec);
     writeEnabled([...readEnabled().filter((p) => p !== pkg), pkg]);
     run(spec.name);
@@ -255,20 +261,49 @@ async function startApps(info: ImageInfo, users: boolean): Promise<void> {
   const disable = async (pkg: string): Promise<AppStatus> => {
     const name = sup.list().find((a) => a.name === pkg || sup.spec(a.name)?.package === pkg)?.name;
     const spec = name ? sup.spec(name) : undefined;
-    if (spec?.source === 'image') throw new BspError('EAPP_EXISTS', `${name} is built into the image, not enabled by a user: board.apps.${name}.stop() stops it until the next boot`);
+    if (spec && spec.source !== 'user') throw new BspError('EAPP_EXISTS', `${name} is ${spec.source === 'image' ? 'built into the image' : 'deployed'}, not enabled by a user: board.apps.${name}.stop() stops it until the next boot`);
     if (!spec || !readEnabled().includes(spec.package ?? pkg)) throw new BspError('EAPP_UNKNOWN', `${pkg} is not an enabled app: the enabled ones are ${readEnabled().join(', ') || '(none)'}`);
     writeEnabled(readEnabled().filter((p) => p !== spec.package));
     return sup.remove(spec.name);
   };
+  // nodeos-bsp deploy: the sshd staged a release; it replaces the running version once it ran settleMs.
+  const deploying = new Set<string>();
+  const deploy = async (name: string, req: DeployRequest): Promise<AppStatus> => {
+    if (!users) throw new BspError('EDEPLOY_NO_USERS', 'deployed apps are kept on the users\' partition (/home), which this boot does not have');
+    if (deploying.has(name)) throw new BspError('EDEPLOY_BUSY', `${name} is being deployed by someone else right now: try again when that deploy has finished`);
+    const had = sup.spec(name);
+    if (had?.source === 'user') throw new BspError('EAPP_EXISTS', `${name} is a user's app (board.apps.enable): board.apps.disable('${had.package ?? name}') first, or deploy it under another name`);
+    deploying.add(name);
+    let kept = false;
+    try {
+      const spec = releaseSpec(DEPLOY_ROOT, name, req.release);
+      const r = await sup.replace(spec, req.settleMs);
+      if (r.ok) {
+        commitRelease(DEPLOY_ROOT, name, req.release);
+        kept = true;
+        log(`app ${name}: deployed ${spec.version} (release ${req.release})${had ? ` in place of ${had.version ?? 'the version before'}` : ''}`);
+        return r.app;
+      }
+      const x = r.failed.lastExit;
+      const how = !x ? 'could not start' : x.signal ? `was killed by ${x.signal}` : `exited with code ${x.code}`;
+      const back = r.app ? `rolled back to ${r.app.version ?? 'the version before'}, which runs again` : 'nothing runs under that name (it was new)';
+      log(`app ${name}: the deployed ${spec.version} ${how} within ${req.settleMs / 1000} s; ${back}`);
+      throw new BspError('EDEPLOY_CRASHED', `${name} ${spec.version} ${how} within ${req.settleMs / 1000} s of starting; ${back}. The end of its log:\n${tailAppLog(logDir, name, 15)}`);
+    } finally {
+      // Not kept (it exited, or could not even be read): removed, unless current or previous.
+      if (!kept) discardRelease(DEPLOY_ROOT, name, req.release);
+      deploying.delete(name);
+    }
+  };
   try {
-    await serveAppControl(sup, undefined, { enable, disable });
+    await serveAppControl(sup, undefined, { enable, disable, deploy });
   } catch (err) {
     log(`apps: no control socket (board.apps cannot start or stop them): ${(err as Error).message}`);
   }
   for (const name of sup.names()) run(name);
   if (!sup.names().length) return;
   const waiting = sup.names().filter((n) => networkApps.includes(n));
-  log(`apps: ${sup.names().map((n) => `${n}${sup.spec(n)?.source === 'user' ? ' (user)' : ''}${waiting.includes(n) ? ' (once the network is up)' : ''}`).join(', ')}; board.apps shows them${users ? '' : ' (logs in memory: no users partition)'}${opened.length ? `; the app user may use ${opened.join(' ')}` : ''}`);
+  log(`apps: ${sup.names().map((n) => `${n}${sup.spec(n)?.source !== 'image' ? ` (${sup.spec(n)?.source})` : ''}${waiting.includes(n) ? ' (once the network is up)' : ''}`).join(', ')}; board.apps shows them${users ? '' : ' (logs in memory: no users partition)'}${opened.length ? `; the app user may use ${opened.join(' ')}` : ''}`);
 }
 
 /** The SSH server, in its own process; restarted with a growing delay unless it is off on purpose. */
@@ -393,7 +428,7 @@ async function main(): Promise<void> {
  * A confirmed system, or one without apps, is confirmed (again) as soon as the REPL runs.
  */
 function confirmWhenAppsHealthy(info: ImageInfo): void {
-  const names = (apps?.list() ?? []).filter((a) => a.source === 'image').map((a) => a.name);
+  const names = (apps?.list() ?? []).filter((a) => a.source !== 'user').map((a) => a.name);
   let confirmed = true;
   try {
     confirmed = systemState(info.build, readFileSync('/proc/cmdline', 'utf8'), envFiles('/boot', info.layout.env.file, info.layout.env.backup)).confirmed;

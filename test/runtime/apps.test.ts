@@ -374,3 +374,76 @@ describe('apps and a new system (A/B): appsHealth', () => {
     assert.deepEqual(appsHealth([app({ since: 0 }), app({ name: 'mine', source: 'user', state: 'crash-loop' })], 1e9), { state: 'healthy' });
   });
 });
+
+describe('app supervisor: replace (a deploy)', () => {
+  const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+  const v2: AppSpec = { ...spec, version: '2.0.0', dir: '/home/.local/share/nodeos/deployed/thermo/releases/aaaaaaaaaaaaaaaa', source: 'deployed', release: 'aaaaaaaaaaaaaaaa' };
+
+  it('a new version that runs its settle time takes the old one\'s place, with its own counts', async () => {
+    const { sup, procs, clock } = setup();
+    sup.start('thermo');
+    procs[0]!.exit(1);
+    clock.advance(1000);
+    const p = sup.replace(v2, 10_000);
+    await tick();
+    assert.equal(procs.length, 3);
+    assert.deepEqual(procs[1]!.signals, ['SIGTERM'], 'the old version was stopped first');
+    clock.advance(9_999);
+    await tick();
+    let settled = false;
+    void p.then(() => (settled = true));
+    await tick();
+    assert.equal(settled, false, 'not before its settle time');
+    clock.advance(1);
+    const r = await p;
+    assert.ok(r.ok);
+    assert.deepEqual({ v: r.app.version, source: r.app.source, release: r.app.release, state: r.app.state, restarts: r.app.restarts, pid: r.app.pid }, { v: '2.0.0', source: 'deployed', release: v2.release, state: 'running', restarts: 0, pid: 102 });
+    assert.equal(sup.spec('thermo')!.dir, v2.dir);
+    // From here it is supervised as any app: an exit is restarted with backoff.
+    procs[2]!.exit(1);
+    clock.advance(1000);
+    assert.equal(procs.length, 4);
+  });
+
+  it('one that exits within its settle time is stopped; the old version is put back and runs again', async () => {
+    const { sup, procs, clock } = setup();
+    sup.start('thermo');
+    const p = sup.replace(v2, 10_000);
+    await tick();
+    clock.advance(2000);
+    procs[1]!.exit(3);
+    const r = await p;
+    assert.equal(r.ok, false);
+    assert.ok(!r.ok);
+    assert.deepEqual({ v: r.failed.version, exit: r.failed.lastExit?.code }, { v: '2.0.0', exit: 3 });
+    assert.deepEqual({ v: r.app?.version, source: r.app?.source, state: r.app?.state, pid: r.app?.pid }, { v: '1.0.0', source: 'image', state: 'running', pid: 102 });
+    assert.equal(sup.spec('thermo')!.dir, spec.dir);
+    clock.advance(120_000);
+    assert.equal(procs.length, 3, 'the failed version is not restarted behind the old one\'s back');
+  });
+
+  it('a stopped old version stays stopped; a new app that fails is forgotten; a start that throws is an exit', async () => {
+    const { sup, procs, clock } = setup();
+    await sup.stop('thermo');
+    const p = sup.replace(v2, 5000);
+    await tick();
+    procs[0]!.exit(1);
+    const r = await p;
+    assert.ok(!r.ok);
+    assert.equal(r.app?.state, 'stopped');
+    assert.equal(procs.length, 1);
+
+    const fresh = { ...v2, name: 'door', dir: '/x/door' };
+    const q = sup.replace(fresh, 5000);
+    await tick();
+    procs[1]!.exit(null, 'SIGSEGV');
+    const f = await q;
+    assert.ok(!f.ok && f.app === undefined && f.failed.lastExit?.signal === 'SIGSEGV');
+    assert.deepEqual(sup.names(), ['thermo']);
+
+    const broken = new AppSupervisor({ clock, log: () => undefined, start: () => { throw new Error('no such file'); } });
+    const b = await broken.replace(fresh, 5000);
+    assert.ok(!b.ok && b.failed.lastExit?.code === null);
+    assert.deepEqual(broken.names(), []);
+  });
+});

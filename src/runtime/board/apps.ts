@@ -12,6 +12,8 @@ export interface App {
   name: string;
   version?: string;
   source: AppStatus['source'];
+  /** A deployed app's release (nodeos-bsp deploy). */
+  release?: string;
   state: AppStatus['state'];
   pid?: number;
   restarts: number;
@@ -38,6 +40,7 @@ function appOf(s: AppStatus, backend: AppsBackend, now: number): App {
     name: s.name,
     ...(s.version ? { version: s.version } : {}),
     source: s.source,
+    ...(s.release ? { release: s.release } : {}),
     state: s.state,
     ...(s.pid !== undefined ? { pid: s.pid } : {}),
     restarts: s.restarts,
