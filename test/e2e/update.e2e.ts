@@ -12,7 +12,9 @@
  * NodeOS: stage 1 gives up, the kernel panics) → after `bootlimit` tries the board is back
  * on build 2 by itself and reports the failed update; /home is still there.
  * qemu-virt: build 2 over SSH (`update --board --reboot`, OpenSSH to the board's forwarded
- * port) boots and confirms; broken build 3 falls back; /home stays.
+ * port) boots and confirms; build 3, a whole system with an app that exits at once, is not
+ * confirmed: init sees the app crash-loop and restarts, and after `bootlimit` tries the
+ * board is back on build 2; /home stays.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
@@ -30,12 +32,12 @@ const PROMPT = /\n> $/;
 const BOOT_MS = 300_000;
 
 /** A signed build of `board` in `dir`, with its own build time (so its own build id). */
-async function build(board: string, dir: string, epoch: number, key: string, sshKey?: string): Promise<BuildManifest> {
+async function build(board: string, dir: string, epoch: number, key: string, sshKey?: string, more: string[] = []): Promise<BuildManifest> {
   const saved = process.env.SOURCE_DATE_EPOCH;
   process.env.SOURCE_DATE_EPOCH = String(epoch);
   try {
     mkdirSync(dir, { recursive: true });
-    const r = await runCli('build', '--board', board, '--out', dir, '--signing-key', key, ...(sshKey ? ['--ssh-key', sshKey] : []), '--json');
+    const r = await runCli('build', '--board', board, '--out', dir, '--signing-key', key, ...(sshKey ? ['--ssh-key', sshKey] : []), ...more, '--json');
     assert.equal(r.code, 0, r.err);
   } finally {
     if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
@@ -183,17 +185,25 @@ async function build2ByCard(s: Scenario, systemDevice: RegExp, corruptEnv: boole
 }
 
 /** A broken build 3 into slot A by the kit: tried bootlimit times, then build 2 again by itself, which says so. */
-async function brokenBuild3(s: Scenario): Promise<void> {
-  const u3 = await hostUpdate(s, s.b3);
+/**
+ * Build 3 fails on the board and the board comes back to build 2 by itself: by default a
+ * system slot without NodeOS (stage 1 gives up); or a real build whose app crash-loops (init
+ * fails the new system's boot), as `broken` says.
+ */
+async function brokenBuild3(s: Scenario, broken: { bundle: string; build: string; why: RegExp; everyTry?: boolean } = { bundle: s.b3, build: 'broken3', why: /nodeos: slot A holds no NodeOS system/ }): Promise<void> {
+  const u3 = await hostUpdate(s, broken.bundle);
   assert.equal(u3.code, 0, u3.err);
   assert.equal(JSON.parse(u3.out).slot, 'A');
   await onBoard(s, async (c) => {
-    await said(c, /nodeos: update: slot A \(build broken3\) did not come up; back on this system/, 4 * BOOT_MS);
+    await said(c, new RegExp(`nodeos: update: slot A \\(build ${broken.build}\\) did not come up; back on this system`), 4 * BOOT_MS);
     await c.waitFor(PROMPT, BOOT_MS, 0);
     assert.deepEqual(c.output.match(/nodeos: booting slot [AB]/g), ['nodeos: booting slot A', 'nodeos: booting slot A', 'nodeos: booting slot A', 'nodeos: booting slot B']);
-    // Stage 1 says why (the kernel's own lines may break into one of the three on the console).
-    assert.match(c.output, /nodeos: slot A holds no NodeOS system/);
-    assert.deepEqual(await system(c), { slot: 'B', build: s.m2.build, confirmed: true, other: { slot: 'A', build: 'broken3', confirmed: false }, next: 'B', lastFailedUpdate: { slot: 'A', build: 'broken3' } });
+    // The board says why (the kernel's own lines may break into one of the three on the console).
+    // (Lines init prints in the background, the app's among them, are in c.messages.)
+    const text = [c.output, ...c.messages].join('\n');
+    assert.match(text, broken.why);
+    if (broken.everyTry) assert.equal(text.match(new RegExp(broken.why.source, 'g'))?.length, 3, 'said on each of the three tries');
+    assert.deepEqual(await system(c), { slot: 'B', build: s.m2.build, confirmed: true, other: { slot: 'A', build: broken.build, confirmed: false }, next: 'B', lastFailedUpdate: { slot: 'A', build: broken.build } });
     assert.equal(await c.eval("require('fs').readFileSync('/home/keep.txt', 'utf8')"), "'kept'");
   });
 }
@@ -276,7 +286,7 @@ describe('A/B updates end to end (through U-Boot)', () => {
     await brokenBuild3(s);
   });
 
-  it('qemu-virt: build 2 over SSH (update --board --reboot) boots and confirms, a broken build 3 falls back, /home stays', async function () {
+  it('qemu-virt: build 2 over SSH (update --board --reboot) boots and confirms, a build 3 whose app crash-loops falls back, /home stays', async function () {
     this.timeout(1_800_000);
     const home = tempDir();
     chmodSync(home, 0o700);
@@ -302,7 +312,20 @@ describe('A/B updates end to end (through U-Boot)', () => {
       },
       { forward: [{ host: port, board: 22 }] },
     );
-    await brokenBuild3(s);
+    // Build 3 here is a whole system whose app exits at once: on the new, unconfirmed system
+    // init sees the crash loop and restarts, so U-Boot counts the tries and falls back.
+    const app = join(s.dir, 'crasher');
+    mkdirSync(app, { recursive: true });
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'crasher', version: '1.0.0', main: 'index.js' }));
+    writeFileSync(join(app, 'package-lock.json'), JSON.stringify({ name: 'crasher', version: '1.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: 'crasher', version: '1.0.0' } } }));
+    writeFileSync(join(app, 'index.js'), "console.error('crasher: cannot start'); process.exit(1);\n");
+    const m3 = await build('qemu-virt', join(s.dir, '3'), 1_764_200_000, s.keys.privateKey, undefined, ['--app', app]);
+    await brokenBuild3(s, {
+      bundle: join(s.dir, '3', 'nodeos-qemu-virt.nodeos-update'),
+      build: m3.build,
+      why: new RegExp(`nodeos: update: app crasher crash-loops on this new system \\(build ${m3.build}\\): restarting`),
+      everyTry: true,
+    });
   });
 });
 
