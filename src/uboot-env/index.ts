@@ -7,3 +7,5 @@ export { bytesToText, checkName, currentCopy, hasControl, decodeEnv, encodeEnv, 
 export { createImage, fromText, parseScript, textToData, toText, type CreateImageOptions } from './text.js';
 export { fileConfig, parseFwEnvConfig, type EnvConfig, type EnvLocation } from './config.js';
 export { readEnv, readRaw, storageSize, updateEnv, writeEnv, type EnvChange, type EnvReadResult, type ReadOptions, type UpdateOptions, type WritePlan } from './store.js';
+export { openEnv, type EnvWhere, type UbootEnv } from './handle.js';
+export { applyEnvFile, fwEnvTool, TOOLS_VERSION, type ToolIo } from './tools.js';
