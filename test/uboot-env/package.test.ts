@@ -88,6 +88,21 @@ describe('uboot-env as a package of its own', function () {
     }
   });
 
+  it('openEnv: a region of an image, redundant; increment counts, and refuses what is not a number (nothing written)', () => {
+    const d = tempDir();
+    const img = join(d, 'disk.img');
+    writeFileSync(img, Buffer.concat([Buffer.alloc(0x10000), ENV('n=x\n', true), Buffer.alloc(0x4000, 0xff), Buffer.alloc(0x1000)]));
+    const env = openEnv({ device: img, offset: 0x10000, size: 0x4000, redundant: true });
+    assert.equal(env.increment('boot_count'), 1);
+    assert.equal(env.increment('boot_count', 4), 5);
+    const before = readFileSync(img);
+    assert.throws(() => env.increment('n'), { code: 'EENV_FORMAT' });
+    assert.ok(readFileSync(img).equals(before));
+    writeFileSync(join(d, 'fw_env.config'), `${img} 0x10000 0x4000\n${img} 0x14000 0x4000\n`);
+    assert.equal(openEnv({ config: join(d, 'fw_env.config') }).get('boot_count'), '5');
+    assert.equal(execFileSync('fw_printenv', ['-c', join(d, 'fw_env.config'), 'boot_count']).toString(), 'boot_count=5\n');
+  });
+
   it('npm pack gives a uboot-env package that installs into an empty project and works there', () => {
     const out = tempDir();
     const tgz = packUbootEnv(out);
