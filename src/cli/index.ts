@@ -28,7 +28,16 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   update: async () => (await import('./update.js')).registerUpdate,
   keys: async () => (await import('./update.js')).registerUpdate,
   deploy: async () => (await import('./deploy.js')).registerDeploy,
+  completion: completionGroup,
+  __complete: completionGroup,
 };
+
+/** Completion needs the whole program (every group) to walk. */
+let completionRegister: Register | undefined;
+async function completionGroup(): Promise<Register> {
+  const { registerCompletion } = await import('./completion.js');
+  return (completionRegister ??= (program, io) => registerCompletion(program, io, () => buildProgram(io, [])));
+}
 
 /** Build the program with the command groups `argv` needs (all of them for top-level help). */
 export async function buildProgram(io: Io, argv: string[] = []): Promise<Command> {
