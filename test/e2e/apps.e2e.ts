@@ -152,8 +152,10 @@ describe('apps: examples/thermometer built into the rpi3b image', () => {
       const v2 = copyDir(join(packageRoot(), 'examples/thermometer'));
       writeFileSync(join(v2, 'package.json'), readFileSync(join(v2, 'package.json'), 'utf8').replace('"version": "1.0.0"', '"version": "1.1.0"'));
       writeFileSync(join(v2, 'server.js'), readFileSync(join(v2, 'server.js'), 'utf8').replace("sensor: 'tmp105',", "sensor: 'tmp105', version: '1.1.0',"));
+      const t2 = Date.now();
       const d2 = await runCli('deploy', v2, ...ssh, '--json');
       assert.equal(d2.code, 0, d2.err);
+      console.log(`      deploy over SSH (10 s settle included): ${((Date.now() - t2) / 1000).toFixed(1)} s`);
       const r2 = JSON.parse(d2.out) as { version: string; release: string; replacesImageApp?: boolean };
       assert.deepEqual([r2.version, r2.replacesImageApp], ['1.1.0', true]);
       assert.equal((await answer(port, 60_000)).version, '1.1.0', 'the new version answers, no reboot');
@@ -162,8 +164,10 @@ describe('apps: examples/thermometer built into the rpi3b image', () => {
       const v3 = copyDir(v2);
       writeFileSync(join(v3, 'package.json'), readFileSync(join(v3, 'package.json'), 'utf8').replace('"version": "1.1.0"', '"version": "1.2.0"'));
       writeFileSync(join(v3, 'server.js'), `throw new Error('thermometer 1.2.0 cannot start');\n${readFileSync(join(v3, 'server.js'), 'utf8')}`);
+      const t3 = Date.now();
       const d3 = await runCli('deploy', v3, ...ssh);
       assert.equal(d3.code, 1, d3.out);
+      console.log(`      deploy rolled back: ${((Date.now() - t3) / 1000).toFixed(1)} s`);
       assert.match(d3.err, /thermometer 1\.2\.0 exited with code 1 within 10 s of starting; rolled back to 1\.1\.0, which runs again\. The end of its log:[\s\S]*thermometer 1\.2\.0 cannot start[\s\S]*\[EDEPLOY_CRASHED\]/);
       assert.equal((await answer(port, 60_000)).version, '1.1.0');
       assert.equal(await c.eval("require('fs').readlinkSync('/home/.local/share/nodeos/deployed/thermometer/current')"), `'releases/${r2.release}'`);
