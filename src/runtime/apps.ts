@@ -255,18 +255,18 @@ export class AppSupervisor {
     e.exits = [...e.exits.filter((t) => now - t < this.o.crashLoopWindowMs), now];
     const delay = Math.min(this.o.maxBackoffMs, this.o.backoffMs * 2 ** (e.quickExits - 1));
     const how = signal ? `killed by ${signal}` : `exit ${code}`;
-    if (!e.looping && e.exits.length >= this.o.crashLoopExits) {
-      e.looping = true;
-      this.o.log(`app ${e.spec.name}: crash loop (${e.exits.length} exits in ${Math.round(this.o.crashLoopWindowMs / 1000)} s, last: ${how}); retrying with backoff up to ${Math.round(this.o.maxBackoffMs / 1000)} s; its log: .logs ${e.spec.name}`);
-    } else if (!e.looping) {
-      this.o.log(`app ${e.spec.name}: ${how}; starting again in ${delay / 1000} s`);
-    }
+    const said = e.looping ? undefined : e.exits.length >= this.o.crashLoopExits
+      ? `app ${e.spec.name}: crash loop (${e.exits.length} exits in ${Math.round(this.o.crashLoopWindowMs / 1000)} s, last: ${how}); retrying with backoff up to ${Math.round(this.o.maxBackoffMs / 1000)} s; its log: .logs ${e.spec.name}`
+      : `app ${e.spec.name}: ${how}; starting again in ${delay / 1000} s`;
+    if (e.exits.length >= this.o.crashLoopExits) e.looping = true;
     e.status = { ...e.status, state: e.looping ? 'crash-loop' : 'backoff', restarts: e.status.restarts + 1, nextStart: now + delay };
     e.timer = this.o.clock.setTimeout(() => {
       e.timer = undefined;
       if (e.wanted && !e.proc) this.launch(e);
     }, delay);
+    // The status first, then the console line: whoever reads the line finds board.apps saying it.
     this.changed();
+    if (said) this.o.log(said);
   }
 
   private async terminate(e: Entry): Promise<void> {

@@ -133,7 +133,9 @@ describe('apps: examples/thermometer built into the rpi3b image', () => {
       const end = Date.now() + 120_000;
       while (Date.now() < end) {
         restarted = await c.eval("JSON.stringify([board.apps.thermometer.state, board.apps.thermometer.restarts, board.apps.thermometer.pid])");
-        if (/running/.test(restarted)) break;
+        // Running again as a new process (the line above is said before the status file is written).
+        const [st, , p] = JSON.parse(restarted.slice(1, -1)) as [string, number, number];
+        if (st === 'running' && p !== pid) break;
         await new Promise((r) => setTimeout(r, 1000));
       }
       const [state, restarts, pid2] = JSON.parse(restarted.slice(1, -1)) as [string, number, number];
