@@ -96,8 +96,9 @@ export function requestGpio(op: 'export' | 'unexport', gpio: number, o: { fifo?:
   }
   if (op === 'unexport') return true;
   const dir = join(o.sys ?? SYS_GPIO, `gpio${gpio}`);
-  // Generous: at boot init may be busy for seconds (under QEMU, many) before it reads the FIFO.
-  const end = Date.now() + (o.timeoutMs ?? 15_000);
+  // Generous: at boot init may be busy for seconds before it reads the FIFO (a single slow
+  // core starting several apps; under QEMU beside another emulated board, 15 s was not enough).
+  const end = Date.now() + (o.timeoutMs ?? 60_000);
   for (;;) {
     try {
       accessSync(join(dir, 'direction'), constants.W_OK);
