@@ -9,15 +9,13 @@
  * old one back and the deploy fails with EDEPLOY_CRASHED and the end of the app's log.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Cache } from '../artifacts/cache.js';
 import { fetchNpm, npmRegistry, unpackTgz } from '../artifacts/npm.js';
 import { writeCpio } from '../cpio/index.js';
 import { BspError } from '../errors.js';
-import { buildApp, lockPackages } from '../image/apps.js';
+import { buildApp, lockPackages, readAppProject } from '../image/apps.js';
 import { openSubsystem, type SshClientOptions } from '../net/ssh-client.js';
-import { appSettings, type AppPackageJson } from './manifest.js';
 import { DEFAULT_SETTLE_MS, DEPLOY_PROTOCOL, DEPLOY_SUBSYSTEM, type DeployHeader, type DeployHello, type DeployResult } from './deploy-wire.js';
 
 export interface DeployOptions extends SshClientOptions {
@@ -35,20 +33,6 @@ export interface DeployReport extends DeployResult {
   node: string;
   files: number;
   bytes: number;
-}
-
-/** The app's own checks (package.json, lock), before connecting to anything. */
-function checkAppDir(dir: string): void {
-  const pkgFile = join(dir, 'package.json');
-  if (!existsSync(pkgFile)) throw new BspError('EAPP', `${dir} has no package.json: an app is an npm project (npm init, then npm install its dependencies)`);
-  let pkg: AppPackageJson;
-  try {
-    pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as AppPackageJson;
-  } catch (err) {
-    throw new BspError('EAPP', `${pkgFile}: ${(err as Error).message}`);
-  }
-  appSettings(pkg, dir);
-  if (!existsSync(join(dir, 'package-lock.json'))) throw new BspError('EAPP_LOCK', `${dir} has no package-lock.json: run npm install there (the board gets exactly what the lock says)`);
 }
 
 function parseHello(line: string | undefined, board: string): DeployHello & { node: NonNullable<DeployHello['node']> } {
@@ -69,7 +53,8 @@ export async function deployOverSsh(appDir: string, board: string, o: DeployOpti
   const dir = resolve(appDir);
   const settleMs = o.settleMs ?? DEFAULT_SETTLE_MS;
   if (!Number.isInteger(settleMs) || settleMs < 0 || settleMs > 600_000) throw new BspError('EUSAGE', `--settle must be 0 to 600 seconds, not ${settleMs / 1000}`);
-  checkAppDir(dir);
+  // The app's own checks (package.json, lock), before connecting to anything.
+  const { lockFile } = readAppProject(dir);
   const s = openSubsystem(board, DEPLOY_SUBSYSTEM, 'deploy', o);
   try {
     const line = await Promise.race([s.nextLine(), s.done.then(() => undefined)]);
@@ -81,7 +66,7 @@ export async function deployOverSsh(appDir: string, board: string, o: DeployOpti
     const node = hello.node;
     // The board's Node package (its headers) is needed only to install dependencies for it.
     let nodePkg = '';
-    if (lockPackages(join(dir, 'package-lock.json')).length) {
+    if (lockPackages(lockFile).length) {
       const { path } = await fetchNpm(cache.has(node.sha256) ? '' : npmRegistry(), node, cache, offline);
       nodePkg = `${unpackTgz(cache, path, node.sha256)}/package`;
     }

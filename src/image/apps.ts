@@ -44,9 +44,11 @@ export function lockPackages(lockFile: string): BuiltApp['packages'] {
     .sort((a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version));
 }
 
-/** Build one app for the target (dependencies cached by lock, Node version and arch). */
-export function buildApp(appDir: string, nodePkg: string, nodeVersion: string, arch: string, cache: Cache, offline: boolean): BuiltApp {
-  const dir = resolve(appDir);
+/**
+ * An app directory's package.json (read and checked: how it runs) and its lock file, refused
+ * with EAPP / EAPP_LOCK before anything is built or sent (build --app, deploy).
+ */
+export function readAppProject(dir: string): { pkg: AppPackageJson; pkgFile: string; settings: ReturnType<typeof appSettings>; lockFile: string } {
   const pkgFile = join(dir, 'package.json');
   if (!existsSync(pkgFile)) throw new BspError('EAPP', `${dir} has no package.json: an app is an npm project (npm init, then npm install its dependencies)`);
   let pkg: AppPackageJson;
@@ -57,7 +59,14 @@ export function buildApp(appDir: string, nodePkg: string, nodeVersion: string, a
   }
   const settings = appSettings(pkg, dir);
   const lockFile = join(dir, 'package-lock.json');
-  if (!existsSync(lockFile)) throw new BspError('EAPP_LOCK', `${dir} has no package-lock.json: run npm install there (the image installs exactly what the lock says)`);
+  if (!existsSync(lockFile)) throw new BspError('EAPP_LOCK', `${dir} has no package-lock.json: run npm install there (the board gets exactly what the lock says)`);
+  return { pkg, pkgFile, settings, lockFile };
+}
+
+/** Build one app for the target (dependencies cached by lock, Node version and arch). */
+export function buildApp(appDir: string, nodePkg: string, nodeVersion: string, arch: string, cache: Cache, offline: boolean): BuiltApp {
+  const dir = resolve(appDir);
+  const { pkg, pkgFile, settings, lockFile } = readAppProject(dir);
   const files = packedFiles(dir);
   if (!files.includes(settings.main)) throw new BspError('EAPP', `${dir}: the app's main file ${settings.main} is not among the files npm would publish (check "main", "nodeos.main" and "files" in package.json)`);
   const own = files.map((rel) => ({ rel, data: readFileSync(join(dir, rel)), mode: statSync(join(dir, rel)).mode & 0o777 }));
