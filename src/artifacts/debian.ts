@@ -210,9 +210,12 @@ export function pickPackage(index: DebPackage[], name: string): DebPackage {
   return p;
 }
 
-/** The concrete kernel image package a metapackage like linux-image-arm64 depends on. */
-export function followKernelMeta(index: DebPackage[], meta: DebPackage): DebPackage {
-  const dep = meta.depends.split(',').map((d) => d.trim().split(/\s/)[0]!).find((d) => /^linux-image-\d/.test(d));
+/**
+ * The concrete kernel package a metapackage depends on: linux-image-arm64 -> linux-image-6.12…,
+ * linux-source -> linux-source-6.12 (with `concrete` = /^linux-source-\d/).
+ */
+export function followKernelMeta(index: DebPackage[], meta: DebPackage, concrete = /^linux-image-\d/): DebPackage {
+  const dep = meta.depends.split(',').map((d) => d.trim().split(/\s/)[0]!).find((d) => concrete.test(d));
   return dep ? pickPackage(index, dep) : meta;
 }
 

@@ -11,13 +11,13 @@ import { debianMirror, DEFAULT_KEYRING, fetchDeb, fetchPackages, fetchRelease, f
 import type { OnProgress } from './download.js';
 import { fetchNpm, npmRegistry, resolveNpm, unpackTgz, type NpmTarball } from './npm.js';
 
-export { Cache, defaultCacheDir, hashFile } from './cache.js';
-export { compareVersions, debianMirror, parseStanzas, releaseHashes, DEFAULT_KEYRING } from './debian.js';
+export { Cache, checkTree, defaultCacheDir, hashFile } from './cache.js';
+export { compareVersions, debianMirror, followKernelMeta, parseStanzas, releaseHashes, DEFAULT_KEYRING, type DebPackage } from './debian.js';
 export { download, verify } from './download.js';
 export { npmRegistry } from './npm.js';
 
 /** Debian package roles a build needs. */
-export type DebRole = 'kernel' | 'uboot' | 'firmware' | 'busybox' | 'libc' | 'libstdcxx' | 'libgcc' | 'e2fsprogs' | 'libext2fs' | 'libcomerr' | 'libblkid' | 'libuuid' | 'utillinux' | 'libsmartcols';
+export type DebRole = 'kernel' | 'kernelSource' | 'uboot' | 'firmware' | 'busybox' | 'libc' | 'libstdcxx' | 'libgcc' | 'e2fsprogs' | 'libext2fs' | 'libcomerr' | 'libblkid' | 'libuuid' | 'utillinux' | 'libsmartcols';
 
 /** A pinned Debian package. */
 export interface LockedDeb {
@@ -65,11 +65,17 @@ export interface ArtifactOptions {
 /** Unpacked, verified artifacts. */
 export interface Artifacts {
   lock: LockFile;
-  /** Unpacked tree per Debian role (roles the board does not need are absent). */
-  debs: Partial<Record<DebRole, string>> & Record<'kernel' | 'busybox' | 'libc' | 'libstdcxx' | 'libgcc', string>;
+  /**
+   * Unpacked tree per Debian role (roles the board does not need are absent): `kernel` for a
+   * board on Debian's kernel, `kernelSource` for one whose kernel the kit builds.
+   */
+  debs: Partial<Record<DebRole, string>> & Record<'busybox' | 'libc' | 'libstdcxx' | 'libgcc', string>;
   /** Unpacked node-linux-<arch> package (its `package/` folder). */
   node: string;
 }
+
+/** The metapackage naming the suite's kernel source (followed to linux-source-<version>). */
+export const KERNEL_SOURCE_PACKAGE = 'linux-source';
 
 /** The Debian packages a board needs, by role. */
 export function debPackagesFor(profile: BoardProfile): Partial<Record<DebRole, string>> {
@@ -79,7 +85,8 @@ export function debPackagesFor(profile: BoardProfile): Partial<Record<DebRole, s
     libstdcxx: 'libstdc++6',
     libgcc: 'libgcc-s1',
   };
-  if ('debian' in profile.kernel.source) want.kernel = profile.kernel.source.debian;
+  if (profile.kernel.source === 'build') want.kernelSource = KERNEL_SOURCE_PACKAGE;
+  else want.kernel = profile.kernel.source.debian;
   if (profile.boot.uboot) want.uboot = profile.boot.uboot.package;
   if (profile.boot.firmware && profile.boot.firmware.files.length > 0) want.firmware = profile.boot.firmware.package;
   // First boot formats the users' partition as ext4 (journalled): busybox's mke2fs makes ext2 only.
@@ -122,7 +129,11 @@ export async function fetchArtifacts(profile: BoardProfile, o: ArtifactOptions =
   // Resolve what the lock does not pin (or pins under another package name).
   const missing = (Object.entries(wanted) as [DebRole, string][]).filter(([role, name]) => {
     const l = lock.debian[role];
-    return !l || (role === 'kernel' ? !l.package.startsWith('linux-image-') : l.package !== name);
+    if (!l) return true;
+    // A kernel metapackage is pinned as the concrete package it named.
+    if (role === 'kernel') return !l.package.startsWith('linux-image-');
+    if (role === 'kernelSource') return !l.package.startsWith(`${name}-`);
+    return l.package !== name;
   });
   if (missing.length > 0) {
     const release = await fetchRelease(debOpts());
@@ -132,6 +143,7 @@ export async function fetchArtifacts(profile: BoardProfile, o: ArtifactOptions =
     for (const [role, name] of missing) {
       let p = pickPackage(index, name);
       if (role === 'kernel') p = followKernelMeta(index, p);
+      if (role === 'kernelSource') p = followKernelMeta(index, p, /^linux-source-\d/);
       lock.debian[role] = { package: p.name, version: p.version, component: p.component, filename: p.filename, sha256: p.sha256, size: p.size };
     }
   }

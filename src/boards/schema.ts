@@ -159,7 +159,9 @@ export const BoardProfileSchema = Type.Object(
       {
         source: Type.Union([
           Type.Object({ debian: Type.String({ description: 'Debian package, e.g. linux-image-arm64' }) }, { additionalProperties: false }),
-          Type.Object({ tree: Type.String({ description: 'path to a kernel source tree' }) }, { additionalProperties: false }),
+          Type.Literal('build', {
+            description: "the kit builds the board's own kernel from the suite's linux-source package and the fragments (nodeos-bsp kernel build)",
+          }),
         ]),
         image: Type.String({ description: 'e.g. Image' }),
         fragments: Type.Array(Type.String(), { default: [], description: 'files under kernel-configs/' }),

@@ -2,7 +2,8 @@
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { Cache, fetchArtifacts } from '../artifacts/index.js';
-import { getBoard } from '../boards/index.js';
+import { getBoard, type BoardProfile } from '../boards/index.js';
+import { withKernelSource } from '../kernel/index.js';
 import { readLayoutAt } from '../layout/index.js';
 import { freeLoopbackPort, HOST_SERVICE_ADDRESS, parseForward, parseSensor, parseService, prepareEmulation, SENSOR_MODELS, startEmulation } from '../emulate/index.js';
 import { BspError, UsageError } from '../errors.js';
@@ -13,6 +14,7 @@ import { json, type Io } from './output.js';
 
 interface FetchOpts {
   board?: string;
+  kernel?: string;
   out: string;
   lock?: string;
   offline?: boolean;
@@ -24,6 +26,11 @@ interface FetchOpts {
   json?: boolean;
 }
 
+/** The profile with `--kernel` applied. */
+const withKernel = (board: BoardProfile, kernel: string | undefined): BoardProfile => (kernel ? withKernelSource(board, kernel) : board);
+
+const kernelOption = ['--kernel <source>', '"build" (the kit builds the board\'s kernel: nodeos-bsp kernel build) or a Debian kernel package; default: the profile\'s kernel.source'] as const;
+
 const withFetchOptions = (c: Command, boardFromProject = false): Command =>
   (boardFromProject ? c.option('-b, --board <id>', 'board id (see nodeos-bsp boards; or the project file\'s board)') : c.requiredOption('-b, --board <id>', 'board id (see nodeos-bsp boards)'))
     .option('-o, --out <dir>', 'output directory', 'out')
@@ -32,6 +39,7 @@ const withFetchOptions = (c: Command, boardFromProject = false): Command =>
     .option('--debian-mirror <url>', "Debian mirror (default: $NODEOS_BSP_DEBIAN_MIRROR, else the host's apt sources)")
     .option('--keyring <file>', 'keyring that signs the Debian archive', '/usr/share/keyrings/debian-archive-keyring.gpg')
     .option('--suite <name>', 'Debian suite', 'trixie')
+    .option(...kernelOption)
     .option('--cache-dir <dir>', 'download cache (default $NODEOS_BSP_CACHE or $XDG_CACHE_HOME/nodeos-bsp)')
     .option('--boards-dir <dir>', "board profiles (and their overlays/) to use instead of the kit's boards/")
     .option('--json', 'JSON events instead of progress text');
@@ -91,6 +99,7 @@ Examples:
   $ nodeos-bsp keys create --out keys && nodeos-bsp build -b rpi3b --signing-key keys/nodeos-update.key
   $ nodeos-bsp build -b rpi3b --app examples/thermometer
   $ nodeos-bsp build --project nodeos.yaml
+  $ nodeos-bsp build -b rpi3b --kernel build     # the board's own kernel (nodeos-bsp kernel build)
 
 Apps (--app DIR, repeatable) are npm projects with a package-lock.json: their published files
 and production dependencies (installed for the board: prebuilt addons, else cross-compiled)
@@ -116,7 +125,7 @@ their image trusts (--signing-key); an unsigned build's boards take none.`,
       if (project?.board && o.board && project.board !== o.board) throw new BspError('EUSAGE', `--board ${o.board} and ${o.project}'s board ${project.board} differ: give one`);
       o.board ??= project?.board;
       if (!o.board) throw new BspError('EUSAGE', `say which board: --board ID${o.project ? ` or "board:" in ${o.project}` : ''} (nodeos-bsp boards lists them)`);
-      const board = getBoard(o.board, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile;
+      const board = withKernel(getBoard(o.board, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile, o.kernel);
       const keyFiles = [...(project?.sshKeys ?? []), ...(o.sshKey ?? [])];
       const sshKeys = keyFiles.length ? loadSshKeyFiles(keyFiles).map((k) => k.line) : undefined;
       const apps = [...(project?.apps ?? []), ...(o.app ?? [])];
@@ -137,7 +146,7 @@ their image trusts (--signing-key); an unsigned build's boards take none.`,
       .description('download, verify and cache everything a build of the board needs')
       .addHelpText('after', '\nExamples:\n  $ nodeos-bsp fetch --board rpi3b\n  $ nodeos-bsp fetch --board rpi4b --debian-mirror http://mirror.example/debian'),
   ).action(async (o: FetchOpts) => {
-    const board = getBoard(o.board!, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile;
+    const board = withKernel(getBoard(o.board!, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile, o.kernel);
     const tty = !o.json && io.color;
     const report = reporter(io, Boolean(o.json), tty);
     const opts = artifactOptions(o);

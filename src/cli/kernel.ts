@@ -1,4 +1,4 @@
-/** `kernel check` and `kernel config`. */
+/** `kernel check`, `kernel config` and `kernel build`. */
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +6,8 @@ import { Command } from 'commander';
 import { fetchArtifacts } from '../artifacts/index.js';
 import { getBoard, type BoardProfile } from '../boards/index.js';
 import { BspError, UsageError } from '../errors.js';
-import { checkKernelConfig, mergeKernelConfig } from '../kernel/index.js';
+import { buildKernel, checkKernelConfig, mergeKernelConfig, withKernelSource } from '../kernel/index.js';
+import { Cache } from '../artifacts/index.js';
 import { json, type Io } from './output.js';
 
 /** The running kernel's config, where Debian puts it. */
@@ -22,6 +23,7 @@ function runningKernelConfig(): string {
  */
 async function packageKernelConfig(board: BoardProfile): Promise<string> {
   const a = await fetchArtifacts(board, { lockPath: join('out', `nodeos-${board.id}.lock.json`) });
+  if (!a.debs.kernel) throw new UsageError(`${board.id}'s kernel is built by the kit (kernel.source: build): run nodeos-bsp kernel build --board ${board.id}, then check its config with --config`);
   const boot = join(a.debs.kernel, 'boot');
   const name = existsSync(boot) ? readdirSync(boot).find((f) => f.startsWith('config-')) : undefined;
   if (!name) throw new BspError('EARTIFACT', `the kernel package ${a.lock.debian.kernel?.package ?? ''} has no boot/config-*`);
@@ -37,7 +39,8 @@ export function registerKernel(program: Command, io: Io): void {
       `
 Examples:
   $ nodeos-bsp kernel check --board rpi3b --config ./config-6.12.117+deb13-arm64
-  $ nodeos-bsp kernel config --board rpi3b --base arch/arm64/configs/defconfig -o .config`,
+  $ nodeos-bsp kernel config --board rpi3b --base arch/arm64/configs/defconfig -o .config
+  $ nodeos-bsp kernel build --board rpi3b`,
     );
 
   kernel
@@ -100,4 +103,60 @@ Examples:
       writeFileSync(o.output, r.text);
       io.out(`wrote ${o.output} (${board.kernel.fragments.length} fragment(s), ${r.warnings.length} value(s) overridden)\n`);
     });
+
+  kernel
+    .command('build')
+    .description("build the board's own kernel from Debian's linux-source and the board's fragments (cached)")
+    .requiredOption('-b, --board <id>', 'board id')
+    .option('-j, --jobs <n>', 'parallel compile jobs (default: the number of CPUs)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new UsageError(`--jobs ${v}: give a whole number of jobs, at least 1`);
+      return n;
+    })
+    .option('-o, --out <dir>', 'output directory of the lock file', 'out')
+    .option('--lock <file>', 'lock file pinning the source package (default <out>/nodeos-<board>.lock.json)')
+    .option('--offline', 'use only the cache; fail clearly if the source package is not there')
+    .option('--suite <name>', 'Debian suite whose linux-source to build', 'trixie')
+    .option('--cache-dir <dir>', 'cache (default $NODEOS_BSP_CACHE or $XDG_CACHE_HOME/nodeos-bsp)')
+    .option('--kernel-configs-dir <dir>', "fragments directory (default: the kit's kernel-configs/)")
+    .option('--boards-dir <dir>', "board profiles directory (default: the kit's boards/)")
+    .option('-v, --verbose', "show make's output")
+    .option('--json', 'machine-readable result')
+    .addHelpText(
+      'after',
+      `
+The configuration is allnoconfig, then kernel-configs/source/build.config, then the board's
+fragments with every module built in: no module is loaded at boot. A fragment setting that
+does not survive "make olddefconfig" (a dependency is off) fails the build [EKERNEL_CONFIG].
+The kernel is cached by source package, fragments and compiler; an image uses it when the
+profile says kernel.source: build, or with nodeos-bsp build --kernel build.
+Needs: make flex bison bc gcc gcc-aarch64-linux-gnu (apt-get install them).
+
+Examples:
+  $ nodeos-bsp kernel build --board rpi3b
+  $ nodeos-bsp kernel build --board qemu-virt --jobs 2 --verbose
+  $ nodeos-bsp build --board rpi3b --kernel build`,
+    )
+    .action(
+      async (o: { board: string; jobs?: number; out: string; lock?: string; offline?: boolean; suite: string; cacheDir?: string; kernelConfigsDir?: string; boardsDir?: string; verbose?: boolean; json?: boolean }) => {
+        const board = withKernelSource(getBoard(o.board, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile, 'build');
+        const cache = new Cache(o.cacheDir);
+        const a = await fetchArtifacts(board, { cache, suite: o.suite, offline: Boolean(o.offline), lockPath: o.lock ?? join(o.out, `nodeos-${board.id}.lock.json`) });
+        const t = Date.now();
+        const k = await buildKernel(board, {
+          cache,
+          source: { root: a.debs.kernelSource!, deb: a.lock.debian.kernelSource! },
+          ...(o.jobs ? { jobs: o.jobs } : {}),
+          ...(o.kernelConfigsDir ? { kernelConfigsDir: o.kernelConfigsDir } : {}),
+          ...(o.verbose ? { onLine: (l: string) => io.err(l + '\n') } : {}),
+          ...(o.json ? {} : { onStep: (s: string) => io.err(`${s}...\n`) }),
+        });
+        if (o.json) return json(io, { ...k.info, root: k.root, cached: k.cached, key: k.key, seconds: (Date.now() - t) / 1000 });
+        const mib = (k.info.imageBytes / 1048576).toFixed(1);
+        io.out(
+          `${k.cached ? 'cached' : `built in ${k.info.buildSeconds} s`}: ${board.id}'s kernel ${k.release} from ${k.info.source.package} ${k.info.source.version}\n` +
+            `  Image ${mib} MiB, ${k.info.builtinModules} drivers built in, ${k.info.dtbs.length ? k.info.dtbs.join(' ') : 'no DTB'}\n  ${k.root}\n`,
+        );
+      },
+    );
 }

@@ -14,6 +14,7 @@ import { BspError } from '../errors.js';
 import { defaultBoardsDir, insideRoot, profilePathProblem } from '../paths.js';
 import { createImage as createEnvImage } from '../uboot-env/index.js';
 import { deviceTree } from '../devicetree/index.js';
+import { buildKernel } from '../kernel/index.js';
 import { buildFat32, type Extent, type FatFile } from '../fat/index.js';
 import {
   bootPartition,
@@ -44,7 +45,7 @@ import { keyId, loadSigningKey, TRUSTED_KEYS_PATH, trustedKey, writeBundle } fro
 import { ENV_SSH_KEYS, parseAuthorizedKeys } from '../net/ssh-keys.js';
 
 /** A stage of the build, for progress output. */
-export type BuildStage = 'fetch' | 'apps' | 'target-modules' | 'system' | 'initramfs' | 'compress' | 'boot-partition' | 'image' | 'bmap' | 'done';
+export type BuildStage = 'fetch' | 'kernel' | 'apps' | 'target-modules' | 'system' | 'initramfs' | 'compress' | 'boot-partition' | 'image' | 'bmap' | 'done';
 
 /** Build events: a stage starting or finishing, and download progress. */
 export type BuildEvent =
@@ -66,6 +67,10 @@ export interface BuildOptions extends Omit<ArtifactOptions, 'onProgress'> {
   /** Seconds since the epoch for every timestamp. Default $SOURCE_DATE_EPOCH, else the newest pinned Debian file on the card. */
   sourceDateEpoch?: number;
   onEvent?: (e: BuildEvent) => void;
+  /** Fragments directory for a board whose kernel the kit builds. Default: the kit's kernel-configs/. */
+  kernelConfigsDir?: string;
+  /** The kernel build's output, a line at a time (a board whose kernel the kit builds). */
+  onKernelLine?: (line: string) => void;
 }
 
 /** What a build produced. */
@@ -128,6 +133,12 @@ function gzipCached(cache: Cache, data: Buffer, label: string): Buffer {
   return cache.derivedFile(`${label}-${key}.gz`, () => gzipSync(data, { level: zc.Z_BEST_COMPRESSION }));
 }
 
+/** The unpacked kernel: Debian's package, or the kernel the kit built (set by the 'kernel' stage). */
+function kernelRoot(a: Artifacts): string {
+  if (!a.debs.kernel) throw new BspError('EARTIFACT', 'no kernel: neither a Debian kernel package nor a built kernel');
+  return a.debs.kernel;
+}
+
 function findKernelImage(root: string): { path: string; release: string } {
   const boot = join(root, 'boot');
   const v = existsSync(boot) ? readdirSync(boot).find((f) => /^vmlinu[xz]-/.test(f)) : undefined;
@@ -183,7 +194,7 @@ const firmwarePath = (profile: BoardProfile, a: Artifacts, name: string): string
 
 /** The newest modification time (seconds) of the Debian files a card carries. */
 function newestMtime(profile: BoardProfile, artifacts: Artifacts): number {
-  const paths = [findKernelImage(artifacts.debs.kernel).path];
+  const paths = [findKernelImage(kernelRoot(artifacts)).path];
   if (profile.boot.uboot && artifacts.debs.uboot) paths.push(ubootPath(profile, artifacts));
   const fw = profile.boot.firmware;
   if (fw && artifacts.debs.firmware) paths.push(...fw.files.map((f) => firmwarePath(profile, artifacts, f)));
@@ -211,6 +222,21 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const artifacts = await stage('fetch', () =>
     fetchArtifacts(profile, { ...o, cache, lockPath, onProgress: (label, done, total) => emit({ type: 'download', label, done, ...(total !== undefined ? { total } : {}) }) }),
   );
+  let builtKernel: string | undefined;
+  if (profile.kernel.source === 'build') {
+    // The board's own kernel, built from the pinned linux-source (or taken from the cache);
+    // from here on it is used exactly as Debian's unpacked kernel package would be.
+    const k = await stage('kernel', () =>
+      buildKernel(profile, {
+        cache,
+        source: { root: artifacts.debs.kernelSource!, deb: artifacts.lock.debian.kernelSource! },
+        ...(o.kernelConfigsDir ? { kernelConfigsDir: o.kernelConfigsDir } : {}),
+        ...(o.onKernelLine ? { onLine: o.onKernelLine } : {}),
+      }),
+    );
+    artifacts.debs.kernel = k.root;
+    builtKernel = k.key;
+  }
   // Timestamps: SOURCE_DATE_EPOCH, else the newest of the pinned Debian files the card
   // carries (kernel, U-Boot, firmware): the same lock gives the same time, and never 1980.
   const epoch = o.sourceDateEpoch ?? (process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : newestMtime(profile, artifacts));
@@ -224,11 +250,11 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const runtimeHash = sha256(Buffer.concat(runtime.map((f) => f.data)));
   const signingKey = o.signingKey ? loadSigningKey(o.signingKey) : undefined;
   const trusted = signingKey ? [trustedKey(signingKey)] : [];
-  const build = sha256(JSON.stringify([artifacts.lock, profile, epoch, runtimeHash, targetModulesLockHash(), STAGE1_INIT, SQUASHFS_OPTIONS, trusted, ...(apps.length ? [apps.map((x) => x.hash)] : [])])).slice(0, 12);
+  const build = sha256(JSON.stringify([artifacts.lock, profile, epoch, runtimeHash, targetModulesLockHash(), STAGE1_INIT, SQUASHFS_OPTIONS, trusted, ...(apps.length ? [apps.map((x) => x.hash)] : []), ...(builtKernel ? [builtKernel] : [])])).slice(0, 12);
   const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
   const layout = layoutFor(profile, ids.readUInt32LE(4));
   const modules = await stage('target-modules', () => targetModules(artifacts.node, nodeVersion, profile.arch.node, cache, o.offline ?? false));
-  const kmods = splitModules(profile, artifacts.debs.kernel);
+  const kmods = splitModules(profile, kernelRoot(artifacts));
   const system = await stage('system', () => {
     const c = systemEntries(profile, layout, artifacts, cache, build, epoch, modules.dir, kmods.release, kmods.system, runtime, apps);
     // The keys this system takes updates from (none: it takes none).
@@ -240,10 +266,10 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     throw new BspError('ESYSTEM_SIZE', `the system is ${(system.image.length / (1 << 20)).toFixed(1)} MiB but slot A (${slotA.name}) holds ${slotA.sizeMiB} MiB: make the system partitions larger in the profile`);
   }
   const stage1 = await stage('initramfs', () => buildStage1(layout, artifacts, build, epoch, kmods.release, kmods.stage1));
-  const kernel = findKernelImage(artifacts.debs.kernel);
+  const kernel = findKernelImage(kernelRoot(artifacts));
   const [initrdZst, imageGz] = await stage('compress', () => [zstdCached(cache, stage1), gzipCached(cache, readFileSync(kernel.path), 'kernel')] as const);
   const dtb = profile.devicetree.dtb
-    ? deviceTree(profile, join(artifacts.debs.kernel, `usr/lib/linux-image-${kernel.release}`), join(o.boardsDir ?? defaultBoardsDir(), 'overlays'), cache)
+    ? deviceTree(profile, join(kernelRoot(artifacts), `usr/lib/linux-image-${kernel.release}`), join(o.boardsDir ?? defaultBoardsDir(), 'overlays'), cache)
     : undefined;
 
   const envVars = ubootEnvironment(profile, build, layout, o.sshKeys?.length ? { [ENV_SSH_KEYS]: sshKeyLines(o.sshKeys) } : {});

@@ -13,6 +13,7 @@ import { packageRoot } from '../paths.js';
 import { writeCpio, type CpioEntry } from '../cpio/index.js';
 import { readElfDeps } from './elf.js';
 import { resolveModules, type KernelModule } from './modules.js';
+import { ALWAYS_SHIPPED_MODULES } from '../kernel/fragments.js';
 import { STAGE1_INIT, stage1Config } from './stage1.js';
 import { SYSTEM_INIT, type ImageApp, type ImageLayout } from '../layout/index.js';
 import { treeEntries } from './target-modules.js';
@@ -86,9 +87,10 @@ export function runtimeFiles(root = packageRoot()): { rel: string; data: Buffer 
 /** Module folders whose drivers reach the card and its filesystem: loaded by the small initramfs. */
 // The watchdog's too: on a Pi it is also the kernel's way to restart, and a stage 1 that gives up
 // must be restarted (panic=) for U-Boot to count the try; without it the board hangs for ever.
-const STAGE1_MODULE_DIRS = ['kernel/drivers/mmc/', 'kernel/drivers/block/', 'kernel/drivers/virtio/', 'kernel/fs/squashfs/', 'kernel/drivers/watchdog/'];
+// And the hardware RNG's: Node's first getrandom() waits until the entropy pool is ready.
+const STAGE1_MODULE_DIRS = ['kernel/drivers/mmc/', 'kernel/drivers/block/', 'kernel/drivers/virtio/', 'kernel/fs/squashfs/', 'kernel/drivers/watchdog/', 'kernel/drivers/char/hw_random/'];
 /** What the small initramfs needs besides the board's card drivers: the slot's filesystem, and loop for direct boots. */
-const STAGE1_EXTRA = ['squashfs', 'loop'];
+const STAGE1_EXTRA = ALWAYS_SHIPPED_MODULES;
 
 /** The board's modules split in load order: those the small initramfs loads, and the rest (the system's init loads them). */
 export function splitModules(profile: BoardProfile, kernelRoot: string): { release: string; stage1: KernelModule[]; system: KernelModule[] } {

@@ -4,7 +4,7 @@
  * order where every module comes after what it depends on.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { BspError } from '../errors.js';
 import { normalizeModule } from '../kernel/index.js';
@@ -61,24 +61,29 @@ export function modinfo(ko: Buffer): Map<string, string[]> {
   return out;
 }
 
-/** The kernel release directory (lib/modules/<release>) inside an unpacked kernel package. */
+/**
+ * The kernel release directory (lib/modules/<release>) inside an unpacked kernel package:
+ * one with modules (kernel/), or only a modules.builtin (a kernel the kit built, whose
+ * drivers are all built in).
+ */
 export function modulesDir(kernelRoot: string): { dir: string; release: string } {
+  const usable = (d: string): boolean => existsSync(join(d, 'kernel')) || existsSync(join(d, 'modules.builtin'));
   for (const base of ['usr/lib/modules', 'lib/modules']) {
     try {
-      const rels = readdirSync(join(kernelRoot, base)).filter((r) => statSync(join(kernelRoot, base, r, 'kernel')).isDirectory());
+      const rels = readdirSync(join(kernelRoot, base)).filter((r) => statSync(join(kernelRoot, base, r)).isDirectory() && usable(join(kernelRoot, base, r)));
       if (rels[0]) return { dir: join(kernelRoot, base, rels[0]), release: rels[0] };
     } catch {
       /* try the next layout */
     }
   }
-  throw new BspError('EMODULE', `no lib/modules/<release>/kernel in ${kernelRoot}`);
+  throw new BspError('EMODULE', `no lib/modules/<release>/ with kernel/ or modules.builtin in ${kernelRoot}`);
 }
 
 /** Resolve `wanted` with dependencies; built-in modules are skipped. Result is in load order. */
 export function resolveModules(kernelRoot: string, wanted: string[]): { release: string; modules: KernelModule[]; builtin: string[] } {
   const { dir, release } = modulesDir(kernelRoot);
   const files = new Map<string, string>();
-  for (const p of walk(join(dir, 'kernel'))) files.set(normalizeModule(p.split('/').pop()!.replace(/\.ko(\..*)?$/, '')), p);
+  for (const p of existsSync(join(dir, 'kernel')) ? walk(join(dir, 'kernel')) : []) files.set(normalizeModule(p.split('/').pop()!.replace(/\.ko(\..*)?$/, '')), p);
   let builtinList: string[] = [];
   try {
     builtinList = readFileSync(join(dir, 'modules.builtin'), 'utf8').split('\n').filter(Boolean).map((l) => normalizeModule(l.split('/').pop()!.replace(/\.ko$/, '')));

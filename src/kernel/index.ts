@@ -1,35 +1,24 @@
-/** Kernel configuration: check a kernel against a board's fragments, and merge fragments. */
+/** Kernel configuration: check a kernel against a board's fragments, merge fragments, build the board's kernel. */
 import { readFileSync } from 'node:fs';
 import type { BoardProfile } from '../boards/index.js';
 import { KernelConfigError } from '../errors.js';
-import { defaultKernelConfigsDir, insideRoot } from '../paths.js';
-import { checkConfig, mergeConfigs, readConfig, type KernelCheckResult, type MergeResult } from './config.js';
+import { defaultKernelConfigsDir } from '../paths.js';
+import { checkConfig, mergeConfigs, parseConfig, readConfig, type KernelCheckResult, type MergeResult } from './config.js';
+import { ALWAYS_SHIPPED_MODULES, kernelFragments, readFragment, type KernelSource } from './fragments.js';
 
 export { checkConfig, mergeConfigs, parseConfig, readConfig, normalizeModule } from './config.js';
 export type { ConfigFile, ConfigSetting, KernelCheckResult, MergeResult, UnmetSymbol } from './config.js';
+export { ALWAYS_SHIPPED_MODULES, kernelFragments, profileKernelSource, withKernelSource, type KernelSource } from './fragments.js';
+export { buildKernel, builtinModules, type BuiltKernel, type BuiltKernelInfo, type KernelBuildOptions } from './build.js';
 
-/** A fragment named by a profile, inside kernel-configs/ (EPROFILE_PATH if it points outside). */
-function fragmentPath(name: string, dir: string): string {
-  return insideRoot(dir, name, 'kernel.fragments');
-}
-
-function readFragmentText(name: string, dir: string): string {
-  const path = fragmentPath(name, dir);
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new KernelConfigError('EFRAGMENT_MISSING', `kernel-configs/${name} (named by the board profile) cannot be read: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-/** Check a kernel `.config` file against the board's fragments and shipped modules. */
-export function checkKernelConfig(profile: BoardProfile, configPath: string, dir = defaultKernelConfigsDir()): KernelCheckResult {
+/**
+ * Check a kernel `.config` file against the board's fragments (with its source's:
+ * `source/debian.config` or `source/build.config`) and the modules the image ships.
+ */
+export function checkKernelConfig(profile: BoardProfile, configPath: string, dir = defaultKernelConfigsDir(), source?: KernelSource): KernelCheckResult {
   const config = readConfig(configPath);
-  const frags = profile.kernel.fragments.map((f) => {
-    readFragmentText(f, dir);
-    return readConfig(fragmentPath(f, dir), f);
-  });
-  return checkConfig(config, frags, profile.kernel.modules);
+  const frags = kernelFragments(profile, source).map((f) => parseConfig(readFragment(f, dir), f));
+  return checkConfig(config, frags, [...profile.kernel.modules, ...ALWAYS_SHIPPED_MODULES]);
 }
 
 /** Merge a base defconfig/.config with the board's fragments (merge_config.sh -m semantics). */
@@ -40,6 +29,6 @@ export function mergeKernelConfig(profile: BoardProfile, basePath: string, dir =
   } catch (err) {
     throw new KernelConfigError('EKCONFIG_READ', `cannot read base config ${basePath}: ${(err as Error).message}`, { cause: err });
   }
-  const frags = profile.kernel.fragments.map((f) => ({ file: f, text: readFragmentText(f, dir) }));
+  const frags = kernelFragments(profile).map((f) => ({ file: f, text: readFragment(f, dir) }));
   return mergeConfigs({ file: basePath, text }, frags);
 }

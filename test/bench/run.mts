@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { buildImage, Cache, createBmap, createImage, decodeEnv, encodeEnv, fromText, getBoard, prepareEmulation, startEmulation, writeSparseImage } from '../../src/index.js';
+import { buildImage, buildKernel, Cache, createBmap, createImage, decodeEnv, encodeEnv, fetchArtifacts, fromText, getBoard, prepareEmulation, startEmulation, withKernelSource, writeSparseImage, type BoardProfile } from '../../src/index.js';
 import { parseBmap } from '../../flash/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { Console } from '../helpers/console.js';
@@ -51,6 +51,7 @@ try {
   if (want('flash')) await flashBench(dir);
   if (want('image')) await imageBench(dir);
   if (want('layers')) await layersBench(dir);
+  if (want('kernel')) await kernelBench(dir);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
@@ -292,4 +293,61 @@ async function layersBench(dir: string): Promise<void> {
   } finally {
     spawnSync('git', ['-C', root, 'worktree', 'remove', '--force', base]);
   }
+}
+
+/**
+ * The board's own kernel against Debian's, in one run (rpi3b): the cold kernel build (an
+ * empty cache: download, unpack, configure, compile on all cores) and the cached one; then
+ * both images from that cache, their kernel, initramfs, system slot and .img.xz sizes, QEMU
+ * start to the REPL prompt through U-Boot and directly, and memory available after boot.
+ */
+async function kernelBench(dir: string): Promise<void> {
+  const MiB = 1 << 20;
+  const debian = getBoard('rpi3b').profile;
+  const own = withKernelSource(debian, 'build');
+  const cache = new Cache(join(dir, 'kernel-cache'));
+  const a = await fetchArtifacts(own, { cache });
+  const source = { root: a.debs.kernelSource!, deb: a.lock.debian.kernelSource! };
+  let t = performance.now();
+  const cold = await buildKernel(own, { cache, source });
+  const coldMs = performance.now() - t;
+  t = performance.now();
+  await buildKernel(own, { cache, source });
+  const cachedMs = performance.now() - t;
+  console.log(`\nrpi3b kernel build (${cold.info.jobs} jobs, ${cold.info.source.package} ${cold.info.source.version}, ${cold.info.compiler})`);
+  console.log(`  cold ${(coldMs / 60000).toFixed(1)} min (compile ${(cold.info.buildSeconds / 60).toFixed(1)} min), cached ${(cachedMs / 1000).toFixed(2)} s; Image ${(cold.info.imageBytes / MiB).toFixed(1)} MiB, ${cold.info.builtinModules} drivers built in`);
+
+  const mem = "require('fs').readFileSync('/proc/meminfo','utf8').match(/MemAvailable:\\s+(\\d+)/)[1]";
+  const boot = async (image: string, profile: BoardProfile, direct: boolean): Promise<{ ms: number; memMiB: number }> => {
+    const e = prepareEmulation(image, profile, { direct });
+    const start = performance.now();
+    const c = new Console(startEmulation(e, 'pipe'));
+    try {
+      await c.waitFor(/\n> $/, 300_000, 0);
+      const ms = performance.now() - start;
+      await new Promise((r) => setTimeout(r, 10_000));
+      return { ms, memMiB: Number((await c.eval(mem)).replace(/'/g, '')) / 1024 };
+    } finally {
+      c.stop();
+    }
+  };
+  const xz = (img: string): number => Number(execFileSync('sh', ['-c', `xz -T2 -6 -c '${img}' | wc -c`]).toString()) / MiB;
+  const figures: Record<string, number[]> = {};
+  for (const profile of [debian, own]) {
+    const r = await buildImage(profile, { cache, outDir: join(dir, `kernel-${profile.kernel.source === 'build' ? 'own' : 'debian'}`) });
+    const m = r.manifest;
+    const viaUboot = await boot(r.image, debian, false);
+    const direct = await boot(r.image, debian, true);
+    const row = (name: string, v: number): void => void (figures[name] ??= []).push(v);
+    row('kernel Image.gz (MiB)', m.kernel.size / MiB);
+    row('initramfs (MiB)', m.initramfs.size / MiB);
+    row('system slot (MiB)', m.system.size / MiB);
+    row('.img.xz (MiB)', xz(r.image));
+    row('prompt via U-Boot (s)', viaUboot.ms / 1000);
+    row('prompt direct (s)', direct.ms / 1000);
+    row('MemAvailable (MiB)', viaUboot.memMiB);
+  }
+  console.log(`\nrpi3b: Debian's ${debian.kernel.source === 'build' ? '' : debian.kernel.source.debian} against the board's own kernel, QEMU ${execFileSync('qemu-system-aarch64', ['--version']).toString().split('\n')[0]}`);
+  console.log('case                          debian       own   own/debian');
+  for (const [name, [d, o]] of Object.entries(figures)) console.log(`${name.padEnd(26)} ${d!.toFixed(1).padStart(9)} ${o!.toFixed(1).padStart(9)} ${(o! / d!).toFixed(2).padStart(9)}`);
 }

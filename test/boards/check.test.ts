@@ -179,7 +179,7 @@ const cases: Case[] = [
     name: 'a kernel fragment that does not exist',
     edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['kernel', 'fragments'], { add: ['features/nope.config'] })),
     codes: ['EFRAGMENT_MISSING'],
-    at: { file: 'rpi3b.yaml', path: '/kernel/fragments/8' },
+    at: { file: 'rpi3b.yaml', path: '/kernel/fragments/12' },
   },
   {
     name: 'an LED id used twice',
@@ -222,7 +222,7 @@ const cases: Case[] = [
     name: 'a firmware file and a kernel fragment that climb out with ..',
     edit: (dir) => {
       textEdit('base/bcm2837.yaml', 'files: [bootcode.bin, start.elf, fixup.dat]', 'files: [bootcode.bin, start.elf, ../../../../etc/hostname]')(dir);
-      textEdit('base/bcm2837.yaml', 'add: [soc/bcm283x.config, soc/bcm283x-sdhost.config]', 'add: [soc/bcm283x.config, soc/../../../secret.config]')(dir);
+      textEdit('base/bcm2837.yaml', 'add: [soc/bcm283x.config, soc/bcm283x-sdhost.config,', 'add: [soc/bcm283x.config, soc/../../../secret.config,')(dir);
     },
     codes: ['EPROFILE_PATH'],
   },
