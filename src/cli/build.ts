@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { Cache, fetchArtifacts } from '../artifacts/index.js';
 import { getBoard, type BoardProfile } from '../boards/index.js';
-import { withKernelSource } from '../kernel/index.js';
+import { buildKernel, withKernelSource } from '../kernel/index.js';
 import { readLayoutAt } from '../layout/index.js';
 import { freeLoopbackPort, HOST_SERVICE_ADDRESS, parseForward, parseSensor, parseService, prepareEmulation, SENSOR_MODELS, startEmulation } from '../emulate/index.js';
 import { BspError, UsageError } from '../errors.js';
@@ -151,13 +151,19 @@ their image trusts (--signing-key); an unsigned build's boards take none.`,
     const report = reporter(io, Boolean(o.json), tty);
     const opts = artifactOptions(o);
     const a = await fetchArtifacts(board, { ...opts, onProgress: (label, done, total) => report({ type: 'download', label, done, ...(total !== undefined ? { total } : {}) }) });
-    // The target's npm modules are built here too, so a later --offline build has everything.
+    // The target's npm modules (and the board's own kernel) are built here too, so a later
+    // --offline build has everything.
     const mods = targetModules(a.node, a.lock.npm.node!.version, board.arch.node, opts.cache, Boolean(o.offline));
+    const kernel =
+      board.kernel.source === 'build'
+        ? await buildKernel(board, { cache: opts.cache, source: { root: a.debs.kernelSource!, deb: a.lock.debian.kernelSource! }, ...(tty ? { onStep: (s: string) => io.err(`\r\x1b[Kkernel build: ${s}...`) } : {}) })
+        : undefined;
     if (o.json) return json(io, a.lock);
     if (tty) io.err('\r\x1b[K');
     for (const [role, d] of Object.entries(a.lock.debian)) io.out(`${role.padEnd(10)} ${d.package} ${d.version} sha256:${d.sha256.slice(0, 16)}\n`);
     const n = a.lock.npm.node!;
     io.out(`${'node'.padEnd(10)} ${n.name} ${n.version} ${n.integrity.slice(0, 23)}\n`);
+    if (kernel) io.out(`${'kernel'.padEnd(10)} ${kernel.release} built from ${kernel.info.source.package} ${kernel.info.source.version} (${kernel.cached ? 'cached' : `${kernel.info.buildSeconds} s`})\n`);
     io.out(`${'npm'.padEnd(10)} ${mods.packages.map((p) => `${p.name}@${p.version}`).join(' ')}\n`);
   });
 

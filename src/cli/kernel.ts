@@ -18,13 +18,18 @@ function runningKernelConfig(): string {
 }
 
 /**
- * The config inside the kernel package a build of the board uses: fetched and verified like
- * a build's (same cache, same lock file in out/), so the check is about what gets shipped.
+ * The config of the kernel a build of the board uses: inside Debian's package, fetched and
+ * verified like a build's (same cache, same lock file in out/), or of the kernel the kit
+ * builds for it (built now unless cached), so the check is about what gets shipped.
  */
-async function packageKernelConfig(board: BoardProfile): Promise<string> {
-  const a = await fetchArtifacts(board, { lockPath: join('out', `nodeos-${board.id}.lock.json`) });
-  if (!a.debs.kernel) throw new UsageError(`${board.id}'s kernel is built by the kit (kernel.source: build): run nodeos-bsp kernel build --board ${board.id}, then check its config with --config`);
-  const boot = join(a.debs.kernel, 'boot');
+async function packageKernelConfig(board: BoardProfile, onStep: (s: string) => void): Promise<string> {
+  const cache = new Cache();
+  const a = await fetchArtifacts(board, { cache, lockPath: join('out', `nodeos-${board.id}.lock.json`) });
+  if (board.kernel.source === 'build') {
+    const k = await buildKernel(board, { cache, source: { root: a.debs.kernelSource!, deb: a.lock.debian.kernelSource! }, onStep });
+    return join(k.root, 'boot', `config-${k.release}`);
+  }
+  const boot = join(a.debs.kernel!, 'boot');
   const name = existsSync(boot) ? readdirSync(boot).find((f) => f.startsWith('config-')) : undefined;
   if (!name) throw new BspError('EARTIFACT', `the kernel package ${a.lock.debian.kernel?.package ?? ''} has no boot/config-*`);
   return join(boot, name);
@@ -48,7 +53,7 @@ Examples:
     .description("tell whether a kernel config meets the board's fragments (exit 1 when not)")
     .requiredOption('-b, --board <id>', 'board id')
     .option('-c, --config <file>', 'kernel .config (default: /boot/config-$(uname -r))')
-    .option('--package', "check the config of the kernel package the board's build uses (downloaded and verified, cached)")
+    .option('--package', "check the config of the kernel the board's build uses: Debian's package (downloaded and verified) or, for kernel.source: build, the kit's (built unless cached)")
     .option('--kernel-configs-dir <dir>', "fragments directory (default: the kit's kernel-configs/)")
     .option('--boards-dir <dir>', "board profiles directory (default: the kit's boards/)")
     .option('--json', 'machine-readable result')
@@ -66,7 +71,7 @@ Examples:
     .action(async (o: { board: string; config?: string; package?: boolean; kernelConfigsDir?: string; boardsDir?: string; json?: boolean }) => {
       const board = getBoard(o.board, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile;
       if (o.package && o.config) throw new UsageError('--package and --config name two configs: pass one');
-      const config = o.package ? await packageKernelConfig(board) : (o.config ?? runningKernelConfig());
+      const config = o.package ? await packageKernelConfig(board, (s) => (o.json ? undefined : io.err(`kernel build: ${s}...\n`))) : (o.config ?? runningKernelConfig());
       const r = o.kernelConfigsDir ? checkKernelConfig(board, config, o.kernelConfigsDir) : checkKernelConfig(board, config);
       if (o.json) json(io, { board: board.id, config, ...r });
       else if (r.ok) io.out(`ok: ${config} meets all ${r.checked} settings of ${board.id}'s fragments\n`);
