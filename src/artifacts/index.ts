@@ -2,11 +2,13 @@
  * Artifacts of a board build: which Debian packages and npm tarballs, pinned in a lock
  * file, downloaded once into the cache, verified every time they are used.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { BoardProfile } from '../boards/index.js';
 import { ArtifactError } from '../errors.js';
-import { Cache } from './cache.js';
+import { Cache, MANIFEST_NAME } from './cache.js';
 import { debianMirror, DEFAULT_KEYRING, fetchDeb, fetchPackages, fetchRelease, followKernelMeta, pickPackage, unpackDeb, type DebianOptions, type DebPackage } from './debian.js';
 import type { OnProgress } from './download.js';
 import { fetchNpm, npmRegistry, resolveNpm, unpackTgz, type NpmTarball } from './npm.js';
@@ -17,7 +19,7 @@ export { download, verify } from './download.js';
 export { npmRegistry } from './npm.js';
 
 /** Debian package roles a build needs. */
-export type DebRole = 'kernel' | 'kernelSource' | 'uboot' | 'firmware' | 'busybox' | 'libc' | 'libstdcxx' | 'libgcc' | 'e2fsprogs' | 'libext2fs' | 'libcomerr' | 'libblkid' | 'libuuid' | 'utillinux' | 'libsmartcols';
+export type DebRole = 'kernel' | 'kernelBase' | 'kernelBinary' | 'kernelModules' | 'kernelSource' | 'uboot' | 'firmware' | 'busybox' | 'libc' | 'libstdcxx' | 'libgcc' | 'e2fsprogs' | 'libext2fs' | 'libcomerr' | 'libblkid' | 'libuuid' | 'utillinux' | 'libsmartcols';
 
 /** A pinned Debian package. */
 export interface LockedDeb {
@@ -28,6 +30,8 @@ export interface LockedDeb {
   filename: string;
   sha256: string;
   size: number;
+  /** The suite it was resolved from, when not the lock's (a kernel from trixie-backports). */
+  suite?: string;
 }
 
 /** A pinned npm tarball. */
@@ -74,6 +78,16 @@ export interface Artifacts {
   node: string;
 }
 
+/** The parts of a kernel package in Debian's split packaging (7.x): linux-base-*, linux-binary-*, linux-modules-*. */
+const KERNEL_PARTS: [DebRole, RegExp][] = [
+  ['kernelBase', /^linux-base-\d/],
+  ['kernelBinary', /^linux-binary-\d/],
+  ['kernelModules', /^linux-modules-\d/],
+];
+
+/** The suite a board's kernel comes from: the profile's kernel.source.suite, else the build's. */
+export const kernelSuite = (profile: BoardProfile, suite: string): string => (profile.kernel.source !== 'build' && profile.kernel.source.suite) || suite;
+
 /** The metapackage naming the suite's kernel source (followed to linux-source-<version>). */
 export const KERNEL_SOURCE_PACKAGE = 'linux-source';
 
@@ -105,6 +119,18 @@ export function readLock(path: string): LockFile | undefined {
   return lock;
 }
 
+/** Several unpacked packages as one tree (hard links into the cache), made once and checked like any tree. */
+function mergeTrees(cache: Cache, roots: string[]): string {
+  const key = createHash('sha256').update(roots.join('\n')).digest('hex').slice(0, 24);
+  return cache.tree(cache.namedPath('derived', `kernel-${key}`), 'kernel-merged', (tmp) => {
+    for (const root of roots) {
+      const r = spawnSync('cp', ['-al', `${root}/.`, tmp]);
+      if (r.status !== 0 && spawnSync('cp', ['-a', `${root}/.`, tmp]).status !== 0) throw new ArtifactError('EARTIFACT', `cannot merge ${root} into the kernel tree: ${r.stderr.toString()}`, root);
+      rmSync(join(tmp, MANIFEST_NAME), { force: true });
+    }
+  });
+}
+
 /** Resolve (from the lock or the archive), fetch, verify and unpack everything a board needs. */
 export async function fetchArtifacts(profile: BoardProfile, o: ArtifactOptions = {}): Promise<Artifacts> {
   const cache = o.cache ?? new Cache();
@@ -122,39 +148,73 @@ export async function fetchArtifacts(profile: BoardProfile, o: ArtifactOptions =
   // The mirror is needed only to download; a filled cache builds without one.
   let mirror: string | undefined;
   const getMirror = (): string => (mirror ??= debianMirror(o.mirror));
-  let deb: DebianOptions | undefined;
-  const debOpts = (): DebianOptions =>
-    (deb ??= { mirror: offline ? '' : getMirror(), suite, arch, keyring: o.keyring ?? DEFAULT_KEYRING, cache, offline });
+  const debOptsFor = new Map<string, DebianOptions>();
+  const debOpts = (forSuite = suite): DebianOptions => {
+    let d = debOptsFor.get(forSuite);
+    if (!d) debOptsFor.set(forSuite, (d = { mirror: offline ? '' : getMirror(), suite: forSuite, arch, keyring: o.keyring ?? DEFAULT_KEYRING, cache, offline }));
+    return d;
+  };
+  const indexes = new Map<string, DebPackage[]>();
+  const indexOf = async (forSuite: string, components: string[]): Promise<DebPackage[]> => {
+    const key = `${forSuite} ${components.join(',')}`;
+    let index = indexes.get(key);
+    if (!index) {
+      const release = await fetchRelease(debOpts(forSuite));
+      index = [];
+      for (const c of components) index.push(...(await fetchPackages(debOpts(forSuite), release, c)));
+      indexes.set(key, index);
+    }
+    return index;
+  };
 
-  // Resolve what the lock does not pin (or pins under another package name).
+  // Resolve what the lock does not pin (or pins under another package name, or from another suite).
+  const kSuite = kernelSuite(profile, suite);
   const missing = (Object.entries(wanted) as [DebRole, string][]).filter(([role, name]) => {
     const l = lock.debian[role];
     if (!l) return true;
-    // A kernel metapackage is pinned as the concrete package it named.
-    if (role === 'kernel') return !l.package.startsWith('linux-image-');
+    // A kernel metapackage is pinned as the concrete package it named, from the kernel's suite.
+    if (role === 'kernel') return !l.package.startsWith('linux-image-') || (l.suite ?? lock.suite) !== kSuite;
     if (role === 'kernelSource') return !l.package.startsWith(`${name}-`);
     return l.package !== name;
   });
-  if (missing.length > 0) {
-    const release = await fetchRelease(debOpts());
-    const components = new Set(['main', ...(missing.some(([r]) => r === 'firmware') ? ['non-free-firmware'] : [])]);
-    const index: DebPackage[] = [];
-    for (const c of components) index.push(...(await fetchPackages(debOpts(), release, c)));
-    for (const [role, name] of missing) {
-      let p = pickPackage(index, name);
-      if (role === 'kernel') p = followKernelMeta(index, p);
-      if (role === 'kernelSource') p = followKernelMeta(index, p, /^linux-source-\d/);
-      lock.debian[role] = { package: p.name, version: p.version, component: p.component, filename: p.filename, sha256: p.sha256, size: p.size };
+  const pin = (p: DebPackage, fromSuite: string): LockedDeb => ({
+    package: p.name,
+    version: p.version,
+    component: p.component,
+    filename: p.filename,
+    sha256: p.sha256,
+    size: p.size,
+    ...(fromSuite !== suite ? { suite: fromSuite } : {}),
+  });
+  for (const [role, name] of missing) {
+    const fromSuite = role === 'kernel' ? kSuite : suite;
+    const index = await indexOf(fromSuite, ['main', ...(missing.some(([r]) => r === 'firmware') ? ['non-free-firmware'] : [])]);
+    let p = pickPackage(index, name);
+    if (role === 'kernel') p = followKernelMeta(index, p);
+    if (role === 'kernelSource') p = followKernelMeta(index, p, /^linux-source-\d/);
+    lock.debian[role] = pin(p, fromSuite);
+    if (role === 'kernel') {
+      // Debian's 7.x packaging: linux-image-<version> is itself a metapackage of three parts.
+      const deps = p.depends.split(',').map((d) => d.trim().split(/\s/)[0]!);
+      for (const [part, re] of KERNEL_PARTS) {
+        const dep = deps.find((d) => re.test(d));
+        if (dep) lock.debian[part] = pin(pickPackage(index, dep), fromSuite);
+        else delete lock.debian[part];
+      }
     }
   }
 
   const debs = {} as Artifacts['debs'];
-  for (const role of Object.keys(wanted) as DebRole[]) {
+  const roles = Object.keys(wanted) as DebRole[];
+  if (wanted.kernel) roles.push(...KERNEL_PARTS.map(([r]) => r).filter((r) => lock.debian[r]));
+  for (const role of roles) {
     const l = lock.debian[role]!;
-    const opts = cache.has(l.sha256) ? { ...debOpts(), mirror: '' } : debOpts();
+    const opts = cache.has(l.sha256) ? { ...debOpts(l.suite), mirror: '' } : debOpts(l.suite);
     const path = await fetchDeb({ ...opts, ...(progress(l.package) ? { onProgress: progress(l.package)! } : {}) }, { name: l.package, filename: l.filename, sha256: l.sha256, size: l.size });
     debs[role] = unpackDeb(cache, path, l.sha256);
   }
+  // A split kernel is used as one tree, as a 6.x linux-image package is.
+  if (debs.kernelBinary) debs.kernel = mergeTrees(cache, [debs.kernel!, debs.kernelBase!, debs.kernelBinary, debs.kernelModules!]);
 
   const nodePkg = `node-linux-${arch}`;
   let nodeLock = lock.npm.node;

@@ -158,7 +158,13 @@ export const BoardProfileSchema = Type.Object(
     kernel: Type.Object(
       {
         source: Type.Union([
-          Type.Object({ debian: Type.String({ description: 'Debian package, e.g. linux-image-arm64' }) }, { additionalProperties: false }),
+          Type.Object(
+            {
+              debian: Type.String({ description: 'Debian package, e.g. linux-image-arm64' }),
+              suite: Type.Optional(Type.String({ description: "Debian suite the kernel comes from when not the build's, e.g. trixie-backports (7.x kernels, split into linux-base/-binary/-modules)" })),
+            },
+            { additionalProperties: false },
+          ),
           Type.Literal('build', {
             description: "the kit builds the board's own kernel from the suite's linux-source package and the fragments (nodeos-bsp kernel build)",
           }),

@@ -29,7 +29,7 @@ interface FetchOpts {
 /** The profile with `--kernel` applied. */
 const withKernel = (board: BoardProfile, kernel: string | undefined): BoardProfile => (kernel ? withKernelSource(board, kernel) : board);
 
-const kernelOption = ['--kernel <source>', '"build" (the kit builds the board\'s kernel: nodeos-bsp kernel build) or a Debian kernel package; default: the profile\'s kernel.source'] as const;
+const kernelOption = ['--kernel <source>', '"build" (the kit builds the board\'s kernel: nodeos-bsp kernel build) or a Debian kernel package[@suite], e.g. linux-image-arm64@trixie-backports; default: the profile\'s kernel.source'] as const;
 
 const withFetchOptions = (c: Command, boardFromProject = false): Command =>
   (boardFromProject ? c.option('-b, --board <id>', 'board id (see nodeos-bsp boards; or the project file\'s board)') : c.requiredOption('-b, --board <id>', 'board id (see nodeos-bsp boards)'))
@@ -160,11 +160,11 @@ their image trusts (--signing-key); an unsigned build's boards take none.`,
         : undefined;
     if (o.json) return json(io, a.lock);
     if (tty) io.err('\r\x1b[K');
-    for (const [role, d] of Object.entries(a.lock.debian)) io.out(`${role.padEnd(10)} ${d.package} ${d.version} sha256:${d.sha256.slice(0, 16)}\n`);
+    for (const [role, d] of Object.entries(a.lock.debian)) io.out(`${role.padEnd(13)} ${d.package} ${d.version} sha256:${d.sha256.slice(0, 16)}\n`);
     const n = a.lock.npm.node!;
-    io.out(`${'node'.padEnd(10)} ${n.name} ${n.version} ${n.integrity.slice(0, 23)}\n`);
-    if (kernel) io.out(`${'kernel'.padEnd(10)} ${kernel.release} built from ${kernel.info.source.package} ${kernel.info.source.version} (${kernel.cached ? 'cached' : `${kernel.info.buildSeconds} s`})\n`);
-    io.out(`${'npm'.padEnd(10)} ${mods.packages.map((p) => `${p.name}@${p.version}`).join(' ')}\n`);
+    io.out(`${'node'.padEnd(13)} ${n.name} ${n.version} ${n.integrity.slice(0, 23)}\n`);
+    if (kernel) io.out(`${'kernel'.padEnd(13)} ${kernel.release} built from ${kernel.info.source.package} ${kernel.info.source.version} (${kernel.cached ? 'cached' : `${kernel.info.buildSeconds} s`})\n`);
+    io.out(`${'npm'.padEnd(13)} ${mods.packages.map((p) => `${p.name}@${p.version}`).join(' ')}\n`);
   });
 
   program

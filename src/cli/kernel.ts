@@ -1,13 +1,12 @@
 /** `kernel check`, `kernel config` and `kernel build`. */
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { fetchArtifacts } from '../artifacts/index.js';
+import { Cache, fetchArtifacts } from '../artifacts/index.js';
 import { getBoard, type BoardProfile } from '../boards/index.js';
-import { BspError, UsageError } from '../errors.js';
-import { buildKernel, checkKernelConfig, mergeKernelConfig, withKernelSource } from '../kernel/index.js';
-import { Cache } from '../artifacts/index.js';
+import { UsageError } from '../errors.js';
+import { buildKernel, checkKernelConfig, kernelFiles, mergeKernelConfig, withKernelSource } from '../kernel/index.js';
 import { json, type Io } from './output.js';
 
 /** The running kernel's config, where Debian puts it. */
@@ -29,10 +28,7 @@ async function packageKernelConfig(board: BoardProfile, onStep: (s: string) => v
     const k = await buildKernel(board, { cache, source: { root: a.debs.kernelSource!, deb: a.lock.debian.kernelSource! }, onStep });
     return join(k.root, 'boot', `config-${k.release}`);
   }
-  const boot = join(a.debs.kernel!, 'boot');
-  const name = existsSync(boot) ? readdirSync(boot).find((f) => f.startsWith('config-')) : undefined;
-  if (!name) throw new BspError('EARTIFACT', `the kernel package ${a.lock.debian.kernel?.package ?? ''} has no boot/config-*`);
-  return join(boot, name);
+  return kernelFiles(a.debs.kernel!).config;
 }
 
 export function registerKernel(program: Command, io: Io): void {

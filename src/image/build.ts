@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gzipSync, constants as zc } from 'node:zlib';
 import { Cache, fetchArtifacts, type ArtifactOptions, type Artifacts } from '../artifacts/index.js';
@@ -14,7 +14,7 @@ import { BspError } from '../errors.js';
 import { defaultBoardsDir, insideRoot, profilePathProblem } from '../paths.js';
 import { createImage as createEnvImage } from '../uboot-env/index.js';
 import { deviceTree } from '../devicetree/index.js';
-import { buildKernel } from '../kernel/index.js';
+import { buildKernel, kernelFiles } from '../kernel/index.js';
 import { buildFat32, type Extent, type FatFile } from '../fat/index.js';
 import {
   bootPartition,
@@ -139,11 +139,9 @@ function kernelRoot(a: Artifacts): string {
   return a.debs.kernel;
 }
 
-function findKernelImage(root: string): { path: string; release: string } {
-  const boot = join(root, 'boot');
-  const v = existsSync(boot) ? readdirSync(boot).find((f) => /^vmlinu[xz]-/.test(f)) : undefined;
-  if (!v) throw new BspError('EARTIFACT', `no boot/vmlinuz-* in the kernel package at ${root}`);
-  return { path: join(boot, v), release: v.replace(/^vmlinu[xz]-/, '') };
+function findKernelImage(root: string): { path: string; release: string; dtbDir: string } {
+  const k = kernelFiles(root);
+  return { path: k.image, release: k.release, dtbDir: k.dtbDir };
 }
 
 /**
@@ -269,7 +267,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const kernel = findKernelImage(kernelRoot(artifacts));
   const [initrdZst, imageGz] = await stage('compress', () => [zstdCached(cache, stage1), gzipCached(cache, readFileSync(kernel.path), 'kernel')] as const);
   const dtb = profile.devicetree.dtb
-    ? deviceTree(profile, join(kernelRoot(artifacts), `usr/lib/linux-image-${kernel.release}`), join(o.boardsDir ?? defaultBoardsDir(), 'overlays'), cache)
+    ? deviceTree(profile, kernel.dtbDir, join(o.boardsDir ?? defaultBoardsDir(), 'overlays'), cache)
     : undefined;
 
   const envVars = ubootEnvironment(profile, build, layout, o.sshKeys?.length ? { [ENV_SSH_KEYS]: sshKeyLines(o.sshKeys) } : {});

@@ -13,7 +13,7 @@ export interface ConfigSetting {
   line: number;
   /** The comment lines right above it (why it is needed). */
   why: string;
-  /** Module that provides the symbol when built as `=m` (`[module: name]` in the comment). */
+  /** Module that provides the symbol when built as `=m` (`[module: name]` in the comment; `a|b`: either name). */
   module?: string;
 }
 
@@ -25,7 +25,8 @@ export interface ConfigFile {
 
 const SET_RE = /^(CONFIG_[A-Za-z0-9_]+)=(.*)$/;
 const UNSET_RE = /^# (CONFIG_[A-Za-z0-9_]+) is not set$/;
-const MODULE_RE = /\[module: ([A-Za-z0-9_-]+)\]/;
+/** `[module: name]`, or `[module: a|b]` when kernels name the module differently (6.12's crc32c_generic is 7.x's crc32c-cryptoapi). */
+const MODULE_RE = /\[module: ([A-Za-z0-9_|-]+)\]/;
 
 /** Parse Kconfig text; lines that are neither settings nor comments are errors. */
 export function parseConfig(text: string, file: string): ConfigFile {
@@ -116,9 +117,9 @@ export function checkConfig(config: ConfigFile, fragments: ConfigFile[], shipped
       if (actual === 'y' || actual === 'm') fail();
     } else if (s.value === 'y') {
       if (actual === 'y') continue;
-      if (actual === 'm' && s.module && shipped.has(normalizeModule(s.module))) continue;
+      if (actual === 'm' && s.module && s.module.split('|').some((m) => shipped.has(normalizeModule(m)))) continue;
       if (actual === 'm') {
-        fail(s.module ? `built as module ${s.module}: add it to the board's kernel.modules` : 'built as a module; the fragment names no [module: ...] the board could ship');
+        fail(s.module ? `built as module ${s.module.split('|').join(' or ')}: add it to the board's kernel.modules` : 'built as a module; the fragment names no [module: ...] the board could ship');
       } else fail();
     } else if (s.value === 'm') {
       if (actual !== 'm' && actual !== 'y') fail();

@@ -38,11 +38,14 @@ export function readFragment(name: string, dir: string): string {
 
 /**
  * The profile with its kernel source replaced (`build --kernel`): "build" (the kit builds the
- * board's kernel) or a Debian kernel package such as linux-image-arm64.
+ * board's kernel) or a Debian kernel package, optionally from another suite
+ * (linux-image-arm64@trixie-backports).
  */
 export function withKernelSource(profile: BoardProfile, source: string): BoardProfile {
-  if (source !== 'build' && !/^linux-image-[a-z0-9][a-z0-9.+-]*$/.test(source)) {
-    throw new BspError('EUSAGE', `--kernel ${JSON.stringify(source)}: say "build" (the kit builds the board's kernel) or a Debian kernel package such as linux-image-arm64`);
+  if (source === 'build') return { ...profile, kernel: { ...profile.kernel, source: 'build' } };
+  const m = /^(linux-image-[a-z0-9][a-z0-9.+-]*)(?:@([a-z][a-z0-9-]*))?$/.exec(source);
+  if (!m) {
+    throw new BspError('EUSAGE', `--kernel ${JSON.stringify(source)}: say "build" (the kit builds the board's kernel) or a Debian kernel package such as linux-image-arm64, optionally @SUITE (linux-image-arm64@trixie-backports)`);
   }
-  return { ...profile, kernel: { ...profile.kernel, source: source === 'build' ? 'build' : { debian: source } } };
+  return { ...profile, kernel: { ...profile.kernel, source: { debian: m[1]!, ...(m[2] ? { suite: m[2] } : {}) } } };
 }

@@ -9,6 +9,7 @@ import { ALWAYS_SHIPPED_MODULES, kernelFragments, readFragment, type KernelSourc
 export { checkConfig, mergeConfigs, parseConfig, readConfig, normalizeModule } from './config.js';
 export type { ConfigFile, ConfigSetting, KernelCheckResult, MergeResult, UnmetSymbol } from './config.js';
 export { ALWAYS_SHIPPED_MODULES, kernelFragments, profileKernelSource, withKernelSource, type KernelSource } from './fragments.js';
+export { kernelFiles, type KernelFiles } from './package-layout.js';
 export { buildKernel, builtinModules, type BuiltKernel, type BuiltKernelInfo, type KernelBuildOptions } from './build.js';
 
 /**

@@ -30,13 +30,16 @@ describe('shipped board profiles', () => {
     assert.equal(getBoard('rpi5b').profile.console.device, 'ttyAMA10');
   });
 
-  it('mark ARMv6 boards unsupported with the reason, and the Pi 5 as not yet supported', () => {
+  it("mark ARMv6 boards unsupported with the reason, and the Pi 5 supported on trixie-backports' 7.x kernel", () => {
     for (const id of ['rpi0w', 'rpi1bplus']) {
       const p = getBoard(id).profile;
       assert.equal(p.status, 'unsupported');
       assert.match(p.statusReason ?? '', /no official ARMv6 build/);
     }
-    assert.equal(getBoard('rpi5b').profile.status, 'wip');
+    const p5 = getBoard('rpi5b').profile;
+    assert.equal(p5.status, 'supported');
+    assert.deepEqual(p5.kernel.source, { debian: 'linux-image-arm64', suite: 'trixie-backports' });
+    assert.deepEqual(getBoard('rpi4b').profile.kernel.source, { debian: 'linux-image-arm64' }, 'the other Pis stay on the build suite');
   });
 
   it('inherit from SoC and family profiles: lists grow by add, scalars override', () => {

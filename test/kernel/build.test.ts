@@ -17,6 +17,7 @@ import {
   defaultKernelConfigsDir,
   followKernelMeta,
   getBoard,
+  kernelFiles,
   kernelFragments,
   withKernelSource,
   type DebPackage,
@@ -70,7 +71,8 @@ describe('kernel build: fragments and sources', () => {
     const rpi3b = getBoard('rpi3b').profile;
     assert.equal(withKernelSource(rpi3b, 'build').kernel.source, 'build');
     assert.deepEqual(withKernelSource(rpi3b, 'linux-image-6.12.117+deb13-arm64').kernel.source, { debian: 'linux-image-6.12.117+deb13-arm64' });
-    for (const bad of ['', 'Build', 'linux-source', '../linux-image-arm64', 'linux-image-arm64 --foo']) {
+    assert.deepEqual(withKernelSource(rpi3b, 'linux-image-arm64@trixie-backports').kernel.source, { debian: 'linux-image-arm64', suite: 'trixie-backports' });
+    for (const bad of ['', 'Build', 'linux-source', '../linux-image-arm64', 'linux-image-arm64 --foo', 'linux-image-arm64@', 'linux-image-arm64@../x']) {
       assert.throws(() => withKernelSource(rpi3b, bad), (e: BspError) => e.code === 'EUSAGE' && /say "build"/.test(e.message), bad);
     }
     assert.equal(rpi3b.kernel.source !== 'build' && rpi3b.kernel.source.debian, 'linux-image-arm64', 'the profile itself is unchanged');
@@ -137,5 +139,27 @@ describe('kernel build: one build per work tree at a time', () => {
     writeFileSync(join(lock, 'pid'), String(dead.pid));
     await assert.rejects(withDirLock(lock, () => Promise.reject(new Error('boom')), 20), /boom/);
     assert.equal(existsSync(lock), false);
+  });
+});
+
+describe('kernel packages: where the kernel is', () => {
+  after(cleanupTemp);
+
+  it("finds a 6.x package's boot/vmlinuz-* and a 7.x split package's usr/lib/modules/<release>/vmlinuz", () => {
+    const six = tempDir('k6');
+    mkdirSync(join(six, 'boot'), { recursive: true });
+    writeFileSync(join(six, 'boot/vmlinuz-6.12.117+deb13-arm64'), 'Image');
+    assert.deepEqual(kernelFiles(six), {
+      release: '6.12.117+deb13-arm64',
+      image: join(six, 'boot/vmlinuz-6.12.117+deb13-arm64'),
+      config: join(six, 'boot/config-6.12.117+deb13-arm64'),
+      dtbDir: join(six, 'usr/lib/linux-image-6.12.117+deb13-arm64'),
+    });
+    const seven = tempDir('k7');
+    const dir = join(seven, 'usr/lib/modules/7.3.4+deb13-arm64');
+    mkdirSync(join(dir, 'dtb/broadcom'), { recursive: true });
+    writeFileSync(join(dir, 'vmlinuz'), 'Image');
+    assert.deepEqual(kernelFiles(seven), { release: '7.3.4+deb13-arm64', image: join(dir, 'vmlinuz'), config: join(dir, 'config'), dtbDir: join(dir, 'dtb') });
+    assert.throws(() => kernelFiles(tempDir('none')), (e: BspError) => e.code === 'EARTIFACT' && /neither boot\/vmlinuz-\* nor usr\/lib\/modules\/\*\/vmlinuz/.test(e.message));
   });
 });
