@@ -117,11 +117,10 @@ export function builtinModules(modinfo: Buffer): string[] {
 }
 
 /** Run make in the source tree; the last lines of its output go into a failure's message. */
-function make(src: string, args: string[], o: KernelBuildOptions, what: string): Promise<string> {
+function make(src: string, args: string[], o: KernelBuildOptions, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('make', ['-C', src, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
     const tail: string[] = [];
-    let out = '';
     let partial = '';
     const take = (chunk: Buffer): void => {
       const text = partial + chunk.toString('utf8');
@@ -133,16 +132,12 @@ function make(src: string, args: string[], o: KernelBuildOptions, what: string):
         if (tail.length > 40) tail.shift();
       }
     };
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString('utf8');
-      if (out.length > 1 << 16) out = out.slice(-(1 << 16));
-      take(c);
-    });
+    child.stdout.on('data', take);
     child.stderr.on('data', take);
     child.on('error', (err) => reject(new BspError('ETOOL', `cannot run make: ${err.message} (apt-get install make)`)));
     child.on('close', (code) => {
       if (partial) tail.push(partial);
-      if (code === 0) resolve(out);
+      if (code === 0) resolve();
       else reject(new BspError('EKERNEL_BUILD', `${what} failed (make exited ${String(code)}); the end of its output:\n${tail.join('\n')}`));
     });
   });
