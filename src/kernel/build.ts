@@ -163,9 +163,12 @@ function extractSource(pkgRoot: string, work: string): { src: string; mtime: Dat
   return { src, mtime };
 }
 
-/** The cache key of a board's kernel: source package, the fragments as applied, the recipe, the compiler, the DTBs. */
+/**
+ * The cache key of a board's kernel: source package, the fragments' settings as applied (not
+ * their comments: a reworded reason rebuilds nothing), the recipe, the compiler, the DTBs.
+ */
 export function kernelKey(profile: BoardProfile, deb: LockedDeb, dir: string, compiler: string): string {
-  const frags = buildFragments(profile, dir);
+  const frags = buildFragments(profile, dir).map((f) => [f.file, parseConfig(f.text, f.file).settings.map((s) => [s.symbol, s.value ?? null])]);
   return createHash('sha256')
     .update(JSON.stringify([RECIPE, profile.arch.kernel, deb.sha256, frags, compiler, dtbTargets(profile)]))
     .digest('hex');

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -22,7 +22,7 @@ import {
   withKernelSource,
   type DebPackage,
 } from '../../src/index.js';
-import { buildFragments } from '../../src/kernel/build.js';
+import { buildFragments, kernelKey } from '../../src/kernel/build.js';
 import { withDirLock } from '../../src/dir-lock.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
@@ -161,5 +161,25 @@ describe('kernel packages: where the kernel is', () => {
     writeFileSync(join(dir, 'vmlinuz'), 'Image');
     assert.deepEqual(kernelFiles(seven), { release: '7.3.4+deb13-arm64', image: join(dir, 'vmlinuz'), config: join(dir, 'config'), dtbDir: join(dir, 'dtb') });
     assert.throws(() => kernelFiles(tempDir('none')), (e: BspError) => e.code === 'EARTIFACT' && /neither boot\/vmlinuz-\* nor usr\/lib\/modules\/\*\/vmlinuz/.test(e.message));
+  });
+});
+
+describe('kernel build: the cache key', () => {
+  after(cleanupTemp);
+
+  it('changes with a setting, the source or the compiler, not with a reworded comment', () => {
+    const dir = tempDir('frags');
+    cpSync(defaultKernelConfigsDir(), dir, { recursive: true });
+    const rpi3b = withKernelSource(getBoard('rpi3b').profile, 'build');
+    const deb = { package: 'linux-source-6.12', version: '6.12.117-1', component: 'main', filename: 'pool/x.deb', sha256: 'a'.repeat(64), size: 1 };
+    const key = (): string => kernelKey(rpi3b, deb, dir, 'gcc 12');
+    const before = key();
+    const leds = join(dir, 'features/leds.config');
+    writeFileSync(leds, readFileSync(leds, 'utf8').replace('# LED support.', '# LEDs, reworded.'));
+    assert.equal(key(), before, 'a comment');
+    writeFileSync(leds, readFileSync(leds, 'utf8').replace('CONFIG_LEDS_GPIO=y', '# CONFIG_LEDS_GPIO is not set'));
+    assert.notEqual(key(), before, 'a setting');
+    assert.notEqual(kernelKey(rpi3b, { ...deb, sha256: 'b'.repeat(64) }, dir, 'gcc 12'), key(), 'the source');
+    assert.notEqual(kernelKey(rpi3b, deb, dir, 'gcc 13'), key(), 'the compiler');
   });
 });
