@@ -117,11 +117,11 @@ Examples:
     .option('-o, --out <dir>', 'output directory of the lock file', 'out')
     .option('--lock <file>', 'lock file pinning the source package (default <out>/nodeos-<board>.lock.json)')
     .option('--offline', 'use only the cache; fail clearly if the source package is not there')
-    .option('--suite <name>', 'Debian suite whose linux-source to build', 'trixie')
+    .option('--suite <name>', "Debian suite of the board's build (as build --suite), whose linux-source is built", 'trixie')
     .option('--cache-dir <dir>', 'cache (default $NODEOS_BSP_CACHE or $XDG_CACHE_HOME/nodeos-bsp)')
     .option('--kernel-configs-dir <dir>', "fragments directory (default: the kit's kernel-configs/)")
     .option('--boards-dir <dir>', "board profiles directory (default: the kit's boards/)")
-    .option('-v, --verbose', "show make's output")
+    .option('--make-log', "print make's output as it runs (the end of it is in any failure's message anyway)")
     .option('--json', 'machine-readable result')
     .addHelpText(
       'after',
@@ -135,11 +135,11 @@ Needs: make flex bison bc gcc gcc-aarch64-linux-gnu (apt-get install them).
 
 Examples:
   $ nodeos-bsp kernel build --board rpi3b
-  $ nodeos-bsp kernel build --board qemu-virt --jobs 2 --verbose
+  $ nodeos-bsp kernel build --board qemu-virt --jobs 2 --make-log
   $ nodeos-bsp build --board rpi3b --kernel build`,
     )
     .action(
-      async (o: { board: string; jobs?: number; out: string; lock?: string; offline?: boolean; suite: string; cacheDir?: string; kernelConfigsDir?: string; boardsDir?: string; verbose?: boolean; json?: boolean }) => {
+      async (o: { board: string; jobs?: number; out: string; lock?: string; offline?: boolean; suite: string; cacheDir?: string; kernelConfigsDir?: string; boardsDir?: string; makeLog?: boolean; json?: boolean }) => {
         const board = withKernelSource(getBoard(o.board, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile, 'build');
         const cache = new Cache(o.cacheDir);
         const a = await fetchArtifacts(board, { cache, suite: o.suite, offline: Boolean(o.offline), lockPath: o.lock ?? join(o.out, `nodeos-${board.id}.lock.json`) });
@@ -149,7 +149,7 @@ Examples:
           source: { root: a.debs.kernelSource!, deb: a.lock.debian.kernelSource! },
           ...(o.jobs ? { jobs: o.jobs } : {}),
           ...(o.kernelConfigsDir ? { kernelConfigsDir: o.kernelConfigsDir } : {}),
-          ...(o.verbose ? { onLine: (l: string) => io.err(l + '\n') } : {}),
+          ...(o.makeLog ? { onLine: (l: string) => io.err(l + '\n') } : {}),
           ...(o.json ? {} : { onStep: (s: string) => io.err(`${s}...\n`) }),
         });
         if (o.json) return json(io, { ...k.info, root: k.root, cached: k.cached, key: k.key, seconds: (Date.now() - t) / 1000 });
