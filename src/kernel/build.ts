@@ -223,7 +223,7 @@ export async function buildKernel(profile: BoardProfile, o: KernelBuildOptions):
       `O=${obj}`,
       `ARCH=${target.arch}`,
       `CROSS_COMPILE=${target.cross}`,
-      // Reproducible: the same inputs give the same Image whoever builds it, whenever.
+      // uname -v names the source (the tarball's time), not the machine or hour of the build.
       `KBUILD_BUILD_USER=nodeos`,
       `KBUILD_BUILD_HOST=nodeos-bsp`,
       `KBUILD_BUILD_VERSION=1`,
