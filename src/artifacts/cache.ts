@@ -157,9 +157,7 @@ export class Cache {
 }
 
 /** The manifest file inside a cached tree. */
-const MANIFEST = '.nodeos-bsp-manifest.json';
-/** The name of the manifest file inside every cached tree. */
-export const MANIFEST_NAME = MANIFEST;
+export const MANIFEST = '.nodeos-bsp-manifest.json';
 
 /**
  * A file's entry: its content hash, and the inode and change time it had when hashed. Any

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { dirname, join } from 'node:path';
 import type { BoardProfile } from '../boards/index.js';
 import { ArtifactError } from '../errors.js';
-import { Cache, MANIFEST_NAME } from './cache.js';
+import { Cache, MANIFEST } from './cache.js';
 import { debianMirror, DEFAULT_KEYRING, fetchDeb, fetchPackages, fetchRelease, followKernelMeta, pickPackage, unpackDeb, type DebianOptions, type DebPackage } from './debian.js';
 import type { OnProgress } from './download.js';
 import { fetchNpm, npmRegistry, resolveNpm, unpackTgz, type NpmTarball } from './npm.js';
@@ -126,7 +126,7 @@ function mergeTrees(cache: Cache, roots: string[]): string {
     for (const root of roots) {
       const r = spawnSync('cp', ['-al', `${root}/.`, tmp]);
       if (r.status !== 0 && spawnSync('cp', ['-a', `${root}/.`, tmp]).status !== 0) throw new ArtifactError('EARTIFACT', `cannot merge ${root} into the kernel tree: ${r.stderr.toString()}`, root);
-      rmSync(join(tmp, MANIFEST_NAME), { force: true });
+      rmSync(join(tmp, MANIFEST), { force: true });
     }
   });
 }

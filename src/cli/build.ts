@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { Cache, fetchArtifacts } from '../artifacts/index.js';
 import { getBoard, type BoardProfile } from '../boards/index.js';
-import { buildKernel, withKernelSource } from '../kernel/index.js';
+import { buildKernel, kernelSourceOf, withKernelSource } from '../kernel/index.js';
 import { readLayoutAt } from '../layout/index.js';
 import { freeLoopbackPort, HOST_SERVICE_ADDRESS, parseForward, parseSensor, parseService, prepareEmulation, SENSOR_MODELS, startEmulation } from '../emulate/index.js';
 import { BspError, UsageError } from '../errors.js';
@@ -156,7 +156,7 @@ their image trusts (--signing-key); an unsigned build's boards take none.`,
     const mods = targetModules(a.node, a.lock.npm.node!.version, board.arch.node, opts.cache, Boolean(o.offline));
     const kernel =
       board.kernel.source === 'build'
-        ? await buildKernel(board, { cache: opts.cache, source: { root: a.debs.kernelSource!, deb: a.lock.debian.kernelSource! }, ...(tty ? { onStep: (s: string) => io.err(`\r\x1b[Kkernel build: ${s}...`) } : {}) })
+        ? await buildKernel(board, { cache: opts.cache, source: kernelSourceOf(a), ...(tty ? { onStep: (s: string) => io.err(`\r\x1b[Kkernel build: ${s}...`) } : {}) })
         : undefined;
     if (o.json) return json(io, a.lock);
     if (tty) io.err('\r\x1b[K');

@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { Cache, fetchArtifacts } from '../artifacts/index.js';
 import { getBoard, type BoardProfile } from '../boards/index.js';
 import { UsageError } from '../errors.js';
-import { buildKernel, checkKernelConfig, kernelFiles, mergeKernelConfig, withKernelSource } from '../kernel/index.js';
+import { buildKernel, checkKernelConfig, kernelFiles, kernelSourceOf, mergeKernelConfig, withKernelSource } from '../kernel/index.js';
 import { json, type Io } from './output.js';
 
 /** The running kernel's config, where Debian puts it. */
@@ -25,7 +25,7 @@ async function packageKernelConfig(board: BoardProfile, onStep: (s: string) => v
   const cache = new Cache();
   const a = await fetchArtifacts(board, { cache, lockPath: join('out', `nodeos-${board.id}.lock.json`) });
   if (board.kernel.source === 'build') {
-    const k = await buildKernel(board, { cache, source: { root: a.debs.kernelSource!, deb: a.lock.debian.kernelSource! }, onStep });
+    const k = await buildKernel(board, { cache, source: kernelSourceOf(a), onStep });
     return join(k.root, 'boot', `config-${k.release}`);
   }
   return kernelFiles(a.debs.kernel!).config;
@@ -146,7 +146,7 @@ Examples:
         const t = Date.now();
         const k = await buildKernel(board, {
           cache,
-          source: { root: a.debs.kernelSource!, deb: a.lock.debian.kernelSource! },
+          source: kernelSourceOf(a),
           ...(o.jobs ? { jobs: o.jobs } : {}),
           ...(o.kernelConfigsDir ? { kernelConfigsDir: o.kernelConfigsDir } : {}),
           ...(o.makeLog ? { onLine: (l: string) => io.err(l + '\n') } : {}),

@@ -14,7 +14,7 @@ import { BspError } from '../errors.js';
 import { defaultBoardsDir, insideRoot, profilePathProblem } from '../paths.js';
 import { createImage as createEnvImage } from '../uboot-env/index.js';
 import { deviceTree } from '../devicetree/index.js';
-import { buildKernel, kernelFiles } from '../kernel/index.js';
+import { buildKernel, kernelFiles, kernelSourceOf } from '../kernel/index.js';
 import { buildFat32, type Extent, type FatFile } from '../fat/index.js';
 import {
   bootPartition,
@@ -139,11 +139,6 @@ function kernelRoot(a: Artifacts): string {
   return a.debs.kernel;
 }
 
-function findKernelImage(root: string): { path: string; release: string; dtbDir: string } {
-  const k = kernelFiles(root);
-  return { path: k.image, release: k.release, dtbDir: k.dtbDir };
-}
-
 /**
  * The U-Boot environment: complete, since an imported env replaces the default. bootcmd
  * runs boot.scr, which picks the slot (layout/boot-script.ts) and boots its kernel with the
@@ -192,7 +187,7 @@ const firmwarePath = (profile: BoardProfile, a: Artifacts, name: string): string
 
 /** The newest modification time (seconds) of the Debian files a card carries. */
 function newestMtime(profile: BoardProfile, artifacts: Artifacts): number {
-  const paths = [findKernelImage(kernelRoot(artifacts)).path];
+  const paths = [kernelFiles(kernelRoot(artifacts)).image];
   if (profile.boot.uboot && artifacts.debs.uboot) paths.push(ubootPath(profile, artifacts));
   const fw = profile.boot.firmware;
   if (fw && artifacts.debs.firmware) paths.push(...fw.files.map((f) => firmwarePath(profile, artifacts, f)));
@@ -227,7 +222,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     const k = await stage('kernel', () =>
       buildKernel(profile, {
         cache,
-        source: { root: artifacts.debs.kernelSource!, deb: artifacts.lock.debian.kernelSource! },
+        source: kernelSourceOf(artifacts),
         ...(o.kernelConfigsDir ? { kernelConfigsDir: o.kernelConfigsDir } : {}),
         ...(o.onKernelLine ? { onLine: o.onKernelLine } : {}),
       }),
@@ -264,8 +259,8 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     throw new BspError('ESYSTEM_SIZE', `the system is ${(system.image.length / (1 << 20)).toFixed(1)} MiB but slot A (${slotA.name}) holds ${slotA.sizeMiB} MiB: make the system partitions larger in the profile`);
   }
   const stage1 = await stage('initramfs', () => buildStage1(layout, artifacts, build, epoch, kmods.release, kmods.stage1));
-  const kernel = findKernelImage(kernelRoot(artifacts));
-  const [initrdZst, imageGz] = await stage('compress', () => [zstdCached(cache, stage1), gzipCached(cache, readFileSync(kernel.path), 'kernel')] as const);
+  const kernel = kernelFiles(kernelRoot(artifacts));
+  const [initrdZst, imageGz] = await stage('compress', () => [zstdCached(cache, stage1), gzipCached(cache, readFileSync(kernel.image), 'kernel')] as const);
   const dtb = profile.devicetree.dtb
     ? deviceTree(profile, kernel.dtbDir, join(o.boardsDir ?? defaultBoardsDir(), 'overlays'), cache)
     : undefined;

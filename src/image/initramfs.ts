@@ -89,12 +89,10 @@ export function runtimeFiles(root = packageRoot()): { rel: string; data: Buffer 
 // must be restarted (panic=) for U-Boot to count the try; without it the board hangs for ever.
 // And the hardware RNG's: Node's first getrandom() waits until the entropy pool is ready.
 const STAGE1_MODULE_DIRS = ['kernel/drivers/mmc/', 'kernel/drivers/block/', 'kernel/drivers/virtio/', 'kernel/fs/squashfs/', 'kernel/drivers/watchdog/', 'kernel/drivers/char/hw_random/'];
-/** What the small initramfs needs besides the board's card drivers: the slot's filesystem, and loop for direct boots. */
-const STAGE1_EXTRA = ALWAYS_SHIPPED_MODULES;
 
 /** The board's modules split in load order: those the small initramfs loads, and the rest (the system's init loads them). */
 export function splitModules(profile: BoardProfile, kernelRoot: string): { release: string; stage1: KernelModule[]; system: KernelModule[] } {
-  const { release, modules } = resolveModules(kernelRoot, [...profile.kernel.modules, ...STAGE1_EXTRA]);
+  const { release, modules } = resolveModules(kernelRoot, [...profile.kernel.modules, ...ALWAYS_SHIPPED_MODULES]);
   const byName = new Map(modules.map((m) => [m.name, m]));
   const early = new Set<string>();
   const add = (m: KernelModule): void => {
@@ -102,7 +100,7 @@ export function splitModules(profile: BoardProfile, kernelRoot: string): { relea
     early.add(m.name);
     for (const d of m.depends) if (byName.has(d)) add(byName.get(d)!);
   };
-  for (const m of modules) if (STAGE1_MODULE_DIRS.some((d) => m.relPath.startsWith(d)) || STAGE1_EXTRA.includes(m.name)) add(m);
+  for (const m of modules) if (STAGE1_MODULE_DIRS.some((d) => m.relPath.startsWith(d)) || ALWAYS_SHIPPED_MODULES.includes(m.name)) add(m);
   return { release, stage1: modules.filter((m) => early.has(m.name)), system: modules.filter((m) => !early.has(m.name)) };
 }
 

@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
-import { checkTree, type Cache, type LockedDeb } from '../artifacts/index.js';
+import { checkTree, type Artifacts, type Cache, type LockedDeb } from '../artifacts/index.js';
 import type { BoardProfile } from '../boards/index.js';
 import { BspError, KernelConfigError } from '../errors.js';
 import { defaultKernelConfigsDir } from '../paths.js';
@@ -82,6 +82,13 @@ export interface KernelBuildOptions {
   onLine?: (line: string) => void;
   /** A step starting: 'extract', 'configure', 'compile', 'install'. */
   onStep?: (step: string) => void;
+}
+
+/** The pinned, unpacked linux-source of fetched artifacts (fetchArtifacts of a kernel.source: build profile). */
+export function kernelSourceOf(a: Artifacts): KernelBuildOptions['source'] {
+  const deb = a.lock.debian.kernelSource;
+  if (!a.debs.kernelSource || !deb) throw new BspError('EARTIFACT', 'no linux-source among the artifacts: fetch them for a profile with kernel.source: build');
+  return { root: a.debs.kernelSource, deb };
 }
 
 /** The cross compiler's version line (part of the cache key: another compiler is another kernel). */
@@ -167,10 +174,10 @@ function extractSource(pkgRoot: string, work: string): { src: string; mtime: Dat
  * The cache key of a board's kernel: source package, the fragments' settings as applied (not
  * their comments: a reworded reason rebuilds nothing), the recipe, the compiler, the DTBs.
  */
-export function kernelKey(profile: BoardProfile, deb: LockedDeb, dir: string, compiler: string): string {
-  const frags = buildFragments(profile, dir).map((f) => [f.file, parseConfig(f.text, f.file).settings.map((s) => [s.symbol, s.value ?? null])]);
+export function kernelKey(profile: BoardProfile, deb: LockedDeb, dir: string, compiler: string, frags = buildFragments(profile, dir)): string {
+  const settings = frags.map((f) => [f.file, parseConfig(f.text, f.file).settings.map((s) => [s.symbol, s.value ?? null])]);
   return createHash('sha256')
-    .update(JSON.stringify([RECIPE, profile.arch.kernel, deb.sha256, frags, compiler, dtbTargets(profile)]))
+    .update(JSON.stringify([RECIPE, profile.arch.kernel, deb.sha256, settings, compiler, dtbTargets(profile)]))
     .digest('hex');
 }
 
@@ -186,7 +193,9 @@ export async function buildKernel(profile: BoardProfile, o: KernelBuildOptions):
   if (!target || profile.arch.kernel !== target.arch) throw new BspError('EBOARD_UNSUPPORTED', `${profile.id}: the kit builds ${Object.keys(TARGETS).join(', ')} kernels, not ${profile.arch.kernel}`);
   const dir = o.kernelConfigsDir ?? defaultKernelConfigsDir();
   const compiler = compilerVersion(target.cross);
-  const key = kernelKey(profile, o.source.deb, dir, compiler);
+  // Read once: the key names exactly the fragments the build applies.
+  const frags = buildFragments(profile, dir);
+  const key = kernelKey(profile, o.source.deb, dir, compiler, frags);
   const dest = o.cache.namedPath('kernels', `${profile.id}-${key.slice(0, 16)}`);
   // A cached kernel is used only while it matches its manifest; one that does not is built again.
   const cached = (): BuiltKernel | undefined => {
@@ -232,7 +241,6 @@ export async function buildKernel(profile: BoardProfile, o: KernelBuildOptions):
 
     o.onStep?.('configure');
     await make(src, [...args, 'allnoconfig'], o, 'make allnoconfig');
-    const frags = buildFragments(profile, dir);
     const merged = mergeConfigs({ file: 'allnoconfig', text: readFileSync(join(obj, '.config'), 'utf8') }, frags);
     writeFileSync(join(obj, '.config'), merged.text);
     await make(src, [...args, 'olddefconfig'], o, 'make olddefconfig');

@@ -10,7 +10,7 @@ export { checkConfig, mergeConfigs, parseConfig, readConfig, normalizeModule } f
 export type { ConfigFile, ConfigSetting, KernelCheckResult, MergeResult, UnmetSymbol } from './config.js';
 export { ALWAYS_SHIPPED_MODULES, kernelFragments, profileKernelSource, withKernelSource, type KernelSource } from './fragments.js';
 export { kernelFiles, type KernelFiles } from './package-layout.js';
-export { buildKernel, builtinModules, type BuiltKernel, type BuiltKernelInfo, type KernelBuildOptions } from './build.js';
+export { buildKernel, builtinModules, kernelSourceOf, type BuiltKernel, type BuiltKernelInfo, type KernelBuildOptions } from './build.js';
 
 /**
  * Check a kernel `.config` file against the board's fragments (with its source's:

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { buildImage, buildKernel, Cache, createBmap, createImage, decodeEnv, encodeEnv, fetchArtifacts, fromText, getBoard, prepareEmulation, startEmulation, withKernelSource, writeSparseImage, type BoardProfile } from '../../src/index.js';
+import { buildImage, buildKernel, kernelSourceOf, Cache, createBmap, createImage, decodeEnv, encodeEnv, fetchArtifacts, fromText, getBoard, prepareEmulation, startEmulation, withKernelSource, writeSparseImage, type BoardProfile } from '../../src/index.js';
 import { parseBmap } from '../../flash/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { Console } from '../helpers/console.js';
@@ -309,7 +309,7 @@ async function kernelBench(dir: string): Promise<void> {
   const warmOnly = process.env.BENCH_KERNEL_WARM === '1';
   const cache = warmOnly ? new Cache() : new Cache(join(dir, 'kernel-cache'));
   const a = await fetchArtifacts(own, { cache });
-  const source = { root: a.debs.kernelSource!, deb: a.lock.debian.kernelSource! };
+  const source = kernelSourceOf(a);
   let t = performance.now();
   const cold = await buildKernel(own, { cache, source });
   const coldMs = performance.now() - t;
