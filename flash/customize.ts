@@ -1,6 +1,6 @@
 /**
- * Customisation at flash time: hostname, console, extra kernel arguments, SSH keys and U-Boot
- * variables, written into the card's uboot.env and its copy uboot.bak (the files the image's
+ * Customisation at flash time: the first-boot settings (host name, SSH keys, time zone,
+ * Wi-Fi: src/settings), console, extra kernel arguments and U-Boot variables, written into the card's uboot.env and its copy uboot.bak (the files the image's
  * layout names; through uboot-env and the kit's FAT code) and verified by reading them back.
  */
 import type { FileHandle } from 'node:fs/promises';
@@ -8,32 +8,26 @@ import { FlashError } from '../src/errors.js';
 import { Fat32Reader, fileReadAt, type ReadAt } from '../src/fat/index.js';
 import { readLayout } from '../src/layout/index.js';
 import { parseIpConfig } from '../src/net/ip-config.js';
-import { ENV_SSH_KEYS, parseAuthorizedKeys, parsePublicKeyLine } from '../src/net/ssh-keys.js';
+import { applySettings, settingsProblems, splitCmdline, type Settings } from '../src/settings/index.js';
 import { decodeEnv, encodeEnv, hasControl } from '../src/uboot-env/index.js';
 
-/** What to change on the card. */
-export interface Customization {
-  /** Host name (RFC 1123 label): `nodeos.hostname=` on the kernel command line and U-Boot's `hostname`. */
-  hostname?: string;
+/** What to change on the card: the first-boot settings, and U-Boot's own. */
+export interface Customization extends Settings {
   /** Console for the kernel, e.g. `ttyS1,115200`: replaces every `console=`. */
   console?: string;
   /** Extra kernel arguments appended to bootargs. */
   cmdline?: string[];
   /** U-Boot variables to set (empty value deletes). */
   env?: Record<string, string>;
-  /** OpenSSH public key lines allowed to log in, added to those the image was built with (`nodeos_ssh_keys`). */
-  sshKeys?: string[];
 }
 
 /** The longest kernel command line arm64 and arm kernels take (COMMAND_LINE_SIZE). */
 export const KERNEL_CMDLINE_MAX = 2048;
 
-
 /** Check customisation values before anything is flashed. */
 export function validateCustomization(c: Customization): void {
-  if (c.hostname !== undefined && !/^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/.test(c.hostname)) {
-    throw new FlashError('ECUSTOMIZE', `hostname "${c.hostname}" is not valid: 1-63 letters, digits and dashes, not starting or ending with a dash`);
-  }
+  const problem = settingsProblems(c)[0];
+  if (problem) throw new FlashError('ECUSTOMIZE', `${problem.field}: ${problem.message}`);
   if (c.console !== undefined && !/^[A-Za-z0-9]+(,\d+[noe]?\d?)?$/.test(c.console)) {
     throw new FlashError('ECUSTOMIZE', `console "${c.console}" is not like ttyS1,115200`);
   }
@@ -48,10 +42,6 @@ export function validateCustomization(c: Customization): void {
       if ('error' in c) throw new FlashError('ECUSTOMIZE', c.error);
     }
   }
-  for (const line of c.sshKeys ?? []) {
-    const k = parsePublicKeyLine(line);
-    if ('error' in k) throw new FlashError('ECUSTOMIZE', `SSH key: ${k.error}`);
-  }
   for (const [k, v] of Object.entries(c.env ?? {})) {
     if (!k || /[\s=]/.test(k) || hasControl(k)) throw new FlashError('ECUSTOMIZE', `U-Boot variable name ${JSON.stringify(k)} is not valid: no "=", spaces or control characters`);
     if (v.includes('\0')) throw new FlashError('ECUSTOMIZE', `U-Boot variable ${k}: a value cannot hold a NUL byte`);
@@ -60,33 +50,15 @@ export function validateCustomization(c: Customization): void {
 
 /** Apply the customisation to an environment's variables. */
 export function applyCustomization(vars: Map<string, string>, c: Customization): Map<string, string> {
-  const out = new Map(vars);
-  let args = splitCmdline(out.get('bootargs') ?? '');
-  if (c.console !== undefined) args = [...args.filter((a) => !a.startsWith('console=')), `console=${c.console}`];
-  if (c.hostname !== undefined) {
-    args = [...args.filter((a) => !a.startsWith('nodeos.hostname=')), `nodeos.hostname=${c.hostname}`];
-    out.set('hostname', c.hostname);
-  }
-  args.push(...(c.cmdline ?? []));
-  if (c.sshKeys?.length) {
-    const have = parseAuthorizedKeys(out.get(ENV_SSH_KEYS) ?? '').keys;
-    for (const line of c.sshKeys) {
-      const k = parsePublicKeyLine(line);
-      if (!('error' in k) && !have.some((h) => h.blob.equals(k.blob))) have.push(k);
-    }
-    out.set(ENV_SSH_KEYS, have.map((k) => k.line).join('\n'));
-  }
-  if (c.console !== undefined || c.hostname !== undefined || (c.cmdline?.length ?? 0) > 0) out.set('bootargs', args.join(' '));
+  const consoleSet = new Map(vars);
+  if (c.console !== undefined) consoleSet.set('bootargs', [...splitCmdline(vars.get('bootargs') ?? '').filter((a) => !a.startsWith('console=')), `console=${c.console}`].join(' '));
+  const out = applySettings(consoleSet, c);
+  if (c.cmdline?.length) out.set('bootargs', [...splitCmdline(out.get('bootargs') ?? ''), ...c.cmdline].join(' '));
   for (const [k, v] of Object.entries(c.env ?? {})) {
     if (v === '') out.delete(k);
     else out.set(k, v);
   }
   return out;
-}
-
-/** Split a command line at spaces outside double quotes, as the kernel does. */
-export function splitCmdline(line: string): string[] {
-  return line.match(/(?:[^\s"]+|"[^"]*")+/g) ?? [];
 }
 
 /** What customisation will write: the new uboot.env bytes and where they go on the card. */

@@ -12,3 +12,4 @@ export * from './devicetree/index.js';
 export * from './image/index.js';
 export * from './update/index.js';
 export * from './emulate/index.js';
+export * from './settings/index.js';

@@ -9,8 +9,8 @@ import { freeLoopbackPort, HOST_SERVICE_ADDRESS, parseForward, parseSensor, pars
 import { BspError, UsageError } from '../errors.js';
 import { readProject } from '../apps/project.js';
 import { buildImage, targetModules, type BuildEvent } from '../image/index.js';
-import { loadSshKeyFiles } from '../net/ssh-keys.js';
 import { json, type Io } from './output.js';
+import { settingsFrom, settingsOptions, type SettingsFlags } from './settings.js';
 
 interface FetchOpts {
   board?: string;
@@ -45,8 +45,7 @@ const withFetchOptions = (c: Command, boardFromProject = false): Command =>
     .option('--json', 'JSON events instead of progress text');
 
 /** `build`'s own options (fetch takes only the ones above). */
-interface BuildOpts extends FetchOpts {
-  sshKey?: string[];
+interface BuildOpts extends FetchOpts, SettingsFlags {
   signingKey?: string;
   app?: string[];
   project?: string;
@@ -80,7 +79,7 @@ function reporter(io: Io, asJson: boolean, tty: boolean): (e: BuildEvent) => voi
 }
 
 export function registerBuild(program: Command, io: Io): void {
-  withFetchOptions(
+  settingsOptions(withFetchOptions(
     program
       .command('build')
       .description('build a bootable NodeOS SD-card image for a board (with .bmap, .sha256, manifest)')
@@ -98,6 +97,7 @@ Examples:
   $ nodeos-bsp build -b rpi3b --ssh-key ~/.ssh/id_ed25519.pub
   $ nodeos-bsp keys create --out keys && nodeos-bsp build -b rpi3b --signing-key keys/nodeos-update.key
   $ nodeos-bsp build -b rpi3b --app examples/thermometer
+  $ nodeos-bsp build -b rpi3b --settings site.yaml --wifi home --wifi-country DE
   $ nodeos-bsp build --project nodeos.yaml
   $ nodeos-bsp build -b rpi3b --kernel build     # the board's own kernel (nodeos-bsp kernel build)
 
@@ -112,11 +112,14 @@ docs/apps.md for the "nodeos" field of package.json (main, network, root). A pro
 
 Next to the image: nodeos-<board>.nodeos-update, the bundle nodeos-bsp update installs
 into a card's or a running board's other slot. Boards take only bundles signed with a key
-their image trusts (--signing-key); an unsigned build's boards take none.`,
+their image trusts (--signing-key); an unsigned build's boards take none.
+
+First-boot settings (--settings FILE, --hostname, --timezone, --ssh-key, --wifi ...) go into
+the image's uboot.env as flash writes them; without an SSH key, SSH is off. They are checked
+before anything is fetched (ESETTINGS names the field). nodeos-bsp settings show reads them.`,
       ),
     true,
-  )
-    .option('--ssh-key <file...>', 'OpenSSH public key file(s) allowed to log in to the board over SSH (without one, SSH is off)')
+  ))
     .option('--signing-key <file>', 'Ed25519 private key (nodeos-bsp keys create) that signs the update bundle; the image trusts its public key')
     .option('--app <dir...>', 'npm project (with package-lock.json) to build into the image as an app started at boot (repeatable)')
     .option('--project <file>', 'project file (YAML: board, apps, sshKeys; paths relative to it); --app and --ssh-key add to it')
@@ -126,11 +129,10 @@ their image trusts (--signing-key); an unsigned build's boards take none.`,
       o.board ??= project?.board;
       if (!o.board) throw new BspError('EUSAGE', `say which board: --board ID${o.project ? ` or "board:" in ${o.project}` : ''} (nodeos-bsp boards lists them)`);
       const board = withKernel(getBoard(o.board, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile, o.kernel);
-      const keyFiles = [...(project?.sshKeys ?? []), ...(o.sshKey ?? [])];
-      const sshKeys = keyFiles.length ? loadSshKeyFiles(keyFiles).map((k) => k.line) : undefined;
+      const settings = await settingsFrom(o, io, project?.sshKeys);
       const apps = [...(project?.apps ?? []), ...(o.app ?? [])];
       const t = Date.now();
-      const r = await buildImage(board, { ...artifactOptions(o), outDir: o.out, ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), ...(sshKeys ? { sshKeys } : {}), ...(o.signingKey ? { signingKey: o.signingKey } : {}), ...(apps.length ? { apps } : {}), onEvent: reporter(io, Boolean(o.json), !o.json && io.color) });
+      const r = await buildImage(board, { ...artifactOptions(o), outDir: o.out, ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), settings, ...(o.signingKey ? { signingKey: o.signingKey } : {}), ...(apps.length ? { apps } : {}), onEvent: reporter(io, Boolean(o.json), !o.json && io.color) });
       if (o.json) return json(io, { image: r.image, bmap: r.bmap, sha256: r.sha256File, manifest: r.manifestPath, lock: r.lockPath, bundle: r.bundle, signedBy: r.manifest.update.signedBy ?? null, build: r.manifest.build, ms: Date.now() - t });
       if (!r.manifest.update.signedBy) io.err(`warning: unsigned build: ${r.bundle} cannot update any board, and boards flashed with this image take no updates (build with --signing-key; nodeos-bsp keys create makes one)\n`);
       io.out(

@@ -3,8 +3,8 @@ import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
 import { candidateDrives, flash, listDrives, type Customization, type Drive, type FlashProgress } from '../../flash/index.js';
 import { FlashError, UsageError } from '../errors.js';
-import { loadSshKeyFiles } from '../net/ssh-keys.js';
 import { json, table, type Io } from './output.js';
+import { settingsFrom, settingsOptions, type SettingsFlags } from './settings.js';
 
 const gb = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : `${(n / 1e6).toFixed(0)} MB`);
 
@@ -68,7 +68,7 @@ export function registerFlash(program: Command, io: Io): void {
       );
     });
 
-  program
+  const cmd = program
     .command('flash')
     .argument('<image>', 'image to write: raw, .xz, .gz or .zst (its .bmap and .sha256 are used when next to it)')
     .description('write an image to SD cards: sparse (bmap), verified by read-back, refusing system drives')
@@ -79,12 +79,11 @@ export function registerFlash(program: Command, io: Io): void {
     .option('--no-bmap', 'ignore a .bmap and write the whole image')
     .option('--force-file', 'allow a regular file as the target')
     .option('--allow-large', 'allow drives larger than 128 GB')
-    .option('--hostname <name>', 'customise: host name of the board')
     .option('--console <dev,baud>', 'customise: kernel console, e.g. ttyS1,115200')
     .option('--cmdline <arg...>', 'customise: extra kernel arguments')
     .option('--env <name=value...>', 'customise: U-Boot variables (name= deletes)')
-    .option('--ssh-key <file...>', 'customise: OpenSSH public key file(s) allowed to log in over SSH (added to the image\'s)')
-    .option('--json', 'progress and result as JSON lines')
+    .option('--json', 'progress and result as JSON lines');
+  settingsOptions(cmd)
     .addHelpText(
       'after',
       `
@@ -96,16 +95,23 @@ worked out from the image first (EENV_FULL, ECUSTOMIZE stop before writing). Onl
 blocks are written, the partition table last; the card is read back and compared;
 customisation is written into the card's uboot.env and read back.
 
+First-boot settings (--settings FILE and the setting options; nodeos-bsp settings show reads
+them back from the card) are checked before anything is asked or written: a mistake stops
+with ESETTINGS naming the field. The Wi-Fi passphrase is never an option: --wifi-psk-file,
+$NODEOS_WIFI_PSK, or asked on the terminal; only the WPA PSK derived from it is written.
+
 Examples:
   $ nodeos-bsp flash out/nodeos-rpi3b.img --device /dev/sdb
   $ nodeos-bsp flash nodeos-rpi3b.img.xz -d /dev/sdb /dev/sdc --yes --json
   $ nodeos-bsp flash out/nodeos-rpi3b.img -d /dev/mmcblk0 --hostname kitchen --env bootdelay=2
-  $ nodeos-bsp flash out/nodeos-rpi3b.img -d /dev/sdb --ssh-key ~/.ssh/id_ed25519.pub`,
+  $ nodeos-bsp flash out/nodeos-rpi3b.img -d /dev/sdb --ssh-key ~/.ssh/id_ed25519.pub
+  $ nodeos-bsp flash out/nodeos-rpi3b.img -d /dev/sdb --wifi home --wifi-country DE --timezone Europe/Berlin
+  $ nodeos-bsp flash out/nodeos-rpi3b.img -d /dev/sdb --settings classroom.yaml --hostname pi-07`,
     )
-    .action(async (image: string, o: { device?: string[]; yes?: boolean; verify: boolean; bmap?: string | false; forceFile?: boolean; allowLarge?: boolean; hostname?: string; console?: string; cmdline?: string[]; env?: string[]; sshKey?: string[]; json?: boolean }) => {
+    .action(async (image: string, o: SettingsFlags & { device?: string[]; yes?: boolean; verify: boolean; bmap?: string | false; forceFile?: boolean; allowLarge?: boolean; console?: string; cmdline?: string[]; env?: string[]; json?: boolean }) => {
       const tty = Boolean(process.stdin.isTTY) && Boolean(process.stderr.isTTY) && !o.json;
-      // Key files are checked before anything is asked or written.
-      const sshKeys = o.sshKey ? loadSshKeyFiles(o.sshKey).map((k) => k.line) : undefined;
+      // Settings (key files, the Wi-Fi passphrase) are checked before anything else is asked or written.
+      const customize: Customization = await settingsFrom(o, io);
       let devices = o.device ?? [];
       const drives = listDrives();
       if (devices.length === 0) {
@@ -127,11 +133,8 @@ Examples:
         }
         if ((await ask('type "yes" to continue: ')).toLowerCase() !== 'yes') throw new UsageError('cancelled');
       }
-      const customize: Customization = {};
-      if (o.hostname) customize.hostname = o.hostname;
       if (o.console) customize.console = o.console;
       if (o.cmdline) customize.cmdline = o.cmdline;
-      if (sshKeys) customize.sshKeys = sshKeys;
       if (o.env) {
         customize.env = {};
         for (const kv of o.env) {

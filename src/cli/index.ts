@@ -28,6 +28,7 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   update: async () => (await import('./update.js')).registerUpdate,
   keys: async () => (await import('./update.js')).registerUpdate,
   deploy: async () => (await import('./deploy.js')).registerDeploy,
+  settings: async () => (await import('./settings.js')).registerSettings,
   completion: completionGroup,
   __complete: completionGroup,
 };

@@ -43,6 +43,7 @@ import { targetModules, targetModulesLockHash } from './target-modules.js';
 import { buildApp } from './apps.js';
 import { keyId, loadSigningKey, TRUSTED_KEYS_PATH, trustedKey, writeBundle } from '../update/index.js';
 import { ENV_SSH_KEYS, parseAuthorizedKeys } from '../net/ssh-keys.js';
+import { applySettings, settingsProblems, type Settings } from '../settings/index.js';
 
 /** A stage of the build, for progress output. */
 export type BuildStage = 'fetch' | 'kernel' | 'apps' | 'target-modules' | 'system' | 'initramfs' | 'compress' | 'boot-partition' | 'image' | 'bmap' | 'done';
@@ -60,6 +61,8 @@ export interface BuildOptions extends Omit<ArtifactOptions, 'onProgress'> {
   boardsDir?: string;
   /** OpenSSH public key lines allowed to log in to the board over SSH (`nodeos_ssh_keys` in uboot.env). */
   sshKeys?: string[];
+  /** First-boot settings written into uboot.env (host name, time zone, Wi-Fi, more SSH keys): src/settings. */
+  settings?: Settings;
   /** Ed25519 private key (PEM file) that signs the update bundle; the image then trusts its public key. Default: unsigned. */
   signingKey?: string;
   /** npm project directories (each with its package-lock.json) built into the system as apps started at boot. */
@@ -208,6 +211,9 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   };
   if (profile.arch.node !== 'arm64') throw new BspError('EBOARD_UNSUPPORTED', `${profile.id} is ${profile.arch.isa}: the kit builds arm64 images only (${profile.statusReason ?? ''})`);
   if (!profile.boot.uboot) throw new BspError('EBOARD_UNSUPPORTED', `${profile.id} has no boot.uboot: the kit's images boot through U-Boot`);
+  // Settings are checked before anything is fetched or written.
+  const problem = settingsProblems(o.settings ?? {})[0];
+  if (problem) throw new BspError('ESETTINGS', `${problem.field}: ${problem.message}`);
   mkdirSync(outDir, { recursive: true });
   const name = `nodeos-${profile.id}`;
   const lockPath = o.lockPath ?? join(outDir, `${name}.lock.json`);
@@ -265,7 +271,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     ? deviceTree(profile, kernel.dtbDir, join(o.boardsDir ?? defaultBoardsDir(), 'overlays'), cache)
     : undefined;
 
-  const envVars = ubootEnvironment(profile, build, layout, o.sshKeys?.length ? { [ENV_SSH_KEYS]: sshKeyLines(o.sshKeys) } : {});
+  const envVars = [...applySettings(new Map(ubootEnvironment(profile, build, layout, o.sshKeys?.length ? { [ENV_SSH_KEYS]: sshKeyLines(o.sshKeys) } : {})), o.settings ?? {})].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const envText = envVars.map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
   const bootFiles: FatFile[] = await stage('boot-partition', () => {
     const envImage = createEnvImage(envText, { size: layout.env.size, pad: 0 });

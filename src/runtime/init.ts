@@ -10,7 +10,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BoardProfile } from '../boards/schema.js';
 import { chooseBootPartition, scanPartitions, type PartitionInfo } from './boot-device.js';
@@ -26,7 +26,10 @@ import { setupUsers } from './usersfs.js';
 import { busybox, BUSYBOX, insmodAll, syncUnmountAnd, withWritableMount } from './busybox.js';
 import { serialNumber } from './board/info.js';
 import { DIRECT_BOOT_ENV, usersPartition, type ImageApp, type ImageLayout } from '../layout/index.js';
-import { envFiles } from './env-files.js';
+import { envFiles, readEnvFiles, updateEnvFiles } from './env-files.js';
+import { applyBootSettings, SETTINGS_STATE, WIFI_FILE } from './settings.js';
+import { ENV_WIFI } from '../settings/env.js';
+import type { EnvVars } from '../uboot-env/index.js';
 import { confirmRunningSlot, systemState } from './system-slot.js';
 import { startWatchdog, type Watchdog } from './watchdog.js';
 import { AppSupervisor, appsHealth, type AppStatus } from './apps.js';
@@ -125,9 +128,9 @@ function checkBoard(info: ImageInfo): void {
   }
 }
 
-function setHostname(): string {
+/** Set the host name; a name that could not be used is said with the other settings' problems. */
+function setHostname(): { name: string; warning?: string } {
   const { name, warning } = hostnameFrom(readFileSync('/proc/cmdline', 'utf8'));
-  if (warning) log(warning);
   try {
     writeFileSync('/proc/sys/kernel/hostname', name);
     mkdirSync('/etc', { recursive: true });
@@ -135,7 +138,41 @@ function setHostname(): string {
   } catch (err) {
     log(`cannot set the host name: ${(err as Error).message}`);
   }
-  return name;
+  return { name, ...(warning ? { warning } : {}) };
+}
+
+/**
+ * The card's first-boot settings (settings.ts): TZ before the apps and the REPL start (they
+ * inherit it), the Wi-Fi networks moved off the FAT, problems said, the state kept for board.info.
+ */
+function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, host: { name: string; warning?: string }): void {
+  const files = haveBoot ? envFiles('/boot', info.layout.env.file, info.layout.env.backup) : undefined;
+  let vars: EnvVars | undefined;
+  try {
+    if (files) vars = readEnvFiles(files).vars;
+  } catch (err) {
+    log(`settings: the card's U-Boot environment cannot be read (${(err as Error).message}): no time zone or Wi-Fi settings applied`);
+  }
+  const { state, tz } = applyBootSettings({
+    vars,
+    hostname: host.name,
+    ...(host.warning ? { hostnameProblem: host.warning } : {}),
+    ...(users ? { wifiFile: WIFI_FILE } : {}),
+    removeFromCard: () =>
+      void updateEnvFiles(
+        files!,
+        (v) => (v.delete(ENV_WIFI), v),
+        (fn) => withWritableMount('/boot', fn),
+      ),
+    log,
+  });
+  if (tz) process.env.TZ = tz;
+  try {
+    mkdirSync(dirname(SETTINGS_STATE), { recursive: true });
+    writeFileSync(SETTINGS_STATE, JSON.stringify(state, null, 2) + '\n');
+  } catch (err) {
+    log(`settings: cannot record them for board.info (${(err as Error).message})`);
+  }
 }
 
 function startRepl(): void {
@@ -347,7 +384,8 @@ async function main(): Promise<void> {
   // The system slot is read-only: /etc (host name, resolver files) lives in memory.
   writableCopy('/etc');
   const info = JSON.parse(readFileSync(`${ETC}/image.json`, 'utf8')) as ImageInfo;
-  const hostname = setHostname();
+  const host = setHostname();
+  const hostname = host.name;
   if (info.buildEpoch) applyFloor(info.buildEpoch, log);
   loadModules(info);
   // From here a hang resets the board (and counts as a failed try of an unconfirmed slot).
@@ -398,6 +436,7 @@ async function main(): Promise<void> {
   Object.assign(process.env, npmEnvironment(users, home));
   // Without a users' partition the home is in memory (the system slot is read-only).
   if (!users) mount('tmpfs', '/root', 'mode=0700');
+  applyCardSettings(info, boot !== undefined, users, host);
   // Local installs (npm install x in the REPL) land next to the user's files and are found by require.
   process.chdir(home);
   log(`${info.board.name} (${info.board.id}), Node.js ${process.version} ${process.arch}, build ${info.build}`);

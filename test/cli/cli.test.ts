@@ -117,7 +117,7 @@ describe('cli', () => {
     const commands = [
       [], ['boards'], ['boards', 'list'], ['boards', 'show'], ['boards', 'check'], ['boards', 'new'], ['boards', 'schema'], ['pinout'],
       ['kernel'], ['kernel', 'check'], ['kernel', 'config'], ['docs'], ['env'], ['env', 'print'], ['env', 'set'], ['env', 'create'],
-      ['build'], ['fetch'], ['emulate'], ['drives'], ['flash'], ['repl'], ['update'], ['keys'], ['keys', 'create'], ['deploy'], ['completion'],
+      ['build'], ['fetch'], ['emulate'], ['drives'], ['flash'], ['repl'], ['update'], ['keys'], ['keys', 'create'], ['deploy'], ['settings'], ['settings', 'show'], ['completion'],
     ];
     for (const c of commands) {
       const r = await runCli(...c, '--help');

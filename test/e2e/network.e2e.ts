@@ -2,7 +2,11 @@
  * The board on a network, under QEMU's user networking with restrict=on: the board reaches
  * nothing beyond the emulated network except the services this test serves on 127.0.0.1
  * (guestfwd to 10.0.2.100), and this machine reaches it only through forwarded ports on
- * 127.0.0.1. A card flashed with --ssh-key, --hostname and a time URL, booted through U-Boot:
+ * 127.0.0.1. A card flashed with a settings file (host name, SSH key, time zone, a Wi-Fi
+ * network), one more network (--wifi, its passphrase from NODEOS_WIFI_PSK) and a time URL,
+ * booted through U-Boot:
+ *  - every setting is applied: host name, TZ, the Wi-Fi networks listed in board.info and
+ *    moved off the card's FAT to the users' partition (root only), nothing reported missing;
  *  - the link comes up by itself, DHCP gives the address, localhost resolves without DNS;
  *  - the clock is set from the test's time source (a Date header ten days ahead of ours);
  *  - npm installs a package with a dependency from the test's registry; require() finds it,
@@ -15,8 +19,9 @@
  * rpi3b minutes), and npm over rpi3b's link is in apps.e2e (a user's app from a registry).
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freeLoopbackPort, getBoard, prepareEmulation, startEmulation } from '../../src/index.js';
+import { freeLoopbackPort, getBoard, prepareEmulation, startEmulation, WIFI_PSK_ENV } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
 import { monitor } from '../helpers/monitor.js';
@@ -31,6 +36,7 @@ const OUT = e2eOut('network');
 const BOOT_MS = 420_000;
 const TEN_DAYS = 10 * 86400_000;
 const PROMPT = /\n> $/;
+const WIFI_PASSPHRASE = 'correct horse battery';
 
 const PACKAGES = [
   { name: 'nodeos-shout', version: '1.0.0', main: "module.exports = (s) => String(s).toUpperCase() + '!';\n" },
@@ -51,8 +57,11 @@ for (const [id, full] of [['rpi3b', false], ['qemu-virt', true]] as const) {
       const bad = userKey(dir, 'bad');
       const card = join(dir, 'card.img');
       const hostname = `${id.replace(/[^a-z0-9]/g, '')}-net`;
+      writeFileSync(join(dir, 'settings.yaml'), `hostname: ${hostname}\ntimezone: Europe/Berlin\nsshKeys: [good.pub]\nwifi:\n  country: DE\n  networks:\n    - { ssid: school, psk: "${WIFI_PASSPHRASE}", priority: 2 }\n`);
+      process.env[WIFI_PSK_ENV] = 'phone passphrase';
       const f = await runCli('flash', join(OUT, `nodeos-${id}.img`), '--device', card, '--force-file', '--yes', '--json',
-        '--hostname', hostname, '--ssh-key', `${good.file}.pub`, '--cmdline', 'nodeos.timeurl=http://10.0.2.100/');
+        '--settings', join(dir, 'settings.yaml'), '--wifi', 'phone', '--cmdline', 'nodeos.timeurl=http://10.0.2.100/');
+      delete process.env[WIFI_PSK_ENV];
       assert.equal(f.code, 0, f.err + f.out);
 
       // A package whose install script finds its linux-arm64 prebuild (an arm64 N-API addon: serialport's, from the image).
@@ -87,6 +96,15 @@ for (const [id, full] of [['rpi3b', false], ['qemu-virt', true]] as const) {
         await new Promise((r) => setTimeout(r, 500));
         assert.equal(await c.eval('lh'), "'127.0.0.1'", 'localhost from /etc/hosts, no DNS server needed');
         assert.equal(await c.eval("require('os').hostname()"), `'${hostname}'`);
+        // The other settings: the time zone for the REPL (and all init starts), the Wi-Fi
+        // networks listed and moved off the card's FAT to the users' partition, readable by root only.
+        assert.equal(await c.eval('Intl.DateTimeFormat().resolvedOptions().timeZone'), "'Europe/Berlin'");
+        assert.equal(await c.eval('JSON.stringify(board.info.settings)'), `'${JSON.stringify({ hostname, timezone: 'Europe/Berlin', wifi: { country: 'DE', networks: [{ ssid: 'school', priority: 2 }, { ssid: 'phone', priority: 0 }], kept: 'users' }, problems: [] })}'`);
+        assert.ok(c.messages.includes('nodeos: wifi: "school", "phone" moved from the card to the users\' partition'), c.messages.join('\n'));
+        assert.equal(await c.eval("board.env.get('nodeos_wifi')"), 'undefined');
+        assert.equal(await c.eval("(require('fs').statSync('/home/.nodeos/wifi.json').mode & 0o777).toString(8)"), "'600'");
+        assert.equal(await c.eval("JSON.parse(require('fs').readFileSync('/home/.nodeos/wifi.json', 'utf8')).networks.length"), '2');
+        assert.doesNotMatch(c.output, new RegExp(`${WIFI_PASSPHRASE}|phone passphrase`));
         // The responder runs with the real module (slirp carries no multicast: answers are proven on loopback with dig).
         await said(new RegExp(`mdns: answering for ${hostname}\\.local`), 'the mDNS responder');
 
@@ -119,6 +137,7 @@ for (const [id, full] of [['rpi3b', false], ['qemu-virt', true]] as const) {
         const w = await ssh(sshPort, dir, good.file, ['board.GPIO17 ? (board.GPIO17.write(1), board.GPIO17.value) : require("os").hostname()']);
         assert.deepEqual([w.code, w.err], [0, ''], w.err);
         assert.equal(w.out.trim(), id === 'rpi3b' ? '1' : hostname);
+        assert.equal((await ssh(sshPort, dir, good.file, ['process.env.TZ'])).out, 'Europe/Berlin\n', 'SSH sessions have the time zone');
         if (id === 'rpi3b') assert.equal((await ssh(sshPort, dir, good.file, ['board.GPIO17.value'])).out, '1\n');
         const thrown = await ssh(sshPort, dir, good.file, ['nosuchname']);
         assert.equal(thrown.code, 1);

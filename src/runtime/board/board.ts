@@ -16,6 +16,7 @@ import { systemState, type SystemState } from '../system-slot.js';
 import type { InstallResult } from '../../update/index.js';
 import type { Readable } from 'node:stream';
 import type { Backends, Direction, Edge, GpioLine, I2cBus, SerialPortLike } from './backend.js';
+import { SETTINGS_STATE, settingsState } from '../settings.js';
 import { clockState, decodeRevision, serialNumber, type BoardInfo } from './info.js';
 
 /** A pin error: unknown name, or a power/ground pin used as GPIO. */
@@ -309,6 +310,7 @@ export class Board {
     const rev = sys.readFile('/proc/device-tree/system/linux,revision');
     const revision = rev && rev.length >= 4 ? rev.readUInt32BE(0).toString(16) : /^Revision\s*:\s*(\w+)/m.exec(text('/proc/cpuinfo') ?? '')?.[1];
     const serial = serialNumber((p) => sys.readFile(p));
+    const settings = settingsState(sys.readFile(SETTINGS_STATE));
     const memKb = Number(/^MemTotal:\s+(\d+)/m.exec(text('/proc/meminfo') ?? '')?.[1] ?? 0);
     return {
       board: this.profile.id,
@@ -319,6 +321,7 @@ export class Board {
       ...(serial ? { serial } : {}),
       memoryMiB: Math.round(memKb / 1024),
       clock: clockState(sys.readFile('/run/nodeos/clock.json')),
+      ...(settings ? { settings } : {}),
     };
   }
 

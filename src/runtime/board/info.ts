@@ -1,4 +1,5 @@
 /** Board information and Raspberry Pi revision codes (new style, bit 23 set). */
+import type { SettingsState } from '../settings.js';
 
 export interface RevisionInfo {
   memoryMiB: number;
@@ -19,6 +20,8 @@ export interface BoardInfo {
   memoryMiB: number;
   /** Whether the clock was set from the network (SNTP or an HTTP Date), and from where. */
   clock: { synced: boolean; source?: string; at?: string };
+  /** The first-boot settings init applied (host name, time zone, Wi-Fi networks by name) and what it could not apply. */
+  settings?: SettingsState;
 }
 
 /** The board's serial number: the device tree's, else /proc/cpuinfo's `Serial` line. */
