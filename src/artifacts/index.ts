@@ -19,7 +19,7 @@ export { download, verify } from './download.js';
 export { npmRegistry } from './npm.js';
 
 /** Debian package roles a build needs. */
-export type DebRole = 'kernel' | 'kernelBase' | 'kernelBinary' | 'kernelModules' | 'kernelSource' | 'uboot' | 'firmware' | 'busybox' | 'libc' | 'libstdcxx' | 'libgcc' | 'e2fsprogs' | 'libext2fs' | 'libcomerr' | 'libblkid' | 'libuuid' | 'utillinux' | 'libsmartcols';
+export type DebRole = 'kernel' | 'kernelBase' | 'kernelBinary' | 'kernelModules' | 'kernelSource' | 'uboot' | 'firmware' | 'busybox' | 'libc' | 'libstdcxx' | 'libgcc' | 'e2fsprogs' | 'libext2fs' | 'libcomerr' | 'libblkid' | 'libuuid' | 'utillinux' | 'libsmartcols' | 'xkbData' | 'consoleSetup';
 
 /** A pinned Debian package. */
 export interface LockedDeb {
@@ -109,6 +109,8 @@ export function debPackagesFor(profile: BoardProfile): Partial<Record<DebRole, s
     // partx tells the kernel about the new partition (BLKPG) while the system slot on the same card is mounted.
     Object.assign(want, { utillinux: 'util-linux', libsmartcols: 'libsmartcols1' });
   }
+  // The screen's keyboard layouts: XKB's layouts turned into console keymaps with console-setup's ckbcomp.
+  if (profile.screen) Object.assign(want, { xkbData: 'xkb-data', consoleSetup: 'console-setup' });
   return want;
 }
 

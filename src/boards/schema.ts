@@ -210,6 +210,15 @@ export const BoardProfileSchema = Type.Object(
     gpio: Type.Object({ controllers: Type.Array(GpioController) }, { additionalProperties: false }),
     buses: Type.Array(Bus, { default: [] }),
     leds: Type.Array(Led, { default: [] }),
+    screen: Type.Optional(
+      Type.Object(
+        {
+          console: Type.String({ pattern: '^tty[1-9]$', description: 'the virtual terminal init runs a REPL on (tty1); the kernel prints there with console=tty1 in kernel.cmdline' }),
+          note: Type.Optional(Type.String()),
+        },
+        { additionalProperties: false, description: 'a screen and keyboard console (HDMI + USB keyboard): needs VT, a framebuffer and HID in the kernel (features/screen.config)' },
+      ),
+    ),
     usbGadget: Type.Optional(
       Type.Object(
         {

@@ -1,6 +1,6 @@
 /** `settings show`, and the first-boot settings options `build` and `flash` share. */
 import { Command } from 'commander';
-import { readCardSettings, resolveSettings, WIFI_PSK_ENV, type Settings } from '../settings/index.js';
+import { KEYBOARD_LAYOUTS, readCardSettings, resolveSettings, WIFI_PSK_ENV, type Settings } from '../settings/index.js';
 import { json, type Io } from './output.js';
 
 /** The options as commander gives them. */
@@ -8,6 +8,7 @@ export interface SettingsFlags {
   settings?: string;
   hostname?: string;
   timezone?: string;
+  keyboard?: string;
   sshKey?: string[];
   wifi?: string;
   wifiPskFile?: string;
@@ -18,9 +19,10 @@ export interface SettingsFlags {
 /** Add the settings options to a command (`flash` and `build`). */
 export function settingsOptions(cmd: Command): Command {
   return cmd
-    .option('--settings <file>', 'first-boot settings file (YAML or JSON: hostname, timezone, sshKeys, wifi); options below override or add to it')
+    .option('--settings <file>', 'first-boot settings file (YAML or JSON: hostname, timezone, keyboard, sshKeys, wifi); options below override or add to it')
     .option('--hostname <name>', 'setting: host name of the board')
     .option('--timezone <zone>', 'setting: IANA time zone, e.g. Europe/Berlin')
+    .option('--keyboard <layout>', `setting: keyboard layout of the screen console (${Object.keys(KEYBOARD_LAYOUTS).join(', ')})`)
     .option('--ssh-key <file...>', "setting: OpenSSH public key file(s) allowed to log in over SSH (added to the image's)")
     .option('--wifi <ssid>', `setting: a Wi-Fi network; its passphrase from --wifi-psk-file, $${WIFI_PSK_ENV}, or asked (never echoed; only its WPA PSK is stored)`)
     .option('--wifi-psk-file <file>', "setting: file whose first line is the --wifi network's passphrase")
@@ -70,6 +72,7 @@ export function settingsFrom(o: SettingsFlags, io: Io, extraKeyFiles: string[] =
       ...(o.settings !== undefined ? { file: o.settings } : {}),
       ...(o.hostname !== undefined ? { hostname: o.hostname } : {}),
       ...(o.timezone !== undefined ? { timezone: o.timezone } : {}),
+      ...(o.keyboard !== undefined ? { keyboard: o.keyboard } : {}),
       ...(keys.length ? { sshKeyFiles: keys } : {}),
       ...(o.wifi !== undefined ? { wifi: o.wifi } : {}),
       ...(o.wifiPskFile !== undefined ? { wifiPskFile: o.wifiPskFile } : {}),
@@ -117,6 +120,7 @@ Examples:
       const lines = [
         `hostname      ${s.hostname ?? '(image default: nodeos)'}`,
         `timezone      ${s.timezone ?? '(not set: UTC)'}`,
+        `keyboard      ${s.keyboard ?? '(not set: us)'}`,
         `wifi country  ${s.wifi.country ?? '(not set)'}`,
         `wifi          ${s.wifi.networks.length ? s.wifi.networks.map((n) => `${JSON.stringify(n.ssid)} (priority ${n.priority}, psk set)`).join(', ') : '(no network on the card)'}`,
         ...s.wifi.problems.map((p) => `  problem: ${p}`),

@@ -129,8 +129,12 @@ export function checkBootChain(image: string, profile: BoardProfile): BootRule[]
       const want = mbrPartUuid(mbr.readUInt32LE(440), first!.slot + 1);
       const named = /(?:^|\s)nodeos\.boot=PARTUUID=(\S+)/.exec(args)?.[1];
       rule('BC_BOOT_PARTUUID', 'linux', named === want, `bootargs name the boot partition ${named ? `PARTUUID=${named}` : '(not at all)'}; the card's is ${want}`);
-      const consoleArg = /(?:^|\s)console=(\S+)/.exec(args)?.[1];
-      rule('BC_CONSOLE', 'linux', consoleArg?.split(',')[0] === profile.console.device, `console=${consoleArg ?? '(unset)'}; the board's console is ${profile.console.device}`);
+      // The last console= is /dev/console (init's output, the first REPL): the board's serial
+      // console; another may only be the screen's.
+      const consoles = [...args.matchAll(/(?:^|\s)console=(\S+)/g)].map((m) => m[1]!.split(',')[0]!);
+      const last = consoles.at(-1);
+      const stray = consoles.slice(0, -1).find((c) => c !== profile.console.device && c !== profile.screen?.console);
+      rule('BC_CONSOLE', 'linux', last === profile.console.device && !stray, stray ? `console=${stray} is neither the board's console (${profile.console.device}) nor its screen's${profile.screen ? ` (${profile.screen.console})` : ''}` : `the last console= is ${last ?? '(unset)'}; the board's console is ${profile.console.device}`);
     }
   } finally {
     fat.close();

@@ -11,6 +11,7 @@ export {
   bootPartitionIn,
   DEFAULT_BOOTLIMIT,
   DIRECT_BOOT_ENV,
+  SCREEN_REPL_ENV,
   DIRECT_SYSTEM,
   ENV_SIZE,
   fatPartitionOf,

@@ -80,6 +80,9 @@ const SLOT_INITRAMFS = 'initrd.zst';
 export const KIT_ENV = ['arch', 'baudrate', 'board_name', 'bootargs', 'bootcmd', 'bootdelay'] as const;
 export const isKitEnvVar = (name: string): boolean => (KIT_ENV as readonly string[]).includes(name) || name.startsWith('nodeos_');
 
+/** Set (to 1) in the environment of the REPL init runs on the screen's virtual terminal. */
+export const SCREEN_REPL_ENV = 'NODEOS_SCREEN';
+
 /** The system's init inside a system slot (the small initramfs hands over to it). */
 export const SYSTEM_INIT = '/usr/lib/nodeos/init';
 

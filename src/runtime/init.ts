@@ -9,7 +9,7 @@
  * busybox that the image ships for what Node cannot do (mount, insmod).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, openSync, writeSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BoardProfile } from '../boards/schema.js';
@@ -25,7 +25,7 @@ import { startGadgetNetwork } from './usb-gadget.js';
 import { setupUsers } from './usersfs.js';
 import { busybox, BUSYBOX, insmodAll, syncUnmountAnd, withWritableMount } from './busybox.js';
 import { serialNumber } from './board/info.js';
-import { DIRECT_BOOT_ENV, usersPartition, type ImageApp, type ImageLayout } from '../layout/index.js';
+import { DIRECT_BOOT_ENV, SCREEN_REPL_ENV, usersPartition, type ImageApp, type ImageLayout } from '../layout/index.js';
 import { envFiles, readEnvFiles, updateEnvFiles } from './env-files.js';
 import { applyBootSettings, SETTINGS_STATE, WIFI_FILE } from './settings.js';
 import { ENV_WIFI } from '../settings/env.js';
@@ -55,8 +55,17 @@ interface ImageInfo {
   apps?: ImageApp[];
 }
 
+/** The screen console (profile screen.console), once its terminal is open: init's messages go there too. */
+let screenFd: number | undefined;
+
 function log(msg: string): void {
   process.stdout.write(`nodeos: ${msg}\n`);
+  if (screenFd === undefined) return;
+  try {
+    writeSync(screenFd, `nodeos: ${msg}\n`);
+  } catch {
+    // The screen is a second copy: the console has the message.
+  }
 }
 
 /** Mount points in use (after /proc is there). */
@@ -141,11 +150,18 @@ function setHostname(): { name: string; warning?: string } {
   return { name, ...(warning ? { warning } : {}) };
 }
 
+/** busybox loadkmap: the keymap on its stdin, into the keyboard of the virtual terminals (it finds /dev/tty0). */
+function loadKeymap(file: string): string | undefined {
+  if (!existsSync(file)) return `${file} is not in this image`;
+  const r = spawnSync(BUSYBOX, ['loadkmap'], { input: readFileSync(file), stdio: ['pipe', 'ignore', 'pipe'] });
+  return r.status === 0 ? undefined : r.stderr?.toString().trim() || `exit ${r.status}`;
+}
+
 /**
  * The card's first-boot settings (settings.ts): TZ before the apps and the REPL start (they
  * inherit it), the Wi-Fi networks moved off the FAT, problems said, the state kept for board.info.
  */
-function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, host: { name: string; warning?: string }): void {
+function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, host: { name: string; warning?: string }, screen: string | undefined): void {
   const files = haveBoot ? envFiles('/boot', info.layout.env.file, info.layout.env.backup) : undefined;
   let vars: EnvVars | undefined;
   try {
@@ -158,6 +174,7 @@ function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, h
     hostname: host.name,
     ...(host.warning ? { hostnameProblem: host.warning } : {}),
     ...(users ? { wifiFile: WIFI_FILE } : {}),
+    ...(screen ? { loadKeymap } : {}),
     removeFromCard: () =>
       void updateEnvFiles(
         files!,
@@ -175,15 +192,43 @@ function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, h
   }
 }
 
-function startRepl(): void {
+/**
+ * A REPL on the console (stdio inherited), or on a virtual terminal (the screen and keyboard,
+ * TERM=linux for line editing); started again whenever it ends.
+ */
+function startRepl(tty?: string): void {
   const started = Date.now();
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./repl.js', import.meta.url))], { stdio: 'inherit', env: process.env });
+  let fd: number | undefined;
+  try {
+    if (tty) fd = openSync(`/dev/${tty}`, 'r+');
+  } catch (err) {
+    log(`screen: no REPL on /dev/${tty}: ${(err as Error).message}`);
+    return;
+  }
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./repl.js', import.meta.url))], {
+    stdio: fd === undefined ? 'inherit' : [fd, fd, fd],
+    env: fd === undefined ? process.env : { ...process.env, TERM: 'linux', [SCREEN_REPL_ENV]: '1' },
+  });
+  if (fd !== undefined) closeSync(fd);
   child.on('exit', (code, signal) => {
     // A REPL that dies at once repeatedly is throttled instead of spinning.
     const delay = Date.now() - started < 1000 ? 1000 : 0;
-    log(`REPL ended (${signal ?? `exit ${code}`}); starting a new one`);
-    setTimeout(startRepl, delay);
+    log(`REPL${tty ? ` on ${tty}` : ''} ended (${signal ?? `exit ${code}`}); starting a new one`);
+    setTimeout(() => startRepl(tty), delay);
   });
+}
+
+/** The screen console's terminal, when the board has one and the kernel made it (a framebuffer or not: the VT exists). */
+function openScreen(board: BoardProfile): string | undefined {
+  const tty = board.screen?.console;
+  if (!tty || !existsSync(`/dev/${tty}`)) return undefined;
+  try {
+    screenFd = openSync(`/dev/${tty}`, 'w');
+  } catch (err) {
+    log(`screen: cannot open /dev/${tty}: ${(err as Error).message}`);
+    return undefined;
+  }
+  return tty;
 }
 
 /** A tmpfs over a read-only directory of the system slot, holding a copy of what was there. */
@@ -384,6 +429,7 @@ async function main(): Promise<void> {
   // The system slot is read-only: /etc (host name, resolver files) lives in memory.
   writableCopy('/etc');
   const info = JSON.parse(readFileSync(`${ETC}/image.json`, 'utf8')) as ImageInfo;
+  const screen = openScreen(info.board);
   const host = setHostname();
   const hostname = host.name;
   if (info.buildEpoch) applyFloor(info.buildEpoch, log);
@@ -436,7 +482,7 @@ async function main(): Promise<void> {
   Object.assign(process.env, npmEnvironment(users, home));
   // Without a users' partition the home is in memory (the system slot is read-only).
   if (!users) mount('tmpfs', '/root', 'mode=0700');
-  applyCardSettings(info, boot !== undefined, users, host);
+  applyCardSettings(info, boot !== undefined, users, host, screen);
   // Local installs (npm install x in the REPL) land next to the user's files and are found by require.
   process.chdir(home);
   log(`${info.board.name} (${info.board.id}), Node.js ${process.version} ${process.arch}, build ${info.build}`);
@@ -455,6 +501,7 @@ async function main(): Promise<void> {
   // An app problem never stops the board from coming up.
   await startApps(info, users).catch((err: Error) => log(`apps: not started: ${err.message}`));
   startRepl();
+  if (screen) startRepl(screen);
   startSshd();
   if (info.board.usbGadget) startGadget(info.board);
   if (boot) confirmWhenAppsHealthy(info);

@@ -5,14 +5,16 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import type { BoardProfile } from '../boards/schema.js';
 import { createBoard, linuxBackends } from './board/index.js';
+import { SCREEN_REPL_ENV } from '../layout/index.js';
 import { evalLine, startBoardRepl, startupLines } from './board-repl.js';
 
 const info = JSON.parse(readFileSync('/etc/nodeos/image.json', 'utf8')) as { board: BoardProfile; build: string };
 const board = createBoard(info.board, linuxBackends(), { build: info.build });
 const server = startBoardRepl(board, existsSync('/home/.nodeos') ? { historyFile: '/home/.node_repl_history' } : {});
-// The first REPL of a boot runs the nodeos.run= lines of the kernel command line (/run is a tmpfs).
+// The console's first REPL of a boot runs the nodeos.run= lines of the kernel command line
+// (/run is a tmpfs); the screen's never does.
 const ran = '/run/nodeos-startup-ran';
-if (!existsSync(ran)) {
+if (process.env[SCREEN_REPL_ENV] !== '1' && !existsSync(ran)) {
   writeFileSync(ran, '');
   // One after the other, each shown after the prompt as if typed, with its result.
   const lines = startupLines(readFileSync('/proc/cmdline', 'utf8'));

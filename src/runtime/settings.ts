@@ -2,6 +2,7 @@
  * The first-boot settings `build` and `flash` wrote into the card's U-Boot environment
  * (src/settings/env.ts), applied by init at every boot:
  * - the time zone becomes TZ for init, the REPL, the SSH sessions and the apps;
+ * - the keyboard layout is loaded for the screen console (busybox loadkmap);
  * - the Wi-Fi networks (a secret) are moved to the users' partition (/home/.nodeos/wifi.json,
  *   root only) and deleted from the card's FAT, which any computer can read;
  * - what cannot be applied is said on the console and kept, with the rest, in
@@ -11,7 +12,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { replaceFileAtomically } from '../atomic-file.js';
-import { countryProblem, decodeWifi, ENV_TIMEZONE, ENV_WIFI, ENV_WIFI_COUNTRY, mergeWifi, timezoneProblem, type WifiNetwork } from '../settings/env.js';
+import { countryProblem, decodeWifi, ENV_KEYBOARD, ENV_TIMEZONE, ENV_WIFI, ENV_WIFI_COUNTRY, keyboardProblem, keymapPath, mergeWifi, timezoneProblem, type KeyboardLayout, type WifiNetwork } from '../settings/env.js';
 
 export const SETTINGS_STATE = '/run/nodeos/settings.json';
 /** The Wi-Fi networks once moved off the card (0600). */
@@ -21,6 +22,7 @@ export const WIFI_FILE = '/home/.nodeos/wifi.json';
 export interface SettingsState {
   hostname: string;
   timezone?: string;
+  keyboard?: string;
   wifi: { country?: string; networks: { ssid: string; priority: number }[]; kept: 'users' | 'card' | 'none' };
   problems: string[];
 }
@@ -32,6 +34,8 @@ export interface ApplyOptions {
   hostnameProblem?: string;
   /** Where the networks are kept; undefined when the board has no users' partition. */
   wifiFile?: string;
+  /** Load a keymap file into the console keyboard: an error message, or undefined. Absent: the board has no screen console. */
+  loadKeymap?: (file: string) => string | undefined;
   /** Delete the Wi-Fi variable from the card's environment (both copies). */
   removeFromCard: () => void;
   log: (msg: string) => void;
@@ -55,6 +59,17 @@ export function applyBootSettings(o: ApplyOptions): { state: SettingsState; tz?:
     const bad = timezoneProblem(zone);
     if (bad) problems.push(`${bad}: the clock shows UTC`);
     else tz = state.timezone = zone;
+  }
+  const keyboard = vars.get(ENV_KEYBOARD);
+  if (keyboard !== undefined) {
+    const bad = keyboardProblem(keyboard);
+    if (bad) problems.push(`${bad}: the keyboard stays us`);
+    else if (!o.loadKeymap) problems.push(`keyboard ${keyboard}: this board has no screen console to use it on`);
+    else {
+      const err = o.loadKeymap(keymapPath(keyboard as KeyboardLayout));
+      if (err) problems.push(`keyboard ${keyboard}: not loaded (${err}): the keyboard stays us`);
+      else state.keyboard = keyboard;
+    }
   }
   const country = vars.get(ENV_WIFI_COUNTRY);
   if (country !== undefined) {
@@ -98,7 +113,7 @@ export function applyBootSettings(o: ApplyOptions): { state: SettingsState; tz?:
   for (const p of problems) o.log(`settings: ${p}`);
   // In a fixed order, for people reading board.info.
   const cc = state.wifi.country;
-  const out: SettingsState = { hostname: o.hostname, ...(state.timezone ? { timezone: state.timezone } : {}), wifi: { ...(cc ? { country: cc } : {}), networks: listed, kept: state.wifi.kept }, problems };
+  const out: SettingsState = { hostname: o.hostname, ...(state.timezone ? { timezone: state.timezone } : {}), ...(state.keyboard ? { keyboard: state.keyboard } : {}), wifi: { ...(cc ? { country: cc } : {}), networks: listed, kept: state.wifi.kept }, problems };
   return { state: out, ...(tz ? { tz } : {}) };
 }
 

@@ -4,6 +4,7 @@
  * the board's init. Device-safe: Node's built-ins only (the board runtime imports this file).
  *
  * - `nodeos_timezone`: an IANA time zone (`Europe/Berlin`), the board's TZ.
+ * - `nodeos_keyboard`: the screen console's keyboard layout (us, uk, de, fr, es, it).
  * - `nodeos_wifi_country`: the regulatory country (ISO 3166-1 alpha-2, or `00` for the world domain).
  * - `nodeos_wifi`: the Wi-Fi networks, JSON `[{ "ssid": "home", "psk": "<64 hex>", "priority": 1 }]`.
  *   A secret (the PSK joins the network): the board moves it to the users' partition on its
@@ -16,6 +17,19 @@
 import { pbkdf2Sync } from 'node:crypto';
 
 export const ENV_TIMEZONE = 'nodeos_timezone';
+export const ENV_KEYBOARD = 'nodeos_keyboard';
+
+/** The keyboard layouts a board with a screen ships, and the XKB layout each is made from. */
+export const KEYBOARD_LAYOUTS = { us: 'us', uk: 'gb', de: 'de', fr: 'fr', es: 'es', it: 'it' } as const;
+export type KeyboardLayout = keyof typeof KEYBOARD_LAYOUTS;
+
+/** Where a layout's keymap (busybox loadkmap's format) lives in the system slot. */
+export const keymapPath = (layout: KeyboardLayout): string => `/usr/share/keymaps/${layout}.bmap`;
+
+/** Why a keyboard layout cannot be used, or undefined. */
+export function keyboardProblem(k: string): string | undefined {
+  return Object.hasOwn(KEYBOARD_LAYOUTS, k) ? undefined : `keyboard layout ${JSON.stringify(k)} is not one the image has: ${Object.keys(KEYBOARD_LAYOUTS).join(', ')}`;
+}
 export const ENV_WIFI_COUNTRY = 'nodeos_wifi_country';
 export const ENV_WIFI = 'nodeos_wifi';
 

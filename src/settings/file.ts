@@ -4,7 +4,8 @@
  *
  *   hostname: kitchen
  *   timezone: Europe/Berlin
- *   sshKeys:                  # key lines, or .pub files relative to this file
+ *   keyboard: de              # the screen console's layout: us, uk, de, fr, es, it
+ *   sshKeys:                  # key lines, or .pub files (relative to this file, or ~/)
  *     - keys/me.pub
  *   wifi:
  *     country: DE
@@ -17,7 +18,8 @@
  * into WPA PSKs here and never kept, printed or written.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
@@ -40,6 +42,7 @@ export const settingsFileSchema = Type.Object(
   {
     hostname: Type.Optional(Type.String({ description: 'host name: 1-63 letters, digits and dashes' })),
     timezone: Type.Optional(Type.String({ description: 'IANA time zone, e.g. Europe/Berlin' })),
+    keyboard: Type.Optional(Type.String({ description: 'keyboard layout of the screen console: us, uk, de, fr, es, it' })),
     sshKeys: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'OpenSSH public key lines, or .pub files relative to this file' })),
     wifi: Type.Optional(
       Type.Object(
@@ -103,12 +106,14 @@ export function loadSettingsFile(file: string): Settings {
   const s: Settings = {};
   if (f.hostname !== undefined) s.hostname = f.hostname;
   if (f.timezone !== undefined) s.timezone = f.timezone;
+  if (f.keyboard !== undefined) s.keyboard = f.keyboard;
   if (f.sshKeys?.length) {
     s.sshKeys = f.sshKeys.flatMap((entry, i) => {
       // A key line starts with its type; anything else is a file (a .pub or authorized_keys).
       if (/^(ssh-|ecdsa-|sk-)/.test(entry.trim())) return [entry.trim()];
       try {
-        return loadSshKeyFiles([resolve(dirname(path), entry)]).map((k) => k.line);
+        const file = entry.startsWith('~/') ? join(homedir(), entry.slice(2)) : resolve(dirname(path), entry);
+        return loadSshKeyFiles([file]).map((k) => k.line);
       } catch (err) {
         return bad(`sshKeys[${i}]: ${(err as Error).message}`);
       }

@@ -4,7 +4,7 @@
  * the board's init applies (src/runtime/settings.ts). The variables are described in ./env.ts.
  */
 import { ENV_SSH_KEYS, fingerprint, parseAuthorizedKeys, parsePublicKeyLine } from '../net/ssh-keys.js';
-import { countryProblem, decodeWifi, encodeWifi, ENV_TIMEZONE, ENV_WIFI, ENV_WIFI_COUNTRY, mergeWifi, ssidProblem, timezoneProblem, type WifiNetwork } from './env.js';
+import { countryProblem, decodeWifi, encodeWifi, ENV_KEYBOARD, ENV_TIMEZONE, ENV_WIFI, ENV_WIFI_COUNTRY, keyboardProblem, mergeWifi, ssidProblem, timezoneProblem, type WifiNetwork } from './env.js';
 
 export * from './env.js';
 export { loadSettingsFile, SETTINGS_FILE_KEYS, settingsFileSchema } from './file.js';
@@ -18,6 +18,8 @@ export interface Settings {
   sshKeys?: string[];
   /** IANA time zone, e.g. `Europe/Berlin`. */
   timezone?: string;
+  /** Keyboard layout of the screen console (us, uk, de, fr, es, it). */
+  keyboard?: string;
   /** Wi-Fi regulatory country (ISO 3166-1 alpha-2). */
   wifiCountry?: string;
   /** Wi-Fi networks, their passphrases already turned into PSKs; added to (or replacing by SSID) those the card has. */
@@ -43,6 +45,10 @@ export function settingsProblems(s: Settings): SettingProblem[] {
   if (s.timezone !== undefined) {
     const bad = timezoneProblem(s.timezone);
     if (bad) out.push({ field: 'timezone', message: bad });
+  }
+  if (s.keyboard !== undefined) {
+    const bad = keyboardProblem(s.keyboard);
+    if (bad) out.push({ field: 'keyboard', message: bad });
   }
   if (s.wifiCountry !== undefined) {
     const bad = countryProblem(s.wifiCountry);
@@ -83,6 +89,7 @@ export function applySettings(vars: ReadonlyMap<string, string>, s: Settings): M
     out.set(ENV_SSH_KEYS, have.map((k) => k.line).join('\n'));
   }
   if (s.timezone !== undefined) out.set(ENV_TIMEZONE, s.timezone);
+  if (s.keyboard !== undefined) out.set(ENV_KEYBOARD, s.keyboard);
   if (s.wifiCountry !== undefined) out.set(ENV_WIFI_COUNTRY, s.wifiCountry);
   if (s.wifi?.length) out.set(ENV_WIFI, encodeWifi(mergeWifi(decodeWifi(out.get(ENV_WIFI)).networks, s.wifi)));
   return out;
@@ -92,6 +99,7 @@ export function applySettings(vars: ReadonlyMap<string, string>, s: Settings): M
 export interface SettingsView {
   hostname?: string;
   timezone?: string;
+  keyboard?: string;
   wifi: { country?: string; networks: { ssid: string; priority: number; psk: 'set' }[]; problems: string[] };
   sshKeys: { type: string; fingerprint: string; comment: string }[];
   /** The kernel command line U-Boot passes (console, extra arguments). */
@@ -105,6 +113,7 @@ export function settingsFromEnv(vars: ReadonlyMap<string, string>): SettingsView
   return {
     ...(hostname !== undefined ? { hostname } : {}),
     ...(vars.has(ENV_TIMEZONE) ? { timezone: vars.get(ENV_TIMEZONE)! } : {}),
+    ...(vars.has(ENV_KEYBOARD) ? { keyboard: vars.get(ENV_KEYBOARD)! } : {}),
     wifi: { ...(vars.has(ENV_WIFI_COUNTRY) ? { country: vars.get(ENV_WIFI_COUNTRY)! } : {}), networks: wifi.networks.map((n) => ({ ssid: n.ssid, priority: n.priority, psk: 'set' as const })), problems: wifi.errors },
     sshKeys: parseAuthorizedKeys(vars.get(ENV_SSH_KEYS) ?? '').keys.map((k) => ({ type: k.type, fingerprint: fingerprint(k.blob), comment: k.comment })),
     ...(vars.has('bootargs') ? { bootargs: vars.get('bootargs')! } : {}),

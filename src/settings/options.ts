@@ -19,6 +19,7 @@ export interface SettingsInput {
   file?: string;
   hostname?: string;
   timezone?: string;
+  keyboard?: string;
   /** `--ssh-key FILE...`: public key files. */
   sshKeyFiles?: string[];
   /** `--wifi SSID`. */
@@ -38,6 +39,7 @@ export async function resolveSettings(i: SettingsInput, env: NodeJS.ProcessEnv =
   const s: Settings = i.file ? loadSettingsFile(i.file) : {};
   if (i.hostname !== undefined) s.hostname = i.hostname;
   if (i.timezone !== undefined) s.timezone = i.timezone;
+  if (i.keyboard !== undefined) s.keyboard = i.keyboard;
   if (i.wifiCountry !== undefined) s.wifiCountry = i.wifiCountry;
   if (i.sshKeyFiles?.length) s.sshKeys = [...(s.sshKeys ?? []), ...loadSshKeyFiles(i.sshKeyFiles).map((k) => k.line)];
   if (i.wifiPskFile !== undefined && i.wifi === undefined) throw new BspError('ESETTINGS', '--wifi-psk-file is the passphrase of the --wifi network: give --wifi SSID too');

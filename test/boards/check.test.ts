@@ -179,7 +179,7 @@ const cases: Case[] = [
     name: 'a kernel fragment that does not exist',
     edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['kernel', 'fragments'], { add: ['features/nope.config'] })),
     codes: ['EFRAGMENT_MISSING'],
-    at: { file: 'rpi3b.yaml', path: '/kernel/fragments/12' },
+    at: { file: 'rpi3b.yaml', path: '/kernel/fragments/13' },
   },
   {
     name: 'an LED id used twice',

@@ -145,6 +145,12 @@ describe('boot chain: what each board\'s card provides for each step', () => {
 
   it('BC_BOOT_PARTUUID, BC_CONSOLE: Linux is told which partition is /boot and where the console is', () => {
     assert.deepEqual(failed(card(p3, { env: (v) => v.map(([k, x]) => [k, k === 'bootargs' ? x.replace(/nodeos\.boot=\S+/, 'nodeos.boot=PARTUUID=00000000-01') : x]) }), p3), ['BC_BOOT_PARTUUID']);
-    assert.deepEqual(failed(card(p3, { env: (v) => v.map(([k, x]) => [k, k === 'bootargs' ? x.replace(/console=\S+/, 'console=ttyAMA0,115200') : x]) }), p3), ['BC_CONSOLE']);
+    const bootargs = (edit: (x: string) => string) => card(p3, { env: (v) => v.map(([k, x]) => [k, k === 'bootargs' ? edit(x) : x]) });
+    assert.deepEqual(failed(bootargs((x) => x.replace(/console=\S+/, 'console=ttyAMA0,115200')), p3), ['BC_CONSOLE']);
+    // The screen's console may come first; the last one (/dev/console) must be the serial console.
+    assert.deepEqual(failed(bootargs((x) => x), p3), []);
+    assert.match(new Map(ubootEnvironment(p3, 'test', layoutFor(p3, DISK_ID))).get('bootargs') ?? '', /console=tty1 console=ttyS1,115200/);
+    assert.deepEqual(failed(bootargs((x) => x.replace(/console=ttyS1,115200/, '')), p3), ['BC_CONSOLE']);
+    assert.deepEqual(failed(bootargs((x) => `${x} console=tty1`), p3), ['BC_CONSOLE']);
   });
 });

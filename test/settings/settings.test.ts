@@ -187,3 +187,24 @@ describe('settings on the board at boot', () => {
     assert.match(r.state.problems.join(' '), /could not be moved off the card's boot partition: read-only/);
   });
 });
+
+describe('settings: keyboard layout', () => {
+  after(cleanupTemp);
+
+  it('is one of the layouts the image ships; the board loads it for the screen or says why not', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'k.yaml'), 'keyboard: de\n');
+    assert.equal(loadSettingsFile(join(dir, 'k.yaml')).keyboard, 'de');
+    writeFileSync(join(dir, 'k.yaml'), 'keyboard: dvorak\n');
+    assert.throws(() => loadSettingsFile(join(dir, 'k.yaml')), code('ESETTINGS', /keyboard: keyboard layout "dvorak" is not one the image has: us, uk, de, fr, es, it/));
+    assert.equal(applySettings(new Map(), { keyboard: 'fr' }).get('nodeos_keyboard'), 'fr');
+    const loaded: string[] = [];
+    const ok = applyBootSettings({ vars: new Map([['nodeos_keyboard', 'de']]), hostname: 'n', loadKeymap: (f) => (loaded.push(f), undefined), removeFromCard: () => undefined, log: () => undefined });
+    assert.deepEqual(loaded, ['/usr/share/keymaps/de.bmap']);
+    assert.equal(ok.state.keyboard, 'de');
+    const failed = applyBootSettings({ vars: new Map([['nodeos_keyboard', 'de']]), hostname: 'n', loadKeymap: () => 'KDSKBENT: Operation not permitted', removeFromCard: () => undefined, log: () => undefined });
+    assert.deepEqual([failed.state.keyboard, failed.state.problems], [undefined, ['keyboard de: not loaded (KDSKBENT: Operation not permitted): the keyboard stays us']]);
+    const noScreen = applyBootSettings({ vars: new Map([['nodeos_keyboard', 'de']]), hostname: 'n', removeFromCard: () => undefined, log: () => undefined });
+    assert.match(noScreen.state.problems[0]!, /no screen console/);
+  });
+});

@@ -1,0 +1,109 @@
+/**
+ * The screen and keyboard console (QEMU raspi3b, through U-Boot from the card): U-Boot's
+ * framebuffer handed to Linux as simple-framebuffer, a REPL on tty1 read from a USB keyboard
+ * (QEMU's usb-kbd, keys typed with the monitor's sendkey), the screen read back from the
+ * guest's /dev/vcs1, and a screenshot (the monitor's screendump) kept in out/e2e-screen/.
+ * The image is built with --keyboard de: keys are typed where a German keyboard has them, and
+ * the key a US keyboard calls Z gives the German Y.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
+import { getBoard, prepareEmulation, startEmulation } from '../../src/index.js';
+import { runCli } from '../helpers/cli.js';
+import { Console } from '../helpers/console.js';
+import { monitor, monitorAll } from '../helpers/monitor.js';
+import { e2eOut } from '../helpers/out.js';
+
+const OUT = e2eOut('screen');
+const PROMPT = /\n> $/;
+
+/** A binary PPM (P6, as QEMU's screendump writes) as a PNG, so the screenshot opens anywhere. */
+function ppmToPng(ppm: Buffer): Buffer {
+  const m = /^P6\s+(\d+)\s+(\d+)\s+255\s/.exec(ppm.toString('latin1', 0, 64));
+  assert.ok(m, 'a P6 PPM');
+  const [w, h] = [Number(m[1]), Number(m[2])];
+  const px = ppm.subarray(m[0].length);
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) px.copy(raw, y * (w * 3 + 1) + 1, y * w * 3, (y + 1) * w * 3);
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (b: Buffer): number => {
+    let c = 0xffffffff;
+    for (const x of b) c = crcTable[(c ^ x) & 0xff]! ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const c = Buffer.alloc(4);
+    c.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, c]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** `board.GPIO17.write(1)` and Enter, as QEMU key names (US positions) on a German keyboard: ( and ) are Shift-8 and Shift-9. */
+const GPIO_LINE_DE = ['b', 'o', 'a', 'r', 'd', 'dot', 'shift-g', 'shift-p', 'shift-i', 'shift-o', '1', '7', 'dot', 'w', 'r', 'i', 't', 'e', 'shift-8', '1', 'shift-9', 'ret'];
+
+describe('rpi3b screen and keyboard (QEMU raspi3b, usb-kbd)', () => {
+  it('a REPL on tty1 evaluates what is typed on the USB keyboard, with the German layout set at build time', async () => {
+    const b = await runCli('build', '--board', 'rpi3b', '--out', OUT, '--keyboard', 'de', '--json');
+    assert.equal(b.code, 0, b.err);
+    const sock = join(OUT, 'monitor.sock');
+    const e = prepareEmulation(join(OUT, 'nodeos-rpi3b.img'), getBoard('rpi3b').profile, { monitorSocket: sock, extraArgs: ['-device', 'usb-kbd'], net: false });
+    const c = new Console(startEmulation(e, 'pipe'));
+    try {
+      await c.waitFor(PROMPT, 300_000, 0);
+      assert.equal(await c.eval('board.info.settings.keyboard'), "'de'");
+      assert.equal(await c.eval('board.info.settings.problems.length'), '0');
+      // The kernel put a console on U-Boot's framebuffer; the keyboard arrives over USB (dwc2, usbhid).
+      assert.match(await c.eval("require('fs').readFileSync('/proc/fb', 'utf8')"), /simple/);
+      // The screen's text, 80 columns a row (base64: the REPL prints it as one line).
+      const readScreen = async (): Promise<string> => {
+        const b64 = await c.eval("Buffer.from(require('fs').readFileSync('/dev/vcs1', 'latin1').match(/.{80}/g).map((l) => l.trimEnd()).join('\\n')).toString('base64')");
+        return Buffer.from(b64.replace(/'/g, ''), 'base64').toString('latin1');
+      };
+      for (let i = 0; i < 120 && !(await c.eval("require('fs').readFileSync('/proc/bus/input/devices', 'utf8').includes('QEMU USB Keyboard')")).includes('true'); i++) await new Promise((r) => setTimeout(r, 1000));
+      let first = '';
+      for (let i = 0; i < 60 && !/^> /m.test(first); i++) {
+        if (i) await new Promise((r) => setTimeout(r, 1000));
+        first = await readScreen();
+      }
+      writeFileSync(join(OUT, 'screen-boot.txt'), first);
+      assert.match(first, /^> /m, 'the REPL prompt is on the screen');
+      assert.match(first, /nodeos: Raspberry Pi 3 Model B \(rpi3b\)/, "init's messages are on the screen too");
+      // Typed on the keyboard, read back from the screen.
+      await monitorAll(sock, [...GPIO_LINE_DE, 'z', 'ret'].map((k) => `sendkey ${k}`));
+      let screen = '';
+      for (let i = 0; i < 60 && !/y is not defined/.test(screen); i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        screen = await readScreen();
+      }
+      writeFileSync(join(OUT, 'screen.txt'), screen);
+      assert.match(screen, /<Pin GPIO17 J8:11 out value=1>/, screen);
+      // The screen's REPL is a process of its own: y is a name it does not know, and says so.
+      assert.match(screen, /^> y\nUncaught ReferenceError: y is not defined$/m, 'the key a US keyboard calls Z is Y on the German layout');
+      assert.equal(await c.eval('board.GPIO17.value'), '1');
+      // The screenshot, as a PNG next to the image (a CI artifact).
+      const ppm = join(OUT, 'screen.ppm');
+      await monitor(sock, `screendump ${ppm}`);
+      const png = ppmToPng(readFileSync(ppm));
+      writeFileSync(join(OUT, 'screen.png'), png);
+      const pixels = readFileSync(ppm).subarray(15);
+      assert.ok(pixels.some((v) => v > 0x80), 'text on the screenshot');
+      assert.doesNotMatch(c.output, /Kernel panic|Oops/);
+    } finally {
+      c.stop();
+    }
+  });
+});
