@@ -3,7 +3,8 @@ import { Command } from 'commander';
 import { getBoard } from '../boards/index.js';
 import { UsageError } from '../errors.js';
 import { createBoard } from '../runtime/board/index.js';
-import { mockFor, startBoardRepl } from '../runtime/board-repl.js';
+import { startBoardRepl } from '../runtime/board-repl.js';
+import { mockFor } from '../runtime/board/mock.js';
 import { fileConfig } from '../uboot-env/index.js';
 import type { Io } from './output.js';
 

@@ -16,9 +16,28 @@ const STAMP = 'inputs.json';
 
 const sha256 = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
 
-/** Write dist/board/inputs.json from esbuild's metafile. */
+/**
+ * Modules that must never run on the board: the mock backends (and the host's
+ * `nodeos-bsp/board` built on them). A device bundle holding code of one is refused.
+ */
+export const HOST_ONLY_INPUTS = ['dist/src/runtime/board/mock.js', 'dist/src/runtime/board/host.js'];
+
+type Meta = { inputs: Record<string, unknown>; outputs?: Record<string, { inputs: Record<string, { bytesInOutput: number }> }> };
+
+/** Device bundles that carry code of a host-only module, as "bundle: module" (empty: none). */
+export function hostCodeInBundles(meta: Meta): string[] {
+  return Object.entries(meta.outputs ?? {}).flatMap(([out, o]) =>
+    Object.entries(o.inputs)
+      .filter(([input, { bytesInOutput }]) => HOST_ONLY_INPUTS.includes(input) && bytesInOutput > 0)
+      .map(([input]) => `${out}: ${input}`),
+  );
+}
+
+/** Write dist/board/inputs.json from esbuild's metafile; refuse bundles that carry host-only code. */
 export function stampRuntimeBundle(root = packageRoot()): void {
-  const meta = JSON.parse(readFileSync(join(root, BUNDLE_DIR, 'meta.json'), 'utf8')) as { inputs: Record<string, unknown> };
+  const meta = JSON.parse(readFileSync(join(root, BUNDLE_DIR, 'meta.json'), 'utf8')) as Meta;
+  const host = hostCodeInBundles(meta);
+  if (host.length) throw new Error(`the board's runtime bundles carry host-only code (the mock backends): ${host.join(', ')}; import it only from host code`);
   const inputs = Object.fromEntries(Object.keys(meta.inputs).sort().map((i) => [i, sha256(join(root, i))]));
   writeFileSync(join(root, BUNDLE_DIR, STAMP), JSON.stringify({ inputs }, null, 2) + '\n');
 }

@@ -6,9 +6,6 @@ import { spawn } from 'node:child_process';
 import repl, { type REPLServer } from 'node:repl';
 import type { Readable, Writable } from 'node:stream';
 import type { Board } from './board/index.js';
-import type { MockBackends } from './board/mock.js';
-import { mockBackends } from './board/mock.js';
-import type { BoardProfile } from '../boards/schema.js';
 
 export interface BoardReplOptions {
   input?: Readable;
@@ -146,21 +143,4 @@ export function evalLine(server: REPLServer, line: string, filename: string, bef
       resolve(error ? { ok: false, error, reported: false } : { ok: true, value });
     });
   });
-}
-
-/** Mock backends shaped like the profile's board, for trying the REPL without hardware. */
-export function mockFor(profile: BoardProfile): MockBackends {
-  const m = mockBackends({
-    // Bases as a 6.6+ kernel numbers them (512 up), so global numbers look like the real thing.
-    chips: profile.gpio.controllers.map((c, i) => ({ label: c.label ?? c.id, base: 512 + 64 * i, ngpio: c.lines })),
-    leds: profile.leds.map((l) => l.sysfs[0]!),
-    files: {
-      '/proc/device-tree/model': Buffer.from(`${profile.name} (mock)\0`),
-      '/proc/meminfo': Buffer.from('MemTotal:        948304 kB\n'),
-      ...(profile.detection.revisions?.[0] ? { '/proc/device-tree/system/linux,revision': Buffer.from(profile.detection.revisions[0].padStart(8, '0'), 'hex') } : {}),
-    },
-  });
-  // A TMP102-like sensor at 0x48 on bus 1: register 0 holds 25.0 °C.
-  m.i2c.addDevice(1, 0x48, { 0: 0x19, 1: 0x00 });
-  return m;
 }

@@ -1,9 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RUNTIME_ENTRIES, runtimeFiles } from '../../src/image/initramfs.js';
-import { stampRuntimeBundle } from '../../src/image/runtime-stamp.js';
+import { hostCodeInBundles, stampRuntimeBundle } from '../../src/image/runtime-stamp.js';
+import { packageRoot } from '../../src/paths.js';
 import { thrownCode as code } from '../helpers/error-code.js';
 
 /** A package root with dist/board bundles made (and stamped) from one input. */
@@ -28,6 +29,16 @@ describe('runtime bundle (dist/board)', () => {
     assert.deepEqual(files.map((f) => f.rel), RUNTIME_ENTRIES);
     // One file per entry: no relative import is left to resolve on the board.
     for (const f of files) assert.doesNotMatch(f.data.toString(), /from\s*["']\.\.?\//, f.rel);
+  });
+
+  it('no device bundle carries the mock backends; npm run build refuses one that would', () => {
+    const meta = JSON.parse(readFileSync(join(packageRoot(), 'dist/board/meta.json'), 'utf8')) as Parameters<typeof hostCodeInBundles>[0];
+    assert.deepEqual(hostCodeInBundles(meta), []);
+    assert.ok(Object.keys(meta.inputs).length > 10, 'the metafile lists the inputs');
+    const root = fakeRoot('export {};\n');
+    roots.push(root);
+    writeFileSync(join(root, 'dist/board/meta.json'), JSON.stringify({ inputs: {}, outputs: { 'dist/board/runtime/repl.js': { inputs: { 'dist/src/runtime/board/mock.js': { bytesInOutput: 120 }, 'dist/src/runtime/repl.js': { bytesInOutput: 80 } } } } }));
+    assert.throws(() => stampRuntimeBundle(root), /host-only code \(the mock backends\): dist\/board\/runtime\/repl\.js: dist\/src\/runtime\/board\/mock\.js/);
   });
 
   it('takes bundles made from the inputs as they are, whatever the files\' times (a copied kit)', () => {

@@ -11,7 +11,7 @@ import { DEPLOY_SUBSYSTEM } from '../../src/apps/deploy-wire.js';
 import { commitRelease, discardRelease, linkedRelease, receiveDeploy } from '../../src/runtime/deploy.js';
 import { ed25519ToOpenSsh, fingerprint, newHostKey, openSshPublicLine, parseAuthorizedKeys, parsePublicKeyLine, readSshKeyFiles, type PublicKey } from '../../src/net/ssh-keys.js';
 import { createBoard } from '../../src/runtime/board/index.js';
-import { mockFor } from '../../src/runtime/board-repl.js';
+import { mockFor } from '../../src/runtime/board/mock.js';
 import { formatResult, startSshServer, type SshServer } from '../../src/runtime/ssh.js';
 import { cleanupTemp, copyDir, tempDir } from '../helpers/tmp.js';
 import { ssh, userKey } from '../helpers/ssh.js';

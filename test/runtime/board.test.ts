@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { BspError, createImage, fileConfig, getBoard, readEnv } from '../../src/index.js';
 import { createBoard, mockBackends, type MockBackends } from '../../src/runtime/board/index.js';
-import { evalLine, i2cGrid, mockFor, startBoardRepl, startupLines } from '../../src/runtime/board-repl.js';
+import { evalLine, i2cGrid, startBoardRepl, startupLines } from '../../src/runtime/board-repl.js';
+import { mockFor } from '../../src/runtime/board/mock.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
 const profile = getBoard('rpi3b').profile;

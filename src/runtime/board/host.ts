@@ -7,7 +7,7 @@
  */
 import { getBoard } from '../../boards/index.js';
 import { BspError } from '../../errors.js';
-import { mockFor } from '../board-repl.js';
+import { mockFor } from './mock.js';
 import { createBoard } from './board.js';
 
 const id = process.env.NODEOS_BOARD;
