@@ -3,7 +3,7 @@
  * (src/settings/env.ts), applied by init at every boot:
  * - the time zone becomes TZ for init, the REPL, the SSH sessions and the apps;
  * - the keyboard layout is loaded for the screen console (busybox loadkmap);
- * - the Wi-Fi networks (a secret) are moved to the users' partition (/home/.nodeos/wifi.json,
+ * - the Wi-Fi networks (a secret) are moved to the users' partition (/home/.config/nodeos/wifi.json,
  *   root only) and deleted from the card's FAT, which any computer can read;
  * - what cannot be applied is said on the console and kept, with the rest, in
  *   /run/nodeos/settings.json for `board.info.settings`: never silently dropped.
@@ -16,7 +16,7 @@ import { countryProblem, decodeWifi, ENV_KEYBOARD, ENV_TIMEZONE, ENV_WIFI, ENV_W
 
 export const SETTINGS_STATE = '/run/nodeos/settings.json';
 /** The Wi-Fi networks once moved off the card (0600). */
-export const WIFI_FILE = '/home/.nodeos/wifi.json';
+export const WIFI_FILE = '/home/.config/nodeos/wifi.json';
 
 /** What init applied, for board.info.settings. No secret in it. */
 export interface SettingsState {

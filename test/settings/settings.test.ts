@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { applySettings, BspError, decodeWifi, ENV_TIMEZONE, ENV_WIFI, ENV_WIFI_COUNTRY, loadSettingsFile, resolveSettings, settingsFromEnv, wpaPsk, WIFI_PSK_ENV } from '../../src/index.js';
 import { ENV_SSH_KEYS } from '../../src/net/ssh-keys.js';
-import { applyBootSettings, readWifiFile } from '../../src/runtime/settings.js';
+import { applyBootSettings, readWifiFile, WIFI_FILE } from '../../src/runtime/settings.js';
 import { userKey } from '../helpers/ssh.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
@@ -141,9 +141,11 @@ describe('settings on the board at boot', () => {
   const wifiVar = JSON.stringify([{ ssid: 'home', psk: 'c'.repeat(64), priority: 1 }]);
 
   it('moves the Wi-Fi networks to the users\' partition (0600) and off the card; TZ is applied', () => {
+    // dir stands for /home as first boot leaves it: the users' partition with its .nodeos
+    // marker file (runtime/usersfs.ts), which the Wi-Fi file must not be put under.
     const dir = tempDir();
-    const wifiFile = join(dir, '.nodeos', 'wifi.json');
-    writeFileSync(join(dir, 'unused'), '');
+    writeFileSync(join(dir, '.nodeos'), '{}\n');
+    const wifiFile = join(dir, relative('/home', WIFI_FILE));
     const logs: string[] = [];
     let removed = 0;
     const r = applyBootSettings({ vars: card({ [ENV_TIMEZONE]: 'America/New_York', [ENV_WIFI_COUNTRY]: 'US', [ENV_WIFI]: wifiVar }), hostname: 'kitchen', wifiFile, removeFromCard: () => removed++, log: (m) => logs.push(m) });
