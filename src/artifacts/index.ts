@@ -19,7 +19,10 @@ export { download, verify } from './download.js';
 export { npmRegistry } from './npm.js';
 
 /** Debian package roles a build needs. */
-export type DebRole = 'kernel' | 'kernelBase' | 'kernelBinary' | 'kernelModules' | 'kernelSource' | 'uboot' | 'firmware' | 'busybox' | 'libc' | 'libstdcxx' | 'libgcc' | 'e2fsprogs' | 'libext2fs' | 'libcomerr' | 'libblkid' | 'libuuid' | 'utillinux' | 'libsmartcols' | 'xkbData' | 'consoleSetup';
+export type DebRole = 'kernel' | 'kernelBase' | 'kernelBinary' | 'kernelModules' | 'kernelSource' | 'uboot' | 'firmware' | 'busybox' | 'libc' | 'libstdcxx' | 'libgcc' | 'e2fsprogs' | 'libext2fs' | 'libcomerr' | 'libblkid' | 'libuuid' | 'utillinux' | 'libsmartcols' | 'xkbData' | 'consoleSetup' | 'wifiFirmware' | 'regdb';
+
+/** Roles whose packages are in Debian's non-free-firmware component (the rest are in main). */
+const NON_FREE_FIRMWARE_ROLES: readonly DebRole[] = ['firmware', 'wifiFirmware'];
 
 /** A pinned Debian package. */
 export interface LockedDeb {
@@ -111,6 +114,8 @@ export function debPackagesFor(profile: BoardProfile): Partial<Record<DebRole, s
   }
   // The screen's keyboard layouts: XKB's layouts turned into console keymaps with console-setup's ckbcomp.
   if (profile.screen) Object.assign(want, { xkbData: 'xkb-data', consoleSetup: 'console-setup' });
+  // On-board Wi-Fi: the radio's firmware, and the regulatory database cfg80211 loads (signed, for the country setting).
+  if (profile.wifi) Object.assign(want, { wifiFirmware: profile.wifi.firmware.package, regdb: 'wireless-regdb' });
   return want;
 }
 
@@ -190,7 +195,7 @@ export async function fetchArtifacts(profile: BoardProfile, o: ArtifactOptions =
   });
   for (const [role, name] of missing) {
     const fromSuite = role === 'kernel' ? kSuite : suite;
-    const index = await indexOf(fromSuite, ['main', ...(missing.some(([r]) => r === 'firmware') ? ['non-free-firmware'] : [])]);
+    const index = await indexOf(fromSuite, ['main', ...(missing.some(([r]) => NON_FREE_FIRMWARE_ROLES.includes(r)) ? ['non-free-firmware'] : [])]);
     let p = pickPackage(index, name);
     if (role === 'kernel') p = followKernelMeta(index, p);
     if (role === 'kernelSource') p = followKernelMeta(index, p, /^linux-source-\d/);

@@ -228,6 +228,18 @@ function checkUsbGadget(p: ResolvedProfile, emit: Emit): void {
   if (missing.length) emit('EPROFILE_GADGET_MODULES', '/usbGadget', `usbGadget needs the kernel modules ${missing.join(', ')}: add them to kernel.modules`);
 }
 
+/** Wi-Fi: the driver (and cfg80211, which every Wi-Fi driver needs) on the card; firmware files named once, under brcm/ or another directory. */
+function checkWifi(p: ResolvedProfile, emit: Emit): void {
+  const w = p.profile.wifi;
+  if (!w) return;
+  const missing = ['cfg80211', ...w.modules].filter((m) => !p.profile.kernel.modules.includes(m));
+  if (missing.length) emit('EWIFI_MODULES', '/wifi/modules', `Wi-Fi needs the kernel modules ${missing.join(', ')}: add them to kernel.modules (features/wifi.config names them)`);
+  w.firmware.files.forEach((f, i) => {
+    if (w.firmware.files.indexOf(f) !== i) emit('EWIFI_FIRMWARE', `/wifi/firmware/files/${i}`, `${f} is listed twice`);
+    if (f.split('/').includes('..')) emit('EWIFI_FIRMWARE', `/wifi/firmware/files/${i}`, `${f} leaves /usr/lib/firmware`);
+  });
+}
+
 /** Checks across boards: detection data must point at one board. */
 function checkDetection(boards: ResolvedProfile[], out: ProfileFinding[]): void {
   const compat = new Map<string, string>();
@@ -263,6 +275,7 @@ export function checkProfiles(set: ProfileSet, opts: CheckOptions): ProfileFindi
     checkBoot(b, emit);
     checkLeds(b, emit);
     checkUsbGadget(b, emit);
+    checkWifi(b, emit);
   }
   checkDetection(set.boards, out);
   return out;

@@ -210,6 +210,26 @@ export const BoardProfileSchema = Type.Object(
     gpio: Type.Object({ controllers: Type.Array(GpioController) }, { additionalProperties: false }),
     buses: Type.Array(Bus, { default: [] }),
     leds: Type.Array(Led, { default: [] }),
+    wifi: Type.Optional(
+      Type.Object(
+        {
+          chip: Type.String({ description: 'the radio, e.g. CYW43455' }),
+          modules: Type.Array(Type.String(), {
+            minItems: 1,
+            description: 'its kernel driver, then the parts it asks for with request_module (brcmfmac, brcmfmac-wcc): the board has no modprobe, so all must be in kernel.modules',
+          }),
+          firmware: Type.Object(
+            {
+              package: Type.String({ description: 'Debian package the files come from (firmware-brcm80211, in non-free-firmware)' }),
+              files: Type.Array(Type.String({ pattern: '^[^/].*[^/]$', description: 'paths under /usr/lib/firmware, e.g. brcm/brcmfmac43455-sdio.bin' }), { minItems: 1 }),
+            },
+            { additionalProperties: false },
+          ),
+          note: Type.Optional(Type.String()),
+        },
+        { additionalProperties: false, description: 'the on-board Wi-Fi: driver and firmware files (the board-specific NVRAM .txt and the .clm_blob included); the build fails naming a file the package lacks' },
+      ),
+    ),
     screen: Type.Optional(
       Type.Object(
         {

@@ -34,7 +34,9 @@ export function boardsTable(boardsDir?: string): string {
     const nic = p.emulation?.qemu.nic;
     const net = nic ? [...(p.boot.firmware ? [`its own Ethernet (QEMU's ${nic} stands in)`] : []), 'mDNS multicast ([networking](docs/networking.md))'] : [];
     const gadget = p.usbGadget ? ['USB gadget Ethernet (no QEMU model; configfs tree tests)'] : [];
-    const unproven = [boot, ...net, ...gadget].filter(Boolean).join('; ') || '-';
+    // No QEMU machine has the Pis' SDIO radios: the firmware is checked against its package only.
+    const wifi = p.wifi ? [`Wi-Fi (${p.wifi.chip.split(' ')[0]}: no QEMU model; firmware files checked against ${p.wifi.firmware.package})`] : [];
+    const unproven = [boot, ...net, ...gadget, ...wifi].filter(Boolean).join('; ') || '-';
     return `| \`${p.id}\` | ${p.name} | ${p.soc.name} | ${p.devicetree.dtb ?? '(firmware)'} | ${p.console.device} | ${p.emulation ? `\`-M ${p.emulation.qemu.machine}\`` : '-'} | ${unproven} | ${status} |`;
   });
   return ['| id | board | SoC | device tree | console | QEMU | not proven under emulation | status |', '|---|---|---|---|---|---|---|---|', ...rows].join('\n');

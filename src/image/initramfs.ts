@@ -13,6 +13,7 @@ import { packageRoot } from '../paths.js';
 import { writeCpio, type CpioEntry } from '../cpio/index.js';
 import { readElfDeps } from './elf.js';
 import { resolveModules, type KernelModule } from './modules.js';
+import { firmwareEntries } from './firmware.js';
 import { keymaps } from './keymaps.js';
 import { keymapPath } from '../settings/env.js';
 import { ALWAYS_SHIPPED_MODULES } from '../kernel/fragments.js';
@@ -206,6 +207,8 @@ export function systemEntries(
   for (const m of modules) entries.push({ path: `usr/lib/modules/${release}/${m.relPath}`, type: 'file', data: m.data });
   // The screen console's keyboard layouts (init loads the one the settings name).
   if (profile.screen) for (const k of keymaps(a, cache)) entries.push({ path: keymapPath(k.layout).slice(1), type: 'file', data: k.data });
+  // The Wi-Fi radio's firmware and the regulatory database, loaded by brcmfmac and cfg80211 from /lib/firmware.
+  for (const f of firmwareEntries(profile, a)) entries.push({ path: f.path, type: 'file', data: f.data });
 
   for (const f of runtime) entries.push({ path: `usr/lib/nodeos/${f.rel}`, type: 'file', data: f.data });
   entries.push({ path: 'usr/lib/nodeos/package.json', type: 'file', data: Buffer.from('{ "type": "module" }\n') });

@@ -76,12 +76,20 @@ const cases: Case[] = [
   {
     name: 'an inherited list rewritten instead of changed',
     edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['kernel', 'modules'], ['i2c-dev'])),
-    codes: ['EPROFILE_LIST_OVERRIDE'],
+    // The rewritten list also lost the Wi-Fi driver, and that is reported too.
+    codes: ['EPROFILE_LIST_OVERRIDE', 'EWIFI_MODULES'],
     at: { file: 'rpi3b.yaml', path: '/kernel/modules' },
   },
   { name: 'removing what is not inherited', edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['kernel', 'modules'], { remove: ['nope'] })), codes: ['EPROFILE_LIST_REMOVE'], at: { file: 'rpi3b.yaml', path: '/kernel/modules/remove' } },
   { name: 'adding what is already inherited', edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['kernel', 'modules'], { add: ['ext4'] })), codes: ['EPROFILE_LIST_DUPLICATE'] },
   { name: 'a USB gadget without its modules', edit: yamlEdit('rpi3b.yaml', (d) => d.set('usbGadget', { kind: 'ecm' })), codes: ['EPROFILE_GADGET_MODULES'], at: { file: 'rpi3b.yaml', path: '/usbGadget' } },
+  { name: 'Wi-Fi without its driver', edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['kernel', 'modules'], { remove: ['brcmfmac-wcc'] })), codes: ['EWIFI_MODULES'], at: { file: 'rpi3b.yaml', path: '/wifi/modules' } },
+  {
+    name: 'a Wi-Fi firmware file listed twice, and one outside /usr/lib/firmware',
+    edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['wifi', 'firmware', 'files'], ['brcm/brcmfmac43430-sdio.bin', 'brcm/brcmfmac43430-sdio.bin', 'brcm/../../../etc/shadow'])),
+    codes: ['EWIFI_FIRMWARE'],
+    at: { file: 'rpi3b.yaml', path: '/wifi/firmware/files/1' },
+  },
   { name: 'a wip board without a reason', edit: yamlEdit('rpi3b.yaml', (d) => d.set('status', 'wip')), codes: ['EPROFILE_STATUS_REASON'], at: { file: 'rpi3b.yaml', path: '/statusReason' } },
   { name: 'an ARMv6 board claiming support', edit: yamlEdit('rpi0w.yaml', (d) => d.set('status', 'community')), codes: ['EARCH_NO_NODE'] },
   {
@@ -179,7 +187,7 @@ const cases: Case[] = [
     name: 'a kernel fragment that does not exist',
     edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['kernel', 'fragments'], { add: ['features/nope.config'] })),
     codes: ['EFRAGMENT_MISSING'],
-    at: { file: 'rpi3b.yaml', path: '/kernel/fragments/13' },
+    at: { file: 'rpi3b.yaml', path: '/kernel/fragments/14' },
   },
   {
     name: 'an LED id used twice',

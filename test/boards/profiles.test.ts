@@ -46,7 +46,7 @@ describe('shipped board profiles', () => {
     const b = getBoard('rpi3b');
     assert.deepEqual(b.chain, ['rpi3b.yaml', 'base/bcm2837.yaml', 'base/rpi.yaml']);
     const p = b.profile;
-    assert.deepEqual(p.kernel.fragments.slice(-5), ['soc/bcm283x.config', 'soc/bcm283x-sdhost.config', 'soc/bcm2835-rng.config', 'features/usb-net.config', 'features/pi3-ethernet.config']);
+    assert.deepEqual(p.kernel.fragments.slice(-6), ['soc/bcm283x.config', 'soc/bcm283x-sdhost.config', 'soc/bcm2835-rng.config', 'features/usb-net.config', 'features/pi3-ethernet.config', 'features/wifi.config']);
     assert.ok(p.kernel.modules.includes('sdhci-iproc') && p.kernel.modules.includes('i2c-bcm2835'));
     assert.equal(p.gpio.controllers[0]?.label, 'pinctrl-bcm2835');
     assert.equal(getBoard('rpi4b').profile.gpio.controllers[0]?.label, 'pinctrl-bcm2711');

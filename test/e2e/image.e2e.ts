@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bootPartitionIn, Fat32Reader, getBoard, packageRoot, readLayoutAt, systemImage, type BuildManifest, type PartitionSpec } from '../../src/index.js';
+import { firmwareFile } from '../../src/image/firmware.js';
+import { bootPartitionIn, Fat32Reader, fetchArtifacts, getBoard, loadBoards, packageRoot, readLayoutAt, systemImage, type BuildManifest, type PartitionSpec } from '../../src/index.js';
 import { systemFile, systemList, withSystemImage } from '../helpers/system-slot.js';
 import { runCli } from '../helpers/cli.js';
 import { run } from '../helpers/tools.js';
@@ -106,6 +107,24 @@ describe('rpi3b image (real artifacts)', () => {
     assert.ok(manifest.npmModules.some((p) => p.name === 'epoll' && p.integrity?.startsWith('sha512-')));
     assert.ok(!list.some((l) => /prebuilds\/(win32|darwin|linux-x64)/.test(l)));
     assert.deepEqual(manifest.modules.slice(manifest.modules.indexOf('jbd2'), manifest.modules.indexOf('ext4') + 1), ['jbd2', 'mbcache', 'crc16', 'ext4']);
+  });
+
+  it("every board's Wi-Fi firmware is in the pinned firmware package; rpi3b's is in the system slot with the regulatory database", async () => {
+    const a = await fetchArtifacts(getBoard('rpi3b').profile, { lockPath: join(OUT, 'nodeos-rpi3b.lock.json'), offline: true });
+    const pkg = a.lock.debian.wifiFirmware!.package;
+    const withWifi = loadBoards().boards.filter((b) => b.profile.wifi);
+    assert.ok(withWifi.length >= 5, withWifi.map((b) => b.profile.id).join(' '));
+    for (const b of withWifi) {
+      assert.equal(b.profile.wifi!.firmware.package, pkg, b.profile.id);
+      for (const f of b.profile.wifi!.firmware.files) assert.ok(firmwareFile(a.debs.wifiFirmware!, pkg, f).length > 0, `${b.profile.id}: ${f}`);
+    }
+    // A name the package lacks fails the build, naming it and what the package has instead.
+    assert.throws(() => firmwareFile(a.debs.wifiFirmware!, pkg, 'brcm/brcmfmac43430-sdio.nosuchboard.txx'), (e: Error & { code?: string }) => e.code === 'EWIFI_FIRMWARE' && /nosuchboard.*brcmfmac43430-sdio\.bin/.test(e.message));
+    const list = systemList(IMAGE);
+    for (const f of [...getBoard('rpi3b').profile.wifi!.firmware.files, 'regulatory.db', 'regulatory.db.p7s']) assert.ok(list.includes(`usr/lib/firmware/${f}`), f);
+    assert.deepEqual(systemFile(IMAGE, 'usr/lib/firmware/regulatory.db'), firmwareFile(a.debs.regdb!, 'wireless-regdb', 'regulatory.db-debian'));
+    // The brcmfmac driver and cfg80211 are on the card with their dependencies.
+    for (const m of ['cfg80211.ko', 'brcmutil.ko', 'brcmfmac.ko']) assert.ok(list.some((l) => l.endsWith(`/${m}`)), m);
   });
 
   it('the .sha256 and .bmap describe the image; bmaptool copy reproduces it', () => {
