@@ -20,7 +20,7 @@ import { checkTree, type Artifacts, type Cache, type LockedDeb } from '../artifa
 import type { BoardProfile } from '../boards/index.js';
 import { BspError, KernelConfigError } from '../errors.js';
 import { defaultKernelConfigsDir } from '../paths.js';
-import { checkConfig, mergeConfigs, parseConfig, type UnmetSymbol } from './config.js';
+import { checkConfig, mergeConfigs, parseConfig, type ConfigFile, type UnmetSymbol } from './config.js';
 import { withDirLock } from '../dir-lock.js';
 import { kernelFragments, readFragment } from './fragments.js';
 
@@ -123,6 +123,19 @@ export function builtinModules(modinfo: Buffer): string[] {
   return [...files].sort();
 }
 
+/**
+ * Modules linked into a built-in one (fragments' `[built in with it: ...]`), listed in
+ * modules.builtin as `kernel/<symbol>/<name>.ko` so a profile naming them (for Debian's
+ * modular kernel) builds with this kernel too.
+ */
+export function partsBuiltIn(config: ConfigFile, frags: { file: string; text: string }[]): string[] {
+  const built = new Set(config.settings.filter((s) => s.value === 'y').map((s) => s.symbol));
+  return frags
+    .flatMap((f) => parseConfig(f.text, f.file).settings)
+    .filter((s) => s.builtInWith && built.has(s.symbol))
+    .flatMap((s) => s.builtInWith!.map((m) => `kernel/${s.symbol.replace(/^CONFIG_/, '').toLowerCase()}/${m}.ko`));
+}
+
 /** Run make in the source tree; the last lines of its output go into a failure's message. */
 function make(src: string, args: string[], o: KernelBuildOptions, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -172,10 +185,11 @@ function extractSource(pkgRoot: string, work: string): { src: string; mtime: Dat
 
 /**
  * The cache key of a board's kernel: source package, the fragments' settings as applied (not
- * their comments: a reworded reason rebuilds nothing), the recipe, the compiler, the DTBs.
+ * their comments: a reworded reason rebuilds nothing; but their [built in with it: ...] parts,
+ * which go into modules.builtin), the recipe, the compiler, the DTBs.
  */
 export function kernelKey(profile: BoardProfile, deb: LockedDeb, dir: string, compiler: string, frags = buildFragments(profile, dir)): string {
-  const settings = frags.map((f) => [f.file, parseConfig(f.text, f.file).settings.map((s) => [s.symbol, s.value ?? null])]);
+  const settings = frags.map((f) => [f.file, parseConfig(f.text, f.file).settings.map((s) => [s.symbol, s.value ?? null, ...(s.builtInWith ? [s.builtInWith] : [])])]);
   return createHash('sha256')
     .update(JSON.stringify([RECIPE, profile.arch.kernel, deb.sha256, settings, compiler, dtbTargets(profile)]))
     .digest('hex');
@@ -274,7 +288,7 @@ export async function buildKernel(profile: BoardProfile, o: KernelBuildOptions):
       put(join(obj, target.image), `boot/vmlinuz-${release}`);
       put(join(obj, '.config'), `boot/config-${release}`);
       for (const dtb of info.dtbs) put(join(obj, 'arch', target.arch, 'boot/dts', dtb), `usr/lib/linux-image-${release}/${dtb}`);
-      const builtin = builtinModules(readFileSync(join(obj, 'modules.builtin.modinfo')));
+      const builtin = [...builtinModules(readFileSync(join(obj, 'modules.builtin.modinfo'))), ...partsBuiltIn(config, frags)].sort();
       info.builtinModules = builtin.length;
       mkdirSync(join(tmp, 'usr/lib/modules', release), { recursive: true });
       writeFileSync(join(tmp, 'usr/lib/modules', release, 'modules.builtin'), builtin.join('\n') + '\n');

@@ -15,6 +15,11 @@ export interface ConfigSetting {
   why: string;
   /** Module that provides the symbol when built as `=m` (`[module: name]` in the comment; `a|b`: either name). */
   module?: string;
+  /**
+   * Modules that are parts of this one when it is built in (`[built in with it: a, b]`):
+   * brcmfmac=y links its vendor parts, which =m makes brcmfmac-wcc.ko and the like.
+   */
+  builtInWith?: string[];
 }
 
 /** A parsed config or fragment file. */
@@ -27,6 +32,7 @@ const SET_RE = /^(CONFIG_[A-Za-z0-9_]+)=(.*)$/;
 const UNSET_RE = /^# (CONFIG_[A-Za-z0-9_]+) is not set$/;
 /** `[module: name]`, or `[module: a|b]` when kernels name the module differently (6.12's crc32c_generic is 7.x's crc32c-cryptoapi). */
 const MODULE_RE = /\[module: ([A-Za-z0-9_|-]+)\]/;
+const BUILT_IN_WITH_RE = /\[built in with it: ([A-Za-z0-9_, -]+)\]/;
 
 /** Parse Kconfig text; lines that are neither settings nor comments are errors. */
 export function parseConfig(text: string, file: string): ConfigFile {
@@ -39,12 +45,14 @@ export function parseConfig(text: string, file: string): ConfigFile {
     if (set || unset) {
       const comment = why.join(' ');
       const mod = MODULE_RE.exec(comment)?.[1];
+      const parts = BUILT_IN_WITH_RE.exec(comment)?.[1]?.split(/,\s*/).filter(Boolean);
       settings.push({
         symbol: (set ?? unset)![1]!,
         value: set ? set[2] : undefined,
         line: i + 1,
-        why: comment.replace(MODULE_RE, '').trim(),
+        why: comment.replace(MODULE_RE, '').replace(BUILT_IN_WITH_RE, '').replace(/\s+/g, ' ').trim(),
         ...(mod ? { module: mod } : {}),
+        ...(parts?.length ? { builtInWith: parts } : {}),
       });
       why = [];
     } else if (line.startsWith('#')) {

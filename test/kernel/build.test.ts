@@ -22,7 +22,8 @@ import {
   withKernelSource,
   type DebPackage,
 } from '../../src/index.js';
-import { buildFragments, kernelKey } from '../../src/kernel/build.js';
+import { buildFragments, kernelKey, partsBuiltIn } from '../../src/kernel/build.js';
+import { parseConfig } from '../../src/kernel/config.js';
 import { withDirLock } from '../../src/dir-lock.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
@@ -106,6 +107,19 @@ describe('kernel build: built-in modules', () => {
     const modinfo = Buffer.from(entries.join('\0') + '\0');
     assert.deepEqual(builtinModules(modinfo), ['kernel/drivers/mmc/host/sdhci-iproc.ko', 'kernel/drivers/net/ethernet/broadcom/genet/genet.ko', 'kernel/drivers/usb/core/usbcore.ko']);
     assert.deepEqual(builtinModules(Buffer.alloc(0)), []);
+  });
+
+  it("lists the parts a built-in driver links in ([built in with it: ...]) when it is built in, and they are part of the cache key", () => {
+    const frag = { file: 'features/wifi.config', text: '# The driver [module: brcmfmac] [built in with it: brcmfmac-wcc, brcmfmac-cyw]\nCONFIG_BRCMFMAC=y\n' };
+    const parsed = parseConfig(frag.text, frag.file).settings[0]!;
+    assert.deepEqual([parsed.module, parsed.builtInWith, parsed.why], ['brcmfmac', ['brcmfmac-wcc', 'brcmfmac-cyw'], 'The driver']);
+    assert.deepEqual(partsBuiltIn(parseConfig('CONFIG_BRCMFMAC=y\n', '.config'), [frag]), ['kernel/brcmfmac/brcmfmac-wcc.ko', 'kernel/brcmfmac/brcmfmac-cyw.ko']);
+    assert.deepEqual(partsBuiltIn(parseConfig('# CONFIG_BRCMFMAC is not set\n', '.config'), [frag]), []);
+    // resolveModules then takes the profile's brcmfmac-wcc as built in (kernel.e2e builds rpi3b with it).
+    const p = getBoard('rpi3b').profile;
+    const deb = { package: 'linux-source-6.12', version: '1', component: 'main', filename: 'x', sha256: 'a'.repeat(64), size: 1 };
+    const without = { file: frag.file, text: frag.text.replace(/ \[built in with it: [^\]]+\]/, '') };
+    assert.notEqual(kernelKey(p, deb, defaultKernelConfigsDir(), 'gcc 12', [frag]), kernelKey(p, deb, defaultKernelConfigsDir(), 'gcc 12', [without]));
   });
 });
 
