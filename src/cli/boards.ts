@@ -1,21 +1,19 @@
 /** `boards` and `pinout` commands. */
-import { mkdirSync, writeFileSync, existsSync, rmSync, readFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { parseDocument } from 'yaml';
 import {
   checkBoards,
-  fileSchema,
   getBoard,
   headerPins,
   loadBoards,
   matchBoard,
   readIdentity,
   renderPinout,
+  scaffoldBoard,
+  schemaText,
   type BoardProfile,
 } from '../boards/index.js';
-import { BspError, ProfileError, UsageError, type ProfileFinding } from '../errors.js';
-import { defaultBoardsDir } from '../paths.js';
+import { BspError, UsageError, type ProfileFinding } from '../errors.js';
 import { json, table, type Io } from './output.js';
 
 /** Options every board command takes. */
@@ -162,45 +160,4 @@ Examples:
     if (o.json) return json(io, { board: profile.id, header: profile.header?.name, pins: headerPins(profile) });
     io.out(renderPinout(profile, { info: o.info, color: Boolean(o.color) || io.color }));
   });
-}
-
-/** The JSON Schema text of a profile file. */
-export function schemaText(): string {
-  return (
-    JSON.stringify(
-      { $schema: 'http://json-schema.org/draft-07/schema#', title: 'nodeos-bsp board profile', ...fileSchema() },
-      null,
-      2,
-    ) + '\n'
-  );
-}
-
-/**
- * Write `boards/<id>.yaml` extending the same parent as `from`, with `from`'s own fields,
- * placeholder detection and status wip; remove it again if it does not pass the checks.
- */
-export function scaffoldBoard(id: string, from: string, o: DirOpts & { name?: string; force?: boolean }): string {
-  const dir = o.boardsDir ?? defaultBoardsDir();
-  if (!/^[a-z0-9][a-z0-9-]*$/.test(id)) throw new UsageError(`board id "${id}" must be lower case letters, digits and dashes`);
-  const sibling = getBoard(from, o);
-  const target = join(dir, `${id}.yaml`);
-  if (existsSync(target) && !o.force) throw new BspError('EEXIST', `${target} exists: pick another id or pass --force`);
-  const doc = parseDocument(readFileSync(join(dir, sibling.file), 'utf8'));
-  doc.set('id', id);
-  doc.set('name', o.name ?? `${sibling.profile.name} (copy for ${id})`);
-  doc.set('status', 'wip');
-  doc.set('statusReason', `new profile scaffolded from ${from}: set detection, verify the pin map and devicetree`);
-  doc.setIn(['detection', 'compatible'], [`vendor,${id}`]);
-  doc.setIn(['detection', 'revisions'], []);
-  doc.delete('emulation');
-  doc.commentBefore = ` Scaffolded by "nodeos-bsp boards new ${id} --from ${from}".`;
-  mkdirSync(dirname(target), { recursive: true });
-  writeFileSync(target, doc.toString());
-  const { findings } = checkBoards({ boardsDir: dir, ...(o.kernelConfigsDir ? { kernelConfigsDir: o.kernelConfigsDir } : {}) });
-  const mine = findings.filter((f) => f.board === id || f.file === relative(dir, target));
-  if (mine.length > 0) {
-    rmSync(target);
-    throw new ProfileError(mine);
-  }
-  return target;
 }

@@ -4,9 +4,9 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { Cache, fetchArtifacts } from '../artifacts/index.js';
-import { getBoard, type BoardProfile } from '../boards/index.js';
+import { getBoard } from '../boards/index.js';
 import { UsageError } from '../errors.js';
-import { buildKernel, checkKernelConfig, kernelFiles, kernelSourceOf, mergeKernelConfig, withKernelSource } from '../kernel/index.js';
+import { boardKernelConfig, buildKernel, checkKernelConfig, kernelSourceOf, mergeKernelConfig, withKernelSource } from '../kernel/index.js';
 import { json, type Io } from './output.js';
 
 /** The running kernel's config, where Debian puts it. */
@@ -14,21 +14,6 @@ function runningKernelConfig(): string {
   const p = `/boot/config-${release()}`;
   if (!existsSync(p)) throw new UsageError(`no --config given and ${p} does not exist: pass --config <kernel .config>`);
   return p;
-}
-
-/**
- * The config of the kernel a build of the board uses: inside Debian's package, fetched and
- * verified like a build's (same cache, same lock file in out/), or of the kernel the kit
- * builds for it (built now unless cached), so the check is about what gets shipped.
- */
-async function packageKernelConfig(board: BoardProfile, onStep: (s: string) => void): Promise<string> {
-  const cache = new Cache();
-  const a = await fetchArtifacts(board, { cache, lockPath: join('out', `nodeos-${board.id}.lock.json`) });
-  if (board.kernel.source === 'build') {
-    const k = await buildKernel(board, { cache, source: kernelSourceOf(a), onStep });
-    return join(k.root, 'boot', `config-${k.release}`);
-  }
-  return kernelFiles(a.debs.kernel!).config;
 }
 
 export function registerKernel(program: Command, io: Io): void {
@@ -67,7 +52,9 @@ Examples:
     .action(async (o: { board: string; config?: string; package?: boolean; kernelConfigsDir?: string; boardsDir?: string; json?: boolean }) => {
       const board = getBoard(o.board, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile;
       if (o.package && o.config) throw new UsageError('--package and --config name two configs: pass one');
-      const config = o.package ? await packageKernelConfig(board, (s) => (o.json ? undefined : io.err(`kernel build: ${s}...\n`))) : (o.config ?? runningKernelConfig());
+      // The lock a build into out/ writes and reads, so the check is of the same kernel.
+      const onStep = (s: string): void => void (o.json ? undefined : io.err(`kernel build: ${s}...\n`));
+      const config = o.package ? await boardKernelConfig(board, { lockPath: join('out', `nodeos-${board.id}.lock.json`), onStep }) : (o.config ?? runningKernelConfig());
       const r = o.kernelConfigsDir ? checkKernelConfig(board, config, o.kernelConfigsDir) : checkKernelConfig(board, config);
       if (o.json) json(io, { board: board.id, config, ...r });
       else if (r.ok) io.out(`ok: ${config} meets all ${r.checked} settings of ${board.id}'s fragments\n`);

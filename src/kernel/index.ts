@@ -1,10 +1,14 @@
 /** Kernel configuration: check a kernel against a board's fragments, merge fragments, build the board's kernel. */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Cache, fetchArtifacts } from '../artifacts/index.js';
 import type { BoardProfile } from '../boards/index.js';
 import { KernelConfigError } from '../errors.js';
 import { defaultKernelConfigsDir } from '../paths.js';
 import { checkConfig, mergeConfigs, parseConfig, readConfig, type KernelCheckResult, type MergeResult } from './config.js';
 import { ALWAYS_SHIPPED_MODULES, kernelFragments, readFragment, type KernelSource } from './fragments.js';
+import { buildKernel, kernelSourceOf } from './build.js';
+import { kernelFiles } from './package-layout.js';
 
 export { checkConfig, mergeConfigs, parseConfig, readConfig, normalizeModule } from './config.js';
 export type { ConfigFile, ConfigSetting, KernelCheckResult, MergeResult, UnmetSymbol } from './config.js';
@@ -32,4 +36,19 @@ export function mergeKernelConfig(profile: BoardProfile, basePath: string, dir =
   }
   const frags = kernelFragments(profile).map((f) => ({ file: f, text: readFragment(f, dir) }));
   return mergeConfigs({ file: basePath, text }, frags);
+}
+
+/**
+ * The config of the kernel a build of the board uses, so a check is about what gets shipped:
+ * inside Debian's package (fetched and verified like a build's, pinned in `lockPath`), or of
+ * the kernel the kit builds for it (built now unless cached).
+ */
+export async function boardKernelConfig(board: BoardProfile, o: { lockPath: string; cache?: Cache; onStep?: (step: string) => void }): Promise<string> {
+  const cache = o.cache ?? new Cache();
+  const a = await fetchArtifacts(board, { cache, lockPath: o.lockPath });
+  if (board.kernel.source === 'build') {
+    const k = await buildKernel(board, { cache, source: kernelSourceOf(a), ...(o.onStep ? { onStep: o.onStep } : {}) });
+    return join(k.root, 'boot', `config-${k.release}`);
+  }
+  return kernelFiles(a.debs.kernel!).config;
 }
