@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { Cache, fetchArtifacts } from '../artifacts/index.js';
 import { getBoard, type BoardProfile } from '../boards/index.js';
-import { buildKernel, kernelSourceOf, withKernelSource } from '../kernel/index.js';
+import { withKernelSource } from '../kernel/index.js';
 import { readLayoutAt } from '../layout/index.js';
 import { freeLoopbackPort, HOST_SERVICE_ADDRESS, parseForward, parseSensor, parseService, prepareEmulation, SENSOR_MODELS, startEmulation } from '../emulate/index.js';
 import { BspError, UsageError } from '../errors.js';
 import { readProject } from '../apps/project.js';
-import { buildImage, targetModules, type BuildEvent } from '../image/index.js';
+import { buildImage, fetchForBuild, type BuildEvent } from '../image/index.js';
 import { json, type Io } from './output.js';
 import { settingsFrom, settingsOptions, type SettingsFlags } from './settings.js';
 
@@ -152,14 +152,11 @@ before anything is fetched (ESETTINGS names the field). nodeos-bsp settings show
     const tty = !o.json && io.color;
     const report = reporter(io, Boolean(o.json), tty);
     const opts = artifactOptions(o);
-    const a = await fetchArtifacts(board, { ...opts, onProgress: (label, done, total) => report({ type: 'download', label, done, ...(total !== undefined ? { total } : {}) }) });
-    // The target's npm modules (and the board's own kernel) are built here too, so a later
-    // --offline build has everything.
-    const mods = targetModules(a.node, a.lock.npm.node!.version, board.arch.node, opts.cache, Boolean(o.offline));
-    const kernel =
-      board.kernel.source === 'build'
-        ? await buildKernel(board, { cache: opts.cache, source: kernelSourceOf(a), ...(tty ? { onStep: (s: string) => io.err(`\r\x1b[Kkernel build: ${s}...`) } : {}) })
-        : undefined;
+    const { artifacts: a, modules: mods, kernel } = await fetchForBuild(board, {
+      ...opts,
+      onProgress: (label, done, total) => report({ type: 'download', label, done, ...(total !== undefined ? { total } : {}) }),
+      ...(tty ? { onKernelStep: (s: string) => io.err(`\r\x1b[Kkernel build: ${s}...`) } : {}),
+    });
     if (o.json) return json(io, a.lock);
     if (tty) io.err('\r\x1b[K');
     for (const [role, d] of Object.entries(a.lock.debian)) io.out(`${role.padEnd(13)} ${d.package} ${d.version} sha256:${d.sha256.slice(0, 16)}\n`);
@@ -173,7 +170,7 @@ before anything is fetched (ESETTINGS names the field). nodeos-bsp settings show
     .command('emulate')
     .argument('[image]', 'image to boot (default out/nodeos-<board>.img)')
     .description("boot an image under QEMU with the board's console on this terminal")
-    .option('-b, --board <id>', 'board (default: read from the manifest next to the image)')
+    .option('-b, --board <id>', "board (default: the one the image's layout.json names)")
     .option('--direct', 'skip U-Boot: boot kernel, DTB and initramfs from the image directly (faster)')
     .option('--overlay <file>', 'keep the SD card changes in this qcow2 file across runs (default: discarded)')
     .option('--append <args>', 'extra kernel arguments for --direct, e.g. \'nodeos.run="board.GPIO17.write(1)"\'')

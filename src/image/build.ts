@@ -14,7 +14,7 @@ import { BspError } from '../errors.js';
 import { defaultBoardsDir, insideRoot, profilePathProblem } from '../paths.js';
 import { createImage as createEnvImage } from '../uboot-env/index.js';
 import { deviceTree } from '../devicetree/index.js';
-import { buildKernel, kernelFiles, kernelSourceOf } from '../kernel/index.js';
+import { buildKernel, kernelFiles, kernelSourceOf, type BuiltKernel } from '../kernel/index.js';
 import { buildFat32, type Extent, type FatFile } from '../fat/index.js';
 import {
   bootPartition,
@@ -39,7 +39,7 @@ import { writeSparseImage } from './disk.js';
 import { buildStage1, runtimeFiles, splitModules, systemEntries } from './initramfs.js';
 import { STAGE1_INIT } from './stage1.js';
 import { SQUASHFS_OPTIONS, squashfsImage } from './squashfs.js';
-import { targetModules, targetModulesLockHash } from './target-modules.js';
+import { targetModules, targetModulesLockHash, type TargetModules } from './target-modules.js';
 import { buildApp } from './apps.js';
 import { keyId, loadSigningKey, TRUSTED_KEYS_PATH, trustedKey, writeBundle } from '../update/index.js';
 import { ENV_SSH_KEYS, parseAuthorizedKeys } from '../net/ssh-keys.js';
@@ -195,6 +195,22 @@ function newestMtime(profile: BoardProfile, artifacts: Artifacts): number {
   const fw = profile.boot.firmware;
   if (fw && artifacts.debs.firmware) paths.push(...fw.files.map((f) => firmwarePath(profile, artifacts, f)));
   return Math.max(0, ...paths.filter((p) => existsSync(p)).map((p) => Math.floor(statSync(p).mtimeMs / 1000)));
+}
+
+/**
+ * Everything a build of the board takes from outside, fetched, verified and cached so that a
+ * later `--offline` build has it: the Debian packages and Node (pinned in `lockPath`), the
+ * target's npm modules built for the board, and the board's own kernel when it has one.
+ */
+export async function fetchForBuild(
+  profile: BoardProfile,
+  o: ArtifactOptions & { cache: Cache; onKernelStep?: (step: string) => void },
+): Promise<{ artifacts: Artifacts; modules: TargetModules; kernel?: BuiltKernel }> {
+  const artifacts = await fetchArtifacts(profile, o);
+  const modules = targetModules(artifacts.node, artifacts.lock.npm.node!.version, profile.arch.node, o.cache, o.offline ?? false);
+  if (profile.kernel.source !== 'build') return { artifacts, modules };
+  const kernel = await buildKernel(profile, { cache: o.cache, source: kernelSourceOf(artifacts), ...(o.onKernelStep ? { onStep: o.onKernelStep } : {}) });
+  return { artifacts, modules, kernel };
 }
 
 /** Build the image for a board. */
