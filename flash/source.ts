@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { FlashError } from '../src/errors.js';
-import { parseBmap, type Bmap } from './bmap.js';
+import { parseBmap, type Bmap } from './bmap-reader.js';
 
 export type Compression = 'none' | 'xz' | 'gz' | 'zst';
 

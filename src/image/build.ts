@@ -32,7 +32,7 @@ import {
   type ImageApp,
   type ImageLayout,
 } from '../layout/index.js';
-import { createBmap } from './bmap.js';
+import { createBmap } from './bmap-writer.js';
 import { checkBootChain } from './boot-chain.js';
 import { scriptImage } from './uimage.js';
 import { writeSparseImage } from './disk.js';

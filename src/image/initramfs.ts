@@ -12,7 +12,7 @@ import { BspError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 import { writeCpio, type CpioEntry } from '../cpio/index.js';
 import { readElfDeps } from './elf.js';
-import { resolveModules, type KernelModule } from './modules.js';
+import { resolveModules, type KernelModule } from './kernel-modules.js';
 import { firmwareEntries } from './firmware.js';
 import { keymaps } from './keymaps.js';
 import { keymapPath } from '../settings/env.js';
