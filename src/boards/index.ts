@@ -8,7 +8,7 @@ import { BoardProfileSchema, fileSchema, type BoardProfile } from './schema.js';
 export { checkProfiles, loadProfiles, BoardProfileSchema, fileSchema };
 export type { BoardProfile, CheckOptions, ProfileSet, ResolvedProfile };
 export type { BusSpec, HeaderPinSpec, PartitionSpec } from './schema.js';
-export { findPin, headerPins, pinLabel, type PinInfo, type PinLookup } from './pins.js';
+export { examplePin, findPin, headerPins, pinLabel, type PinInfo, type PinLookup } from './pins.js';
 export { boardSummary, renderPinout, type PinoutOptions, type PinAnnotator } from './pinout.js';
 export { scaffoldBoard, schemaText } from './scaffold.js';
 

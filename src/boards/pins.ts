@@ -48,6 +48,12 @@ export function headerPins(profile: BoardProfile): PinInfo[] {
     });
 }
 
+/** The pin help and hints name: GPIO17 (a Pi's J8:11) where the board has it, else its first GPIO pin. */
+export function examplePin(profile: BoardProfile): PinInfo | undefined {
+  const gpio = headerPins(profile).filter((p) => p.kind === 'gpio');
+  return gpio.find((p) => p.label === 'GPIO17') ?? gpio[0];
+}
+
 /** Result of looking a pin up by name. */
 export type PinLookup = { ok: true; pin: PinInfo } | { ok: false; reason: 'unknown' | 'not-gpio'; pin?: PinInfo };
 

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import repl, { type REPLServer } from 'node:repl';
 import type { Readable, Writable } from 'node:stream';
 import type { Board } from './board/index.js';
+import { examplePin } from '../boards/pins.js';
 
 export interface BoardReplOptions {
   input?: Readable;
@@ -71,7 +72,11 @@ export function startBoardRepl(board: Board, o: BoardReplOptions = {}): REPLServ
   server.defineCommand('pinout', { help: 'Draw the GPIO header (opened pins marked)', action: () => void guard(() => say(board.pinout())) });
   server.defineCommand('gpio', {
     help: 'List opened pins with direction and value',
-    action: () => void guard(() => say(board.opened().map((p) => p.toString()).join('\n') || 'no pins opened yet (try board.GPIO17.value)')),
+    action: () =>
+      void guard(() => {
+        const ex = examplePin(board.profile);
+        say(board.opened().map((p) => p.toString()).join('\n') || `no pins opened yet${ex ? ` (try board.${ex.label}.value)` : ''}`);
+      }),
   });
   server.defineCommand('i2cdetect', {
     help: 'Scan an I2C bus (default 1)',

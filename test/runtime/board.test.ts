@@ -61,6 +61,15 @@ describe('board (mock backend)', () => {
     assert.throws(() => board.pin('J8:6'), code('EPIN_POWER'));
     assert.throws(() => board.pin('GPIO40'), code('EPIN_UNKNOWN'));
     assert.throws(() => board.pin(99), code('EPIN_UNKNOWN'));
+    assert.throws(() => board.pin('GPIO40'), (e: unknown) => /use a name such as GPIO17, BCM17, BOARD11 or J8:11, or an alias/.test((e as Error).message));
+  });
+
+  it("names and hints come from the board's own header: qemu-virt's PL061 has no GPIO17", () => {
+    const virt = getBoard('qemu-virt').profile;
+    const board = createBoard(virt, mockFor(virt));
+    assert.match(inspect(board), /pins board\.GPIO0 \/ board\.pin\('PL061:1'\)/);
+    assert.match(inspect(setup().board), /pins board\.GPIO17 \/ board\.pin\('J8:11'\)/);
+    assert.throws(() => board.pin('GPIO17'), (e: unknown) => code('EPIN_UNKNOWN')(e) && /use a name such as GPIO0, BCM0, BOARD1 or PL061:1/.test((e as Error).message));
   });
 
   it('pinout marks opened pins with direction and value', () => {

@@ -6,7 +6,7 @@
 import { appsView, type Apps } from './apps.js';
 import { inspect } from 'node:util';
 import { basename, dirname } from 'node:path';
-import { findPin, headerPins, type PinInfo } from '../../boards/pins.js';
+import { examplePin, findPin, headerPins, type PinInfo } from '../../boards/pins.js';
 import { renderPinout } from '../../boards/pinout.js';
 import type { BoardProfile } from '../../boards/schema.js';
 import { BspError } from '../../errors.js';
@@ -224,7 +224,9 @@ export class Board {
     const r = findPin(this.profile, name);
     if (!r.ok) {
       if (r.reason === 'not-gpio') throw new PinError('EPIN_POWER', `${String(name)} is ${this.profile.header?.name}:${r.pin!.pin}, a ${r.pin!.label} pin: it has no GPIO; pick a GPIO pin (see board.pinout())`);
-      throw new PinError('EPIN_UNKNOWN', `${this.profile.name} has no pin ${JSON.stringify(name)}: use GPIO17, BCM17, BOARD11, J8:11 or an alias like SDA (see board.pinout())`);
+      const ex = examplePin(this.profile);
+      const names = ex ? `use a name such as ${ex.names.filter((n) => !n.includes(':')).slice(0, 3).join(', ')} or ${this.profile.header!.name}:${ex.pin}, or an alias` : 'this board has no GPIO header';
+      throw new PinError('EPIN_UNKNOWN', `${this.profile.name} has no pin ${JSON.stringify(name)}: ${names} (see board.pinout())`);
     }
     let p = this.pinCache.get(r.pin.pin);
     if (!p) this.pinCache.set(r.pin.pin, (p = new Pin(this, r.pin)));
@@ -333,7 +335,9 @@ export class Board {
   }
 
   [inspect.custom](): string {
-    return `<Board ${this.profile.id} ${this.profile.name}: pins board.GPIO17 / board.pin('J8:11'), board.pinout(), board.i2c(1), board.serial('uart'), board.leds, board.env, board.info, board.system>`;
+    const ex = examplePin(this.profile);
+    const pins = ex ? `pins board.${ex.label} / board.pin('${this.profile.header!.name}:${ex.pin}'), board.pinout(), ` : '';
+    return `<Board ${this.profile.id} ${this.profile.name}: ${pins}board.i2c(1), board.serial('uart'), board.leds, board.env, board.info, board.system>`;
   }
 }
 
