@@ -1,6 +1,7 @@
 /** nodeos-bsp as a library: everything the CLI does is callable from here. */
 export * from './errors.js';
 export * from './boards/index.js';
+export { scaffoldBoard, schemaText } from './boards/scaffold.js';
 export * from './kernel/index.js';
 export { packageRoot, defaultBoardsDir, defaultKernelConfigsDir } from './paths.js';
 export * from './uboot-env/index.js';

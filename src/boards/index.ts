@@ -10,7 +10,6 @@ export type { BoardProfile, CheckOptions, ProfileSet, ResolvedProfile };
 export type { BusSpec, HeaderPinSpec, PartitionSpec } from './schema.js';
 export { examplePin, findPin, headerPins, pinLabel, type PinInfo, type PinLookup } from './pins.js';
 export { boardSummary, renderPinout, type PinoutOptions, type PinAnnotator } from './pinout.js';
-export { scaffoldBoard, schemaText } from './scaffold.js';
 
 /** Where profiles and fragments come from. Defaults: the kit's `boards/` and `kernel-configs/`. */
 export interface BoardSource {

@@ -9,10 +9,9 @@ import {
   matchBoard,
   readIdentity,
   renderPinout,
-  scaffoldBoard,
-  schemaText,
   type BoardProfile,
 } from '../boards/index.js';
+import { scaffoldBoard, schemaText } from '../boards/scaffold.js';
 import { BspError, UsageError, type ProfileFinding } from '../errors.js';
 import { json, table, type Io } from './output.js';
 

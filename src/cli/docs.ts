@@ -2,7 +2,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { loadBoards, schemaText } from '../boards/index.js';
+import { loadBoards } from '../boards/index.js';
+import { schemaText } from '../boards/scaffold.js';
 import { BspError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 import type { Io } from './output.js';
