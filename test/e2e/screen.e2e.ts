@@ -75,9 +75,6 @@ describe('rpi3b screen and keyboard (QEMU raspi3b, usb-kbd)', () => {
         return Buffer.from(b64.replace(/'/g, ''), 'base64').toString('latin1');
       };
       for (let i = 0; i < 120 && !(await c.eval("require('fs').readFileSync('/proc/bus/input/devices', 'utf8').includes('QEMU USB Keyboard')")).includes('true'); i++) await new Promise((r) => setTimeout(r, 1000));
-      // The screen's REPL is a second Node process started with the serial one; with another
-      // emulated board beside this one (CI runs two), it can print its prompt minutes later.
-      let first = '';
       // QEMU holds each key 100 ms; a guest slowed down by another emulated board (CI runs two)
       // can see that as longer than the 250 ms repeat delay and type a letter twice. The
       // keyboard's repeat delay goes to 60 s through its event device (an EV_REP event, as
@@ -85,6 +82,9 @@ describe('rpi3b screen and keyboard (QEMU raspi3b, usb-kbd)', () => {
       const handlers = await c.eval("require('fs').readFileSync('/proc/bus/input/devices', 'utf8').split('\\n\\n').find((d) => d.includes('QEMU USB Keyboard')).match(/event\\d+/)[0]");
       assert.match(handlers, /^'event\d+'$/);
       await c.eval(`{ const e = Buffer.alloc(24); e.writeUInt16LE(0x14, 16); e.writeUInt16LE(0, 18); e.writeInt32LE(60000, 20); require('fs').writeFileSync('/dev/input/' + ${handlers}, e) }`);
+      // The screen's REPL is a second Node process started with the serial one; with another
+      // emulated board beside this one (CI runs two), it can print its prompt minutes later.
+      let first = '';
       // Rows are read with their trailing blanks trimmed: a prompt on the last row is a lone '>'.
       const prompt = /^>( |$)/m;
       for (let i = 0; i < 240 && !prompt.test(first); i++) {
