@@ -3,13 +3,13 @@
  * Wi-Fi: src/settings), console, extra kernel arguments and U-Boot variables, written into the card's uboot.env and its copy uboot.bak (the files the image's
  * layout names; through uboot-env and the kit's FAT code) and verified by reading them back.
  */
-import type { FileHandle } from 'node:fs/promises';
 import { FlashError } from '../src/errors.js';
-import { Fat32Reader, fileReadAt, type ReadAt } from '../src/fat/index.js';
+import { Fat32Reader, type ReadAt } from '../src/fat/index.js';
 import { readLayout } from '../src/layout/index.js';
 import { parseIpConfig } from '../src/net/ip-config.js';
 import { applySettings, settingsProblems, splitCmdline, type Settings } from '../src/settings/index.js';
 import { decodeEnv, encodeEnv, hasControl } from '../src/uboot-env/index.js';
+import type { Destination } from './destination.js';
 
 /** What to change on the card: the first-boot settings, and U-Boot's own. */
 export interface Customization extends Settings {
@@ -123,12 +123,13 @@ export function planCustomization(read: ReadAt, label: string, c: Customization)
 }
 
 /** Write a planned customisation to a card and read it back. */
-export async function customizeCard(fh: FileHandle, device: string, plan: CustomizationPlan, flush: () => void): Promise<Map<string, string>> {
-  for (const w of plan.writes) await fh.write(w.data, 0, w.data.length, w.offset);
-  await fh.datasync();
-  flush();
-  const { boot } = readLayout(fileReadAt(device), device);
-  const check = new Fat32Reader(device, boot.offset);
+export async function customizeCard(card: Pick<Destination, 'device' | 'write' | 'sync' | 'dropCache' | 'readSync'>, plan: CustomizationPlan): Promise<Map<string, string>> {
+  const { device } = card;
+  for (const w of plan.writes) await card.write(w.data, w.offset);
+  await card.sync();
+  card.dropCache();
+  const { boot } = readLayout(card.readSync, device);
+  const check = new Fat32Reader(card.readSync, boot.offset);
   try {
     let vars = new Map<string, string>();
     for (const file of plan.files) {

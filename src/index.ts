@@ -1,4 +1,4 @@
-/** nodeos-bsp as a library: everything the CLI does is callable from here. */
+/** nodeos-bsp as a library: everything the CLI does is callable from here, and writing cards from `nodeos-bsp/flash`. */
 export * from './errors.js';
 export * from './boards/index.js';
 export { scaffoldBoard, schemaText } from './boards/scaffold.js';

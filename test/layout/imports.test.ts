@@ -41,7 +41,7 @@ describe('layers: flash, emulate, runtime and the builder import the layout modu
   });
 
   it('would see one: the scan finds each kind of import', () => {
-    const probe = join(root, 'flash/flash.ts');
+    const probe = join(root, 'flash/check.ts');
     assert.ok(importsOf(probe).some((p) => p.endsWith('src/layout/index.ts')), 'flash reads the layout module');
     assert.equal(groupOf(join(root, 'src/image/build.ts')), 'builder');
     assert.equal(groupOf(join(root, 'src/layout/layout.ts')), undefined);
