@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { getBoard } from '../boards/index.js';
 import { UsageError } from '../errors.js';
 import { createBoard } from '../runtime/board/index.js';
-import { startBoardRepl } from '../runtime/board-repl.js';
+import { startBoardRepl } from '../runtime/repl-server.js';
 import { mockFor } from '../runtime/board/mock.js';
 import { fileConfig } from '../uboot-env/index.js';
 import type { Io } from './output.js';

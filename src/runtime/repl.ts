@@ -6,7 +6,7 @@ import { inspect } from 'node:util';
 import type { BoardProfile } from '../boards/schema.js';
 import { createBoard, linuxBackends } from './board/index.js';
 import { SCREEN_REPL_ENV } from '../layout/index.js';
-import { evalLine, startBoardRepl, startupLines } from './board-repl.js';
+import { evalLine, startBoardRepl, startupLines } from './repl-server.js';
 
 const info = JSON.parse(readFileSync('/etc/nodeos/image.json', 'utf8')) as { board: BoardProfile; build: string };
 const board = createBoard(info.board, linuxBackends(), { build: info.build });

@@ -12,7 +12,7 @@ import type { AuthContext, Connection, ServerChannel, Server as Ssh2Server } fro
 import { BspError } from '../errors.js';
 import { fingerprint, type PublicKey } from '../net/ssh-keys.js';
 import type { Board } from './board/index.js';
-import { evalLine, startBoardRepl } from './board-repl.js';
+import { evalLine, startBoardRepl } from './repl-server.js';
 import { UPDATE_SUBSYSTEM } from '../update/index.js';
 
 const require = createRequire(import.meta.url);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { BspError, createImage, fileConfig, getBoard, readEnv } from '../../src/index.js';
 import { createBoard, mockBackends, type MockBackends } from '../../src/runtime/board/index.js';
-import { evalLine, i2cGrid, startBoardRepl, startupLines } from '../../src/runtime/board-repl.js';
+import { evalLine, i2cGrid, startBoardRepl, startupLines } from '../../src/runtime/repl-server.js';
 import { mockFor } from '../../src/runtime/board/mock.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 

@@ -3,12 +3,25 @@
  * implementation (onoff, i2c-bus, serialport, sysfs) and a mock with the same shape.
  */
 
+import { BspError } from '../../errors.js';
 import type { AppStatus } from '../apps.js';
 import type { InstallResult } from '../../update/index.js';
 import type { Readable } from 'node:stream';
 /** Edge to watch on an input line. */
 export type Edge = 'none' | 'rising' | 'falling' | 'both';
 export type Direction = 'in' | 'out';
+
+/** EGPIO_LINE: a global line number no controller has (the same words from every backend). */
+export function noSuchLine(global: number, chips: GpioChipInfo[]): BspError {
+  const have = chips.map((c) => `${c.label} ${c.base}-${c.base + c.ngpio - 1}`).join(', ') || 'none';
+  return new BspError('EGPIO_LINE', `no GPIO controller has line ${global} (controllers: ${have}); board.pinout() shows the board's pins`);
+}
+
+/** EGPIO_INPUT: a write to a line set as an input (the kernel says EPERM). */
+export const writeToInput = (global: number): BspError => new BspError('EGPIO_INPUT', `GPIO line ${global} is an input: pin.write() (or setDirection('out')) makes it an output first`);
+
+/** ELED_UNKNOWN: an LED name the system does not have. */
+export const noSuchLed = (name: string, have: string[]): BspError => new BspError('ELED_UNKNOWN', `no LED named ${name}: the LEDs are ${have.join(', ') || '(none)'}`);
 
 /** One GPIO line, opened. */
 export interface GpioLine {
@@ -66,12 +79,13 @@ export interface SerialPortLike {
 
 export interface SerialBackend {
   open(path: string, baudRate: number): SerialPortLike;
-  /** Serial devices present (from /sys/class/tty; NodeOS has no udevadm). */
+  /** Serial devices present, sorted (from /sys/class/tty; NodeOS has no udevadm). */
   list(): string[];
 }
 
 /** sysfs-style LED access. */
 export interface LedBackend {
+  /** sysfs names, sorted. */
   list(): string[];
   read(name: string, attr: 'brightness' | 'max_brightness' | 'trigger'): string;
   write(name: string, attr: 'brightness' | 'trigger', value: string): void;

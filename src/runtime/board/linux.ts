@@ -1,19 +1,21 @@
 /**
- * The Linux backend: GPIO through onoff (sysfs), I2C through i2c-bus, UARTs through
- * serialport, LEDs through /sys/class/leds. The npm modules are loaded on first use, so
+ * The Linux backend: GPIO and LEDs through sysfs files (onoff only to watch edges), I2C
+ * through i2c-bus, UARTs through serialport. The npm modules are loaded on first use, so
  * the board object works (and explains what is missing) even where they are not installed.
+ * Where sysfs is can be given, so the contract tests run it on a temporary tree.
  */
 import { controlApp, readAppsState } from '../app-control.js';
 import { tailAppLog } from '../app-log.js';
 import { GPIO_FIFO, requestGpio } from '../gpio-access.js';
 import { accessSync, constants, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { BspError } from '../../errors.js';
 import { SYSTEM_INIT } from '../../layout/index.js';
 import { syncUnmountAnd, withWritableMount } from '../busybox.js';
 import { updateBoard } from '../update.js';
-import type { Backends, Direction, Edge, GpioChipInfo, GpioLine, I2cBus, SerialPortLike } from './backend.js';
+import { noSuchLed, noSuchLine, writeToInput, type Backends, type Direction, type Edge, type GpioBackend, type GpioChipInfo, type GpioLine, type I2cBus, type LedBackend, type SerialPortLike } from './backend.js';
 
 const require = createRequire(import.meta.url);
 
@@ -25,20 +27,13 @@ function load<T>(name: string): T {
   }
 }
 
+/** The part of onoff's Gpio used for edge interrupts (epoll on the value file). */
 interface OnoffGpio {
-  readSync(): 0 | 1;
-  read(): Promise<0 | 1>;
-  writeSync(v: 0 | 1): void;
-  setDirection(d: Direction): void;
   setEdge(e: Edge): void;
-  direction(): Direction;
   watch(cb: (err: Error | null | undefined, value: 0 | 1) => void): void;
   unwatchAll(): void;
   unexport(): void;
 }
-
-const SYS_GPIO = '/sys/class/gpio';
-const SYS_LEDS = '/sys/class/leds';
 
 function writable(p: string): boolean {
   try {
@@ -53,49 +48,117 @@ function readText(p: string): string {
   return readFileSync(p, 'utf8').trim();
 }
 
+/** Sleep without spinning (the board API is synchronous here). */
+const sleepSync = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
 /** Chips from /sys/class/gpio/gpiochip*: label, base, ngpio. */
-export function sysfsChips(root = SYS_GPIO): GpioChipInfo[] {
+export function sysfsChips(root = '/sys/class/gpio'): GpioChipInfo[] {
   if (!existsSync(root)) return [];
   return readdirSync(root)
     .filter((d) => d.startsWith('gpiochip'))
     .map((d) => ({ label: readText(join(root, d, 'label')), base: Number(readText(join(root, d, 'base'))), ngpio: Number(readText(join(root, d, 'ngpio'))) }));
 }
 
-export function linuxBackends(): Backends {
+/**
+ * GPIO lines through sysfs files under `sys` (/sys on the board): export, direction and
+ * value are plain file I/O; onoff (epoll on the value file) is loaded only to watch edges.
+ */
+export function sysfsGpio(sys: string): GpioBackend {
+  const root = join(sys, 'class/gpio');
+  return {
+    chips: () => sysfsChips(root),
+    chip: (label) => sysfsChips(root).find((c) => c.label === label),
+    open: (global, d): GpioLine => {
+      const chips = sysfsChips(root);
+      if (!chips.some((c) => global >= c.base && global < c.base + c.ngpio)) throw noSuchLine(global, chips);
+      const dir = join(root, `gpio${global}`);
+      const file = (n: string): string => join(dir, n);
+      // An app that is not root gets the line from init (gpio-access.ts), as udev would do.
+      const asApp = process.getuid?.() !== 0;
+      if (asApp && !writable(file('value')) && !requestGpio('export', global, { sys: root }) && existsSync(GPIO_FIFO)) {
+        throw new BspError('EGPIO_ACCESS', `init did not hand GPIO line ${global} over to this app (not root) in time; run the app as root ("nodeos": { "root": true } in its package.json) if this persists`);
+      }
+      if (!existsSync(dir)) writeFileSync(join(root, 'export'), String(global));
+      // The kernel makes the line's files as it exports it; wait until they can be written.
+      for (let tries = 0; !writable(file('value')) || !writable(file('direction')); tries++) {
+        if (tries === 200) throw new BspError('EGPIO_ACCESS', `GPIO line ${global} was exported but ${file('value')} cannot be written`);
+        sleepSync(10);
+      }
+      const direction = (): Direction => (readText(file('direction')) === 'out' ? 'out' : 'in');
+      if (direction() !== d) writeFileSync(file('direction'), d);
+      let watcher: OnoffGpio | undefined;
+      let edge: Edge = 'none';
+      return {
+        get direction() {
+          return direction();
+        },
+        read: () => (readText(file('value')) === '1' ? 1 : 0),
+        readAsync: async () => ((await readFile(file('value'), 'utf8')).trim() === '1' ? 1 : 0),
+        write: (v) => {
+          if (direction() !== 'out') throw writeToInput(global);
+          writeFileSync(file('value'), v ? '1' : '0');
+        },
+        setDirection: (nd) => writeFileSync(file('direction'), nd),
+        watch: (cb, e) => {
+          if (!watcher) {
+            const { Gpio } = load<{ Gpio: new (n: number, d: Direction, o: { reconfigureDirection: boolean }) => OnoffGpio }>('onoff');
+            watcher = new Gpio(global, direction(), { reconfigureDirection: false });
+          }
+          if (e !== edge) watcher.setEdge((edge = e));
+          watcher.watch(cb);
+        },
+        unwatchAll: () => watcher?.unwatchAll(),
+        close: () => {
+          // An app (not root) cannot write unexport: init does it. A line already gone is no error (as onoff).
+          if (watcher) watcher.unexport();
+          else if (!asApp) {
+            try {
+              writeFileSync(join(root, 'unexport'), String(global));
+            } catch {
+              // Unexported by someone else meanwhile.
+            }
+          }
+          if (asApp) requestGpio('unexport', global, { sys: root });
+        },
+      };
+    },
+  };
+}
+
+/** LEDs under `sys`/class/leds, by their sysfs names. */
+export function sysfsLeds(sys: string): LedBackend {
+  const root = join(sys, 'class/leds');
+  const led = (name: string): string => {
+    const dir = join(root, name);
+    if (name.includes('/') || !existsSync(dir)) throw noSuchLed(name, sysfsLedNames(root));
+    return dir;
+  };
+  return {
+    list: () => sysfsLedNames(root),
+    read: (name, attr) => readText(join(led(name), attr)),
+    write: (name, attr, value) => writeFileSync(join(led(name), attr), value),
+  };
+}
+
+const sysfsLedNames = (root: string): string[] => (existsSync(root) ? readdirSync(root).sort() : []);
+
+/** Serial devices present: ttys with a device behind them in `sys`/class/tty (NodeOS has no udevadm). */
+export function sysfsTtys(sys: string): string[] {
+  const root = join(sys, 'class/tty');
+  return existsSync(root)
+    ? readdirSync(root)
+        .filter((t) => existsSync(join(root, t, 'device')))
+        .map((t) => `/dev/${t}`)
+        .sort()
+    : [];
+}
+
+/** The board's backends; `sys` is where sysfs is (a temporary tree in the contract tests). */
+export function linuxBackends(o: { sys?: string } = {}): Backends {
+  const sys = o.sys ?? '/sys';
   return {
     envFile: '/boot/uboot.env',
-    gpio: {
-      chips: () => sysfsChips(),
-      chip: (label) => sysfsChips().find((c) => c.label === label),
-      open: (global, d): GpioLine => {
-        const { Gpio } = load<{ Gpio: new (n: number, d: Direction | 'high' | 'low') => OnoffGpio }>('onoff');
-        // An app that is not root gets the line from init (gpio-access.ts), as udev would do.
-        const asApp = process.getuid?.() !== 0;
-        if (asApp && !writable(join(SYS_GPIO, `gpio${global}`, 'value')) && !requestGpio('export', global) && existsSync(GPIO_FIFO)) {
-          throw new BspError('EGPIO_ACCESS', `init did not hand GPIO line ${global} over to this app (not root) in time; run the app as root ("nodeos": { "root": true } in its package.json) if this persists`);
-        }
-        const g = new Gpio(global, d);
-        let edge: Edge = 'none';
-        return {
-          get direction() {
-            return g.direction();
-          },
-          read: () => g.readSync(),
-          readAsync: () => g.read(),
-          write: (v) => g.writeSync(v),
-          setDirection: (nd) => g.setDirection(nd),
-          watch: (cb, e) => {
-            if (e !== edge) g.setEdge((edge = e));
-            g.watch(cb);
-          },
-          unwatchAll: () => g.unwatchAll(),
-          close: () => {
-            g.unexport();
-            if (asApp) requestGpio('unexport', global);
-          },
-        };
-      },
-    },
+    gpio: sysfsGpio(sys),
     i2c: {
       open: async (bus) => load<{ openPromisified: (n: number) => Promise<I2cBus> }>('i2c-bus').openPromisified(bus),
     },
@@ -105,19 +168,9 @@ export function linuxBackends(): Backends {
         return new SerialPort({ path, baudRate });
       },
       // serialport's list() needs udevadm, which NodeOS lacks: read /sys/class/tty instead.
-      list: () =>
-        existsSync('/sys/class/tty')
-          ? readdirSync('/sys/class/tty')
-              .filter((t) => existsSync(join('/sys/class/tty', t, 'device')))
-              .map((t) => `/dev/${t}`)
-              .sort()
-          : [],
+      list: () => sysfsTtys(sys),
     },
-    leds: {
-      list: () => (existsSync(SYS_LEDS) ? readdirSync(SYS_LEDS).sort() : []),
-      read: (name, attr) => readText(join(SYS_LEDS, name, attr)),
-      write: (name, attr, value) => writeFileSync(join(SYS_LEDS, name, attr), value),
-    },
+    leds: sysfsLeds(sys),
     system: {
       reboot: () => shutdown('reboot'),
       poweroff: () => shutdown('poweroff'),

@@ -6,7 +6,7 @@
 import { BspError } from '../../errors.js';
 import { EventEmitter } from 'node:events';
 import type { BoardProfile } from '../../boards/schema.js';
-import type { Backends, Direction, Edge, GpioBackend, GpioChipInfo, GpioLine, I2cBus, LedBackend, SerialPortLike } from './backend.js';
+import { noSuchLed, noSuchLine, writeToInput, type Backends, type Direction, type Edge, type GpioBackend, type GpioChipInfo, type GpioLine, type I2cBus, type LedBackend, type SerialPortLike } from './backend.js';
 
 interface MockLineState {
   value: 0 | 1;
@@ -47,7 +47,7 @@ export class MockGpio implements GpioBackend {
   }
 
   open(global: number, d: Direction): GpioLine {
-    if (!this.chipList.some((c) => global >= c.base && global < c.base + c.ngpio)) throw new Error(`mock: no GPIO chip has global line ${global}`);
+    if (!this.chipList.some((c) => global >= c.base && global < c.base + c.ngpio)) throw noSuchLine(global, this.chipList);
     const s = this.state(global);
     s.direction = d;
     s.open = true;
@@ -58,7 +58,7 @@ export class MockGpio implements GpioBackend {
       read: () => s.value,
       readAsync: async () => s.value,
       write: (v) => {
-        if (s.direction !== 'out') throw new Error('EPERM: write to an input');
+        if (s.direction !== 'out') throw writeToInput(global);
         s.value = v;
       },
       setDirection: (nd) => (s.direction = nd),
@@ -139,18 +139,18 @@ export class MockLeds implements LedBackend {
   }
 
   list(): string[] {
-    return [...this.state.keys()];
+    return [...this.state.keys()].sort();
   }
 
   read(name: string, attr: 'brightness' | 'max_brightness' | 'trigger'): string {
     const s = this.state.get(name);
-    if (!s) throw new Error(`no LED ${name}`);
+    if (!s) throw noSuchLed(name, this.list());
     return attr === 'trigger' ? `[${s.trigger}] none heartbeat timer default-on` : s[attr];
   }
 
   write(name: string, attr: 'brightness' | 'trigger', value: string): void {
     const s = this.state.get(name);
-    if (!s) throw new Error(`no LED ${name}`);
+    if (!s) throw noSuchLed(name, this.list());
     s[attr] = value;
   }
 }
@@ -159,6 +159,8 @@ export class MockLeds implements LedBackend {
 export interface MockOptions {
   chips: GpioChipInfo[];
   leds: string[];
+  /** Serial devices the system lists (default /dev/ttyAMA0 and /dev/ttyS1). */
+  ttys?: string[];
   files?: Record<string, Buffer>;
 }
 
@@ -174,7 +176,7 @@ export function mockBackends(o: MockOptions): MockBackends {
   return {
     gpio: new MockGpio(o.chips),
     i2c: new MockI2c(),
-    serial: { open: (path) => new LoopbackPort(path), list: () => ['/dev/ttyS1', '/dev/ttyAMA0'] },
+    serial: { open: (path) => new LoopbackPort(path), list: () => [...(o.ttys ?? ['/dev/ttyAMA0', '/dev/ttyS1'])].sort() },
     leds: new MockLeds(o.leds),
     system: {
       reboot: () => void actions.push('reboot'),

@@ -1,0 +1,117 @@
+/**
+ * One contract for the backends of `board` (as serialport's bindings share one test suite):
+ * the same cases run against the mock and against the Linux backend on a sysfs tree in a
+ * temporary directory (test/helpers/fake-sysfs.ts), so the Linux backend is tested without
+ * QEMU and the mock cannot drift from it. I2C and UARTs need device nodes and ioctls: they
+ * are proven under QEMU (i2c.e2e.ts, serial.e2e.ts).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BspError } from '../../src/errors.js';
+import type { Backends } from '../../src/runtime/board/backend.js';
+import { linuxBackends } from '../../src/runtime/board/linux.js';
+import { mockBackends } from '../../src/runtime/board/mock.js';
+import { fakeSysfs, type SysfsWorld } from '../helpers/fake-sysfs.js';
+import { cleanupTemp, tempDir } from '../helpers/tmp.js';
+import { until } from '../helpers/until.js';
+
+const WORLD: SysfsWorld = {
+  chips: [
+    { label: 'pinctrl-bcm2835', base: 512, ngpio: 54 },
+    { label: 'raspberrypi-exp-gpio', base: 566, ngpio: 8 },
+  ],
+  leds: ['mmc0', 'ACT', 'PWR'],
+  ttys: ['/dev/ttyS1', '/dev/ttyAMA0'],
+};
+
+const code = (c: string) => (e: unknown) => e instanceof BspError && e.code === c;
+
+interface Subject {
+  name: string;
+  make(): Promise<{ b: Backends; stop: () => Promise<void>; sys?: string }>;
+}
+
+const SUBJECTS: Subject[] = [
+  { name: 'mock', make: async () => ({ b: mockBackends({ chips: WORLD.chips, leds: WORLD.leds, ttys: WORLD.ttys }), stop: async () => undefined }) },
+  {
+    name: 'Linux on a temporary sysfs',
+    make: async () => {
+      const sys = tempDir('nodeos-bsp-sysfs-');
+      return { b: linuxBackends({ sys }), stop: fakeSysfs(sys, WORLD), sys };
+    },
+  },
+];
+
+for (const subject of SUBJECTS) {
+  describe(`board backend contract: ${subject.name}`, () => {
+    let b: Backends;
+    let stop: () => Promise<void>;
+    let sys: string | undefined;
+    before(async () => ({ b, stop, sys } = await subject.make()));
+    after(async () => {
+      await stop();
+      cleanupTemp();
+    });
+
+    it('lists the GPIO controllers by label with their bases, and finds one by label', () => {
+      assert.deepEqual([...b.gpio.chips()].sort((x, y) => x.base - y.base), WORLD.chips);
+      assert.deepEqual(b.gpio.chip('raspberrypi-exp-gpio'), WORLD.chips[1]);
+      assert.equal(b.gpio.chip('gpio-mockup'), undefined);
+    });
+
+    it('an output line reads back what is written, synchronously and not', async () => {
+      const line = b.gpio.open(512 + 17, 'out');
+      assert.equal(line.direction, 'out');
+      line.write(1);
+      assert.equal(line.read(), 1);
+      assert.equal(await line.readAsync(), 1);
+      line.write(0);
+      assert.equal(line.read(), 0);
+      line.close();
+    });
+
+    it('an input line refuses writes (EGPIO_INPUT) until it is made an output', () => {
+      const line = b.gpio.open(512 + 27, 'in');
+      assert.equal(line.direction, 'in');
+      assert.throws(() => line.write(1), code('EGPIO_INPUT'));
+      line.setDirection('out');
+      assert.equal(line.direction, 'out');
+      line.write(1);
+      assert.equal(line.read(), 1);
+      line.close();
+    });
+
+    it('a line no controller has is EGPIO_LINE, naming the controllers', () => {
+      assert.throws(() => b.gpio.open(400, 'in'), (e: unknown) => code('EGPIO_LINE')(e) && /pinctrl-bcm2835 512-565, raspberrypi-exp-gpio 566-573/.test((e as Error).message));
+      assert.throws(() => b.gpio.open(574, 'out'), code('EGPIO_LINE'));
+    });
+
+    it('a closed line can be opened again; the expander\'s lines work like the SoC\'s', async () => {
+      const a = b.gpio.open(566 + 2, 'out');
+      a.write(1);
+      a.close();
+      // The fake kernel answers from another thread; the real one before write() returns.
+      if (sys) await until(() => !existsSync(join(sys!, 'class/gpio/gpio568')), 'gpio568 unexported on close');
+      const again = b.gpio.open(566 + 2, 'out');
+      again.write(1);
+      assert.equal(again.read(), 1);
+      again.close();
+    });
+
+    it('LEDs: sorted sysfs names, brightness written and read back, the active trigger bracketed, an unknown name is ELED_UNKNOWN', () => {
+      assert.deepEqual(b.leds.list(), [...WORLD.leds].sort());
+      b.leds.write('ACT', 'brightness', '1');
+      assert.equal(b.leds.read('ACT', 'brightness'), '1');
+      assert.equal(b.leds.read('ACT', 'max_brightness'), '1');
+      assert.match(b.leds.read('PWR', 'trigger'), /\[none\]/);
+      assert.throws(() => b.leds.read('led7', 'brightness'), (e: unknown) => code('ELED_UNKNOWN')(e) && /ACT, PWR, mmc0/.test((e as Error).message));
+      assert.throws(() => b.leds.write('../../gpio/export', 'brightness', '1'), code('ELED_UNKNOWN'));
+      if (sys) assert.equal(readFileSync(join(sys, 'class/gpio/export'), 'utf8'), '', 'nothing written outside the LEDs');
+    });
+
+    it('serial: the ttys with a device behind them, sorted', () => {
+      assert.deepEqual(b.serial.list(), [...WORLD.ttys].sort());
+    });
+  });
+}
