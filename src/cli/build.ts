@@ -1,5 +1,4 @@
 /** `build`, `fetch` and `emulate`. */
-import { join } from 'node:path';
 import { Command } from 'commander';
 import { Cache, fetchArtifacts } from '../artifacts/index.js';
 import { getBoard, type BoardProfile } from '../boards/index.js';
@@ -8,7 +7,7 @@ import { readLayoutAt } from '../layout/index.js';
 import { freeLoopbackPort, HOST_SERVICE_ADDRESS, parseForward, parseSensor, parseService, prepareEmulation, SENSOR_MODELS, startEmulation } from '../emulate/index.js';
 import { BspError, UsageError } from '../errors.js';
 import { readProject } from '../apps/project.js';
-import { buildImage, fetchForBuild, type BuildEvent } from '../image/index.js';
+import { buildImage, buildOutputs, fetchForBuild, type BuildEvent } from '../image/index.js';
 import { json, type Io } from './output.js';
 import { settingsFrom, settingsOptions, type SettingsFlags } from './settings.js';
 
@@ -55,7 +54,7 @@ function artifactOptions(o: FetchOpts): NonNullable<Parameters<typeof fetchArtif
   return {
     cache: new Cache(o.cacheDir),
     suite: o.suite,
-    lockPath: o.lock ?? join(o.out, `nodeos-${o.board}.lock.json`),
+    lockPath: o.lock ?? buildOutputs(o.out, o.board!).lock,
     offline: Boolean(o.offline),
     ...(o.debianMirror ? { mirror: o.debianMirror } : {}),
     ...(o.keyring ? { keyring: o.keyring } : {}),
@@ -208,7 +207,7 @@ Examples:
     .action(async (image: string | undefined, o: { board?: string; direct?: boolean; overlay?: string; append?: string; dryRun?: boolean; boardsDir?: string; forward?: string[]; service?: string[]; ssh?: boolean; net: boolean; sensor?: string[] }) => {
       if (o.net === false && (o.forward?.length || o.service?.length || o.ssh)) throw new UsageError('--forward, --service and --ssh need the network: drop --no-net');
       let boardId = o.board;
-      const img = image ?? (boardId ? join('out', `nodeos-${boardId}.img`) : undefined);
+      const img = image ?? (boardId ? buildOutputs('out', boardId).image : undefined);
       if (!img) throw new UsageError('give an image or --board <id>');
       // The board the card's layout.json names (a card, or an image without its manifest).
       if (!boardId) boardId = readLayoutAt(img).layout.board;

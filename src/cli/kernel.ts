@@ -1,20 +1,12 @@
 /** `kernel check`, `kernel config` and `kernel build`. */
-import { existsSync, writeFileSync } from 'node:fs';
-import { release } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { Cache, fetchArtifacts } from '../artifacts/index.js';
 import { getBoard } from '../boards/index.js';
 import { UsageError } from '../errors.js';
-import { boardKernelConfig, buildKernel, checkKernelConfig, kernelSourceOf, mergeKernelConfig, withKernelSource } from '../kernel/index.js';
+import { boardKernelConfig, buildKernel, checkKernelConfig, kernelSourceOf, mergeKernelConfig, runningKernelConfig, withKernelSource } from '../kernel/index.js';
+import { buildOutputs } from '../image/index.js';
 import { json, type Io } from './output.js';
-
-/** The running kernel's config, where Debian puts it. */
-function runningKernelConfig(): string {
-  const p = `/boot/config-${release()}`;
-  if (!existsSync(p)) throw new UsageError(`no --config given and ${p} does not exist: pass --config <kernel .config>`);
-  return p;
-}
 
 export function registerKernel(program: Command, io: Io): void {
   const kernel = program
@@ -35,6 +27,8 @@ Examples:
     .requiredOption('-b, --board <id>', 'board id')
     .option('-c, --config <file>', 'kernel .config (default: /boot/config-$(uname -r))')
     .option('--package', "check the config of the kernel the board's build uses: Debian's package (downloaded and verified) or, for kernel.source: build, the kit's (built unless cached)")
+    .option('-o, --out <dir>', 'with --package: the build output directory whose lock file pins the kernel', 'out')
+    .option('--lock <file>', 'with --package: the lock file (default <out>/nodeos-<board>.lock.json)')
     .option('--kernel-configs-dir <dir>', "fragments directory (default: the kit's kernel-configs/)")
     .option('--boards-dir <dir>', "board profiles directory (default: the kit's boards/)")
     .option('--json', 'machine-readable result')
@@ -47,14 +41,16 @@ and the board ships it in kernel.modules.
 Examples:
   $ nodeos-bsp kernel check --board rpi3b --config test/fixtures/config-6.12.117+deb13-arm64
   $ nodeos-bsp kernel check --board rpi4b --package
+  $ nodeos-bsp kernel check --board rpi3b --package --out build/rpi3b
   $ nodeos-bsp kernel check --board rpi5b --config /boot/config-$(uname -r) --json`,
     )
-    .action(async (o: { board: string; config?: string; package?: boolean; kernelConfigsDir?: string; boardsDir?: string; json?: boolean }) => {
+    .action(async (o: { board: string; config?: string; package?: boolean; out: string; lock?: string; kernelConfigsDir?: string; boardsDir?: string; json?: boolean }, cmd: Command) => {
       const board = getBoard(o.board, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile;
       if (o.package && o.config) throw new UsageError('--package and --config name two configs: pass one');
-      // The lock a build into out/ writes and reads, so the check is of the same kernel.
+      if (!o.package && (o.lock || cmd.getOptionValueSource('out') === 'cli')) throw new UsageError('--out and --lock say where the lock of --package is: add --package, or drop them');
+      // The lock a build into --out writes and reads, so the check is of the same kernel.
       const onStep = (s: string): void => void (o.json ? undefined : io.err(`kernel build: ${s}...\n`));
-      const config = o.package ? await boardKernelConfig(board, { lockPath: join('out', `nodeos-${board.id}.lock.json`), onStep }) : (o.config ?? runningKernelConfig());
+      const config = o.package ? await boardKernelConfig(board, { lockPath: o.lock ?? buildOutputs(o.out, board.id).lock, onStep }) : (o.config ?? runningKernelConfig());
       const r = o.kernelConfigsDir ? checkKernelConfig(board, config, o.kernelConfigsDir) : checkKernelConfig(board, config);
       if (o.json) json(io, { board: board.id, config, ...r });
       else if (r.ok) io.out(`ok: ${config} meets all ${r.checked} settings of ${board.id}'s fragments\n`);
@@ -129,7 +125,7 @@ Examples:
       async (o: { board: string; jobs?: number; out: string; lock?: string; offline?: boolean; suite: string; cacheDir?: string; kernelConfigsDir?: string; boardsDir?: string; makeLog?: boolean; json?: boolean }) => {
         const board = withKernelSource(getBoard(o.board, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile, 'build');
         const cache = new Cache(o.cacheDir);
-        const a = await fetchArtifacts(board, { cache, suite: o.suite, offline: Boolean(o.offline), lockPath: o.lock ?? join(o.out, `nodeos-${board.id}.lock.json`) });
+        const a = await fetchArtifacts(board, { cache, suite: o.suite, offline: Boolean(o.offline), lockPath: o.lock ?? buildOutputs(o.out, board.id).lock });
         const t = Date.now();
         const k = await buildKernel(board, {
           cache,

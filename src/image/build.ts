@@ -213,6 +213,12 @@ export async function fetchForBuild(
   return { artifacts, modules, kernel };
 }
 
+/** Where a build into `outDir` puts a board's files (`nodeos-<board>.*`). */
+export function buildOutputs(outDir: string, boardId: string): { image: string; lock: string; manifest: string; bundle: string } {
+  const base = join(outDir, `nodeos-${boardId}`);
+  return { image: `${base}.img`, lock: `${base}.lock.json`, manifest: `${base}.manifest.json`, bundle: `${base}.nodeos-update` };
+}
+
 /** Build the image for a board. */
 export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): Promise<BuildResult> {
   const emit = o.onEvent ?? (() => undefined);
@@ -231,8 +237,8 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const problem = settingsProblems(o.settings ?? {})[0];
   if (problem) throw new BspError('ESETTINGS', `${problem.field}: ${problem.message}`);
   mkdirSync(outDir, { recursive: true });
-  const name = `nodeos-${profile.id}`;
-  const lockPath = o.lockPath ?? join(outDir, `${name}.lock.json`);
+  const outputs = buildOutputs(outDir, profile.id);
+  const lockPath = o.lockPath ?? outputs.lock;
 
   const artifacts = await stage('fetch', () =>
     fetchArtifacts(profile, { ...o, cache, lockPath, onProgress: (label, done, total) => emit({ type: 'download', label, done, ...(total !== undefined ? { total } : {}) }) }),
@@ -324,7 +330,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   });
 
   const imageSize = imageBytes(layout);
-  const image = join(outDir, `${name}.img`);
+  const image = outputs.image;
   const boot = partitionBytes(bootPartition(layout));
   const { mapped } = await stage('image', () => {
     const fat = buildFat32(bootFiles, { size: boot.size, label: 'NODEOS', volumeId: ids.readUInt32LE(0), mtime: epoch, hiddenSectors: boot.offset / SECTOR });
@@ -340,7 +346,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     return { mapped: m };
   });
   const bundleData = writeBundle({ board: profile.id, build, layout, files: { kernel: imageGz, initramfs: initrdZst, system: system.image }, ...(signingKey ? { key: signingKey } : {}) });
-  const bundle = join(outDir, `${name}.nodeos-update`);
+  const bundle = outputs.bundle;
   writeFileSync(`${bundle}.partial`, bundleData);
   renameSync(`${bundle}.partial`, bundle);
   const bmapText = await stage('bmap', () => createBmap(image, imageSize, mapped));
@@ -375,7 +381,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     uboot: { env: Object.fromEntries(envVars) },
     bootChain: chain.map(({ id, step, detail }) => ({ id, step, detail })),
   };
-  const manifestPath = join(outDir, `${name}.manifest.json`);
+  const manifestPath = outputs.manifest;
   writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
   emit({ type: 'stage', stage: 'done', state: 'end' });
   return { image, bmap, sha256File, manifestPath, lockPath, bundle, manifest };

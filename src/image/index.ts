@@ -1,5 +1,5 @@
 /** The image builder: the system slot, the small initramfs, the boot partition, the disk image, its .bmap. */
-export { buildImage, fetchForBuild, ubootEnvironment, type BuildEvent, type BuildManifest, type BuildOptions, type BuildResult, type BuildStage } from './build.js';
+export { buildImage, buildOutputs, fetchForBuild, ubootEnvironment, type BuildEvent, type BuildManifest, type BuildOptions, type BuildResult, type BuildStage } from './build.js';
 export { readElfDeps, type ElfDeps } from './elf.js';
 export { writeSparseImage } from './disk.js';
 export { blockRanges, createBmap, BMAP_BLOCK } from './bmap-writer.js';

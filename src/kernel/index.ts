@@ -1,9 +1,10 @@
 /** Kernel configuration: check a kernel against a board's fragments, merge fragments, build the board's kernel. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { Cache, fetchArtifacts } from '../artifacts/index.js';
 import type { BoardProfile } from '../boards/index.js';
-import { KernelConfigError } from '../errors.js';
+import { KernelConfigError, UsageError } from '../errors.js';
 import { defaultKernelConfigsDir } from '../paths.js';
 import { checkConfig, mergeConfigs, parseConfig, readConfig, type KernelCheckResult, type MergeResult } from './config.js';
 import { ALWAYS_SHIPPED_MODULES, kernelFragments, readFragment, type KernelSource } from './fragments.js';
@@ -36,6 +37,13 @@ export function mergeKernelConfig(profile: BoardProfile, basePath: string, dir =
   }
   const frags = kernelFragments(profile).map((f) => ({ file: f, text: readFragment(f, dir) }));
   return mergeConfigs({ file: basePath, text }, frags);
+}
+
+/** The running kernel's config, where Debian puts it (/boot/config-$(uname -r)). */
+export function runningKernelConfig(): string {
+  const p = `/boot/config-${release()}`;
+  if (!existsSync(p)) throw new UsageError(`no --config given and ${p} does not exist: pass --config <kernel .config>`);
+  return p;
 }
 
 /**

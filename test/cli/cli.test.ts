@@ -63,6 +63,12 @@ describe('cli', () => {
     const bad = await runCli('kernel', 'check', '--board', 'rpi5b', '--config', DEBIAN);
     assert.equal(bad.code, 1);
     assert.match(bad.err, /^CONFIG_PINCTRL_RP1: want y, have absent \(kernel-configs\/soc\/bcm2712\.config:\d+/m);
+    // --out and --lock only say where --package's lock is: without it they are refused, not ignored.
+    for (const extra of [['--out', 'elsewhere'], ['--lock', 'x.lock.json']]) {
+      const r = await runCli('kernel', 'check', '--board', 'rpi3b', '--config', DEBIAN, ...extra);
+      assert.equal(r.code, 2, r.err);
+      assert.match(r.err, /add --package, or drop them \[EUSAGE\]/);
+    }
   });
 
   it('kernel config writes the merged config and reports overrides', async () => {
