@@ -8,7 +8,7 @@ import { BspError, FlashError, VerifyError } from '../src/errors.js';
 import type { CheckedImage } from './check.js';
 import { customizeCard, type CustomizationPlan } from './customize.js';
 import type { Destination } from './destination.js';
-import { readAhead, walkMapped, type Range } from './pieces.js';
+import { chunkJobs, readAhead, walkMapped, type Range } from './pieces.js';
 import { phaseReporter, type FlashProgress } from './progress.js';
 
 const MiB = 1 << 20;
@@ -163,13 +163,12 @@ export async function verifyImage(img: CheckedImage, cards: Card[], o: { onProgr
   report(done, true);
 }
 
-/** Hash a range of a card in 4 MiB reads and compare with its digest. */
+/** Hash a range of a card in CHUNK reads (a few in flight) and compare with its digest. */
 async function rangeMatches(dest: Destination, r: Required<Range>, algorithm: string, onBytes: (n: number) => void): Promise<boolean> {
   const h = createHash(algorithm);
-  for (let p = r.start; p < r.end; p += 4 * MiB) {
-    const len = Math.min(4 * MiB, r.end - p);
-    h.update(await dest.read(p, len));
-    onBytes(len);
+  for await (const { data } of readAhead(dest.read, chunkJobs([r]))) {
+    h.update(data);
+    onBytes(data.length);
   }
   return h.digest('hex') === r.digest;
 }

@@ -71,7 +71,7 @@ export function serveGpioRequests(fifo: string, chips: () => { base: number; ngp
 }
 
 /** Sleep without spinning (the board API is synchronous here). */
-function sleepSync(ms: number): void {
+export function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 

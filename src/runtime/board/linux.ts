@@ -6,7 +6,7 @@
  */
 import { controlApp, readAppsState } from '../app-control.js';
 import { tailAppLog } from '../app-log.js';
-import { GPIO_FIFO, requestGpio } from '../gpio-access.js';
+import { GPIO_FIFO, requestGpio, sleepSync } from '../gpio-access.js';
 import { accessSync, constants, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -47,9 +47,6 @@ function writable(p: string): boolean {
 function readText(p: string): string {
   return readFileSync(p, 'utf8').trim();
 }
-
-/** Sleep without spinning (the board API is synchronous here). */
-const sleepSync = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /** Chips from /sys/class/gpio/gpiochip*: label, base, ngpio. */
 export function sysfsChips(root = '/sys/class/gpio'): GpioChipInfo[] {
