@@ -11,6 +11,14 @@ export type { BusSpec, HeaderPinSpec, PartitionSpec } from './schema.js';
 export { examplePin, findPin, headerPins, pinLabel, type PinInfo, type PinLookup } from './pins.js';
 export { boardSummary, renderPinout, type PinoutOptions, type PinAnnotator } from './pinout.js';
 
+/**
+ * Whether QEMU boots the board directly (kernel, DTB and initramfs, no U-Boot, no card) rather
+ * than through U-Boot from the card: when its emulated console had to be moved
+ * (`emulation.qemu.console`: QEMU's model of the board's console UART does not work), which
+ * only a direct boot can do. The board table and the generated e2e cases both follow this.
+ */
+export const bootsDirectUnderQemu = (p: BoardProfile): boolean => Boolean(p.emulation?.qemu.console);
+
 /** Where profiles and fragments come from. Defaults: the kit's `boards/` and `kernel-configs/`. */
 export interface BoardSource {
   boardsDir?: string;

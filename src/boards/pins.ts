@@ -31,12 +31,14 @@ export function headerPins(profile: BoardProfile): PinInfo[] {
   const header = profile.header;
   if (!header) return [];
   const defaultController = profile.gpio.controllers[0]?.id;
+  const broadcom = profile.soc.compatible.startsWith('brcm,');
   return [...header.pins]
     .sort((a, b) => a.pin - b.pin)
     .map((p) => {
       const label = pinLabel(p);
       const names = [label, `BOARD${p.pin}`, `${header.name}:${p.pin}`];
-      if (p.kind === 'gpio' && p.line !== undefined) names.splice(1, 0, `BCM${p.line}`);
+      // BCM numbers are Broadcom's (gpiozero's BCM17): Raspberry Pis only, RP1's lines on the Pi 5 included.
+      if (p.kind === 'gpio' && p.line !== undefined && broadcom) names.splice(1, 0, `BCM${p.line}`);
       names.push(...(p.aliases ?? []));
       const info: PinInfo = { pin: p.pin, kind: p.kind, label, names };
       if (p.kind === 'gpio') {
@@ -75,4 +77,12 @@ export function findPin(profile: BoardProfile, name: string | number): PinLookup
   if (!hit) return { ok: false, reason: 'unknown' };
   if (hit.kind !== 'gpio') return { ok: false, reason: 'not-gpio', pin: hit };
   return { ok: true, pin: hit };
+}
+
+/** The profile's I2C buses with their numbers (from `/dev/i2c-N`), in profile order. */
+export function i2cBuses(profile: BoardProfile): { id: string; bus: number; device: string; modules: string[] }[] {
+  return profile.buses.flatMap((b) => {
+    const m = b.kind === 'i2c' ? /^\/dev\/i2c-(\d+)$/.exec(b.device ?? '') : null;
+    return m ? [{ id: b.id, bus: Number(m[1]), device: b.device!, modules: b.modules ?? [] }] : [];
+  });
 }

@@ -204,13 +204,32 @@ function newestMtime(profile: BoardProfile, artifacts: Artifacts): number {
  */
 export async function fetchForBuild(
   profile: BoardProfile,
-  o: ArtifactOptions & { cache: Cache; onKernelStep?: (step: string) => void },
+  o: ArtifactOptions & {
+    cache: Cache;
+    onKernelStep?: (step: string) => void;
+    onKernelLine?: (line: string) => void;
+    kernelConfigsDir?: string;
+    /** Runs each step (buildImage reports them as its stages); default: just run it. */
+    stage?: <T>(s: 'fetch' | 'kernel' | 'target-modules', fn: () => T | Promise<T>) => Promise<T>;
+  },
 ): Promise<{ artifacts: Artifacts; modules: TargetModules; kernel?: BuiltKernel }> {
-  const artifacts = await fetchArtifacts(profile, o);
-  const modules = targetModules(artifacts.node, artifacts.lock.npm.node!.version, profile.arch.node, o.cache, o.offline ?? false);
-  if (profile.kernel.source !== 'build') return { artifacts, modules };
-  const kernel = await buildKernel(profile, { cache: o.cache, source: kernelSourceOf(artifacts), ...(o.onKernelStep ? { onStep: o.onKernelStep } : {}) });
-  return { artifacts, modules, kernel };
+  const stage = o.stage ?? (async (_s, fn) => fn());
+  const artifacts = await stage('fetch', () => fetchArtifacts(profile, o));
+  // The board's own kernel, built from the pinned linux-source (or taken from the cache).
+  const kernel =
+    profile.kernel.source === 'build'
+      ? await stage('kernel', () =>
+          buildKernel(profile, {
+            cache: o.cache,
+            source: kernelSourceOf(artifacts),
+            ...(o.kernelConfigsDir ? { kernelConfigsDir: o.kernelConfigsDir } : {}),
+            ...(o.onKernelStep ? { onStep: o.onKernelStep } : {}),
+            ...(o.onKernelLine ? { onLine: o.onKernelLine } : {}),
+          }),
+        )
+      : undefined;
+  const modules = await stage('target-modules', () => targetModules(artifacts.node, artifacts.lock.npm.node!.version, profile.arch.node, o.cache, o.offline ?? false));
+  return { artifacts, modules, ...(kernel ? { kernel } : {}) };
 }
 
 /** Where a build into `outDir` puts a board's files (`nodeos-<board>.*`). */
@@ -240,24 +259,16 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const outputs = buildOutputs(outDir, profile.id);
   const lockPath = o.lockPath ?? outputs.lock;
 
-  const artifacts = await stage('fetch', () =>
-    fetchArtifacts(profile, { ...o, cache, lockPath, onProgress: (label, done, total) => emit({ type: 'download', label, done, ...(total !== undefined ? { total } : {}) }) }),
-  );
-  let builtKernel: string | undefined;
-  if (profile.kernel.source === 'build') {
-    // The board's own kernel, built from the pinned linux-source (or taken from the cache);
-    // from here on it is used exactly as Debian's unpacked kernel package would be.
-    const k = await stage('kernel', () =>
-      buildKernel(profile, {
-        cache,
-        source: kernelSourceOf(artifacts),
-        ...(o.kernelConfigsDir ? { kernelConfigsDir: o.kernelConfigsDir } : {}),
-        ...(o.onKernelLine ? { onLine: o.onKernelLine } : {}),
-      }),
-    );
-    artifacts.debs.kernel = k.root;
-    builtKernel = k.key;
-  }
+  const { artifacts, modules, kernel: own } = await fetchForBuild(profile, {
+    ...o,
+    cache,
+    lockPath,
+    stage,
+    onProgress: (label, done, total) => emit({ type: 'download', label, done, ...(total !== undefined ? { total } : {}) }),
+  });
+  // From here on the board's own kernel is used exactly as Debian's unpacked kernel package would be.
+  if (own) artifacts.debs.kernel = own.root;
+  const builtKernel = own?.key;
   // Timestamps: SOURCE_DATE_EPOCH, else the newest of the pinned Debian files the card
   // carries (kernel, U-Boot, firmware): the same lock gives the same time, and never 1980.
   const epoch = o.sourceDateEpoch ?? (process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : newestMtime(profile, artifacts));
@@ -274,7 +285,6 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const build = sha256(JSON.stringify([artifacts.lock, profile, epoch, runtimeHash, targetModulesLockHash(), STAGE1_INIT, SQUASHFS_OPTIONS, trusted, ...(apps.length ? [apps.map((x) => x.hash)] : []), ...(builtKernel ? [builtKernel] : [])])).slice(0, 12);
   const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
   const layout = layoutFor(profile, ids.readUInt32LE(4));
-  const modules = await stage('target-modules', () => targetModules(artifacts.node, nodeVersion, profile.arch.node, cache, o.offline ?? false));
   const kmods = splitModules(profile, kernelRoot(artifacts));
   const system = await stage('system', () => {
     const c = systemEntries(profile, layout, artifacts, cache, build, epoch, modules.dir, kmods.release, kmods.system, runtime, apps);

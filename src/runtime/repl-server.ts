@@ -79,10 +79,10 @@ export function startBoardRepl(board: Board, o: BoardReplOptions = {}): REPLServ
       }),
   });
   server.defineCommand('i2cdetect', {
-    help: 'Scan an I2C bus (default 1)',
+    help: "Scan an I2C bus (default: the board's first, 1 on a Pi)",
     action: (arg: string) =>
       void guard(async () => {
-        const bus = await board.i2c(arg.trim() ? Number(arg) : 1);
+        const bus = await board.i2c(arg.trim() ? Number(arg) : undefined);
         try {
           say(i2cGrid(await bus.scan()));
         } finally {

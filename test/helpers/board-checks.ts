@@ -8,7 +8,7 @@
  * command line as nodeos.run= lines.
  */
 import assert from 'node:assert/strict';
-import { examplePin, loadBoards, type BoardProfile } from '../../src/index.js';
+import { bootsDirectUnderQemu, examplePin, loadBoards, type BoardProfile } from '../../src/index.js';
 import type { Console } from './console.js';
 
 /** One check: an expression typed at the REPL and what its answer must be. */
@@ -27,12 +27,10 @@ export function emulatedBoards(boardsDir?: string): BoardProfile[] {
 }
 
 /**
- * How a board is booted under QEMU: through U-Boot from the card, unless its emulated console
- * had to be moved (`emulation.qemu.console`: QEMU's model of the board's console UART does not
- * work), which only a direct boot can do. Such a console takes no typed input either, so the
- * checks run as nodeos.run= lines there.
+ * How a board is booted under QEMU (src/boards: bootsDirectUnderQemu). A moved console takes no
+ * typed input either, so the checks run as nodeos.run= lines there.
  */
-export const bootsDirect = (p: BoardProfile): boolean => Boolean(p.emulation?.qemu.console);
+export const bootsDirect = bootsDirectUnderQemu;
 
 const fs = "require('fs')";
 const mounts = `${fs}.readFileSync('/proc/mounts','utf8')`;

@@ -1,17 +1,18 @@
 /**
  * A sysfs tree in a temporary directory, for running the Linux backend without hardware:
- * GPIO chips (label, base, ngpio), LEDs, ttys with and without a device. A worker thread
+ * GPIO chips (label, base, ngpio), LEDs, I2C adapters (i2c-dev), ttys with and without a device. A worker thread
  * plays the kernel for /sys/class/gpio/export and unexport (the backend waits synchronously,
  * so the main thread cannot), making and removing gpioN directories as the kernel does.
  */
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { GpioChipInfo } from '../../src/runtime/board/backend.js';
+import type { GpioChipInfo, I2cAdapter } from '../../src/runtime/board/backend.js';
 
 export interface SysfsWorld {
   chips: GpioChipInfo[];
   leds: string[];
+  i2c: I2cAdapter[];
   ttys: string[];
 }
 
@@ -55,6 +56,12 @@ export function fakeSysfs(sys: string, w: SysfsWorld): () => Promise<void> {
     writeFileSync(join(d, 'brightness'), '0\n');
     writeFileSync(join(d, 'max_brightness'), '1\n');
     writeFileSync(join(d, 'trigger'), '[none] timer heartbeat default-on mmc0\n');
+  }
+  for (const a of w.i2c) {
+    const d = join(sys, 'class/i2c-dev', `i2c-${a.bus}`);
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'name'), `${a.name}\n`);
+    writeFileSync(join(d, 'dev'), `89:${a.bus}\n`);
   }
   mkdirSync(join(sys, 'devices/platform/serial'), { recursive: true });
   // Every tty has a class entry; only those with hardware behind them have a device link.

@@ -2,8 +2,9 @@
  * One contract for the backends of `board` (as serialport's bindings share one test suite):
  * the same cases run against the mock and against the Linux backend on a sysfs tree in a
  * temporary directory (test/helpers/fake-sysfs.ts), so the Linux backend is tested without
- * QEMU and the mock cannot drift from it. I2C and UARTs need device nodes and ioctls: they
- * are proven under QEMU (i2c.e2e.ts, serial.e2e.ts).
+ * QEMU and the mock cannot drift from it. Which I2C buses and UARTs exist is part of the
+ * contract; talking to them needs device nodes and ioctls, proven under QEMU (i2c.e2e.ts,
+ * serial.e2e.ts).
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -22,6 +23,11 @@ const WORLD: SysfsWorld = {
     { label: 'raspberrypi-exp-gpio', base: 566, ngpio: 8 },
   ],
   leds: ['mmc0', 'ACT', 'PWR'],
+  // As a Pi 3 lists them with i2c-dev loaded and the camera/display bus enabled; given unsorted.
+  i2c: [
+    { bus: 1, name: 'bcm2835 (i2c@7e804000)' },
+    { bus: 0, name: 'bcm2835 (i2c@7e205000)' },
+  ],
   ttys: ['/dev/ttyS1', '/dev/ttyAMA0'],
 };
 
@@ -33,7 +39,7 @@ interface Subject {
 }
 
 const SUBJECTS: Subject[] = [
-  { name: 'mock', make: async () => ({ b: mockBackends({ chips: WORLD.chips, leds: WORLD.leds, ttys: WORLD.ttys }), stop: async () => undefined }) },
+  { name: 'mock', make: async () => ({ b: mockBackends({ chips: WORLD.chips, leds: WORLD.leds, i2c: WORLD.i2c, ttys: WORLD.ttys }), stop: async () => undefined }) },
   {
     name: 'Linux on a temporary sysfs',
     make: async () => {
@@ -108,6 +114,11 @@ for (const subject of SUBJECTS) {
       assert.throws(() => b.leds.read('led7', 'brightness'), (e: unknown) => code('ELED_UNKNOWN')(e) && /ACT, PWR, mmc0/.test((e as Error).message));
       assert.throws(() => b.leds.write('../../gpio/export', 'brightness', '1'), code('ELED_UNKNOWN'));
       if (sys) assert.equal(readFileSync(join(sys, 'class/gpio/export'), 'utf8'), '', 'nothing written outside the LEDs');
+    });
+
+    it('I2C: the adapters i2c-dev lists, sorted by bus; a bus it does not list is EI2C_BUS, naming them', async () => {
+      assert.deepEqual(b.i2c.list(), [...WORLD.i2c].sort((x, y) => x.bus - y.bus));
+      await assert.rejects(b.i2c.open(3), (e: unknown) => code('EI2C_BUS')(e) && /no I2C bus 3 \(\/dev\/i2c-3\): the buses are 0 \(bcm2835 \(i2c@7e205000\)\), 1 \(bcm2835 \(i2c@7e804000\)\)/.test((e as Error).message));
     });
 
     it('serial: the ttys with a device behind them, sorted', () => {

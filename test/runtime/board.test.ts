@@ -67,9 +67,13 @@ describe('board (mock backend)', () => {
   it("names and hints come from the board's own header: qemu-virt's PL061 has no GPIO17", () => {
     const virt = getBoard('qemu-virt').profile;
     const board = createBoard(virt, mockFor(virt));
-    assert.match(inspect(board), /pins board\.GPIO0 \/ board\.pin\('PL061:1'\)/);
-    assert.match(inspect(setup().board), /pins board\.GPIO17 \/ board\.pin\('J8:11'\)/);
-    assert.throws(() => board.pin('GPIO17'), (e: unknown) => code('EPIN_UNKNOWN')(e) && /use a name such as GPIO0, BCM0, BOARD1 or PL061:1/.test((e as Error).message));
+    assert.match(inspect(board), /pins board\.GPIO0 \/ board\.pin\('PL061:1'\), board\.pinout\(\), board\.leds/);
+    assert.equal(board.pin('GPIO3').bcm, undefined);
+    assert.equal(board.pin('GPIO3').line, 3);
+    assert.throws(() => board.pin('BCM3'), code('EPIN_UNKNOWN'), 'BCM names are Broadcom SoCs\' only');
+    assert.equal(setup().board.GPIO17.bcm, 17);
+    assert.match(inspect(setup().board), /pins board\.GPIO17 \/ board\.pin\('J8:11'\), board\.pinout\(\), board\.i2c\(1\), board\.serial\('uart'\)/);
+    assert.throws(() => board.pin('GPIO17'), (e: unknown) => code('EPIN_UNKNOWN')(e) && /use a name such as GPIO0, BOARD1 or PL061:1/.test((e as Error).message));
   });
 
   it('pinout marks opened pins with direction and value', () => {
@@ -82,15 +86,17 @@ describe('board (mock backend)', () => {
     assert.deepEqual(board.opened().map((p) => p.name), ['GPIO17', 'GPIO27']);
   });
 
-  it('i2c: scan and register reads through the promise API; a missing bus is EI2C', async () => {
+  it("i2c: the profile's first bus by default, scan and register reads through the promise API; a missing bus is EI2C_BUS", async () => {
     const m = mockFor(profile);
     const board = createBoard(profile, m);
-    const bus = await board.i2c(1);
+    const bus = await board.i2c();
     assert.deepEqual(await bus.scan(), [0x48]);
     assert.equal(await bus.readByte(0x48, 0), 0x19);
     await bus.writeByte(0x48, 2, 0x55);
     assert.equal(await bus.readByte(0x48, 2), 0x55);
-    await assert.rejects(board.i2c(3), (e: unknown) => code('EI2C')(e) && /\/dev\/i2c-1/.test((e as Error).message));
+    await assert.rejects(board.i2c(3), (e: unknown) => code('EI2C_BUS')(e) && /no I2C bus 3 .*the buses are 1 \(i2c1 \(mock\)\)/.test((e as Error).message));
+    const virt = getBoard('qemu-virt').profile;
+    await assert.rejects(createBoard(virt, mockFor(virt)).i2c(), (e: unknown) => code('EI2C_BUS')(e) && /has no I2C bus in its profile/.test((e as Error).message));
     assert.match(i2cGrid([0x48, 0x50]), /^40: -- -- -- -- -- -- -- -- 48 /m);
   });
 

@@ -63,7 +63,20 @@ export interface I2cBus {
   close(): Promise<void>;
 }
 
+/** An I2C adapter as i2c-dev lists it (/sys/class/i2c-dev/i2c-N/name). */
+export interface I2cAdapter {
+  bus: number;
+  name: string;
+}
+
+/** EI2C_BUS: a bus number i2c-dev does not list (the same words from every backend). */
+export const noSuchI2cBus = (bus: number, have: I2cAdapter[]): BspError =>
+  new BspError('EI2C_BUS', `no I2C bus ${bus} (/dev/i2c-${bus}): the buses are ${have.map((a) => `${a.bus} (${a.name})`).join(', ') || '(none: is the i2c-dev module loaded?)'}`);
+
 export interface I2cBackend {
+  /** The adapters with a /dev/i2c-N node, by bus number. */
+  list(): I2cAdapter[];
+  /** Open bus N; one not listed is EI2C_BUS. */
   open(bus: number): Promise<I2cBus>;
 }
 

@@ -6,7 +6,7 @@
 import { appsView, type Apps } from './apps.js';
 import { inspect } from 'node:util';
 import { basename, dirname } from 'node:path';
-import { examplePin, findPin, headerPins, type PinInfo } from '../../boards/pins.js';
+import { examplePin, findPin, headerPins, i2cBuses, type PinInfo } from '../../boards/pins.js';
 import { renderPinout } from '../../boards/pinout.js';
 import type { BoardProfile } from '../../boards/schema.js';
 import { BspError } from '../../errors.js';
@@ -31,7 +31,7 @@ export interface BoardOptions {
 
 /** One header pin. Prints as `<Pin GPIO17 J8:11 out value=1>`. */
 export class Pin {
-  private line?: GpioLine;
+  private handle?: GpioLine;
 
   constructor(
     private readonly board: Board,
@@ -41,9 +41,13 @@ export class Pin {
   get name(): string {
     return this.info.label;
   }
-  /** SoC GPIO line (BCM number). */
-  get bcm(): number {
+  /** The line on its GPIO controller (on a Raspberry Pi, the BCM number). */
+  get line(): number {
     return this.info.line!;
+  }
+  /** The BCM number, on boards whose pins have one (Broadcom SoCs); undefined elsewhere. */
+  get bcm(): number | undefined {
+    return this.info.names.includes(`BCM${this.info.line}`) ? this.info.line : undefined;
   }
   get physical(): number {
     return this.info.pin;
@@ -52,10 +56,10 @@ export class Pin {
     return this.info.names;
   }
   get opened(): boolean {
-    return this.line !== undefined;
+    return this.handle !== undefined;
   }
   get direction(): Direction | undefined {
-    return this.line?.direction;
+    return this.handle?.direction;
   }
 
   /** The global (sysfs) number, derived from the controller's base: never assumed. */
@@ -64,18 +68,18 @@ export class Pin {
   }
 
   private open(d: Direction): GpioLine {
-    if (!this.line) this.line = this.board.backends.gpio.open(this.global, d);
-    else if (this.line.direction !== d) this.line.setDirection(d);
-    return this.line;
+    if (!this.handle) this.handle = this.board.backends.gpio.open(this.global, d);
+    else if (this.handle.direction !== d) this.handle.setDirection(d);
+    return this.handle;
   }
 
   /** Read the pin (opens it as an input if it is not open yet). */
   get value(): 0 | 1 {
-    return (this.line ?? this.open('in')).read();
+    return (this.handle ?? this.open('in')).read();
   }
 
   async read(): Promise<0 | 1> {
-    return (this.line ?? this.open('in')).readAsync();
+    return (this.handle ?? this.open('in')).readAsync();
   }
 
   /** Drive the pin (switches it to output). */
@@ -92,12 +96,12 @@ export class Pin {
   }
 
   close(): void {
-    this.line?.close();
-    this.line = undefined;
+    this.handle?.close();
+    this.handle = undefined;
   }
 
   toString(): string {
-    const state = this.line ? ` ${this.line.direction} value=${this.line.read()}` : '';
+    const state = this.handle ? ` ${this.handle.direction} value=${this.handle.read()}` : '';
     return `<Pin ${this.name} ${this.info.names.find((n) => n.includes(':')) ?? ''}${state}>`;
   }
 
@@ -263,12 +267,18 @@ export class Board {
     });
   }
 
-  async i2c(bus = 1): Promise<I2cBus> {
+  /** An I2C bus by number; default: the profile's first I2C bus (1 on a Pi's header). */
+  async i2c(bus?: number): Promise<I2cBus> {
+    const buses = i2cBuses(this.profile);
+    const n = bus ?? buses[0]?.bus;
+    if (n === undefined) throw new BspError('EI2C_BUS', `${this.profile.name} has no I2C bus in its profile: give a bus number (board.i2c(N)); the system has ${this.backends.i2c.list().map((a) => a.bus).join(', ') || 'none'}`);
     try {
-      return await this.backends.i2c.open(bus);
+      return await this.backends.i2c.open(n);
     } catch (err) {
-      const hint = this.profile.buses.find((b) => b.kind === 'i2c' && b.device === `/dev/i2c-${bus}`);
-      throw new BspError('EI2C', `cannot open /dev/i2c-${bus}: ${(err as Error).message}${hint ? ` (modules ${hint.modules?.join(', ')} loaded? is the bus enabled in the device tree?)` : `; ${this.profile.id}'s I2C buses: ${this.profile.buses.filter((b) => b.kind === 'i2c').map((b) => b.device).join(', ')}`}`, { cause: err });
+      const ours = buses.find((b) => b.bus === n);
+      const hint = ours ? ` (${ours.id}: modules ${ours.modules.join(', ')} loaded? is the bus enabled in the device tree?)` : '';
+      if (err instanceof BspError) throw new BspError(err.code, `${err.message}${hint}`, { cause: err });
+      throw new BspError('EI2C', `cannot open /dev/i2c-${n}: ${(err as Error).message}${hint}`, { cause: err });
     }
   }
 
@@ -337,7 +347,10 @@ export class Board {
   [inspect.custom](): string {
     const ex = examplePin(this.profile);
     const pins = ex ? `pins board.${ex.label} / board.pin('${this.profile.header!.name}:${ex.pin}'), board.pinout(), ` : '';
-    return `<Board ${this.profile.id} ${this.profile.name}: ${pins}board.i2c(1), board.serial('uart'), board.leds, board.env, board.info, board.system>`;
+    const i2c = i2cBuses(this.profile)[0];
+    const uart = this.profile.buses.find((b) => b.kind === 'uart');
+    const buses = `${i2c ? `board.i2c(${i2c.bus}), ` : ''}${uart ? `board.serial('${uart.id}'), ` : ''}`;
+    return `<Board ${this.profile.id} ${this.profile.name}: ${pins}${buses}board.leds, board.env, board.info, board.system>`;
   }
 }
 

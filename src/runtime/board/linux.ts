@@ -15,7 +15,7 @@ import { BspError } from '../../errors.js';
 import { SYSTEM_INIT } from '../../layout/index.js';
 import { syncUnmountAnd, withWritableMount } from '../busybox.js';
 import { updateBoard } from '../update.js';
-import { noSuchLed, noSuchLine, writeToInput, type Backends, type Direction, type Edge, type GpioBackend, type GpioChipInfo, type GpioLine, type I2cBus, type LedBackend, type SerialPortLike } from './backend.js';
+import { noSuchI2cBus, noSuchLed, noSuchLine, writeToInput, type Backends, type Direction, type Edge, type GpioBackend, type GpioChipInfo, type GpioLine, type I2cAdapter, type I2cBackend, type I2cBus, type LedBackend, type SerialPortLike } from './backend.js';
 
 const require = createRequire(import.meta.url);
 
@@ -150,15 +150,33 @@ export function sysfsTtys(sys: string): string[] {
     : [];
 }
 
+/** I2C adapters as i2c-dev lists them under `sys`/class/i2c-dev; buses opened through i2c-bus. */
+export function sysfsI2c(sys: string): I2cBackend {
+  const root = join(sys, 'class/i2c-dev');
+  const list = (): I2cAdapter[] =>
+    existsSync(root)
+      ? readdirSync(root)
+          .filter((d) => /^i2c-\d+$/.test(d))
+          .map((d) => ({ bus: Number(d.slice(4)), name: readText(join(root, d, 'name')) }))
+          .sort((a, b) => a.bus - b.bus)
+      : [];
+  return {
+    list,
+    open: async (bus) => {
+      const have = list();
+      if (!have.some((a) => a.bus === bus)) throw noSuchI2cBus(bus, have);
+      return load<{ openPromisified: (n: number) => Promise<I2cBus> }>('i2c-bus').openPromisified(bus);
+    },
+  };
+}
+
 /** The board's backends; `sys` is where sysfs is (a temporary tree in the contract tests). */
 export function linuxBackends(o: { sys?: string } = {}): Backends {
   const sys = o.sys ?? '/sys';
   return {
     envFile: '/boot/uboot.env',
     gpio: sysfsGpio(sys),
-    i2c: {
-      open: async (bus) => load<{ openPromisified: (n: number) => Promise<I2cBus> }>('i2c-bus').openPromisified(bus),
-    },
+    i2c: sysfsI2c(sys),
     serial: {
       open: (path, baudRate) => {
         const { SerialPort } = load<{ SerialPort: new (o: { path: string; baudRate: number }) => SerialPortLike }>('serialport');

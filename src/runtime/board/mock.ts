@@ -6,7 +6,8 @@
 import { BspError } from '../../errors.js';
 import { EventEmitter } from 'node:events';
 import type { BoardProfile } from '../../boards/schema.js';
-import { noSuchLed, noSuchLine, writeToInput, type Backends, type Direction, type Edge, type GpioBackend, type GpioChipInfo, type GpioLine, type I2cBus, type LedBackend, type SerialPortLike } from './backend.js';
+import { i2cBuses } from '../../boards/pins.js';
+import { noSuchI2cBus, noSuchLed, noSuchLine, writeToInput, type Backends, type Direction, type Edge, type GpioBackend, type GpioChipInfo, type GpioLine, type I2cAdapter, type I2cBackend, type I2cBus, type LedBackend, type SerialPortLike } from './backend.js';
 
 interface MockLineState {
   value: 0 | 1;
@@ -73,20 +74,28 @@ export class MockGpio implements GpioBackend {
 }
 
 /** An I2C bus with register-file devices (address -> 256 registers). */
-export class MockI2c {
+export class MockI2c implements I2cBackend {
   readonly devices = new Map<number, Map<number, Buffer>>();
+
+  constructor(private readonly adapters: I2cAdapter[] = []) {
+    for (const a of adapters) this.devices.set(a.bus, new Map());
+  }
 
   addDevice(bus: number, addr: number, registers: Record<number, number> = {}): void {
     const regs = Buffer.alloc(256);
     for (const [k, v] of Object.entries(registers)) regs[Number(k)] = v;
-    let b = this.devices.get(bus);
-    if (!b) this.devices.set(bus, (b = new Map()));
+    const b = this.devices.get(bus);
+    if (!b) throw noSuchI2cBus(bus, this.list());
     b.set(addr, regs);
+  }
+
+  list(): I2cAdapter[] {
+    return [...this.adapters].sort((a, b) => a.bus - b.bus);
   }
 
   async open(bus: number): Promise<I2cBus> {
     const devs = this.devices.get(bus);
-    if (!devs) throw Object.assign(new Error(`ENOENT: no such file or directory, open '/dev/i2c-${bus}'`), { code: 'ENOENT' });
+    if (!devs) throw noSuchI2cBus(bus, this.list());
     const dev = (addr: number): Buffer => {
       const d = devs.get(addr);
       if (!d) throw Object.assign(new Error(`EREMOTEIO: no device at 0x${addr.toString(16)}`), { code: 'EREMOTEIO' });
@@ -161,6 +170,8 @@ export interface MockOptions {
   leds: string[];
   /** Serial devices the system lists (default /dev/ttyAMA0 and /dev/ttyS1). */
   ttys?: string[];
+  /** I2C adapters (default none). */
+  i2c?: I2cAdapter[];
   files?: Record<string, Buffer>;
 }
 
@@ -175,7 +186,7 @@ export function mockBackends(o: MockOptions): MockBackends {
   const actions: string[] = [];
   return {
     gpio: new MockGpio(o.chips),
-    i2c: new MockI2c(),
+    i2c: new MockI2c(o.i2c),
     serial: { open: (path) => new LoopbackPort(path), list: () => [...(o.ttys ?? ['/dev/ttyAMA0', '/dev/ttyS1'])].sort() },
     leds: new MockLeds(o.leds),
     system: {
@@ -200,13 +211,15 @@ export function mockFor(profile: BoardProfile): MockBackends {
     // Bases as a 6.6+ kernel numbers them (512 up), so global numbers look like the real thing.
     chips: profile.gpio.controllers.map((c, i) => ({ label: c.label ?? c.id, base: 512 + 64 * i, ngpio: c.lines })),
     leds: profile.leds.map((l) => l.sysfs[0]!),
+    i2c: i2cBuses(profile).map((b) => ({ bus: b.bus, name: `${b.id} (mock)` })),
     files: {
       '/proc/device-tree/model': Buffer.from(`${profile.name} (mock)\0`),
       '/proc/meminfo': Buffer.from('MemTotal:        948304 kB\n'),
       ...(profile.detection.revisions?.[0] ? { '/proc/device-tree/system/linux,revision': Buffer.from(profile.detection.revisions[0].padStart(8, '0'), 'hex') } : {}),
     },
   });
-  // A TMP102-like sensor at 0x48 on bus 1: register 0 holds 25.0 °C.
-  m.i2c.addDevice(1, 0x48, { 0: 0x19, 1: 0x00 });
+  // A TMP102-like sensor at 0x48 on the board's first I2C bus: register 0 holds 25.0 °C.
+  const first = m.i2c.list()[0];
+  if (first) m.i2c.addDevice(first.bus, 0x48, { 0: 0x19, 1: 0x00 });
   return m;
 }
