@@ -19,7 +19,29 @@ export { download, verify } from './download.js';
 export { npmRegistry } from './npm.js';
 
 /** Debian package roles a build needs. */
-export type DebRole = 'kernel' | 'kernelBase' | 'kernelBinary' | 'kernelModules' | 'kernelSource' | 'uboot' | 'firmware' | 'busybox' | 'libc' | 'libstdcxx' | 'libgcc' | 'e2fsprogs' | 'libext2fs' | 'libcomerr' | 'libblkid' | 'libuuid' | 'utillinux' | 'libsmartcols' | 'xkbData' | 'consoleSetup' | 'wifiFirmware' | 'regdb';
+export type DebRole = 'kernel' | 'kernelBase' | 'kernelBinary' | 'kernelModules' | 'kernelSource' | 'uboot' | 'firmware' | 'busybox' | 'libc' | 'libstdcxx' | 'libgcc' | 'e2fsprogs' | 'libext2fs' | 'libcomerr' | 'libblkid' | 'libuuid' | 'utillinux' | 'libsmartcols' | 'xkbData' | 'consoleSetup' | 'wifiFirmware' | 'regdb' | WifiRole;
+
+/**
+ * Wi-Fi's WPA supplicant (Debian's wpa_supplicant and wpa_cli) and the libraries they load,
+ * by role: every NEEDED entry of the two binaries, followed to the end (libcrypto needs zlib
+ * and zstd, libdbus libsystemd, libsystemd libcap; wpa_cli's readline needs libtinfo).
+ */
+export const WIFI_PACKAGES = {
+  wpasupplicant: 'wpasupplicant',
+  libnl3: 'libnl-3-200',
+  libnlGenl3: 'libnl-genl-3-200',
+  libnlRoute3: 'libnl-route-3-200',
+  libpcsclite: 'libpcsclite1',
+  libssl: 'libssl3t64',
+  zlib: 'zlib1g',
+  libzstd: 'libzstd1',
+  libdbus: 'libdbus-1-3',
+  libsystemd: 'libsystemd0',
+  libcap: 'libcap2',
+  libreadline: 'libreadline8t64',
+  libtinfo: 'libtinfo6',
+} as const;
+export type WifiRole = keyof typeof WIFI_PACKAGES;
 
 /** Roles whose packages are in Debian's non-free-firmware component (the rest are in main). */
 const NON_FREE_FIRMWARE_ROLES: readonly DebRole[] = ['firmware', 'wifiFirmware'];
@@ -115,7 +137,8 @@ export function debPackagesFor(profile: BoardProfile): Partial<Record<DebRole, s
   // The screen's keyboard layouts: XKB's layouts turned into console keymaps with console-setup's ckbcomp.
   if (profile.screen) Object.assign(want, { xkbData: 'xkb-data', consoleSetup: 'console-setup' });
   // On-board Wi-Fi: the radio's firmware, and the regulatory database cfg80211 loads (signed, for the country setting).
-  if (profile.wifi) Object.assign(want, { wifiFirmware: profile.wifi.firmware.package, regdb: 'wireless-regdb' });
+  // (A radio that loads no firmware, mac80211_hwsim, lists none.) WPA is Debian's wpa_supplicant.
+  if (profile.wifi) Object.assign(want, { ...(profile.wifi.firmware ? { wifiFirmware: profile.wifi.firmware.package } : {}), regdb: 'wireless-regdb', ...WIFI_PACKAGES });
   return want;
 }
 

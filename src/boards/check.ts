@@ -234,8 +234,10 @@ function checkWifi(p: ResolvedProfile, emit: Emit): void {
   if (!w) return;
   const missing = ['cfg80211', ...w.modules].filter((m) => !p.profile.kernel.modules.includes(m));
   if (missing.length) emit('EWIFI_MODULES', '/wifi/modules', `Wi-Fi needs the kernel modules ${missing.join(', ')}: add them to kernel.modules (features/wifi.config names them)`);
-  w.firmware.files.forEach((f, i) => {
-    if (w.firmware.files.indexOf(f) !== i) emit('EWIFI_FIRMWARE', `/wifi/firmware/files/${i}`, `${f} is listed twice`);
+  // A real board's radio loads firmware; only a virtual one (mac80211_hwsim) goes without.
+  if (!w.firmware && p.profile.boot.firmware) emit('EWIFI_FIRMWARE', '/wifi', `${w.chip} on a board with boot firmware needs wifi.firmware: the package and the files its driver loads`);
+  w.firmware?.files.forEach((f, i) => {
+    if (w.firmware!.files.indexOf(f) !== i) emit('EWIFI_FIRMWARE', `/wifi/firmware/files/${i}`, `${f} is listed twice`);
     if (f.split('/').includes('..')) emit('EWIFI_FIRMWARE', `/wifi/firmware/files/${i}`, `${f} leaves /usr/lib/firmware`);
   });
 }

@@ -36,8 +36,9 @@ export function boardsTable(boardsDir?: string): string {
     const nic = p.emulation?.qemu.nic;
     const net = nic ? [...(p.boot.firmware ? [`its own Ethernet (QEMU's ${nic} stands in)`] : []), 'mDNS multicast ([networking](docs/networking.md))'] : [];
     const gadget = p.usbGadget ? ['USB gadget Ethernet (no QEMU model; configfs tree tests)'] : [];
-    // No QEMU machine has the Pis' SDIO radios: the firmware is checked against its package only.
-    const wifi = p.wifi ? [`Wi-Fi (${p.wifi.chip.split(' ')[0]}: no QEMU model; firmware files checked against ${p.wifi.firmware.package})`] : [];
+    // No QEMU machine has the Pis' SDIO radios: the firmware is checked against its package only,
+    // and the WPA join is proven on mac80211_hwsim radios (test/e2e/wifi.e2e.ts).
+    const wifi = p.wifi?.firmware ? [`the Wi-Fi radio (${p.wifi.chip.split(' ')[0]}: no QEMU model; firmware files checked against ${p.wifi.firmware.package}; the join proven on mac80211_hwsim)`] : [];
     const unproven = [boot, ...net, ...gadget, ...wifi].filter(Boolean).join('; ') || '-';
     return `| \`${p.id}\` | ${p.name} | ${p.soc.name} | ${p.devicetree.dtb ?? '(firmware)'} | ${p.console.device} | ${p.emulation ? `\`-M ${p.emulation.qemu.machine}\`` : '-'} | ${unproven} | ${status} |`;
   });

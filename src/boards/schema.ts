@@ -218,12 +218,14 @@ export const BoardProfileSchema = Type.Object(
             minItems: 1,
             description: 'its kernel driver, then the parts it asks for with request_module (brcmfmac, brcmfmac-wcc): the board has no modprobe, so all must be in kernel.modules',
           }),
-          firmware: Type.Object(
-            {
-              package: Type.String({ description: 'Debian package the files come from (firmware-brcm80211, in non-free-firmware)' }),
-              files: Type.Array(Type.String({ pattern: '^[^/].*[^/]$', description: 'paths under /usr/lib/firmware, e.g. brcm/brcmfmac43455-sdio.bin' }), { minItems: 1 }),
-            },
-            { additionalProperties: false },
+          firmware: Type.Optional(
+            Type.Object(
+              {
+                package: Type.String({ description: 'Debian package the files come from (firmware-brcm80211, in non-free-firmware)' }),
+                files: Type.Array(Type.String({ pattern: '^[^/].*[^/]$', description: 'paths under /usr/lib/firmware, e.g. brcm/brcmfmac43455-sdio.bin' }), { minItems: 1 }),
+              },
+              { additionalProperties: false, description: 'left out only for a radio that loads none (the kernel\'s mac80211_hwsim); boards check refuses a board with boot firmware (a real Pi) without it' },
+            ),
           ),
           note: Type.Optional(Type.String()),
         },

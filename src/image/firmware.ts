@@ -47,9 +47,10 @@ export function firmwareEntries(profile: BoardProfile, a: Artifacts): { path: st
   if (!w) return [];
   const pkg = a.debs.wifiFirmware;
   const regdb = a.debs.regdb;
-  if (!pkg || !regdb) throw new BspError('EARTIFACT', `Wi-Fi needs ${w.firmware.package} and wireless-regdb (boards with wifi fetch them)`);
+  const fw = w.firmware;
+  if ((fw && !pkg) || !regdb) throw new BspError('EARTIFACT', `Wi-Fi needs ${fw ? `${fw.package} and ` : ''}wireless-regdb (boards with wifi fetch them)`);
   return [
-    ...w.firmware.files.map((f) => ({ path: `usr/lib/firmware/${f}`, data: firmwareFile(pkg, w.firmware.package, f) })),
+    ...(fw ? fw.files.map((f) => ({ path: `usr/lib/firmware/${f}`, data: firmwareFile(pkg!, fw.package, f) })) : []),
     ...REGDB_FILES.map(([from, to]) => ({ path: `usr/lib/firmware/${to}`, data: firmwareFile(regdb, 'wireless-regdb', from) })),
   ];
 }

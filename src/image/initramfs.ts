@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Artifacts, Cache } from '../artifacts/index.js';
+import { WIFI_PACKAGES, type Artifacts, type Cache, type WifiRole } from '../artifacts/index.js';
 import type { BoardProfile } from '../boards/index.js';
 import { BspError } from '../errors.js';
 import { packageRoot } from '../paths.js';
@@ -49,7 +49,7 @@ function findLib(roots: string[], name: string): string {
       if (existsSync(p)) return realpathSync(p);
     }
   }
-  throw new BspError('EARTIFACT', `library ${name} (needed by node or mke2fs) is not in the fetched packages`);
+  throw new BspError('EARTIFACT', `library ${name} (needed by node, mke2fs, partx or wpa_supplicant) is not in the fetched packages`);
 }
 
 /** Bare modules the on-device runtime may import besides Node's built-ins. */
@@ -159,7 +159,8 @@ export function systemEntries(
 ): SystemContents {
   const node = readFileSync(strippedNode(a, cache));
   const deps = readElfDeps(node);
-  const libRoots = [a.debs.libc, a.debs.libstdcxx, a.debs.libgcc, a.debs.libext2fs, a.debs.libcomerr, a.debs.libblkid, a.debs.libuuid, a.debs.libsmartcols].filter((r): r is string => Boolean(r));
+  const wifiLibs = (Object.keys(WIFI_PACKAGES) as WifiRole[]).map((r) => a.debs[r]);
+  const libRoots = [a.debs.libc, a.debs.libstdcxx, a.debs.libgcc, a.debs.libext2fs, a.debs.libcomerr, a.debs.libblkid, a.debs.libuuid, a.debs.libsmartcols, ...wifiLibs].filter((r): r is string => Boolean(r));
   const entries: CpioEntry[] = [
     { path: 'bin/node', type: 'file', data: node, mode: 0o755 },
     // usrmerge layout, as on Debian: /lib and /sbin point into /usr.
@@ -200,6 +201,12 @@ export function systemEntries(
   if (a.debs.e2fsprogs) addTool(a.debs.e2fsprogs, ['usr/sbin/mke2fs', 'sbin/mke2fs'], 'mke2fs', 'e2fsprogs');
   // partx tells the kernel about that new partition while the system slot is mounted.
   if (a.debs.utillinux) addTool(a.debs.utillinux, ['usr/bin/partx', 'usr/sbin/partx'], 'partx', 'util-linux');
+  // Wi-Fi: wpa_supplicant joins the networks (runtime/wifi.ts); wpa_cli talks to its control
+  // socket, a UNIX datagram socket Node cannot open.
+  if (a.debs.wpasupplicant) {
+    addTool(a.debs.wpasupplicant, ['usr/sbin/wpa_supplicant', 'sbin/wpa_supplicant'], 'wpa_supplicant', 'wpasupplicant');
+    addTool(a.debs.wpasupplicant, ['usr/sbin/wpa_cli', 'sbin/wpa_cli'], 'wpa_cli', 'wpasupplicant');
+  }
 
   entries.push({ path: 'bin/busybox', type: 'file', data: busyboxBinary(a), mode: 0o755 });
   for (const applet of BUSYBOX_APPLETS) entries.push({ path: `bin/${applet}`, type: 'symlink', target: 'busybox' });

@@ -28,6 +28,7 @@ import { serialNumber } from './board/info.js';
 import { DIRECT_BOOT_ENV, SCREEN_REPL_ENV, usersPartition, type ImageApp, type ImageLayout } from '../layout/index.js';
 import { envFiles, readEnvFiles, updateEnvFiles } from './env-files.js';
 import { applyBootSettings, SETTINGS_STATE, WIFI_FILE } from './settings.js';
+import { startWifi, WPA_SUPPLICANT, type WifiSupervisor } from './wifi.js';
 import { ENV_WIFI } from '../settings/env.js';
 import type { EnvVars } from '../uboot-env/index.js';
 import { confirmRunningSlot, systemState } from './system-slot.js';
@@ -161,7 +162,7 @@ function loadKeymap(file: string): string | undefined {
  * The card's first-boot settings (settings.ts): TZ before the apps and the REPL start (they
  * inherit it), the Wi-Fi networks moved off the FAT, problems said, the state kept for board.info.
  */
-function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, host: { name: string; warning?: string }, screen: string | undefined): void {
+function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, host: { name: string; warning?: string }, screen: string | undefined): { wifiCountry?: string } {
   const files = haveBoot ? envFiles('/boot', info.layout.env.file, info.layout.env.backup) : undefined;
   let vars: EnvVars | undefined;
   try {
@@ -190,6 +191,7 @@ function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, h
   } catch (err) {
     log(`settings: cannot record them for board.info (${(err as Error).message})`);
   }
+  return state.wifi.country ? { wifiCountry: state.wifi.country } : {};
 }
 
 /**
@@ -253,6 +255,7 @@ function writableCopy(dir: string): void {
 }
 
 let dhcp: DhcpClient | undefined;
+let wifi: WifiSupervisor | undefined;
 let watchdog: Watchdog | undefined;
 let sshd: ChildProcess | undefined;
 let shuttingDown = false;
@@ -274,6 +277,7 @@ function shutdown(how: 'reboot' | 'poweroff'): void {
   // Apps get SIGTERM and up to 5 s (then SIGKILL) to write what they hold before /home goes.
   void (apps?.stopAll() ?? Promise.resolve()).finally(() => {
     dhcp?.stop(true);
+    wifi?.stop();
     // The RELEASE leaves on its own; give it a moment before the link goes down.
     setTimeout(() => syncUnmountAnd(how), 300);
   });
@@ -482,7 +486,14 @@ async function main(): Promise<void> {
   Object.assign(process.env, npmEnvironment(users, home));
   // Without a users' partition the home is in memory (the system slot is read-only).
   if (!users) mount('tmpfs', '/root', 'mode=0700');
-  applyCardSettings(info, boot !== undefined, users, host, screen);
+  const card = applyCardSettings(info, boot !== undefined, users, host, screen);
+  // Wi-Fi, in the background, on images that ship wpa_supplicant (boards with wifi in their
+  // profile), after the networks were moved from the card to the users' partition.
+  if (existsSync(WPA_SUPPLICANT)) {
+    startWifi({ hostname, log, onLease: (l) => onLease(l), ownsResolver: () => !dhcp?.lease, ...(card.wifiCountry ? { country: card.wifiCountry } : {}) })
+      .then((w) => (wifi = w))
+      .catch((err: Error) => log(`wifi: ${err.message}`));
+  }
   // Local installs (npm install x in the REPL) land next to the user's files and are found by require.
   process.chdir(home);
   log(`${info.board.name} (${info.board.id}), Node.js ${process.version} ${process.arch}, build ${info.build}`);

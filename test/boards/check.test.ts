@@ -90,6 +90,7 @@ const cases: Case[] = [
     codes: ['EWIFI_FIRMWARE'],
     at: { file: 'rpi3b.yaml', path: '/wifi/firmware/files/1' },
   },
+  { name: "a Pi's radio without its firmware (only a simulated one goes without)", edit: yamlEdit('rpi3b.yaml', (d) => d.deleteIn(['wifi', 'firmware'])), codes: ['EWIFI_FIRMWARE'], at: { file: 'rpi3b.yaml', path: '/wifi' } },
   { name: 'a wip board without a reason', edit: yamlEdit('rpi3b.yaml', (d) => d.set('status', 'wip')), codes: ['EPROFILE_STATUS_REASON'], at: { file: 'rpi3b.yaml', path: '/statusReason' } },
   { name: 'an ARMv6 board claiming support', edit: yamlEdit('rpi0w.yaml', (d) => d.set('status', 'community')), codes: ['EARCH_NO_NODE'] },
   {

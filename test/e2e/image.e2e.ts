@@ -115,13 +115,13 @@ describe('rpi3b image (real artifacts)', () => {
     const withWifi = loadBoards().boards.filter((b) => b.profile.wifi);
     assert.ok(withWifi.length >= 5, withWifi.map((b) => b.profile.id).join(' '));
     for (const b of withWifi) {
-      assert.equal(b.profile.wifi!.firmware.package, pkg, b.profile.id);
-      for (const f of b.profile.wifi!.firmware.files) assert.ok(firmwareFile(a.debs.wifiFirmware!, pkg, f).length > 0, `${b.profile.id}: ${f}`);
+      assert.equal(b.profile.wifi!.firmware!.package, pkg, b.profile.id);
+      for (const f of b.profile.wifi!.firmware!.files) assert.ok(firmwareFile(a.debs.wifiFirmware!, pkg, f).length > 0, `${b.profile.id}: ${f}`);
     }
     // A name the package lacks fails the build, naming it and what the package has instead.
     assert.throws(() => firmwareFile(a.debs.wifiFirmware!, pkg, 'brcm/brcmfmac43430-sdio.nosuchboard.txx'), (e: Error & { code?: string }) => e.code === 'EWIFI_FIRMWARE' && /nosuchboard.*brcmfmac43430-sdio\.bin/.test(e.message));
     const list = systemList(IMAGE);
-    for (const f of [...getBoard('rpi3b').profile.wifi!.firmware.files, 'regulatory.db', 'regulatory.db.p7s']) assert.ok(list.includes(`usr/lib/firmware/${f}`), f);
+    for (const f of [...getBoard('rpi3b').profile.wifi!.firmware!.files, 'regulatory.db', 'regulatory.db.p7s']) assert.ok(list.includes(`usr/lib/firmware/${f}`), f);
     assert.deepEqual(systemFile(IMAGE, 'usr/lib/firmware/regulatory.db'), firmwareFile(a.debs.regdb!, 'wireless-regdb', 'regulatory.db-debian'));
     // The brcmfmac driver and cfg80211 are on the card with their dependencies.
     for (const m of ['cfg80211.ko', 'brcmutil.ko', 'brcmfmac.ko']) assert.ok(list.some((l) => l.endsWith(`/${m}`)), m);

@@ -3,7 +3,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getBoard } from '../../src/index.js';
 import { firmwareEntries, firmwareFile } from '../../src/image/firmware.js';
-import type { Artifacts } from '../../src/artifacts/index.js';
+import { debPackagesFor, WIFI_PACKAGES, type Artifacts } from '../../src/artifacts/index.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
 /** An unpacked firmware package as Debian lays it out: usr/lib/firmware/brcm, NVRAM files as links. */
@@ -52,5 +52,21 @@ describe('Wi-Fi firmware files', () => {
       ['usr/lib/firmware/regulatory.db.p7s', 'sig'],
     ]);
     assert.deepEqual(firmwareEntries(getBoard('qemu-virt').profile, a), []);
+    // A radio that loads no firmware (mac80211_hwsim) gets the regulatory database only.
+    const virt = getBoard('qemu-virt').profile;
+    const hwsim = { ...virt, wifi: { chip: 'mac80211_hwsim', modules: ['mac80211_hwsim'] } };
+    assert.deepEqual(firmwareEntries(hwsim, { debs: { regdb } } as unknown as Artifacts).map((e) => e.path), ['usr/lib/firmware/regulatory.db', 'usr/lib/firmware/regulatory.db.p7s']);
+  });
+
+  it('a board with a radio fetches wpa_supplicant and every library it and wpa_cli load; one without, none', () => {
+    const rpi3b = debPackagesFor(getBoard('rpi3b').profile);
+    for (const [role, pkg] of Object.entries(WIFI_PACKAGES)) assert.equal(rpi3b[role as keyof typeof rpi3b], pkg, role);
+    assert.equal(rpi3b.wifiFirmware, 'firmware-brcm80211');
+    const virt = debPackagesFor(getBoard('qemu-virt').profile);
+    assert.equal(virt.wpasupplicant, undefined);
+    assert.equal(virt.regdb, undefined);
+    const hwsim = debPackagesFor({ ...getBoard('qemu-virt').profile, wifi: { chip: 'mac80211_hwsim', modules: ['mac80211_hwsim'] } });
+    assert.equal(hwsim.wpasupplicant, 'wpasupplicant');
+    assert.equal(hwsim.wifiFirmware, undefined, 'no firmware package for a radio without firmware');
   });
 });

@@ -121,6 +121,12 @@ for (const subject of SUBJECTS) {
       await assert.rejects(b.i2c.open(3), (e: unknown) => code('EI2C_BUS')(e) && /no I2C bus 3 \(\/dev\/i2c-3\): the buses are 0 \(bcm2835 \(i2c@7e205000\)\), 1 \(bcm2835 \(i2c@7e804000\)\)/.test((e as Error).message));
     });
 
+    it('Wi-Fi: an SSID or passphrase WPA cannot take is EWIFI_SETTING, the passphrase never in the message', async () => {
+      await assert.rejects(b.wifi.connect('home', 'seven77'), (e: unknown) => code('EWIFI_SETTING')(e) && /8 to 63/.test((e as Error).message) && !(e as Error).message.includes('seven77'));
+      await assert.rejects(b.wifi.connect('x'.repeat(33), 'correct horse battery'), (e: unknown) => code('EWIFI_SETTING')(e) && /33 bytes/.test((e as Error).message));
+      await assert.rejects(b.wifi.connect('home', 'caf\u00e9 passphrase'), (e: unknown) => code('EWIFI_SETTING')(e) && !(e as Error).message.includes('caf'));
+    });
+
     it('serial: the ttys with a device behind them, sorted', () => {
       assert.deepEqual(b.serial.list(), [...WORLD.ttys].sort());
     });

@@ -7,6 +7,8 @@ import { BspError } from '../../errors.js';
 import type { AppStatus } from '../apps.js';
 import type { InstallResult } from '../../update/index.js';
 import type { Readable } from 'node:stream';
+import type { WifiScanResult, WifiStatus } from '../wifi.js';
+import { passphraseProblem, ssidProblem } from '../../settings/env.js';
 /** Edge to watch on an input line. */
 export type Edge = 'none' | 'rising' | 'falling' | 'both';
 export type Direction = 'in' | 'out';
@@ -104,6 +106,21 @@ export interface LedBackend {
   write(name: string, attr: 'brightness' | 'trigger', value: string): void;
 }
 
+/** EWIFI_SETTING: an SSID or passphrase WPA cannot take (the message never holds the passphrase); undefined when both are fine. */
+export function badWifiSetting(ssid: string, passphrase: string): BspError | undefined {
+  const bad = ssidProblem(ssid) ?? passphraseProblem(passphrase);
+  return bad ? new BspError('EWIFI_SETTING', `${bad}; nothing was changed`) : undefined;
+}
+
+/** Wi-Fi (board.wifi): what init's supervisor reports, a scan, and networks added. */
+export interface WifiBackend {
+  status(): WifiStatus;
+  /** Networks in range, strongest first. */
+  scan(): Promise<WifiScanResult[]>;
+  /** Add (or replace) a network and let the radio join it; refusals (EWIFI_SETTING) change nothing. */
+  connect(ssid: string, passphrase: string, o?: { priority?: number }): Promise<void>;
+}
+
 /** System actions. */
 export interface SystemBackend {
   reboot(): void;
@@ -134,6 +151,7 @@ export interface Backends {
   leds: LedBackend;
   system: SystemBackend;
   apps: AppsBackend;
+  wifi: WifiBackend;
   /** Where this system keeps its U-Boot environment; none for the mock (it never touches host files). */
   envFile?: string;
 }

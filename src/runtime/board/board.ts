@@ -18,6 +18,7 @@ import type { Readable } from 'node:stream';
 import type { Backends, Direction, Edge, GpioLine, I2cBus, SerialPortLike } from './backend.js';
 import { SETTINGS_STATE, settingsState } from '../settings.js';
 import { clockState, decodeRevision, serialNumber, type BoardInfo } from './info.js';
+import { describeWifi, type WifiScanResult, type WifiStatus } from '../wifi.js';
 
 /** A pin error: unknown name, or a power/ground pin used as GPIO. */
 export class PinError extends BspError {}
@@ -316,6 +317,39 @@ export class Board {
     return appsView(this.backends.apps);
   }
 
+  /**
+   * Wi-Fi: board.wifi.status() (what init's supervisor knows), await board.wifi.scan() (in
+   * range, strongest first), await board.wifi.connect(ssid, passphrase) (kept in the users'
+   * partition as the WPA PSK; resolves once joined, EWIFI_KEY when the AP refuses the
+   * passphrase, else the status after `timeoutMs`, default 30 s).
+   */
+  get wifi(): BoardWifi {
+    const w = this.backends.wifi;
+    const need = (): void => {
+      if (!this.profile.wifi) throw new BspError('EWIFI', `${this.profile.name} has no Wi-Fi in its profile`);
+    };
+    return {
+      status: () => w.status(),
+      scan: async () => (need(), w.scan()),
+      connect: async (ssid, passphrase, o = {}) => {
+        need();
+        // Only what happens after this call counts (an earlier refusal of the same network is stale).
+        const before = w.status().attempts ?? 0;
+        await w.connect(ssid, passphrase, o.priority !== undefined ? { priority: o.priority } : {});
+        const end = Date.now() + (o.timeoutMs ?? 30000);
+        for (;;) {
+          const st = w.status();
+          const fresh = (st.attempts ?? 0) > before;
+          if (fresh && st.state === 'connected' && st.ssid === ssid) return st;
+          if (fresh && st.state === 'wrong-key' && st.ssid === ssid) throw new BspError('EWIFI_KEY', `${JSON.stringify(ssid)} refused the passphrase (the WPA handshake failed); the network is kept: connect again with the right one`);
+          if (Date.now() >= end) return st;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      },
+      [inspect.custom]: () => describeWifi(w.status()).replace(/^wifi: /, '<Wi-Fi ') + '>',
+    };
+  }
+
   get info(): BoardInfo {
     const sys = this.backends.system;
     const text = (p: string): string | undefined => sys.readFile(p)?.toString('latin1').replace(/\0+$/, '').trim();
@@ -349,7 +383,7 @@ export class Board {
     const pins = ex ? `pins board.${ex.label} / board.pin('${this.profile.header!.name}:${ex.pin}'), board.pinout(), ` : '';
     const i2c = i2cBuses(this.profile)[0];
     const uart = this.profile.buses.find((b) => b.kind === 'uart');
-    const buses = `${i2c ? `board.i2c(${i2c.bus}), ` : ''}${uart ? `board.serial('${uart.id}'), ` : ''}`;
+    const buses = `${i2c ? `board.i2c(${i2c.bus}), ` : ''}${uart ? `board.serial('${uart.id}'), ` : ''}${this.profile.wifi ? 'board.wifi, ' : ''}`;
     return `<Board ${this.profile.id} ${this.profile.name}: ${pins}${buses}board.leds, board.env, board.info, board.system>`;
   }
 }
@@ -359,6 +393,14 @@ type Alias = 'SDA' | 'SCL' | 'TXD' | 'RXD' | 'MOSI' | 'MISO' | 'SCLK' | 'CE0' | 
 
 /** The names a 40-pin header board answers to as properties (others through `board.pin()`). */
 export type HeaderPins = { readonly [K in `GPIO${Line}` | `BCM${Line}` | Alias]: Pin };
+
+/** board.wifi. */
+export interface BoardWifi {
+  status(): WifiStatus;
+  scan(): Promise<WifiScanResult[]>;
+  connect(ssid: string, passphrase: string, o?: { priority?: number; timeoutMs?: number }): Promise<WifiStatus>;
+  [inspect.custom](): string;
+}
 
 /** Build the board object for a profile over a backend set. */
 export function createBoard(profile: BoardProfile, backends: Backends, o: BoardOptions = {}): Board & HeaderPins {

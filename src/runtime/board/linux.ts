@@ -15,7 +15,8 @@ import { BspError } from '../../errors.js';
 import { SYSTEM_INIT } from '../../layout/index.js';
 import { syncUnmountAnd, withWritableMount } from '../busybox.js';
 import { updateBoard } from '../update.js';
-import { noSuchI2cBus, noSuchLed, noSuchLine, writeToInput, type Backends, type Direction, type Edge, type GpioBackend, type GpioChipInfo, type GpioLine, type I2cAdapter, type I2cBackend, type I2cBus, type LedBackend, type SerialPortLike } from './backend.js';
+import { readWifiState, wifiConnect, wifiScan } from '../wifi.js';
+import { badWifiSetting, noSuchI2cBus, noSuchLed, noSuchLine, writeToInput, type Backends, type Direction, type Edge, type GpioBackend, type GpioChipInfo, type GpioLine, type I2cAdapter, type I2cBackend, type I2cBus, type LedBackend, type SerialPortLike } from './backend.js';
 
 const require = createRequire(import.meta.url);
 
@@ -150,6 +151,13 @@ export function sysfsTtys(sys: string): string[] {
     : [];
 }
 
+/** The interface init's Wi-Fi supervisor runs on; EWIFI when it runs on none. */
+function wifiInterface(): string {
+  const st = readWifiState();
+  if (!st.iface) throw new BspError('EWIFI', `Wi-Fi is not running: ${st.problem ?? st.state}`);
+  return st.iface;
+}
+
 /** I2C adapters as i2c-dev lists them under `sys`/class/i2c-dev; buses opened through i2c-bus. */
 export function sysfsI2c(sys: string): I2cBackend {
   const root = join(sys, 'class/i2c-dev');
@@ -198,6 +206,16 @@ export function linuxBackends(o: { sys?: string } = {}): Backends {
         } catch {
           return undefined;
         }
+      },
+    },
+    wifi: {
+      status: () => readWifiState(),
+      scan: async () => wifiScan(wifiInterface()),
+      connect: async (ssid, passphrase, opts) => {
+        // Refused before anything is looked at: the same answer with Wi-Fi running or not.
+        const bad = badWifiSetting(ssid, passphrase);
+        if (bad) throw bad;
+        wifiConnect(wifiInterface(), ssid, passphrase, opts);
       },
     },
     apps: {

@@ -7,7 +7,9 @@ import { BspError } from '../../errors.js';
 import { EventEmitter } from 'node:events';
 import type { BoardProfile } from '../../boards/schema.js';
 import { i2cBuses } from '../../boards/pins.js';
-import { noSuchI2cBus, noSuchLed, noSuchLine, writeToInput, type Backends, type Direction, type Edge, type GpioBackend, type GpioChipInfo, type GpioLine, type I2cAdapter, type I2cBackend, type I2cBus, type LedBackend, type SerialPortLike } from './backend.js';
+import { pskFor, type WifiNetwork } from '../../settings/env.js';
+import type { WifiScanResult, WifiStatus } from '../wifi.js';
+import { badWifiSetting, noSuchI2cBus, noSuchLed, noSuchLine, writeToInput, type Backends, type Direction, type Edge, type GpioBackend, type GpioChipInfo, type GpioLine, type I2cAdapter, type I2cBackend, type I2cBus, type LedBackend, type SerialPortLike, type WifiBackend } from './backend.js';
 
 interface MockLineState {
   value: 0 | 1;
@@ -164,6 +166,38 @@ export class MockLeds implements LedBackend {
   }
 }
 
+/** Wi-Fi in memory: the networks `inRange` can be joined with any valid passphrase (there is no AP to check it). */
+export class MockWifi implements WifiBackend {
+  readonly networks: WifiNetwork[] = [];
+  private joined?: WifiScanResult;
+  private attempts = 0;
+
+  constructor(readonly inRange: WifiScanResult[] = []) {}
+
+  status(): WifiStatus {
+    const base = { iface: 'wlan0', networks: this.networks.map((n) => n.ssid), attempts: this.attempts };
+    if (this.joined) return { ...base, state: 'connected', ssid: this.joined.ssid, bssid: this.joined.bssid, address: '192.168.4.2' };
+    return { ...base, state: this.networks.length ? 'searching' : 'idle' };
+  }
+
+  async scan(): Promise<WifiScanResult[]> {
+    return [...this.inRange].sort((a, b) => b.signal - a.signal);
+  }
+
+  async connect(ssid: string, passphrase: string, o: { priority?: number } = {}): Promise<void> {
+    const bad = badWifiSetting(ssid, passphrase);
+    if (bad) throw bad;
+    const i = this.networks.findIndex((n) => n.ssid === ssid);
+    if (i >= 0) this.networks.splice(i, 1);
+    this.networks.push({ ssid, psk: pskFor(ssid, passphrase), priority: o.priority ?? 0 });
+    const found = this.inRange.find((r) => r.ssid === ssid);
+    if (found) {
+      this.attempts++;
+      this.joined = found;
+    }
+  }
+}
+
 /** Options for the mock: which chips exist (labels and bases as on a 6.6+ kernel by default). */
 export interface MockOptions {
   chips: GpioChipInfo[];
@@ -172,6 +206,8 @@ export interface MockOptions {
   ttys?: string[];
   /** I2C adapters (default none). */
   i2c?: I2cAdapter[];
+  /** Wi-Fi networks in range (default none). */
+  wifi?: WifiScanResult[];
   files?: Record<string, Buffer>;
 }
 
@@ -179,6 +215,7 @@ export interface MockBackends extends Backends {
   gpio: MockGpio;
   i2c: MockI2c;
   leds: MockLeds;
+  wifi: MockWifi;
   actions: string[];
 }
 
@@ -189,6 +226,7 @@ export function mockBackends(o: MockOptions): MockBackends {
     i2c: new MockI2c(o.i2c),
     serial: { open: (path) => new LoopbackPort(path), list: () => [...(o.ttys ?? ['/dev/ttyAMA0', '/dev/ttyS1'])].sort() },
     leds: new MockLeds(o.leds),
+    wifi: new MockWifi(o.wifi),
     system: {
       reboot: () => void actions.push('reboot'),
       poweroff: () => void actions.push('poweroff'),
@@ -212,6 +250,7 @@ export function mockFor(profile: BoardProfile): MockBackends {
     chips: profile.gpio.controllers.map((c, i) => ({ label: c.label ?? c.id, base: 512 + 64 * i, ngpio: c.lines })),
     leds: profile.leds.map((l) => l.sysfs[0]!),
     i2c: i2cBuses(profile).map((b) => ({ bus: b.bus, name: `${b.id} (mock)` })),
+    ...(profile.wifi ? { wifi: [{ ssid: 'nodeos-mock', bssid: '02:00:00:00:01:00', frequency: 2412, signal: -40, flags: '[WPA2-PSK-CCMP][ESS]' }] } : {}),
     files: {
       '/proc/device-tree/model': Buffer.from(`${profile.name} (mock)\0`),
       '/proc/meminfo': Buffer.from('MemTotal:        948304 kB\n'),
