@@ -155,7 +155,7 @@ export function describeWifi(s: WifiStatus): string {
   const which = s.networks.length ? s.networks.map((n) => JSON.stringify(n)).join(', ') : 'no network configured (flash --wifi, or board.wifi.connect(ssid, passphrase))';
   switch (s.state) {
     case 'no-interface':
-      return 'wifi: no Wi-Fi interface (no driver for the radio, or no radio)';
+      return `wifi: no Wi-Fi interface (no driver for the radio, or no radio): ${s.networks.map((n) => JSON.stringify(n)).join(', ') || 'no network'} cannot be joined`;
     case 'idle':
       return `wifi: ${s.iface} up, ${which}`;
     case 'searching':
@@ -196,12 +196,14 @@ export interface WifiSupervisor {
  */
 export async function startWifi(o: WifiOptions): Promise<WifiSupervisor | undefined> {
   const iface = await waitFor(() => pickWireless(), o.waitMs ?? 15000, 250);
+  const networks = readNetworks();
   if (!iface) {
-    o.log(describeWifi({ state: 'no-interface', networks: [] }));
-    writeState({ state: 'no-interface', networks: [] });
+    // Said only when networks wait for it: a board used on Ethernet is not told about its radio.
+    const none: WifiStatus = { state: 'no-interface', networks: networks.map((n) => n.ssid) };
+    if (networks.length) o.log(describeWifi(none));
+    writeState(none);
     return undefined;
   }
-  const networks = readNetworks();
   const status: WifiStatus = { iface, state: 'idle', networks: networks.map((n) => n.ssid), ...(o.country ? { country: o.country } : {}) };
   mkdirSync(dirname(WPA_CONF), { recursive: true });
   replaceFileAtomically(WPA_CONF, Buffer.from(wpaConfig({ networks, ...(o.country ? { country: o.country } : {}) })), 0o600);

@@ -75,8 +75,14 @@ export class Console {
     this.child.stdin!.write(line + '\n');
     const m = await this.waitFor(/\n> $|\n> (?=\S)/, ms, from);
     const text = this.output.slice(from, from + m.index);
-    // Drop the echoed input line, and kernel messages that landed in the answer.
-    return text.split('\n').slice(1).filter((l) => !/^\[\s*\d+\.\d+\] /.test(l)).join('\n').trim();
+    // Drop the echoed input line, and kernel messages and init's background news (network,
+    // Wi-Fi, clock: `nodeos: ...` lines, never a REPL value) that landed in the answer.
+    return text
+      .split('\n')
+      .slice(1)
+      .filter((l) => !/^\[\s*\d+\.\d+\] /.test(l) && !/^nodeos: /.test(l))
+      .join('\n')
+      .trim();
   }
 
   stop(): void {

@@ -87,7 +87,9 @@ describe('Wi-Fi on the board (runtime/wifi.ts)', () => {
     assert.equal(st.state, 'connected');
     assert.equal(m.wifi.networks[0]!.psk, wpaPsk('nodeos-mock', 'correct horse battery'));
     assert.equal((await board.wifi.connect('elsewhere', 'correct horse battery', { timeoutMs: 0 })).ssid, 'nodeos-mock', 'a network out of range is kept, not joined');
+    assert.equal(board.info.wifi?.state, 'connected', 'board.info shows Wi-Fi on a board with a radio');
     const virt = getBoard('qemu-virt').profile;
     await assert.rejects(createBoard(virt, mockFor(virt)).wifi.scan(), code('EWIFI'));
+    assert.equal(createBoard(virt, mockFor(virt)).info.wifi, undefined);
   });
 });

@@ -368,6 +368,7 @@ export class Board {
       memoryMiB: Math.round(memKb / 1024),
       clock: clockState(sys.readFile('/run/nodeos/clock.json')),
       ...(settings ? { settings } : {}),
+      ...(this.profile.wifi ? { wifi: this.backends.wifi.status() } : {}),
     };
   }
 

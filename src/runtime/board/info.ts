@@ -1,5 +1,6 @@
 /** Board information and Raspberry Pi revision codes (new style, bit 23 set). */
 import type { SettingsState } from '../settings.js';
+import type { WifiStatus } from '../wifi.js';
 
 export interface RevisionInfo {
   memoryMiB: number;
@@ -22,6 +23,8 @@ export interface BoardInfo {
   clock: { synced: boolean; source?: string; at?: string };
   /** The first-boot settings init applied (host name, time zone, Wi-Fi networks by name) and what it could not apply. */
   settings?: SettingsState;
+  /** Wi-Fi as init's supervisor has it (state, network, address, the last problem such as a refused passphrase), on boards with a radio. */
+  wifi?: WifiStatus;
 }
 
 /** The board's serial number: the device tree's, else /proc/cpuinfo's `Serial` line. */
