@@ -29,7 +29,7 @@ import { DIRECT_BOOT_ENV, SCREEN_REPL_ENV, usersPartition, type ImageApp, type I
 import { envFiles, readEnvFiles, updateEnvFiles } from './env-files.js';
 import { applyBootSettings, SETTINGS_STATE, WIFI_FILE } from './settings.js';
 import { startWifi, WPA_SUPPLICANT, type WifiSupervisor } from './wifi.js';
-import { ENV_WIFI } from '../settings/env.js';
+import { decodeWifi, ENV_WIFI, type WifiNetwork } from '../settings/env.js';
 import type { EnvVars } from '../uboot-env/index.js';
 import { confirmRunningSlot, systemState } from './system-slot.js';
 import { startWatchdog, type Watchdog } from './watchdog.js';
@@ -162,7 +162,7 @@ function loadKeymap(file: string): string | undefined {
  * The card's first-boot settings (settings.ts): TZ before the apps and the REPL start (they
  * inherit it), the Wi-Fi networks moved off the FAT, problems said, the state kept for board.info.
  */
-function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, host: { name: string; warning?: string }, screen: string | undefined): { wifiCountry?: string } {
+function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, host: { name: string; warning?: string }, screen: string | undefined): { wifiCountry?: string; cardNetworks: WifiNetwork[] } {
   const files = haveBoot ? envFiles('/boot', info.layout.env.file, info.layout.env.backup) : undefined;
   let vars: EnvVars | undefined;
   try {
@@ -191,7 +191,9 @@ function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, h
   } catch (err) {
     log(`settings: cannot record them for board.info (${(err as Error).message})`);
   }
-  return state.wifi.country ? { wifiCountry: state.wifi.country } : {};
+  // Without a users' partition the networks stayed on the card: Wi-Fi joins them from there.
+  const cardNetworks = users ? [] : decodeWifi(vars?.get(ENV_WIFI)).networks;
+  return { cardNetworks, ...(state.wifi.country ? { wifiCountry: state.wifi.country } : {}) };
 }
 
 /**
@@ -490,7 +492,7 @@ async function main(): Promise<void> {
   // Wi-Fi, in the background, on images that ship wpa_supplicant (boards with wifi in their
   // profile), after the networks were moved from the card to the users' partition.
   if (existsSync(WPA_SUPPLICANT)) {
-    startWifi({ hostname, log, onLease: (l) => onLease(l), ownsResolver: () => !dhcp?.lease, ...(card.wifiCountry ? { country: card.wifiCountry } : {}) })
+    startWifi({ hostname, log, onLease: (l) => onLease(l), ownsResolver: () => !dhcp?.lease, cardNetworks: card.cardNetworks, ...(card.wifiCountry ? { country: card.wifiCountry } : {}) })
       .then((w) => (wifi = w))
       .catch((err: Error) => log(`wifi: ${err.message}`));
   }

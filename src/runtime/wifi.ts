@@ -178,6 +178,8 @@ export interface WifiOptions {
   log: (msg: string) => void;
   /** A new address on the Wi-Fi link (not renewals). */
   onLease?: (lease: Lease, iface: string) => void;
+  /** Networks still on the card (no users' partition to move them to). */
+  cardNetworks?: WifiNetwork[];
   /** Whether resolv.conf is Wi-Fi's to write (no Ethernet lease holds it). */
   ownsResolver?: () => boolean;
   waitMs?: number;
@@ -196,7 +198,9 @@ export interface WifiSupervisor {
  */
 export async function startWifi(o: WifiOptions): Promise<WifiSupervisor | undefined> {
   const iface = await waitFor(() => pickWireless(), o.waitMs ?? 15000, 250);
-  const networks = readNetworks();
+  // Without a users' partition the networks stay on the card (settings.ts says so): join them from there.
+  const known = (): WifiNetwork[] => mergeWifi(readNetworks(), o.cardNetworks ?? []);
+  const networks = known();
   if (!iface) {
     // Said only when networks wait for it: a board used on Ethernet is not told about its radio.
     const none: WifiStatus = { state: 'no-interface', networks: networks.map((n) => n.ssid) };
@@ -213,7 +217,7 @@ export async function startWifi(o: WifiOptions): Promise<WifiSupervisor | undefi
   let said = '';
   const update = (change: Partial<WifiStatus>): void => {
     // Networks added from the REPL (wifiConnect) are in the users' partition: list them as they are now.
-    Object.assign(status, change, { networks: readNetworks().map((n) => n.ssid) });
+    Object.assign(status, change, { networks: known().map((n) => n.ssid) });
     if (status.state === 'idle' && status.networks.length) status.state = 'searching';
     for (const k of Object.keys(change) as (keyof WifiStatus)[]) if (change[k] === undefined) delete status[k];
     writeState(status);
