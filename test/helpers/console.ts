@@ -75,12 +75,13 @@ export class Console {
     this.child.stdin!.write(line + '\n');
     const m = await this.waitFor(/\n> $|\n> (?=\S)/, ms, from);
     const text = this.output.slice(from, from + m.index);
-    // Drop the echoed input line, and kernel messages and init's background news (network,
-    // Wi-Fi, clock: `nodeos: ...` lines, never a REPL value) that landed in the answer.
+    // Drop kernel messages and init's background news (network, Wi-Fi, clock: `nodeos: ...`
+    // lines, never a REPL value) that landed in the answer, even before the echo; then the
+    // echoed input line.
     return text
       .split('\n')
-      .slice(1)
       .filter((l) => !/^\[\s*\d+\.\d+\] /.test(l) && !/^nodeos: /.test(l))
+      .slice(1)
       .join('\n')
       .trim();
   }
