@@ -7,11 +7,12 @@
 import type { Lease } from './dhcp-packet.js';
 
 /** busybox `ip` argument lists that apply a lease to `iface` (address first, then the default route). */
-export function applyLeaseCommands(iface: string, l: Lease): string[][] {
+export function applyLeaseCommands(iface: string, l: Lease, o: { metric?: number } = {}): string[][] {
   const cmds = [['ip', 'addr', 'replace', `${l.address}/${l.prefix}`, 'dev', iface]];
   const router = l.routers[0];
   // A router outside the subnet (some hosted networks) needs a host route to it first.
-  if (router) cmds.push(['ip', 'route', 'replace', 'default', 'via', router, 'dev', iface, 'onlink']);
+  // A second link (Wi-Fi beside Ethernet) gives its default route a higher metric.
+  if (router) cmds.push(['ip', 'route', 'replace', 'default', 'via', router, 'dev', iface, ...(o.metric !== undefined ? ['metric', String(o.metric)] : []), 'onlink']);
   return cmds;
 }
 

@@ -16,7 +16,7 @@ import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { replaceFileAtomically } from '../atomic-file.js';
 import { BspError } from '../errors.js';
-import { netmaskPrefix, resolvConf, type Lease } from '../net/index.js';
+import { applyLeaseCommands, netmaskPrefix, resolvConf, type Lease } from '../net/index.js';
 import { countryProblem, mergeWifi, pskFor, type WifiNetwork } from '../settings/env.js';
 import { badWifiSetting } from './board/backend.js';
 import { busybox, BUSYBOX, waitFor } from './busybox.js';
@@ -242,7 +242,7 @@ export async function startWifi(o: WifiOptions): Promise<WifiSupervisor | undefi
         const fresh = r.lease.address !== lease?.address;
         lease = r.lease;
         const router = lease.routers[0];
-        for (const cmd of [['ip', 'addr', 'replace', `${lease.address}/${lease.prefix}`, 'dev', iface], ...(router ? [['ip', 'route', 'replace', 'default', 'via', router, 'dev', iface, 'metric', String(WIFI_ROUTE_METRIC), 'onlink']] : [])]) {
+        for (const cmd of applyLeaseCommands(iface, lease, { metric: WIFI_ROUTE_METRIC })) {
           const err = busybox(cmd);
           if (err) o.log(`wifi: ${cmd.join(' ')}: ${err}`);
         }

@@ -15,6 +15,7 @@ describe('a lease on the board', () => {
       ['ip', 'addr', 'del', '10.0.2.15/24', 'dev', 'eth0'],
     ]);
     assert.deepEqual(applyLeaseCommands('eth0', { ...lease, routers: [] }), [['ip', 'addr', 'replace', '10.0.2.15/24', 'dev', 'eth0']], 'no router: no default route');
+    assert.deepEqual(applyLeaseCommands('wlan0', lease, { metric: 600 })[1], ['ip', 'route', 'replace', 'default', 'via', '10.0.2.2', 'dev', 'wlan0', 'metric', '600', 'onlink'], 'a second link: its default route loses to the first');
   });
 
   it('writes resolv.conf (configured servers first, at most three), hosts and nsswitch.conf', () => {

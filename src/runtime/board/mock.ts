@@ -7,7 +7,7 @@ import { BspError } from '../../errors.js';
 import { EventEmitter } from 'node:events';
 import type { BoardProfile } from '../../boards/schema.js';
 import { i2cBuses } from '../../boards/pins.js';
-import { pskFor, type WifiNetwork } from '../../settings/env.js';
+import { mergeWifi, pskFor, type WifiNetwork } from '../../settings/env.js';
 import type { WifiScanResult, WifiStatus } from '../wifi.js';
 import { badWifiSetting, noSuchI2cBus, noSuchLed, noSuchLine, writeToInput, type Backends, type Direction, type Edge, type GpioBackend, type GpioChipInfo, type GpioLine, type I2cAdapter, type I2cBackend, type I2cBus, type LedBackend, type SerialPortLike, type WifiBackend } from './backend.js';
 
@@ -168,7 +168,7 @@ export class MockLeds implements LedBackend {
 
 /** Wi-Fi in memory: the networks `inRange` can be joined with any valid passphrase (there is no AP to check it). */
 export class MockWifi implements WifiBackend {
-  readonly networks: WifiNetwork[] = [];
+  networks: WifiNetwork[] = [];
   private joined?: WifiScanResult;
   private attempts = 0;
 
@@ -187,9 +187,7 @@ export class MockWifi implements WifiBackend {
   async connect(ssid: string, passphrase: string, o: { priority?: number } = {}): Promise<void> {
     const bad = badWifiSetting(ssid, passphrase);
     if (bad) throw bad;
-    const i = this.networks.findIndex((n) => n.ssid === ssid);
-    if (i >= 0) this.networks.splice(i, 1);
-    this.networks.push({ ssid, psk: pskFor(ssid, passphrase), priority: o.priority ?? 0 });
+    this.networks = mergeWifi(this.networks, [{ ssid, psk: pskFor(ssid, passphrase), priority: o.priority ?? 0 }]);
     const found = this.inRange.find((r) => r.ssid === ssid);
     if (found) {
       this.attempts++;
