@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { createConnection, type Socket } from 'node:net';
-import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultBoardsDir, getBoard, prepareEmulation, startEmulation } from '../../src/index.js';
+import { getBoard, prepareEmulation, startEmulation } from '../../src/index.js';
+import { boardVariant } from '../helpers/board-variant.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
@@ -33,11 +33,7 @@ describe('second UART to a host program (QEMU raspi3b, board variant with an ove
   after(cleanupTemp);
 
   it('board.serial exchanges bytes with a host program over the PL011', async () => {
-    const boards = tempDir();
-    cpSync(defaultBoardsDir(), boards, { recursive: true });
-    writeFileSync(join(boards, 'rpi3b-uart0.yaml'), VARIANT);
-    const check = await runCli('boards', 'check', 'rpi3b-uart0', '--boards-dir', boards);
-    assert.equal(check.code, 0, check.err);
+    const boards = await boardVariant('rpi3b-uart0', VARIANT);
     const out = tempDir();
     const b = await runCli('build', '--board', 'rpi3b-uart0', '--boards-dir', boards, '--out', out, '--json');
     assert.equal(b.code, 0, b.err);

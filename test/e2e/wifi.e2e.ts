@@ -9,9 +9,10 @@
  * then the AP changes its passphrase and the board reports the wrong key.
  */
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultBoardsDir, getBoard, prepareEmulation, startEmulation } from '../../src/index.js';
+import { getBoard, prepareEmulation, startEmulation } from '../../src/index.js';
+import { boardVariant } from '../helpers/board-variant.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
@@ -49,11 +50,7 @@ describe('Wi-Fi on mac80211_hwsim radios (QEMU virt, board variant)', () => {
   after(cleanupTemp);
 
   it('joins the network set at build time with its PSK, gets an address over the radio, and reports a wrong passphrase', async () => {
-    const boards = tempDir();
-    cpSync(defaultBoardsDir(), boards, { recursive: true });
-    writeFileSync(join(boards, 'qemu-virt-wifi.yaml'), VARIANT);
-    const check = await runCli('boards', 'check', 'qemu-virt-wifi', '--boards-dir', boards);
-    assert.equal(check.code, 0, check.err);
+    const boards = await boardVariant('qemu-virt-wifi', VARIANT);
     const out = tempDir();
     const pskFile = join(tempDir(), 'psk');
     writeFileSync(pskFile, `${PASSPHRASE}\n`);
