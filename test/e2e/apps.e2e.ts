@@ -194,7 +194,8 @@ describe('apps: examples/thermometer built into the rpi3b image', () => {
 
       // A user's own app: npm install -g from the test's registry, enable, runs now and at boot.
       await c.eval('.npm config set registry http://10.0.2.100/', 120_000);
-      assert.doesNotMatch(await c.eval('.npm install -g nodeos-ticker', 300_000), /npm exited/);
+      const ticker = await c.evalFull('.npm install -g nodeos-ticker', 300_000);
+      assert.doesNotMatch(ticker.printed, /npm exited/, ticker.printed);
       assert.match(await c.eval("(await board.apps.enable('nodeos-ticker')).state"), /'running'|'waiting'/);
       const said = (re: RegExp): Promise<string> => logSays('nodeos-ticker', re);
       assert.match(await said(/ticker up/), /ticker up: uid 1000, home \/home\/apps\/nodeos-ticker/);

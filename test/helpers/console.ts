@@ -5,19 +5,26 @@ import type { ChildProcess } from 'node:child_process';
 const ASYNC_LINES = ['nodeos: app ', 'nodeos: network: ', 'nodeos: clock: ', 'nodeos: ssh: ', 'nodeos: mdns: ', 'nodeos: usb-gadget: ', 'nodeos: update: '];
 
 export class Console {
+  /** What the board printed, less the background lines moved to `messages`: for waiting on answers. */
   output = '';
   /** Lines init printed in the background (kept out of `output`, so they never split a REPL answer). */
   readonly messages: string[] = [];
+  /** Everything the board printed, in order, nothing moved aside: what absence checks read. */
+  printed = '';
   private held = '';
   private waiters: { re: RegExp; from: number; resolve: (m: RegExpExecArray) => void }[] = [];
 
   constructor(readonly child: ChildProcess) {
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (chunk: string) => {
+      this.printed += chunk.replace(/\r/g, '');
       this.output += this.takeMessages(chunk.replace(/\r/g, ''));
       this.check();
     });
-    child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => {
+      this.printed += chunk.toString();
+      this.output += chunk.toString();
+    });
   }
 
   /** Move complete background lines into `messages`; hold back a line (or a marker prefix) not yet complete. */
@@ -71,19 +78,36 @@ export class Console {
    * board busy with a download can take many seconds to print its prompt.
    */
   async eval(line: string, ms = 60_000): Promise<string> {
+    return (await this.evalFull(line, ms)).answer;
+  }
+
+  /**
+   * {@link eval}, with everything printed meanwhile: `answer` is the REPL's value alone
+   * (kernel messages and `nodeos: ` lines dropped); `printed` is all the board printed from
+   * the input to the prompt, those lines included, for checks that something was not said.
+   */
+  async evalFull(line: string, ms = 60_000): Promise<{ answer: string; printed: string }> {
     const from = this.output.length;
+    const fromPrinted = this.printed.length;
     this.child.stdin!.write(line + '\n');
     const m = await this.waitFor(/\n> $|\n> (?=\S)/, ms, from);
     const text = this.output.slice(from, from + m.index);
     // Drop kernel messages and init's background news (network, Wi-Fi, clock: `nodeos: ...`
     // lines, never a REPL value) that landed in the answer, even before the echo; then the
     // echoed input line.
-    return text
+    const answer = text
       .split('\n')
       .filter((l) => !/^\[\s*\d+\.\d+\] /.test(l) && !/^nodeos: /.test(l))
       .slice(1)
       .join('\n')
       .trim();
+    return { answer, printed: this.printed.slice(fromPrinted) };
+  }
+
+  /** Fail if `re` appears anywhere in what the board printed (background lines included). */
+  neverPrinted(re: RegExp, what: string): void {
+    const m = new RegExp(re.source, re.flags.replace('g', '')).exec(this.printed);
+    if (m) throw new Error(`${what}: the board printed ${JSON.stringify(m[0])}: ${JSON.stringify(this.printed.slice(Math.max(0, m.index - 200), m.index + m[0].length + 200))}`);
   }
 
   stop(): void {

@@ -1,0 +1,64 @@
+/**
+ * The e2e console helper, fed by a fake QEMU process: background lines it moves aside for
+ * waiting on answers must still be seen by the checks that something was never printed.
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { PassThrough } from 'node:stream';
+import { Console } from './console.js';
+
+/** A stand-in for QEMU's process: what the test writes to `board` is what the board printed. */
+function fakeBoard(): { child: ChildProcess; board: PassThrough; typed: string[] } {
+  const board = new PassThrough();
+  const stdin = new PassThrough();
+  const typed: string[] = [];
+  stdin.on('data', (b: Buffer) => typed.push(b.toString()));
+  const child = { stdout: board, stderr: new PassThrough(), stdin, kill: () => true } as unknown as ChildProcess;
+  return { child, board, typed };
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('e2e console helper', () => {
+  it("a secret on a background line (nodeos: network:) is out of `output` but neverPrinted sees it", async () => {
+    const { child, board } = fakeBoard();
+    const c = new Console(child);
+    board.write('Booting\nnodeos: network: joined "school" with passphrase hunter2-secret\n> ');
+    await tick();
+    assert.doesNotMatch(c.output, /hunter2/, 'moved aside, as answers need');
+    assert.equal(c.messages.length, 1);
+    assert.throws(() => c.neverPrinted(/hunter2-secret/, 'the passphrase'), /the passphrase: the board printed "hunter2-secret"/);
+    assert.doesNotThrow(() => c.neverPrinted(/something else/, 'x'));
+  });
+
+  it('a background line split across chunks is still seen whole by neverPrinted', async () => {
+    const { child, board } = fakeBoard();
+    const c = new Console(child);
+    board.write('nodeos: net');
+    await tick();
+    board.write('work: psk=abc');
+    await tick();
+    board.write('def\n');
+    await tick();
+    assert.throws(() => c.neverPrinted(/psk=abcdef/, 'the PSK'));
+  });
+
+  it('evalFull: the answer drops `nodeos: ` lines, `printed` keeps them for "no error" checks', async () => {
+    const { child, board, typed } = fakeBoard();
+    const c = new Console(child);
+    board.write('> ');
+    await tick();
+    const pending = c.evalFull('.npm install -g x');
+    await tick();
+    assert.deepEqual(typed, ['.npm install -g x\n']);
+    board.write('.npm install -g x\nnodeos: npm: x has a native addon and NodeOS boards have no C/C++ compiler\nadded 1 package\n> ');
+    const r = await pending;
+    assert.equal(r.answer, 'added 1 package');
+    assert.match(r.printed, /no C\/C\+\+ compiler/);
+    board.write('');
+    const p2 = c.eval('6 * 7');
+    await tick();
+    board.write('6 * 7\n42\n> ');
+    assert.equal(await p2, '42');
+  });
+});
