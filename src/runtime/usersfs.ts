@@ -95,59 +95,92 @@ export function partitionsOf(disk: string): { disk: string; part: (n: number) =>
   return { disk, part: (n) => `${disk}${/\d$/.test(disk) ? 'p' : ''}${n}` };
 }
 
-function waitFor(path: string, ms: number): boolean {
-  const end = Date.now() + ms;
-  while (!existsSync(path)) {
-    if (Date.now() > end) return false;
-    spawnSync(BUSYBOX, ['sleep', '0.1']);
+/**
+ * What {@link setupUsers} does to the system, one seam so its rules are tested on made-up
+ * partition tables in files (test/runtime/usersfs.test.ts); {@link LINUX_USERS} is the board's.
+ */
+export interface UsersHost {
+  /** Bytes of the disk. */
+  diskBytes(disk: string): number;
+  read(dev: string, offset: number, length: number): Buffer;
+  /** Write `data` at `offset` and flush it to the device. */
+  writeAt(dev: string, offset: number, data: Buffer): void;
+  exists(path: string): boolean;
+  sleep(ms: number): void;
+  /** Tell the kernel of partition `n` of `disk` (BLKPG); an error text, or undefined. */
+  addPartition(disk: string, n: number): string | undefined;
+  /** mke2fs an ext4 labelled nodeos-users; an error text, or undefined. */
+  makeExt4(dev: string): string | undefined;
+  /** Mount an ext4 `dev` on `at` (made if missing); an error text, or undefined. */
+  mount(dev: string, at: string): string | undefined;
+  writeFile(path: string, text: string): void;
+  sync(): void;
+}
+
+const errorOf = (r: ReturnType<typeof spawnSync>): string | undefined =>
+  r.status === 0 ? undefined : r.error?.message ?? (r.stderr?.toString().trim() || `exit ${r.status}`);
+
+/** The board's: sysfs, the block device, busybox, partx and mke2fs from the system slot. */
+export const LINUX_USERS: UsersHost = {
+  diskBytes: (disk) => Number(readFileSync(`/sys/class/block/${disk.replace('/dev/', '')}/size`, 'utf8').trim()) * 512,
+  read,
+  writeAt(dev, offset, data) {
+    const fd = openSync(dev, 'r+');
+    try {
+      writeSync(fd, data, 0, data.length, offset);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  },
+  exists: existsSync,
+  sleep: (ms) => void spawnSync(BUSYBOX, ['sleep', String(ms / 1000)]),
+  // partx: BLKPG adds one partition while others of the card are mounted, which a re-read of the whole table would refuse.
+  addPartition: (disk, n) => errorOf(spawnSync('/bin/partx', ['--add', '--nr', String(n), disk], { stdio: ['ignore', 'ignore', 'pipe'] })),
+  makeExt4: (dev) => errorOf(spawnSync('/bin/mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'nodeos-users', '-E', 'lazy_itable_init=1,lazy_journal_init=1,nodiscard', dev], { stdio: ['ignore', 'ignore', 'pipe'] })),
+  mount(dev, at) {
+    mkdirSync(at, { recursive: true });
+    return errorOf(spawnSync(BUSYBOX, ['mount', '-t', 'ext4', dev, at], { stdio: ['ignore', 'ignore', 'pipe'] }));
+  },
+  writeFile: (path, text) => writeFileSync(path, text),
+  sync: () => void spawnSync(BUSYBOX, ['sync']),
+};
+
+function waitFor(host: UsersHost, path: string, ms: number): boolean {
+  for (let waited = 0; !host.exists(path); waited += 100) {
+    if (waited >= ms) return false;
+    host.sleep(100);
   }
   return true;
 }
 
-function mount(dev: string, at: string): string | undefined {
-  mkdirSync(at, { recursive: true });
-  const r = spawnSync(BUSYBOX, ['mount', '-t', 'ext4', dev, at], { stdio: ['ignore', 'ignore', 'pipe'] });
-  return r.status === 0 ? undefined : r.stderr.toString().trim() || `exit ${r.status}`;
-}
-
 /**
- * Mount the users' partition, creating it first if the partition table has no entry for it.
- * The new entry is announced to the kernel with partx (BLKPG), which works while other partitions of the card are mounted.
+ * Mount the users' partition, creating it first if the partition table has no entry for it:
+ * only in free space that holds no filesystem signature, and announced to the kernel alone.
  */
-export function setupUsers(diskPath: string, spec: LayoutPartition, build: string): UsersResult {
+export function setupUsers(diskPath: string, spec: LayoutPartition, build: string, host: UsersHost = LINUX_USERS): UsersResult {
   const { disk, part } = partitionsOf(diskPath);
   const target = part(spec.number);
   const mountAt = spec.mount ?? '/home';
   const entry = 446 + 16 * (spec.number - 1);
-  const name = disk.replace('/dev/', '');
-  const diskBytes = Number(readFileSync(`/sys/class/block/${name}/size`, 'utf8').trim()) * 512;
-  const plan = planUsersPartition(read(disk, 0, 512), diskBytes, spec);
+  const plan = planUsersPartition(host.read(disk, 0, 512), host.diskBytes(disk), spec);
   if (plan.action === 'skip') return { state: 'skipped', reason: plan.reason };
   if (plan.action === 'mount') {
-    if (!waitFor(target, 3000)) return { state: 'skipped', reason: `${target} is in the partition table but has no device node` };
-    const err = mount(target, mountAt);
+    if (!waitFor(host, target, 3000)) return { state: 'skipped', reason: `${target} is in the partition table but has no device node` };
+    const err = host.mount(target, mountAt);
     return err ? { state: 'skipped', reason: `cannot mount ${target} on ${mountAt}: ${err}` } : { state: 'mounted', device: target };
   }
   const { start, end } = plan;
-  const found = signatureAt(disk, start);
+  const found = signatureIn(host.read(disk, start, SIGNATURE_BYTES));
   if (found) return { state: 'skipped', reason: `the free space at ${spec.startMiB} MiB already holds a ${found} filesystem: not touching it` };
-  const e = mbrEntry({ start: start / 512, sectors: (end - start) / 512, type: parseInt(spec.mbrType, 16) });
-  const fd = openSync(disk, 'r+');
-  try {
-    writeSync(fd, e, 0, 16, entry);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  // The kernel learns of the one new partition (partx: BLKPG): the system slot on this card
-  // stays mounted, which a re-read of the whole table would refuse.
-  const add = spawnSync('/bin/partx', ['--add', '--nr', String(spec.number), disk], { stdio: ['ignore', 'ignore', 'pipe'] });
-  if (add.status !== 0 || !waitFor(target, 5000)) return { state: 'skipped', reason: `created ${target} but the kernel did not pick it up: ${add.error?.message ?? add.stderr.toString().trim()}` };
-  const mk = spawnSync('/bin/mke2fs', ['-q', '-F', '-t', 'ext4', '-L', 'nodeos-users', '-E', 'lazy_itable_init=1,lazy_journal_init=1,nodiscard', target], { stdio: ['ignore', 'ignore', 'pipe'] });
-  if (mk.status !== 0) return { state: 'skipped', reason: `mke2fs ${target} failed: ${mk.stderr.toString().trim()}` };
-  const err = mount(target, mountAt);
+  host.writeAt(disk, entry, mbrEntry({ start: start / 512, sectors: (end - start) / 512, type: parseInt(spec.mbrType, 16) }));
+  const added = host.addPartition(disk, spec.number);
+  if (added !== undefined || !waitFor(host, target, 5000)) return { state: 'skipped', reason: `created ${target} but the kernel did not pick it up: ${added ?? 'no device node'}` };
+  const mk = host.makeExt4(target);
+  if (mk !== undefined) return { state: 'skipped', reason: `mke2fs ${target} failed: ${mk}` };
+  const err = host.mount(target, mountAt);
   if (err) return { state: 'skipped', reason: `formatted ${target} but cannot mount it: ${err}` };
-  writeFileSync(`${mountAt}/.nodeos`, JSON.stringify({ createdBy: build, created: new Date().toISOString() }) + '\n');
-  spawnSync(BUSYBOX, ['sync']);
+  host.writeFile(`${mountAt}/.nodeos`, JSON.stringify({ createdBy: build, created: new Date().toISOString() }) + '\n');
+  host.sync();
   return { state: 'created', device: target };
 }

@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { diskOf, planUsersPartition, signatureAt } from '../../src/runtime/usersfs.js';
+import { diskOf, planUsersPartition, setupUsers, signatureAt, type UsersHost } from '../../src/runtime/usersfs.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 import { attachLoop, detachLoop, isRoot } from '../helpers/tools.js';
 
@@ -155,5 +156,130 @@ describe('signatureAt recognises what blkid recognises for the common types', ()
     } finally {
       detachLoop(dev);
     }
+  });
+});
+
+describe('setupUsers on made-up cards (a file as the disk, the kernel and mke2fs recorded)', function () {
+  this.timeout(20_000);
+  after(cleanupTemp);
+  const MiB = 1 << 20;
+  // A NodeOS card's layout: boot, system A, system B, then users as partition 4 at 640 MiB.
+  const spec = { number: 4, role: 'users' as const, name: 'users', filesystem: 'ext4' as const, startMiB: 640, sizeMiB: 'fill' as const, mbrType: '0x83', createdOnFirstBoot: true, mount: '/home' };
+  const NODEOS = [{ start: 4, size: 124, type: 'c' }, { start: 128, size: 256, type: '83' }, { start: 384, size: 256, type: '83' }];
+
+  /** A 1 GiB sparse card (named /dev/mmcblk0 to init) and a host whose disk is that file. */
+  function card(parts: { start: number; size: number; type: string }[], label = 'dos'): { file: string; host: UsersHost; calls: string[]; nodes: Set<string> } {
+    const file = join(tempDir(), 'card.img');
+    execFileSync('truncate', ['-s', '1G', file]);
+    if (parts.length) execFileSync('sfdisk', ['-q', file], { input: [`label: ${label}`, ...parts.map((p) => `start=${p.start * 2048}, size=${p.size * 2048}, type=${p.type}`)].join('\n') });
+    const calls: string[] = [];
+    const nodes = new Set(parts.map((_, i) => `/dev/mmcblk0p${i + 1}`));
+    const dev = (d: string): string => {
+      assert.equal(d, '/dev/mmcblk0', 'only the card itself is read or written');
+      return file;
+    };
+    const host: UsersHost = {
+      diskBytes: (d) => statSync(dev(d)).size,
+      read: (d, offset, length) => {
+        const b = Buffer.alloc(length);
+        const fd = openSync(dev(d), 'r');
+        readSync(fd, b, 0, length, offset);
+        closeSync(fd);
+        return b;
+      },
+      writeAt: (d, offset, data) => {
+        calls.push(`write ${data.length} bytes at ${offset}`);
+        const fd = openSync(dev(d), 'r+');
+        writeSync(fd, data, 0, data.length, offset);
+        closeSync(fd);
+      },
+      exists: (p) => nodes.has(p),
+      sleep: () => undefined,
+      addPartition: (d, n) => {
+        calls.push(`partx --add --nr ${n} ${d}`);
+        nodes.add(`${d}p${n}`);
+        return undefined;
+      },
+      makeExt4: (d) => (calls.push(`mke2fs ${d}`), undefined),
+      mount: (d, at) => (calls.push(`mount ${d} ${at}`), undefined),
+      writeFile: (p) => void calls.push(`write ${p}`),
+      sync: () => undefined,
+    };
+    return { file, host, calls, nodes };
+  }
+  /** The table's sector and the region a users' partition would take (what setupUsers may write). */
+  const sha = (f: string): string => {
+    const h = createHash('sha256');
+    const fd = openSync(f, 'r');
+    for (const [at, len] of [[0, MiB], [640 * MiB, 64 * MiB]] as const) {
+      const b = Buffer.alloc(len);
+      readSync(fd, b, 0, len, at);
+      h.update(b);
+    }
+    closeSync(fd);
+    return h.digest('hex');
+  };
+  const sector0 = (f: string): Buffer => {
+    const b = Buffer.alloc(512);
+    const fd = openSync(f, 'r');
+    readSync(fd, b, 0, 512, 0);
+    closeSync(fd);
+    return b;
+  };
+
+  it('a card as flashed: entry 4 from 640 MiB to the end, announced, formatted, mounted; nothing else written', () => {
+    const { file, host, calls } = card(NODEOS);
+    const before = sector0(file);
+    assert.deepEqual(setupUsers('/dev/mmcblk0', spec, 'b1', host), { state: 'created', device: '/dev/mmcblk0p4' });
+    assert.deepEqual(calls, ['write 16 bytes at 494', 'partx --add --nr 4 /dev/mmcblk0', 'mke2fs /dev/mmcblk0p4', 'mount /dev/mmcblk0p4 /home', 'write /home/.nodeos']);
+    const after = sector0(file);
+    assert.ok(after.subarray(0, 494).equals(before.subarray(0, 494)) && after.subarray(510).equals(before.subarray(510)), 'only the 16 bytes of entry 4 changed');
+    const table = JSON.parse(execFileSync('sfdisk', ['--json', file]).toString()) as { partitiontable: { partitions: { node: string; start: number; size: number; type: string }[] } };
+    assert.deepEqual(table.partitiontable.partitions[3], { node: `${file}4`, start: 640 * 2048, size: 384 * 2048, type: '83' });
+  });
+
+  it('free space that holds a filesystem (outside the table) is never formatted: nothing written at all', () => {
+    const { file, host, calls } = card(NODEOS);
+    const fs = join(tempDir(), 'someone.ext4');
+    execFileSync('mkfs.ext4', ['-q', '-F', '-L', 'keepme', fs, '64M']);
+    execFileSync('dd', [`if=${fs}`, `of=${file}`, 'bs=1M', 'seek=640', 'conv=notrunc', 'status=none']);
+    const before = sha(file);
+    const r = setupUsers('/dev/mmcblk0', spec, 'b1', host);
+    assert.deepEqual(r, { state: 'skipped', reason: 'the free space at 640 MiB already holds a ext2/3/4 filesystem: not touching it' });
+    assert.deepEqual(calls, []);
+    assert.equal(sha(file), before);
+  });
+
+  it('a second boot: entry 4 exists, so it is only mounted', () => {
+    const { file, host, calls } = card([...NODEOS, { start: 640, size: 384, type: '83' }]);
+    const before = sha(file);
+    assert.deepEqual(setupUsers('/dev/mmcblk0', spec, 'b1', host), { state: 'mounted', device: '/dev/mmcblk0p4' });
+    assert.deepEqual(calls, ['mount /dev/mmcblk0p4 /home']);
+    assert.equal(sha(file), before);
+  });
+
+  it('tables it must not touch: a partition over 640 MiB, an extended one, a GPT; no table at all', () => {
+    for (const [parts, label, why] of [
+      [[...NODEOS.slice(0, 2), { start: 384, size: 400, type: '83' }], 'dos', /partition 3 uses the space at 640 MiB/],
+      [[...NODEOS.slice(0, 2), { start: 384, size: 600, type: '5' }], 'dos', /partition 3 \(extended\)/],
+      [[{ start: 4, size: 124, type: 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B' }], 'gpt', /GPT/],
+      [[], 'dos', /no MBR partition table/],
+    ] as const) {
+      const { file, host, calls } = card([...parts], label);
+      const before = sha(file);
+      const r = setupUsers('/dev/mmcblk0', spec, 'b1', host);
+      assert.equal(r.state, 'skipped');
+      assert.match((r as { reason: string }).reason, why);
+      assert.deepEqual(calls, []);
+      assert.equal(sha(file), before, 'nothing written');
+    }
+  });
+
+  it('the kernel does not pick the new entry up: says so, and formats nothing', () => {
+    const { host, calls } = card(NODEOS);
+    host.addPartition = (d, n) => (calls.push(`partx --add --nr ${n} ${d}`), 'BLKPG: Device or resource busy');
+    const r = setupUsers('/dev/mmcblk0', spec, 'b1', host);
+    assert.deepEqual(r, { state: 'skipped', reason: 'created /dev/mmcblk0p4 but the kernel did not pick it up: BLKPG: Device or resource busy' });
+    assert.ok(!calls.some((c) => c.startsWith('mke2fs')));
   });
 });
