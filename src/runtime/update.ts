@@ -18,33 +18,56 @@ import { envFiles, readEnvFiles, updateEnvFiles } from './env-files.js';
 import { diskOf } from './usersfs.js';
 import { runningSlot } from './system-slot.js';
 
+/**
+ * What an update touches on the board, one seam so the real install path runs in unit tests
+ * over a folder (test/runtime/update.test.ts); {@link LINUX_UPDATE_HOST} is the board's.
+ */
+export interface UpdateHost {
+  /** The filesystem root /proc, /boot, /dev, /etc and /home are found under: `/` on the board. */
+  root: string;
+  /** Run `fn` with the mount at `path` writable (the boot partition is mounted read-only). */
+  writable<T>(path: string, fn: () => T): T;
+  /** Drop a block device's cached pages, so a read-back reads the card; an error text or undefined. */
+  flushBuffers(device: string): string | undefined;
+}
+
+/** The board's: remounts and blockdev from busybox. */
+export const LINUX_UPDATE_HOST: UpdateHost = {
+  root: '/',
+  writable: withWritableMount,
+  flushBuffers: (device) => busybox(['blockdev', '--flushbufs', device]),
+};
+
 /** The device /boot is mounted from. */
-function bootDevice(mounts = readFileSync('/proc/mounts', 'utf8')): string {
+function bootDevice(mounts: string): string {
   const line = mounts.split('\n').find((l) => l.split(' ')[1] === '/boot');
   if (!line) throw new BspError('EUPDATE', '/boot is not mounted: this system did not find its card, so it cannot update it');
   return line.split(' ')[0]!;
 }
 
 /** The running board's card as an install target. */
-export function boardTarget(boot = '/boot'): { target: SlotTarget; running: Slot } {
-  const running = runningSlot(readFileSync('/proc/cmdline', 'utf8'));
+export function boardTarget(host: UpdateHost = LINUX_UPDATE_HOST): { target: SlotTarget; running: Slot } {
+  const at = (p: string): string => join(host.root, p);
+  const boot = at('/boot');
+  const running = runningSlot(readFileSync(at('/proc/cmdline'), 'utf8'));
   if (!running) throw new BspError('EUPDATE', 'this system was not started from a slot (a direct boot?): update the card with nodeos-bsp update instead');
-  const layout: ImageLayout = parseLayout(readFileSync(join(boot, 'layout.json'), 'utf8'), `${boot}/layout.json`);
+  const layout: ImageLayout = parseLayout(readFileSync(join(boot, 'layout.json'), 'utf8'), '/boot/layout.json');
   const files = envFiles(boot, layout.env.file, layout.env.backup);
   const st = readSlots(readEnvFiles(files).vars);
   if (!st.slots[running].confirmed) throw new BspError('EUPDATE_UNCONFIRMED', `slot ${running} (this system) is not confirmed yet: an update now could leave no known-good system; wait for init to confirm it`);
-  const disk = diskOf(bootDevice());
-  const slotDevice = (s: Slot): string => disk.part(systemPartition(layout, s).number);
+  const disk = diskOf(bootDevice(readFileSync(at('/proc/mounts'), 'utf8')));
+  const slotDevice = (s: Slot): string => at(disk.part(systemPartition(layout, s).number));
   const fds = new Map<Slot, number>();
   const fd = (s: Slot): number => {
     let f = fds.get(s);
     if (f === undefined) fds.set(s, (f = openSync(slotDevice(s), 'r+')));
     return f;
   };
-  const rw = <T>(fn: () => T): T => withWritableMount(boot, fn);
+  const rw = <T>(fn: () => T): T => host.writable(boot, fn);
+  const keys = at(`/${TRUSTED_KEYS_PATH}`);
   const target: SlotTarget = {
     layout,
-    trustedKeys: () => (existsSync(`/${TRUSTED_KEYS_PATH}`) ? parseTrustedKeys(readFileSync(`/${TRUSTED_KEYS_PATH}`, 'utf8')) : []),
+    trustedKeys: () => (existsSync(keys) ? parseTrustedKeys(readFileSync(keys, 'utf8')) : []),
     readEnv: () => new Map(readEnvFiles(files).vars),
     writeEnv: (vars) => void updateEnvFiles(files, () => vars, rw),
     writeSystem: (s, offset, data) => {
@@ -70,7 +93,7 @@ export function boardTarget(boot = '/boot'): { target: SlotTarget; running: Slot
         closeSync(fd(s));
         fds.delete(s);
         // Drop the partition's cached pages, so that the read-back that follows reads the card.
-        const err = busybox(['blockdev', '--flushbufs', slotDevice(s)]);
+        const err = host.flushBuffers(slotDevice(s));
         if (err) throw new BspError('EUPDATE', `cannot drop the cache of ${slotDevice(s)} to read slot ${s} back from the card: ${err}; slot ${s} is left empty`);
       },
     },
@@ -79,8 +102,8 @@ export function boardTarget(boot = '/boot'): { target: SlotTarget; running: Slot
 }
 
 /** Where a downloaded or uploaded bundle waits: the users' partition when there is one (a bundle is tens of MB; /tmp is RAM). */
-function stagingFile(): string {
-  const dir = existsSync('/home/.nodeos') ? '/home/.cache/nodeos' : '/tmp';
+function stagingFile(root: string): string {
+  const dir = join(root, existsSync(join(root, '/home/.nodeos')) ? '/home/.cache/nodeos' : '/tmp');
   mkdirSync(dir, { recursive: true });
   return join(dir, 'incoming.nodeos-update');
 }
@@ -89,14 +112,14 @@ function stagingFile(): string {
 export type UpdateSource = string | Readable;
 
 /** Install a bundle into the other slot. */
-export async function updateBoard(source: UpdateSource, log: (m: string) => void = () => undefined): Promise<InstallResult> {
-  const { target, running } = boardTarget();
+export async function updateBoard(source: UpdateSource, log: (m: string) => void = () => undefined, host: UpdateHost = LINUX_UPDATE_HOST): Promise<InstallResult> {
+  const { target, running } = boardTarget(host);
   let path = typeof source === 'string' ? source : '';
   let staged: string | undefined;
   const label = typeof source === 'string' ? source : 'the uploaded bundle';
   try {
     if (typeof source !== 'string') {
-      staged = path = stagingFile();
+      staged = path = stagingFile(host.root);
       log('receiving the bundle');
       // pipe, not pipeline: the source may be an SSH channel that still carries the answer.
       const out = createWriteStream(path);
@@ -107,7 +130,7 @@ export async function updateBoard(source: UpdateSource, log: (m: string) => void
         source.pipe(out);
       });
     } else if (/^https?:\/\//.test(source)) {
-      staged = path = stagingFile();
+      staged = path = stagingFile(host.root);
       log(`downloading ${source}`);
       const res = await fetch(source);
       if (!res.ok || !res.body) throw new BspError('EUPDATE_DOWNLOAD', `${source}: HTTP ${res.status}`);

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { BspError, getBoard, packageRoot } from '../../src/index.js';
 import { DEPLOY_SUBSYSTEM } from '../../src/apps/deploy-wire.js';
@@ -17,9 +17,11 @@ import { cleanupTemp, copyDir, tempDir } from '../helpers/tmp.js';
 import { ssh, userKey } from '../helpers/ssh.js';
 import { run } from '../helpers/tools.js';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { openBundle, trustedKey, verifyBundle, writeBundle } from '../../src/update/index.js';
+import { trustedKey, writeBundle } from '../../src/update/index.js';
 import { runCli } from '../helpers/cli.js';
+import { boardRoot, keysJson } from '../helpers/board-root.js';
 import { smallLayout } from '../helpers/card.js';
+import { updateBoard } from '../../src/runtime/update.js';
 
 function key(line: string): PublicKey {
   const k = parsePublicKeyLine(line);
@@ -158,34 +160,25 @@ describe('updates over SSH (nodeos-bsp update --board: OpenSSH client, the board
   let server: SshServer;
   let user: { file: string; pub: string };
   let mock: ReturnType<typeof mockFor>;
-  const received: Buffer[] = [];
+  const boards: string[] = [];
   const trusted = generateKeyPairSync('ed25519').privateKey;
   const layout = smallLayout(1, 8, 0x1234abcd, 'rpi3b');
+  const SYSTEM = Buffer.alloc(700 << 10, 7);
+  const BYTES = SYSTEM.length + 'kernel'.length + 'initramfs'.length;
   const bundle = (key?: KeyObject): Buffer =>
-    writeBundle({ board: 'rpi3b', build: 'b2', layout, files: { kernel: Buffer.from('kernel'), initramfs: Buffer.from('initramfs'), system: Buffer.alloc(3 << 20, 7) }, ...(key ? { key } : {}) });
+    writeBundle({ board: 'rpi3b', build: 'b2', layout, files: { kernel: Buffer.from('kernel'), initramfs: Buffer.from('initramfs'), system: SYSTEM }, ...(key ? { key } : {}) });
 
   before(async () => {
     dir = tempDir();
     chmodSync(dir, 0o700);
     user = userKey(dir, 'user');
     mock = mockFor(profile);
-    // The board side as the Linux backend does it, short of the card: receive, check the signature, report.
-    mock.system.update = async (source, log = () => undefined) => {
+    // The board side is the board's own updateBoard, on a fresh board root (a folder) per upload.
+    mock.system.update = async (source, log) => {
       assert.equal(typeof source, 'object', 'the subsystem hands over a stream');
-      const chunks: Buffer[] = [];
-      log('receiving the bundle');
-      // Read as updateBoard does (pipe): the channel stays open for the answer.
-      const data = await new Promise<Buffer>((resolve, reject) => {
-        const sink = new PassThrough();
-        sink.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks)));
-        (source as Readable).once('error', reject).pipe(sink);
-      });
-      received.push(data);
-      log('verify...');
-      const b = openBundle((p, n) => data.subarray(p, p + n), data.length, 'the uploaded bundle');
-      const k = verifyBundle(b, [trustedKey(trusted)], 'the uploaded bundle');
-      log('system...');
-      return { slot: 'B', build: b.header.build, signedBy: k.id, bytes: b.header.files.system.size };
+      const board = boardRoot(layout, { keys: keysJson(trusted) });
+      boards.push(board.root);
+      return updateBoard(source, log, board.host);
     };
     server = await startSshServer({ board: createBoard(profile, mock), hostKey: newHostKey().privateKey, authorizedKeys: () => [key(user.pub)], log: () => undefined, port: 0, host: '127.0.0.1' });
   });
@@ -201,12 +194,12 @@ describe('updates over SSH (nodeos-bsp update --board: OpenSSH client, the board
     writeFileSync(file, bundle(trusted));
     const r = await runCli('update', file, ...sshFlags());
     assert.equal(r.code, 0, r.err);
-    assert.match(r.err, /receiving the bundle\.\.\.\nverify\.\.\.\nsystem\.\.\./);
+    assert.match(r.err, /receiving the bundle\.\.\.\nverify\.\.\.\nprepare\.\.\.\nsystem\.\.\.\nboot-files\.\.\.\nactivate\.\.\./);
     assert.match(r.out, /127\.0\.0\.1: slot B now holds build b2 .*it boots at the next reboot/);
-    assert.ok(received.at(-1)!.equals(readFileSync(file)), 'the board got the bundle byte for byte');
+    assert.ok(readFileSync(join(boards.at(-1)!, 'dev/mmcblk0p3')).subarray(0, SYSTEM.length).equals(SYSTEM), "the board's slot B holds the bundle's system");
     const j = await runCli('update', file, ...sshFlags(), '--json', '--reboot');
     assert.equal(j.code, 0, j.err);
-    assert.deepEqual(JSON.parse(j.out), { slot: 'B', build: 'b2', signedBy: trustedKey(trusted).id, bytes: 3 << 20, rebooting: true });
+    assert.deepEqual(JSON.parse(j.out), { slot: 'B', build: 'b2', signedBy: trustedKey(trusted).id, bytes: BYTES, rebooting: true });
     assert.deepEqual(mock.actions, ['reboot'], '--reboot asked the board to reboot');
   });
 
@@ -221,10 +214,10 @@ describe('updates over SSH (nodeos-bsp update --board: OpenSSH client, the board
   it('refuses an unsigned bundle before connecting, and wrong combinations of flags', async () => {
     const file = join(dir, 'unsigned.nodeos-update');
     writeFileSync(file, bundle());
-    const n = received.length;
+    const n = boards.length;
     const r = await runCli('update', file, ...sshFlags());
     assert.match(r.err, /is not signed.*\[EUPDATE_UNSIGNED\]/);
-    assert.equal(received.length, n, 'nothing was sent');
+    assert.equal(boards.length, n, 'nothing was sent');
     assert.match((await runCli('update', file)).err, /--device CARD .* or --board HOST .*\[EUSAGE\]/);
     assert.match((await runCli('update', file, '--device', 'x.img', '--board', 'b')).err, /\[EUSAGE\]/);
     assert.match((await runCli('update', file, '--device', 'x.img', '--reboot', '-i', 'k')).err, /--identity, --reboot go with --board, not --device/);

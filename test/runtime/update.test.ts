@@ -1,0 +1,90 @@
+/**
+ * The board's side of an update (board.system.update, and the nodeos-update SSH subsystem):
+ * the real updateBoard over a folder laid out as the board's root — /proc/cmdline and
+ * /proc/mounts, /boot with layout.json and the environment, the slots' partition devices
+ * as files under /dev, the trusted keys in /etc/nodeos — so the key loading, the refusals and
+ * what lands on the card are the board's code, not a stand-in.
+ */
+import assert from 'node:assert/strict';
+import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { decodeEnv, readSlots, trustedKey, writeBundle, type BspError } from '../../src/index.js';
+import { updateBoard } from '../../src/runtime/update.js';
+import { boardRoot as rootFor, keysJson } from '../helpers/board-root.js';
+import { smallLayout } from '../helpers/card.js';
+import { cleanupTemp } from '../helpers/tmp.js';
+
+const layout = smallLayout(1, 8, 0x1234abcd, 'rpi3b');
+const trusted = generateKeyPairSync('ed25519').privateKey;
+const files = { kernel: Buffer.from('kernel '.repeat(100)), initramfs: Buffer.from('initramfs'), system: Buffer.alloc(600 << 10, 7) };
+const bundle = (key?: KeyObject, board = 'rpi3b'): Buffer => writeBundle({ board, build: 'b2', layout, files, ...(key ? { key } : {}) });
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+const boardRoot = (o: Parameters<typeof rootFor>[1] = {}): ReturnType<typeof rootFor> => rootFor(layout, o);
+const cardState = (root: string): string[] => ['boot/uboot.env', 'boot/uboot.bak', 'dev/mmcblk0p2', 'dev/mmcblk0p3'].map((p) => sha(readFileSync(join(root, p))));
+
+describe("the board's update (updateBoard over a board root in a folder)", () => {
+  after(cleanupTemp);
+
+  it('installs a bundle signed by a key in /etc/nodeos/update-keys.json into slot B, then prefers B', async () => {
+    const { root, host, remounts, flushed } = boardRoot({ keys: keysJson(trusted) });
+    const file = join(root, 'tmp', 'b2.nodeos-update');
+    writeFileSync(file, bundle(trusted));
+    const steps: string[] = [];
+    const r = await updateBoard(file, (m) => steps.push(m), host);
+    assert.deepEqual(r, { slot: 'B', build: 'b2', signedBy: trustedKey(trusted).id, bytes: files.system.length + files.kernel.length + files.initramfs.length });
+    const slotB = readFileSync(join(root, 'dev/mmcblk0p3'));
+    assert.ok(slotB.subarray(0, files.system.length).equals(files.system), 'the system is in slot B');
+    assert.ok(readFileSync(join(root, 'dev/mmcblk0p2')).equals(Buffer.alloc(1 << 20, 1)), 'the running slot A is untouched');
+    assert.ok(readFileSync(join(root, 'boot', layout.boot.slots.B.kernel)).equals(files.kernel));
+    assert.ok(readFileSync(join(root, 'boot', layout.boot.slots.B.initramfs)).equals(files.initramfs));
+    const st = readSlots(decodeEnv(readFileSync(join(root, 'boot/uboot.env'))).vars);
+    assert.deepEqual(st.order, ['B', 'A']);
+    assert.deepEqual(st.slots.B, { slot: 'B', build: 'b2', confirmed: false, triesLeft: layout.bootlimit });
+    assert.ok(remounts.length > 0 && remounts.every((p) => p === join(root, 'boot')), 'every write to /boot is inside a read-write remount');
+    assert.deepEqual(flushed, [join(root, 'dev/mmcblk0p3')], "slot B's cache is dropped before it is read back");
+    assert.ok(steps.length > 0);
+  });
+
+  it('an upload (a stream, as the SSH subsystem hands it) is staged in /tmp and removed afterwards', async () => {
+    const { root, host } = boardRoot({ keys: keysJson(trusted) });
+    const stream = new PassThrough();
+    stream.end(bundle(trusted));
+    const steps: string[] = [];
+    const r = await updateBoard(stream, (m) => steps.push(m), host);
+    assert.equal(r.build, 'b2');
+    assert.equal(steps[0], 'receiving the bundle');
+    assert.deepEqual(readdirSync(join(root, 'tmp')), [], 'the staged bundle is gone');
+  });
+
+  for (const [what, keys, key, code] of [
+    ['signed by a key the board does not trust', keysJson(trusted), generateKeyPairSync('ed25519').privateKey, 'EUPDATE_SIGNATURE'],
+    ['unsigned', keysJson(trusted), undefined, 'EUPDATE_UNSIGNED'],
+    ['trusted keys file missing: no key, so no update', undefined, trusted, 'EUPDATE_SIGNATURE'],
+    ['trusted keys file lists other keys only', keysJson(generateKeyPairSync('ed25519').privateKey), trusted, 'EUPDATE_SIGNATURE'],
+  ] as const) {
+    it(`refuses a bundle ${what}: ${code}, the card as it was`, async () => {
+      const { root, host } = boardRoot(keys === undefined ? {} : { keys });
+      const before = cardState(root);
+      const file = join(root, 'tmp', 'x.nodeos-update');
+      writeFileSync(file, bundle(key));
+      await assert.rejects(updateBoard(file, () => undefined, host), (e: BspError) => e.code === code);
+      assert.deepEqual(cardState(root), before);
+      assert.equal(existsSync(join(root, 'boot', layout.boot.slots.B.kernel)), false);
+    });
+  }
+
+  it('refuses a bundle for another board, an unconfirmed running slot, and a system not started from a slot', async () => {
+    const other = boardRoot({ keys: keysJson(trusted) });
+    const file = join(other.root, 'tmp', 'x.nodeos-update');
+    writeFileSync(file, bundle(trusted, 'rpi4b'));
+    const before = cardState(other.root);
+    await assert.rejects(updateBoard(file, () => undefined, other.host), (e: BspError) => /^EUPDATE/.test(e.code) && /rpi4b/.test(e.message));
+    assert.deepEqual(cardState(other.root), before);
+    const unconfirmed = boardRoot({ keys: keysJson(trusted), confirmed: false });
+    await assert.rejects(updateBoard(file, () => undefined, unconfirmed.host), (e: BspError) => e.code === 'EUPDATE_UNCONFIRMED');
+    const direct = boardRoot({ keys: keysJson(trusted), cmdline: 'console=ttyS1,115200\n' });
+    await assert.rejects(updateBoard(file, () => undefined, direct.host), (e: BspError) => e.code === 'EUPDATE' && /direct boot/.test(e.message));
+  });
+});
