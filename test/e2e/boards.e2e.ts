@@ -9,9 +9,10 @@
  * generated checks on the same boot (SPECIFIC below).
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { prepareEmulation, startEmulation, type BoardProfile, type BuildManifest } from '../../src/index.js';
+import { bootPartitionIn, prepareEmulation, startEmulation, type BoardProfile, type BuildManifest } from '../../src/index.js';
 import { assertBootLog, boardChecks, bootsDirect, emulatedBoards, runChecks, startupArgs } from '../helpers/board-checks.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
@@ -28,6 +29,24 @@ interface Booted {
   c: Console;
   profile: BoardProfile;
   manifest: BuildManifest;
+  /** The built card image. */
+  image: string;
+}
+
+/** The files on the card's boot partition, as mtools lists them (not the builder's manifest). */
+function cardFiles(image: string): string[] {
+  const { offset } = bootPartitionIn(image);
+  return execFileSync('mdir', ['-/', '-b', '-i', `${image}@@${offset}`, '::/'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.startsWith('::/') && !l.endsWith('/'))
+    .map((l) => l.slice(3))
+    .sort();
+}
+
+/** A file from the card's boot partition, read by mtools. */
+function cardFile(image: string, path: string): Buffer {
+  const { offset } = bootPartitionIn(image);
+  return execFileSync('mcopy', ['-n', '-i', `${image}@@${offset}`, `::/${path}`, '-']);
 }
 
 /** What is specific to a board, checked on the boot the generated checks used. */
@@ -44,17 +63,18 @@ const SPECIFIC: Record<string, { what: string; run: (b: Booted) => Promise<void>
     // stays 0 in /proc/interrupts; the mini UART's interrupt stalls the kernel for minutes),
     // so the checks run as nodeos.run= lines (bootsDirect).
     what: 'the Pi 4 firmware (start4.elf, fixup4.dat) and its DTB are on the card',
-    run: async ({ manifest }) => {
-      assert.deepEqual(
-        manifest.bootFiles.map((f) => f.path).filter((p) => /^(start|fixup|bcm)/.test(p)),
-        ['bcm2711-rpi-4-b.dtb', 'fixup4.dat', 'start4.elf'],
-      );
+    run: async ({ image }) => {
+      assert.deepEqual(cardFiles(image).filter((p) => /^(start|fixup|bcm)/.test(p)), ['bcm2711-rpi-4-b.dtb', 'fixup4.dat', 'start4.elf']);
+      // The firmware loads the DTB by that name: it must be the Pi 4's tree, as dtc reads it.
+      const dts = execFileSync('dtc', ['-q', '-I', 'dtb', '-O', 'dts', '-'], { input: cardFile(image, 'bcm2711-rpi-4-b.dtb'), encoding: 'utf8' });
+      assert.match(dts, /compatible = "raspberrypi,4-model-b", "brcm,bcm2711";/);
+      assert.match(cardFile(image, 'config.txt').toString(), /^arm_64bit=1$/m);
     },
   },
   'qemu-virt': {
     what: "no Pi firmware and no DTB of ours: U-Boot finds boot.scr, which imports the card's uboot.env; board.env survives board.reboot(); board.poweroff() ends QEMU",
-    run: async ({ c, manifest }) => {
-      assert.deepEqual(manifest.bootFiles.map((f) => f.path).sort(), ['boot.scr', 'layout.json', 'slot-a/Image.gz', 'slot-a/initrd.zst', 'u-boot.bin', 'uboot.bak', 'uboot.env']);
+    run: async ({ c, manifest, image }) => {
+      assert.deepEqual(cardFiles(image), ['boot.scr', 'layout.json', 'slot-a/Image.gz', 'slot-a/initrd.zst', 'u-boot.bin', 'uboot.bak', 'uboot.env']);
       assert.equal(manifest.devicetree.source, 'firmware');
       assert.equal(manifest.artifacts.debian.firmware, undefined, 'no firmware package fetched');
       // U-Boot keeps its own environment in flash (empty here) and finds boot.scr on the disk.
@@ -98,7 +118,7 @@ for (const profile of emulatedBoards().filter((p) => !OWN_SUITE.has(p.id))) {
         await runChecks(c, checks, direct ? 'startup' : 'typed', BOOT_MS);
         assertBootLog(c, profile, manifest.build);
         console.log(`      ${profile.id}: REPL prompt ${(ms / 1000).toFixed(1)} s after QEMU start (${direct ? 'direct' : 'U-Boot path'})`);
-        await specific?.run({ c, profile, manifest });
+        await specific?.run({ c, profile, manifest, image });
       } finally {
         c.stop();
       }

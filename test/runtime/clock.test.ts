@@ -31,9 +31,16 @@ describe('the board clock', () => {
     const r = await askTime({ ntp: ['a', 'b'], http: ['http://t/'] }, { sntp, http });
     assert.deepEqual(tried, ['a', 'b', 'http://t/']);
     assert.equal(r.sample?.source, 'http http://t/');
-    const none = await askTime({ ntp: ['a'], http: [] }, { sntp, http });
+    // Nothing answers: every source's error, SNTP's and HTTP's, in the order tried.
+    const failingHttp = async (u: string): Promise<ClockSample> => {
+      tried.push(u);
+      throw new Error(`http ${u}: connect ECONNREFUSED`);
+    };
+    tried.length = 0;
+    const none = await askTime({ ntp: ['a'], http: ['http://t/', 'https://u/'] }, { sntp, http: failingHttp });
     assert.equal(none.sample, undefined);
-    assert.deepEqual(none.errors, ['ntp a:123: no answer']);
+    assert.deepEqual(tried, ['a', 'http://t/', 'https://u/']);
+    assert.deepEqual(none.errors, ['ntp a:123: no answer', 'http http://t/: connect ECONNREFUSED', 'http https://u/: connect ECONNREFUSED']);
   });
 
   it('an HTTP Date from a server on loopback moves the clock by its offset', async () => {
