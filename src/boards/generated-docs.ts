@@ -39,7 +39,9 @@ export function boardsTable(boardsDir?: string): string {
     // No QEMU machine has the Pis' SDIO radios: the firmware is checked against its package only,
     // and the WPA join is proven on mac80211_hwsim radios (test/e2e/wifi.e2e.ts).
     const wifi = p.wifi?.firmware ? [`the Wi-Fi radio (${p.wifi.chip.split(' ')[0]}: no QEMU model; firmware files checked against ${p.wifi.firmware.package}; the join proven on mac80211_hwsim)`] : [];
-    const unproven = [boot, ...net, ...gadget, ...wifi].filter(Boolean).join('; ') || '-';
+    // Where no emulated U-Boot reads this board's card, the boot model proves which device it is.
+    const model = p.boot.card && (!p.emulation || bootsDirectUnderQemu(p)) ? [`the card as U-Boot's mmc device and its environment's home: proven by the [boot model](docs/boot-chain.md#the-boot-model-what-the-boards-u-boot-does-with-the-card) instead`] : [];
+    const unproven = [boot, ...model, ...net, ...gadget, ...wifi].filter(Boolean).join('; ') || '-';
     return `| \`${p.id}\` | ${p.name} | ${p.soc.name} | ${p.devicetree.dtb ?? '(firmware)'} | ${p.console.device} | ${p.emulation ? `\`-M ${p.emulation.qemu.machine}\`` : '-'} | ${unproven} | ${status} |`;
   });
   return ['| id | board | SoC | device tree | console | QEMU | not proven under emulation | status |', '|---|---|---|---|---|---|---|---|', ...rows].join('\n');

@@ -140,6 +140,12 @@ export const BoardProfileSchema = Type.Object(
             { additionalProperties: false },
           ),
         ),
+        card: Type.Optional(
+          Type.String({
+            pattern: '^(/[A-Za-z0-9,._+@-]+)+$',
+            description: "device-tree path of the controller the card sits on, e.g. /emmc2bus/mmc@7e340000: the boot model checks that U-Boot numbers it as boot.uboot.device says and keeps its environment there",
+          }),
+        ),
         files: Type.Optional(
           Type.Array(
             Type.Object(

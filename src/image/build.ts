@@ -34,6 +34,7 @@ import {
 } from '../layout/index.js';
 import { createBmap } from './bmap-writer.js';
 import { checkBootChain } from './boot-chain.js';
+import { ubootModelFor, type UbootEnvLocation, type UbootMmc } from '../boot-model/index.js';
 import { scriptImage } from './uimage.js';
 import { writeSparseImage } from './disk.js';
 import { buildStage1, runtimeFiles, splitModules, systemEntries } from './initramfs.js';
@@ -116,6 +117,8 @@ export interface BuildManifest {
   uboot: { env: Record<string, string> };
   /** The boot-chain rules the image was checked against (docs/boot-chain.md), all kept. */
   bootChain: { id: string; step: string; detail: string }[];
+  /** The boot model's facts (U-Boot's MMC numbers, the card's, its environment's home) and its findings, all kept. */
+  bootModel: { uboot: { mmc: UbootMmc[]; card?: number; env: UbootEnvLocation }; findings: { id: string; detail: string }[] };
 }
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
@@ -366,6 +369,11 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const sha256File = `${image}.sha256`;
   writeFileSync(sha256File, `${imageSha}  ${basename(image)}\n`);
 
+  // What the board's U-Boot will do with this card, from its build configuration, its binary
+  // and the DTB the firmware hands it (src/boot-model): QEMU puts cards elsewhere than boards do.
+  const model = ubootModelFor(profile, { ubootDir: artifacts.debs.uboot ?? '', ...(dtb ? { dtb } : {}), envFile: layout.env.file, envSize: layout.env.size });
+  const unproven = model.findings.filter((f) => !f.ok);
+  if (unproven.length > 0) throw new BspError('EBOOT_MODEL', `${image} would not boot on a real ${profile.name}: ${unproven.map((f) => `${f.id}: ${f.detail}${f.fix ? ` (fix: ${f.fix})` : ''}`).join('; ')}`);
   // The steps a real board takes that QEMU skips: an image that breaks one is not written out as done.
   const chain = checkBootChain(image, profile);
   const broken = chain.filter((r) => !r.ok);
@@ -390,6 +398,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     bootFiles: bootFiles.map((f) => ({ path: f.path, size: f.data.length, sha256: sha256(f.data) })).sort((a, b) => a.path.localeCompare(b.path)),
     uboot: { env: Object.fromEntries(envVars) },
     bootChain: chain.map(({ id, step, detail }) => ({ id, step, detail })),
+    bootModel: { uboot: { mmc: model.mmc, ...(model.cardNumber !== undefined ? { card: model.cardNumber } : {}), env: model.env }, findings: model.findings.map(({ id, detail }) => ({ id, detail })) },
   };
   const manifestPath = outputs.manifest;
   writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + '\n');

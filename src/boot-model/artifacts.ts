@@ -1,0 +1,42 @@
+/** The boot model's inputs found in the build's unpacked artifacts. */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import type { BoardProfile } from '../boards/index.js';
+import { BspError } from '../errors.js';
+import { checkUbootModel, type UbootModel } from './check.js';
+import { parseFdt } from './fdt.js';
+import { drives, parseKconfig } from './uboot.js';
+
+/**
+ * The `.config` of the profile's U-Boot build: Debian ships it beside the binaries, as
+ * usr/share/doc/<package>/configs/config.<build>.gz, where <build> is the folder of
+ * boot.uboot.file (rpi_arm64/u-boot.bin -> config.rpi_arm64.gz).
+ */
+export function ubootBuildConfig(profile: BoardProfile, ubootDir: string): Map<string, string> {
+  const u = profile.boot.uboot;
+  if (!u) throw new BspError('EBOARD_UNSUPPORTED', `${profile.id} has no boot.uboot`);
+  const build = u.file.split('/').slice(0, -1).join('/');
+  const file = join(ubootDir, 'usr/share/doc', u.package, 'configs', `config.${build}.gz`);
+  if (!existsSync(file)) throw new BspError('EARTIFACT', `${u.package} has no build configuration for ${build} (usr/share/doc/${u.package}/configs/config.${build}.gz): the boot model cannot tell where this U-Boot keeps its environment`);
+  return parseKconfig(gunzipSync(readFileSync(file)).toString('utf8'));
+}
+
+/**
+ * The U-Boot model of a build: `ubootDir` is the unpacked U-Boot package, `dtb` the device tree
+ * the firmware hands U-Boot (the kit's, overlays applied), absent when U-Boot brings its own.
+ */
+export function ubootModelFor(profile: BoardProfile, o: { ubootDir: string; dtb?: Buffer; envFile: string; envSize: number }): UbootModel {
+  const u = profile.boot.uboot;
+  if (!u) throw new BspError('EBOARD_UNSUPPORTED', `${profile.id} has no boot.uboot`);
+  const config = ubootBuildConfig(profile, o.ubootDir);
+  const binary = readFileSync(join(o.ubootDir, 'usr/lib/u-boot', u.file));
+  return checkUbootModel({
+    ...(o.dtb && profile.boot.card ? { tree: parseFdt(o.dtb, profile.devicetree.dtb ?? 'the DTB'), card: profile.boot.card } : {}),
+    config,
+    isDriven: drives(binary),
+    device: u.device,
+    envFile: o.envFile,
+    envSize: o.envSize,
+  });
+}

@@ -1,0 +1,9 @@
+/**
+ * The boot model: what a board's boot loader and kernel will do with a card, computed from
+ * the build's real artifacts (the DTB the firmware hands on, the U-Boot build's `.config`
+ * and binary) instead of assumed; see docs/boot-chain.md.
+ */
+export { aliases, isEnabled, nodeAt, parseFdt, propStrings, walk, type FdtNode } from './fdt.js';
+export { drives, parseKconfig, ubootEnvLocation, ubootMmcNumbers, type UbootEnvLocation, type UbootMmc } from './uboot.js';
+export { checkUbootModel, type ModelFinding, type UbootModel, type UbootModelInput } from './check.js';
+export { ubootModelFor, ubootBuildConfig } from './artifacts.js';

@@ -1,0 +1,65 @@
+/**
+ * The boot model against the real U-Boot (needs the Debian artifacts, cached, and QEMU): for
+ * each Pi whose SoC QEMU has, Debian's rpi_arm64 U-Boot runs with the DTB the kit puts on
+ * the card, and the MMC numbers it prints must be the ones the model computed from the same
+ * files. QEMU's card sits elsewhere than the board's, but U-Boot's numbering is the tree's:
+ * this is what lets the model, not the emulator, prove the Pi 4's and the Pi 400's card
+ * (mmc 0 by the kit's alias, where the environment is).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ubootModelFor } from '../../src/boot-model/index.js';
+import { e2eOut } from '../helpers/out.js';
+import { Cache, deviceTree, fetchArtifacts, getBoard, kernelFiles, layoutFor, defaultBoardsDir } from '../../src/index.js';
+
+/** U-Boot's "MMC:" line under QEMU (its console is on the second serial port after relocation). */
+function ubootMmcLine(machine: string, uboot: string, dtb: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const q = spawn('qemu-system-aarch64', ['-M', machine, '-accel', 'tcg,thread=single', '-kernel', uboot, '-dtb', dtb, '-serial', 'null', '-serial', 'stdio', '-display', 'none', '-monitor', 'none', '-nic', 'none'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const timer = setTimeout(() => (q.kill('SIGKILL'), reject(new Error(`no MMC: line from U-Boot in 120 s:\n${out}`))), 120_000);
+    q.stdout.on('data', (d: Buffer) => {
+      out += d.toString('latin1');
+      const m = /MMC:[ \t]+([^\r\n]+)\r?\n/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        q.kill('SIGKILL');
+        resolve(m[1]!.trim());
+      }
+    });
+  });
+}
+
+const CASES: [board: string, machine: string, expectCard: number][] = [
+  ['rpi3b', 'raspi3b', 0],
+  ['rpi3aplus', 'raspi3ap', 0],
+  ['rpi4b', 'raspi4b', 0],
+  ['rpi400', 'raspi4b', 0],
+];
+
+describe("the boot model's U-Boot numbering is the real U-Boot's (Debian's rpi_arm64 under QEMU, the kit's DTBs)", () => {
+  for (const [id, machine, expectCard] of CASES) {
+    it(`${id}: the card's controller is mmc ${expectCard} in the model and in U-Boot's own MMC: line`, async () => {
+      const profile = getBoard(id).profile;
+      const cache = new Cache();
+      const a = await fetchArtifacts(profile, { cache });
+      const dtb = deviceTree(profile, kernelFiles(a.debs.kernel!).dtbDir, join(defaultBoardsDir(), 'overlays'), cache);
+      const layout = layoutFor(profile, 1);
+      const model = ubootModelFor(profile, { ubootDir: a.debs.uboot!, dtb, envFile: layout.env.file, envSize: layout.env.size });
+      assert.deepEqual(model.findings.filter((f) => !f.ok), []);
+      assert.equal(model.cardNumber, expectCard);
+      const dir = e2eOut('boot-model');
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, `${id}.dtb`);
+      writeFileSync(file, dtb);
+      const line = await ubootMmcLine(machine, join(a.debs.uboot!, 'usr/lib/u-boot', profile.boot.uboot!.file), file);
+      rmSync(file);
+      // U-Boot lists "name: number" per device, in its own order.
+      const printed = new Map(line.split(', ').map((d) => d.split(': ') as [string, string]).map(([n, k]) => [n, Number(k)]));
+      const modelled = new Map(model.mmc.map((m) => [m.path.split('/').pop()!, m.number]));
+      assert.deepEqual(printed, modelled, `U-Boot printed "MMC: ${line}"`);
+    });
+  }
+});
