@@ -6,6 +6,7 @@
  * that the kit's bootcmd, boot.scr and boot counting (saveenv of uboot.env) use that device.
  */
 import { nodeAt, type FdtNode } from './fdt.js';
+import { functionNeeds, type KernelTables } from './linux.js';
 import { ubootEnvLocation, ubootMmcNumbers, type UbootEnvLocation, type UbootMmc } from './uboot.js';
 
 /** One rule of the model. */
@@ -113,4 +114,31 @@ export function checkUbootModel(i: UbootModelInput): UbootModel {
     add({ id: 'BM_UBOOT_ENV_DEVICE', ok: true, property: 'CONFIG_ENV_IS_IN_*', detail: `U-Boot keeps its environment in ${env.where}: boot.scr imports ${i.envFile} from ${i.device} and saves it there` });
   }
   return model;
+}
+
+/** The card under Linux: what its controller's closure needs in the small initramfs, and whether everything in it can probe. */
+export interface LinuxCardModel {
+  /** Modules stage 1 must load, dependencies first. */
+  modules: string[];
+  findings: ModelFinding[];
+}
+
+/** Check the card's closure (BM_LINUX_CARD): no disabled provider, no provider without a driver. */
+export function checkLinuxCard(tree: FdtNode, card: string, tables: KernelTables): LinuxCardModel {
+  const node = nodeAt(tree, card);
+  if (!node) return { modules: [], findings: [{ id: 'BM_LINUX_CARD', ok: false, node: card, detail: `the device tree has no node ${card}`, fix: 'set boot.card to the card controller\'s path in the board\'s DTB' }] };
+  const needs = functionNeeds(tree, [node], tables);
+  const problems = [
+    ...needs.disabled.map((d) => `${d.node} is disabled${d.via ? ` (needed by ${d.via})` : ''}`),
+    ...needs.undriven.map((d) => `no driver for ${d.node} (${d.compatibles.join(', ') || 'no compatible'})${d.via ? `, needed by ${d.via}` : ''}`),
+  ];
+  const list = needs.modules.map((m) => `${m.module}${m.via ? ` (${m.via})` : ''}`).join(', ');
+  return {
+    modules: needs.modules.map((m) => m.module),
+    findings: [
+      problems.length
+        ? { id: 'BM_LINUX_CARD', ok: false, node: card, detail: `the card's controller cannot probe: ${problems.join('; ')}`, fix: 'enable the provider with an overlay, or build its driver' }
+        : { id: 'BM_LINUX_CARD', ok: true, node: card, detail: `the card's controller and what it references probe with ${list || 'built-in drivers only'}; stage 1 loads ${needs.modules.length ? 'those modules' : 'no module for it'}` },
+    ],
+  };
 }

@@ -34,7 +34,8 @@ import {
 } from '../layout/index.js';
 import { createBmap } from './bmap-writer.js';
 import { checkBootChain } from './boot-chain.js';
-import { ubootModelFor, type UbootEnvLocation, type UbootMmc } from '../boot-model/index.js';
+import { modulesDir } from './kernel-modules.js';
+import { checkLinuxCard, kernelTables, parseFdt, ubootModelFor, type UbootEnvLocation, type UbootMmc } from '../boot-model/index.js';
 import { scriptImage } from './uimage.js';
 import { writeSparseImage } from './disk.js';
 import { buildStage1, runtimeFiles, splitModules, systemEntries } from './initramfs.js';
@@ -118,7 +119,7 @@ export interface BuildManifest {
   /** The boot-chain rules the image was checked against (docs/boot-chain.md), all kept. */
   bootChain: { id: string; step: string; detail: string }[];
   /** The boot model's facts (U-Boot's MMC numbers, the card's, its environment's home) and its findings, all kept. */
-  bootModel: { uboot: { mmc: UbootMmc[]; card?: number; env: UbootEnvLocation }; findings: { id: string; detail: string }[] };
+  bootModel: { uboot: { mmc: UbootMmc[]; card?: number; env: UbootEnvLocation }; findings: { id: string; detail: string }[]; stage1?: string[] };
 }
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
@@ -288,7 +289,14 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const build = sha256(JSON.stringify([artifacts.lock, profile, epoch, runtimeHash, targetModulesLockHash(), STAGE1_INIT, SQUASHFS_OPTIONS, trusted, ...(apps.length ? [apps.map((x) => x.hash)] : []), ...(builtKernel ? [builtKernel] : [])])).slice(0, 12);
   const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
   const layout = layoutFor(profile, ids.readUInt32LE(4));
-  const kmods = splitModules(profile, kernelRoot(artifacts));
+  const kernel = kernelFiles(kernelRoot(artifacts));
+  const dtb = profile.devicetree.dtb
+    ? deviceTree(profile, kernel.dtbDir, join(o.boardsDir ?? defaultBoardsDir(), 'overlays'), cache)
+    : undefined;
+  // The card under Linux (src/boot-model): its controller's closure in the DTB, each provider's
+  // driver from the kernel's own tables; those modules go into stage 1 wherever they live.
+  const linuxCard = dtb && profile.boot.card ? checkLinuxCard(parseFdt(dtb, profile.devicetree.dtb), profile.boot.card, kernelTables(modulesDir(kernelRoot(artifacts)).dir, kernel.release, kernel.image, cache)) : undefined;
+  const kmods = splitModules(profile, kernelRoot(artifacts), linuxCard?.modules ?? []);
   const system = await stage('system', () => {
     const c = systemEntries(profile, layout, artifacts, cache, build, epoch, modules.dir, kmods.release, kmods.system, runtime, apps);
     // The keys this system takes updates from (none: it takes none).
@@ -300,11 +308,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     throw new BspError('ESYSTEM_SIZE', `the system is ${(system.image.length / (1 << 20)).toFixed(1)} MiB but slot A (${slotA.name}) holds ${slotA.sizeMiB} MiB: make the system partitions larger in the profile`);
   }
   const stage1 = await stage('initramfs', () => buildStage1(layout, artifacts, build, epoch, kmods.release, kmods.stage1));
-  const kernel = kernelFiles(kernelRoot(artifacts));
   const [initrdZst, imageGz] = await stage('compress', () => [zstdCached(cache, stage1), gzipCached(cache, readFileSync(kernel.image), 'kernel')] as const);
-  const dtb = profile.devicetree.dtb
-    ? deviceTree(profile, kernel.dtbDir, join(o.boardsDir ?? defaultBoardsDir(), 'overlays'), cache)
-    : undefined;
 
   const envVars = [...applySettings(new Map(ubootEnvironment(profile, build, layout, o.sshKeys?.length ? { [ENV_SSH_KEYS]: sshKeyLines(o.sshKeys) } : {})), o.settings ?? {})].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const envText = envVars.map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
@@ -372,7 +376,8 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   // What the board's U-Boot will do with this card, from its build configuration, its binary
   // and the DTB the firmware hands it (src/boot-model): QEMU puts cards elsewhere than boards do.
   const model = ubootModelFor(profile, { ubootDir: artifacts.debs.uboot ?? '', ...(dtb ? { dtb } : {}), envFile: layout.env.file, envSize: layout.env.size });
-  const unproven = model.findings.filter((f) => !f.ok);
+  const findings = [...model.findings, ...(linuxCard?.findings ?? [])];
+  const unproven = findings.filter((f) => !f.ok);
   if (unproven.length > 0) throw new BspError('EBOOT_MODEL', `${image} would not boot on a real ${profile.name}: ${unproven.map((f) => `${f.id}: ${f.detail}${f.fix ? ` (fix: ${f.fix})` : ''}`).join('; ')}`);
   // The steps a real board takes that QEMU skips: an image that breaks one is not written out as done.
   const chain = checkBootChain(image, profile);
@@ -398,7 +403,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     bootFiles: bootFiles.map((f) => ({ path: f.path, size: f.data.length, sha256: sha256(f.data) })).sort((a, b) => a.path.localeCompare(b.path)),
     uboot: { env: Object.fromEntries(envVars) },
     bootChain: chain.map(({ id, step, detail }) => ({ id, step, detail })),
-    bootModel: { uboot: { mmc: model.mmc, ...(model.cardNumber !== undefined ? { card: model.cardNumber } : {}), env: model.env }, findings: model.findings.map(({ id, detail }) => ({ id, detail })) },
+    bootModel: { uboot: { mmc: model.mmc, ...(model.cardNumber !== undefined ? { card: model.cardNumber } : {}), env: model.env }, findings: findings.map(({ id, detail }) => ({ id, detail })), ...(linuxCard ? { stage1: linuxCard.modules } : {}) },
   };
   const manifestPath = outputs.manifest;
   writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + '\n');

@@ -17,6 +17,7 @@ import { firmwareEntries } from './firmware.js';
 import { keymaps } from './keymaps.js';
 import { keymapPath } from '../settings/env.js';
 import { ALWAYS_SHIPPED_MODULES } from '../kernel/fragments.js';
+import { normalizeModule } from '../kernel/index.js';
 import { STAGE1_INIT, stage1Config } from './stage1.js';
 import { SYSTEM_INIT, type ImageApp, type ImageLayout } from '../layout/index.js';
 import { treeEntries } from './target-modules.js';
@@ -93,9 +94,14 @@ export function runtimeFiles(root = packageRoot()): { rel: string; data: Buffer 
 // And the hardware RNG's: Node's first getrandom() waits until the entropy pool is ready.
 const STAGE1_MODULE_DIRS = ['kernel/drivers/mmc/', 'kernel/drivers/block/', 'kernel/drivers/virtio/', 'kernel/fs/squashfs/', 'kernel/drivers/watchdog/', 'kernel/drivers/char/hw_random/'];
 
-/** The board's modules split in load order: those the small initramfs loads, and the rest (the system's init loads them). */
-export function splitModules(profile: BoardProfile, kernelRoot: string): { release: string; stage1: KernelModule[]; system: KernelModule[] } {
-  const { release, modules } = resolveModules(kernelRoot, [...profile.kernel.modules, ...ALWAYS_SHIPPED_MODULES]);
+/**
+ * The board's modules split in load order: those the small initramfs loads, and the rest (the
+ * system's init loads them). `card` is what the boot model found the card needs (its
+ * controller, regulators, GPIO and pin controllers...): stage 1, whatever folder they are in.
+ */
+export function splitModules(profile: BoardProfile, kernelRoot: string, card: string[] = []): { release: string; stage1: KernelModule[]; system: KernelModule[] } {
+  const { release, modules } = resolveModules(kernelRoot, [...card, ...profile.kernel.modules, ...ALWAYS_SHIPPED_MODULES]);
+  const cardSet = new Set(card.map(normalizeModule));
   const byName = new Map(modules.map((m) => [m.name, m]));
   const early = new Set<string>();
   const add = (m: KernelModule): void => {
@@ -103,7 +109,7 @@ export function splitModules(profile: BoardProfile, kernelRoot: string): { relea
     early.add(m.name);
     for (const d of m.depends) if (byName.has(d)) add(byName.get(d)!);
   };
-  for (const m of modules) if (STAGE1_MODULE_DIRS.some((d) => m.relPath.startsWith(d)) || ALWAYS_SHIPPED_MODULES.includes(m.name)) add(m);
+  for (const m of modules) if (cardSet.has(m.name) || STAGE1_MODULE_DIRS.some((d) => m.relPath.startsWith(d)) || ALWAYS_SHIPPED_MODULES.includes(m.name)) add(m);
   return { release, stage1: modules.filter((m) => early.has(m.name)), system: modules.filter((m) => !early.has(m.name)) };
 }
 

@@ -69,6 +69,13 @@ const SPECIFIC: Record<string, { what: string; run: (b: Booted) => Promise<void>
       const dts = execFileSync('dtc', ['-q', '-I', 'dtb', '-O', 'dts', '-'], { input: cardFile(image, 'bcm2711-rpi-4-b.dtb'), encoding: 'utf8' });
       assert.match(dts, /compatible = "raspberrypi,4-model-b", "brcm,bcm2711";/);
       assert.match(cardFile(image, 'config.txt').toString(), /^arm_64bit=1$/m);
+      // U-Boot's environment is on mmc 0: the card's controller must be that (the boot model's overlay).
+      assert.match(dts, /aliases \{[^}]*mmc0 = "\/emmc2bus\/mmc@7e340000";/);
+      // The card's supplies come from regulators whose drivers are modules: stage 1 must load
+      // them, or emmc2 waits for ever on a real Pi 4 (QEMU's direct boot does not need the card).
+      const initrd = execFileSync('zstd', ['-dc'], { input: cardFile(image, 'slot-a/initrd.zst'), maxBuffer: 1 << 28 });
+      const ko = execFileSync('cpio', ['-it', '--quiet'], { input: initrd }).toString().split('\n').filter((p) => p.endsWith('.ko')).map((p) => p.split('/').pop());
+      for (const m of ['sdhci-iproc.ko', 'gpio-regulator.ko', 'fixed.ko']) assert.ok(ko.includes(m), `${m} in stage 1: ${ko.join(' ')}`);
     },
   },
   'qemu-virt': {

@@ -1,0 +1,117 @@
+/**
+ * The boot model's Linux half on small device trees compiled here by dtc (shaped like the
+ * Pi 5's card slot and PCIe) and depmod-format tables written here: the closure of what the
+ * card needs, each provider's driver, module dependencies, and each way it can fail.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkLinuxCard, closure, functionNeeds, nodeAt, parseDepmod, parseFdt, withDependencies, type KernelTables } from '../../src/boot-model/index.js';
+import { imageCompatibles } from '../../src/boot-model/linux.js';
+import { cleanupTemp, tempDir } from '../helpers/tmp.js';
+
+function tree(dts: string): ReturnType<typeof parseFdt> {
+  const dir = tempDir();
+  writeFileSync(join(dir, 't.dts'), dts);
+  return parseFdt(execFileSync('dtc', ['-q', '-I', 'dts', '-O', 'dtb', join(dir, 't.dts')]));
+}
+
+/** A Pi 5-like card slot: card-detect and supplies on the always-on GPIO block, pins from the BCM2712 pin controller. */
+const pi5 = (o: { gpioStatus?: string; pinctrlCompatible?: string } = {}): ReturnType<typeof parseFdt> =>
+  tree(`/dts-v1/;
+/ {
+	#address-cells = <2>; #size-cells = <1>;
+	interrupt-parent = <&gic>;
+	clocks { clk_emmc2: clk-emmc2 { compatible = "fixed-clock"; #clock-cells = <0>; clocks = <&nowhere>; }; };
+	nowhere: nowhere { compatible = "brcm,not-a-driver"; status = "disabled"; };
+	sd_io_1v8: regulator-sd-io { compatible = "regulator-gpio"; gpios = <&gio_aon 3 0>; };
+	sd_vcc: regulator-sd-vcc { compatible = "regulator-fixed"; gpio = <&gio_aon 4 0>; };
+	soc@107c000000 {
+		compatible = "simple-bus"; #address-cells = <1>; #size-cells = <1>;
+		gic: interrupt-controller@7fff9000 { compatible = "arm,gic-400"; interrupt-controller; #interrupt-cells = <3>; };
+		pinctrl: pinctrl@7d504100 { compatible = ${o.pinctrlCompatible ?? '"brcm,bcm2712c0-pinctrl"'}; sdio1_pins: emmc-sd { pins = "emmc_cmd"; }; };
+		gio_aon: gpio@7d517c00 { compatible = "brcm,brcmstb-gpio"; gpio-controller; #gpio-cells = <2>; ${o.gpioStatus ? `status = "${o.gpioStatus}";` : ''} };
+		mmc@fff000 {
+			compatible = "brcm,bcm2712-sdhci", "brcm,sdhci-brcmstb";
+			interrupts = <0 273 4>;
+			clocks = <&clk_emmc2>;
+			pinctrl-0 = <&sdio1_pins>; pinctrl-names = "default";
+			vqmmc-supply = <&sd_io_1v8>; vmmc-supply = <&sd_vcc>;
+			cd-gpios = <&gio_aon 5 1>;
+		};
+	};
+};
+`);
+
+/** Tables as depmod writes them for such a kernel (sdhci-brcmstb, gpio-brcmstb and the BCM2712 pin controller are modules). */
+const ALIAS = `alias of:N*T*Cbrcm,bcm2712-sdhciC* sdhci_brcmstb
+alias of:N*T*Cbrcm,bcm2712-sdhci sdhci_brcmstb
+alias of:N*T*Cbrcm,brcmstb-gpioC* gpio_brcmstb
+alias of:N*T*Cbrcm,brcmstb-gpio gpio_brcmstb
+alias of:N*T*Cbrcm,bcm2712c0-pinctrl pinctrl_brcmstb_bcm2712
+alias of:N*T*Cregulator-fixed fixed
+alias of:N*T*Cregulator-gpio gpio_regulator
+alias pci:v00001106d00003483sv*sd*bc*sc*i* vl805_quirks
+alias pci:v*d*sv*sd*bc0Csc03i30* xhci_pci
+`;
+const DEP = `kernel/drivers/mmc/host/sdhci-brcmstb.ko.xz: kernel/drivers/mmc/host/sdhci-pltfm.ko.xz kernel/drivers/mmc/host/sdhci.ko.xz
+kernel/drivers/mmc/host/sdhci-pltfm.ko.xz: kernel/drivers/mmc/host/sdhci.ko.xz
+kernel/drivers/mmc/host/sdhci.ko.xz:
+kernel/drivers/gpio/gpio-brcmstb.ko.xz:
+kernel/drivers/pinctrl/bcm/pinctrl-brcmstb-bcm2712.ko.xz: kernel/drivers/pinctrl/bcm/pinctrl-brcmstb.ko.xz
+kernel/drivers/pinctrl/bcm/pinctrl-brcmstb.ko.xz:
+kernel/drivers/regulator/fixed.ko.xz:
+kernel/drivers/regulator/gpio-regulator.ko.xz:
+kernel/drivers/usb/host/xhci-pci.ko.xz: kernel/drivers/usb/host/xhci-hcd.ko.xz
+`;
+const SOFTDEP = 'softdep xhci_pci pre: reset_raspberrypi\n';
+const tables = (): KernelTables => ({ release: 'test', ...parseDepmod(ALIAS, DEP, SOFTDEP), builtinCompatibles: ['simple-bus', 'fixed-clock', 'arm,gic-400'] });
+
+describe('boot model: the card under Linux (small DTBs by dtc, depmod-format tables)', () => {
+  after(cleanupTemp);
+
+  it("the Pi 5's card needs its GPIO block and pin controller (modules), and the regulators': dependencies first", () => {
+    const t = pi5();
+    const m = checkLinuxCard(t, '/soc@107c000000/mmc@fff000', tables());
+    assert.deepEqual(m.findings.map((f) => [f.id, f.ok]), [['BM_LINUX_CARD', true]]);
+    assert.deepEqual([...m.modules].sort(), ['fixed', 'gpio_brcmstb', 'gpio_regulator', 'pinctrl_brcmstb', 'pinctrl_brcmstb_bcm2712', 'sdhci', 'sdhci_brcmstb', 'sdhci_pltfm']);
+    for (const [dep, mod] of [['sdhci', 'sdhci_brcmstb'], ['sdhci_pltfm', 'sdhci_brcmstb'], ['pinctrl_brcmstb', 'pinctrl_brcmstb_bcm2712']]) assert.ok(m.modules.indexOf(dep!) < m.modules.indexOf(mod!), `${dep} before ${mod}`);
+    const needs = functionNeeds(t, [nodeAt(t, '/soc@107c000000/mmc@fff000')!], tables());
+    assert.deepEqual(needs.modules.find((x) => x.module === 'gpio_brcmstb'), { module: 'gpio_brcmstb', node: '/soc@107c000000/gpio@7d517c00', via: '/soc@107c000000/mmc@fff000 cd-gpios' });
+    assert.equal(needs.modules.find((x) => x.module === 'pinctrl_brcmstb_bcm2712')!.via, '/soc@107c000000/mmc@fff000 pinctrl-0', 'a pin configuration node is provided by its pin controller');
+  });
+
+  it('the closure follows supplies, GPIOs, pins, clocks, the inherited interrupt parent and the parent bus; not a clock provider\'s own inputs', () => {
+    const t = pi5();
+    const paths = closure(t, [nodeAt(t, '/soc@107c000000/mmc@fff000')!]).map((e) => e.node.path).sort();
+    assert.deepEqual(paths, ['/clocks/clk-emmc2', '/regulator-sd-io', '/regulator-sd-vcc', '/soc@107c000000', '/soc@107c000000/gpio@7d517c00', '/soc@107c000000/interrupt-controller@7fff9000', '/soc@107c000000/mmc@fff000', '/soc@107c000000/pinctrl@7d504100']);
+  });
+
+  it('BM_LINUX_CARD fails on a disabled provider and on one without a driver, naming the node and who needs it', () => {
+    const off = checkLinuxCard(pi5({ gpioStatus: 'disabled' }), '/soc@107c000000/mmc@fff000', tables());
+    assert.equal(off.findings[0]!.ok, false);
+    assert.match(off.findings[0]!.detail, /\/soc@107c000000\/gpio@7d517c00 is disabled \(needed by \/soc@107c000000\/mmc@fff000 cd-gpios\)/);
+    const none = checkLinuxCard(pi5({ pinctrlCompatible: '"brcm,bcm2712d0-pinctrl"' }), '/soc@107c000000/mmc@fff000', tables());
+    assert.match(none.findings[0]!.detail, /no driver for \/soc@107c000000\/pinctrl@7d504100 \(brcm,bcm2712d0-pinctrl\), needed by \/soc@107c000000\/mmc@fff000 pinctrl-0/);
+    assert.match(checkLinuxCard(pi5(), '/soc/mmc@0', tables()).findings[0]!.detail, /has no node \/soc\/mmc@0/);
+  });
+
+  it('a PCI device by id, else by class (the VL805 xHCI), with softdep pre: modules first', () => {
+    const t = pi5();
+    const byId = functionNeeds(t, [], tables(), ['1106:3483/0c0330']);
+    assert.deepEqual(byId.modules.map((m) => m.module), ['vl805_quirks']);
+    const byClass = functionNeeds(t, [], tables(), ['1106:9999/0c0330']);
+    assert.deepEqual(byClass.modules.map((m) => m.module), ['xhci_hcd', 'reset_raspberrypi', 'xhci_pci']);
+    assert.deepEqual(functionNeeds(t, [], tables(), ['1234:5678/ffffff']).undriven, [{ node: 'pci 1234:5678/ffffff', compatibles: [] }]);
+  });
+
+  it('depmod tables: of: and pci: aliases, dependencies with softdeps; compatibles in a kernel image', () => {
+    const t = parseDepmod(ALIAS, DEP, SOFTDEP);
+    assert.equal(t.of['brcm,bcm2712-sdhci'], 'sdhci_brcmstb');
+    assert.equal(t.pci['1106:3483'], 'vl805_quirks');
+    assert.equal(t.pciClass['0c0330'], 'xhci_pci');
+    assert.deepEqual(withDependencies('sdhci_brcmstb', t.dep), ['sdhci', 'sdhci_pltfm', 'sdhci_brcmstb']);
+    assert.deepEqual(imageCompatibles(Buffer.from('\x01\x02\0simple-bus\0brcm,bcm2711-pcie\0not a compatible\0x\0', 'latin1')), ['brcm,bcm2711-pcie', 'simple-bus']);
+  });
+});
