@@ -161,6 +161,20 @@ export const BoardProfileSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    functions: Type.Optional(
+      Type.Record(
+        Type.String({ pattern: '^[a-z][a-z0-9-]*$' }),
+        Type.Object(
+          {
+            nodes: Type.Array(Type.String({ pattern: '^(/[A-Za-z0-9,._+@-]+)+$' }), { description: "the function's device-tree nodes, e.g. /scb/ethernet@7d580000" }),
+            pci: Type.Optional(Type.Array(Type.String({ pattern: '^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}(/[0-9a-fA-F]{6})?$' }), { description: 'PCI devices behind those nodes, vendor:device/class (e.g. the VL805 xHCI: 1106:3483/0c0330)' })),
+            platform: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), { description: "platform devices a driver creates (dwc3's xhci-hcd)" })),
+          },
+          { additionalProperties: false },
+        ),
+        { description: 'functions of the board (usb, ethernet...) as device-tree nodes: the boot model finds the modules they need from the kernel package and the system loads them (docs/boot-chain.md)' },
+      ),
+    ),
     kernel: Type.Object(
       {
         source: Type.Union([

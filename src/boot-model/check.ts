@@ -142,3 +142,35 @@ export function checkLinuxCard(tree: FdtNode, card: string, tables: KernelTables
     ],
   };
 }
+
+/** A function the profile claims: its device-tree nodes, and devices the tree only implies. */
+export interface FunctionClaim {
+  nodes: string[];
+  /** PCI devices as `vendor:device/class` (e.g. the Pi 4's VL805 `1106:3483/0c0330`). */
+  pci?: string[];
+  /** Platform devices a driver creates (e.g. dwc3's `xhci-hcd`). */
+  platform?: string[];
+}
+
+/** The functions under Linux (BM_LINUX_FUNCTION, one per function): the modules the system loads for them, in order. */
+export function checkLinuxFunctions(tree: FdtNode, functions: Record<string, FunctionClaim>, tables: KernelTables): { modules: string[]; findings: ModelFinding[] } {
+  const modules: string[] = [];
+  const findings: ModelFinding[] = [];
+  for (const [name, claim] of Object.entries(functions)) {
+    const missing = claim.nodes.filter((p) => !nodeAt(tree, p));
+    const needs = functionNeeds(tree, claim.nodes.flatMap((p) => nodeAt(tree, p) ?? []), tables, claim.pci ?? [], claim.platform ?? []);
+    const problems = [
+      ...missing.map((p) => `the device tree has no node ${p}`),
+      ...needs.disabled.map((d) => `${d.node} is disabled${d.via ? ` (needed by ${d.via})` : ''}`),
+      ...needs.undriven.map((d) => `no driver for ${d.node}${d.compatibles.length ? ` (${d.compatibles.join(', ')})` : ''}${d.via ? `, needed by ${d.via}` : ''}`),
+    ];
+    for (const m of needs.modules) if (!modules.includes(m.module)) modules.push(m.module);
+    const list = needs.modules.map((m) => m.module).join(', ') || 'built-in drivers only';
+    findings.push(
+      problems.length
+        ? { id: 'BM_LINUX_FUNCTION', ok: false, node: name, detail: `${name}: ${problems.join('; ')}`, fix: `fix functions.${name} in the profile (the nodes of the board's DTB), enable the provider with an overlay, or build its driver` }
+        : { id: 'BM_LINUX_FUNCTION', ok: true, node: name, detail: `${name}: ${list}` },
+    );
+  }
+  return { modules, findings };
+}

@@ -5,6 +5,6 @@
  */
 export { aliases, isEnabled, nodeAt, parseFdt, propStrings, walk, type FdtNode } from './fdt.js';
 export { drives, parseKconfig, ubootEnvLocation, ubootMmcNumbers, type UbootEnvLocation, type UbootMmc } from './uboot.js';
-export { checkLinuxCard, checkUbootModel, type LinuxCardModel, type ModelFinding, type UbootModel, type UbootModelInput } from './check.js';
+export { checkLinuxCard, checkLinuxFunctions, checkUbootModel, type FunctionClaim, type LinuxCardModel, type ModelFinding, type UbootModel, type UbootModelInput } from './check.js';
 export { ubootModelFor, ubootBuildConfig } from './artifacts.js';
 export { closure, deviceOf, driverOf, functionNeeds, kernelTables, parseDepmod, withDependencies, type ClosureEntry, type Driver, type FunctionNeeds, type KernelTables } from './linux.js';

@@ -23,6 +23,8 @@ export interface KernelTables {
   pci: Record<string, string>;
   /** `pci:` class aliases: class, subclass, interface (6 hex digits, e.g. 0c0330 for xHCI) -> module. */
   pciClass: Record<string, string>;
+  /** `platform:` aliases: device name -> module (devices a driver creates, e.g. dwc3's xhci-hcd). */
+  platform: Record<string, string>;
   /** Module -> the modules it needs loaded first (modules.dep, then softdep pre:). */
   dep: Record<string, string[]>;
   /** Compatible strings the kernel image itself carries (its built-in drivers' match tables). */
@@ -32,8 +34,9 @@ export interface KernelTables {
 const modName = (path: string): string => path.replace(/^.*\//, '').replace(/\.ko(\.xz|\.zst|\.gz)?$/, '').replace(/-/g, '_');
 
 /** Parse depmod's modules.alias, modules.dep and modules.softdep. */
-export function parseDepmod(alias: string, dep: string, softdep: string): Pick<KernelTables, 'of' | 'pci' | 'pciClass' | 'dep'> {
+export function parseDepmod(alias: string, dep: string, softdep: string): Pick<KernelTables, 'of' | 'pci' | 'pciClass' | 'platform' | 'dep'> {
   const of: Record<string, string> = {};
+  const platform: Record<string, string> = {};
   const pci: Record<string, string> = {};
   const pciClass: Record<string, string> = {};
   for (const line of alias.split('\n')) {
@@ -46,6 +49,8 @@ export function parseDepmod(alias: string, dep: string, softdep: string): Pick<K
     if (p) pci[`${p[1]!.toLowerCase()}:${p[2]!.toLowerCase()}`] ??= module;
     const c = /^pci:v\*d\*sv\*sd\*bc([0-9A-F]{2})sc([0-9A-F]{2})i([0-9A-F]{2})\*$/.exec(pattern);
     if (c) pciClass[`${c[1]}${c[2]}${c[3]}`.toLowerCase()] ??= module;
+    const pl = /^platform:(\S+)$/.exec(pattern);
+    if (pl) platform[pl[1]!] ??= module;
   }
   const deps: Record<string, string[]> = {};
   for (const line of dep.split('\n')) {
@@ -56,7 +61,7 @@ export function parseDepmod(alias: string, dep: string, softdep: string): Pick<K
     const m = /^softdep (\S+) pre: (.*?)(?: post:.*)?$/.exec(line);
     if (m) deps[modName(m[1]!)] = [...(deps[modName(m[1]!)] ?? []), ...m[2]!.split(/\s+/).filter(Boolean).map(modName)];
   }
-  return { of, pci, pciClass, dep: deps };
+  return { of, pci, pciClass, platform, dep: deps };
 }
 
 /**
@@ -79,7 +84,7 @@ export function imageCompatibles(image: Buffer): string[] {
  * package's (the package stays as verified), cached by the package's path and release.
  */
 export function kernelTables(modulesDir: string, release: string, kernelImage: string, cache: Cache): KernelTables {
-  const key = createHash('sha256').update(`${modulesDir}\0${release}\0${kernelImage}`).digest('hex').slice(0, 32);
+  const key = createHash('sha256').update(`${TABLES_FORMAT}\0${modulesDir}\0${release}\0${kernelImage}`).digest('hex').slice(0, 32);
   const json = cache.derivedFile(`kernel-tables-${key}.json`, () => {
     const base = cache.tempPath('depmod');
     const dir = join(base, 'lib/modules', release);
@@ -98,6 +103,9 @@ export function kernelTables(modulesDir: string, release: string, kernelImage: s
   });
   return JSON.parse(json.toString('utf8')) as KernelTables;
 }
+
+/** Bumped when {@link KernelTables} changes, so cached tables of an older shape are made anew. */
+const TABLES_FORMAT = 2;
 
 /** Properties holding phandles to providers, and the provider's cell-count property. */
 const PHANDLE_LISTS: [RegExp, string | undefined][] = [
@@ -191,10 +199,17 @@ export function closure(root: FdtNode, start: FdtNode[]): ClosureEntry[] {
 /** How a node is driven. */
 export type Driver = { kind: 'module'; module: string; compatible: string } | { kind: 'builtin'; compatible: string } | { kind: 'none' };
 
-/** A node's driver: the first compatible with a module alias, else one the kernel image carries. */
-export function driverOf(n: FdtNode, t: Pick<KernelTables, 'of' | 'builtinCompatibles'>): Driver {
+/**
+ * A node's driver: the first compatible with a module alias (a PCI function's `pciVVVV,DDDD`
+ * through the pci: aliases), else one the kernel image carries.
+ */
+export function driverOf(n: FdtNode, t: Pick<KernelTables, 'of' | 'pci' | 'builtinCompatibles'>): Driver {
   const compatibles = propStrings(n, 'compatible');
-  for (const c of compatibles) if (t.of[c]) return { kind: 'module', module: t.of[c]!, compatible: c };
+  for (const c of compatibles) {
+    if (t.of[c]) return { kind: 'module', module: t.of[c]!, compatible: c };
+    const pci = /^pci([0-9a-f]{4}),([0-9a-f]{1,4})$/.exec(c);
+    if (pci && t.pci[`${pci[1]}:${pci[2]!.padStart(4, '0')}`]) return { kind: 'module', module: t.pci[`${pci[1]}:${pci[2]!.padStart(4, '0')}`]!, compatible: c };
+  }
   const builtin = new Set(t.builtinCompatibles);
   for (const c of compatibles) if (builtin.has(c)) return { kind: 'builtin', compatible: c };
   return { kind: 'none' };
@@ -223,7 +238,7 @@ export interface FunctionNeeds {
  * tree only sketches, as `vendor:device/class` (the Pi 4's VL805: `1106:3483/0c0330`): a driver
  * for the id, else for the class (xhci_pci takes every xHCI).
  */
-export function functionNeeds(root: FdtNode, nodes: FdtNode[], t: KernelTables, pciIds: string[] = []): FunctionNeeds {
+export function functionNeeds(root: FdtNode, nodes: FdtNode[], t: KernelTables, pciIds: string[] = [], platformDevices: string[] = []): FunctionNeeds {
   const modules: FunctionNeeds['modules'] = [];
   const disabled: FunctionNeeds['disabled'] = [];
   const undriven: FunctionNeeds['undriven'] = [];
@@ -235,13 +250,19 @@ export function functionNeeds(root: FdtNode, nodes: FdtNode[], t: KernelTables, 
     if (!isEnabled(e.node)) disabled.push({ node: e.node.path, ...via });
     const d = driverOf(e.node, t);
     if (d.kind === 'module') addModule(d.module, e.node.path, e.via);
-    else if (d.kind === 'none') undriven.push({ node: e.node.path, compatibles: propStrings(e.node, 'compatible'), ...via });
+    // A function's own node without a compatible describes a PCI function (its driver comes by id, below).
+    else if (d.kind === 'none' && (e.via || e.node.props.has('compatible'))) undriven.push({ node: e.node.path, compatibles: propStrings(e.node, 'compatible'), ...via });
   }
   for (const id of pciIds) {
     const [vd, cls] = id.toLowerCase().split('/');
     const m = t.pci[vd!] ?? (cls ? t.pciClass[cls] : undefined);
     if (m) addModule(m, `pci ${id}`);
     else undriven.push({ node: `pci ${id}`, compatibles: [] });
+  }
+  for (const name of platformDevices) {
+    const m = t.platform[name];
+    if (m) addModule(m, `platform ${name}`);
+    else undriven.push({ node: `platform ${name}`, compatibles: [] });
   }
   return { modules, disabled, undriven };
 }

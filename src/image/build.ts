@@ -35,7 +35,7 @@ import {
 import { createBmap } from './bmap-writer.js';
 import { checkBootChain } from './boot-chain.js';
 import { modulesDir } from './kernel-modules.js';
-import { checkLinuxCard, kernelTables, parseFdt, ubootModelFor, type UbootEnvLocation, type UbootMmc } from '../boot-model/index.js';
+import { checkLinuxCard, checkLinuxFunctions, kernelTables, parseFdt, ubootModelFor, type UbootEnvLocation, type UbootMmc } from '../boot-model/index.js';
 import { scriptImage } from './uimage.js';
 import { writeSparseImage } from './disk.js';
 import { buildStage1, runtimeFiles, splitModules, systemEntries } from './initramfs.js';
@@ -295,8 +295,12 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     : undefined;
   // The card under Linux (src/boot-model): its controller's closure in the DTB, each provider's
   // driver from the kernel's own tables; those modules go into stage 1 wherever they live.
-  const linuxCard = dtb && profile.boot.card ? checkLinuxCard(parseFdt(dtb, profile.devicetree.dtb), profile.boot.card, kernelTables(modulesDir(kernelRoot(artifacts)).dir, kernel.release, kernel.image, cache)) : undefined;
-  const kmods = splitModules(profile, kernelRoot(artifacts), linuxCard?.modules ?? []);
+  // The functions the profile claims (USB, Ethernet...): their modules go into the system, which loads them.
+  const tree = dtb ? parseFdt(dtb, profile.devicetree.dtb) : undefined;
+  const tables = tree && (profile.boot.card || profile.functions) ? kernelTables(modulesDir(kernelRoot(artifacts)).dir, kernel.release, kernel.image, cache) : undefined;
+  const linuxCard = tree && tables && profile.boot.card ? checkLinuxCard(tree, profile.boot.card, tables) : undefined;
+  const linuxFunctions = tree && tables && profile.functions ? checkLinuxFunctions(tree, profile.functions, tables) : undefined;
+  const kmods = splitModules(profile, kernelRoot(artifacts), linuxCard?.modules ?? [], linuxFunctions?.modules ?? []);
   const system = await stage('system', () => {
     const c = systemEntries(profile, layout, artifacts, cache, build, epoch, modules.dir, kmods.release, kmods.system, runtime, apps);
     // The keys this system takes updates from (none: it takes none).
@@ -376,7 +380,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   // What the board's U-Boot will do with this card, from its build configuration, its binary
   // and the DTB the firmware hands it (src/boot-model): QEMU puts cards elsewhere than boards do.
   const model = ubootModelFor(profile, { ubootDir: artifacts.debs.uboot ?? '', ...(dtb ? { dtb } : {}), envFile: layout.env.file, envSize: layout.env.size });
-  const findings = [...model.findings, ...(linuxCard?.findings ?? [])];
+  const findings = [...model.findings, ...(linuxCard?.findings ?? []), ...(linuxFunctions?.findings ?? [])];
   const unproven = findings.filter((f) => !f.ok);
   if (unproven.length > 0) throw new BspError('EBOOT_MODEL', `${image} would not boot on a real ${profile.name}: ${unproven.map((f) => `${f.id}: ${f.detail}${f.fix ? ` (fix: ${f.fix})` : ''}`).join('; ')}`);
   // The steps a real board takes that QEMU skips: an image that breaks one is not written out as done.

@@ -97,10 +97,11 @@ const STAGE1_MODULE_DIRS = ['kernel/drivers/mmc/', 'kernel/drivers/block/', 'ker
 /**
  * The board's modules split in load order: those the small initramfs loads, and the rest (the
  * system's init loads them). `card` is what the boot model found the card needs (its
- * controller, regulators, GPIO and pin controllers...): stage 1, whatever folder they are in.
+ * controller, regulators, GPIO and pin controllers...): stage 1, whatever folder they are in;
+ * `functions` is what it found the profile's functions need (USB, Ethernet...): the system.
  */
-export function splitModules(profile: BoardProfile, kernelRoot: string, card: string[] = []): { release: string; stage1: KernelModule[]; system: KernelModule[] } {
-  const { release, modules } = resolveModules(kernelRoot, [...card, ...profile.kernel.modules, ...ALWAYS_SHIPPED_MODULES]);
+export function splitModules(profile: BoardProfile, kernelRoot: string, card: string[] = [], functions: string[] = []): { release: string; stage1: KernelModule[]; system: KernelModule[] } {
+  const { release, modules } = resolveModules(kernelRoot, [...card, ...profile.kernel.modules, ...functions, ...ALWAYS_SHIPPED_MODULES]);
   const cardSet = new Set(card.map(normalizeModule));
   const byName = new Map(modules.map((m) => [m.name, m]));
   const early = new Set<string>();

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkLinuxCard, closure, functionNeeds, nodeAt, parseDepmod, parseFdt, withDependencies, type KernelTables } from '../../src/boot-model/index.js';
+import { checkLinuxCard, checkLinuxFunctions, closure, functionNeeds, nodeAt, parseDepmod, parseFdt, withDependencies, type KernelTables } from '../../src/boot-model/index.js';
 import { imageCompatibles } from '../../src/boot-model/linux.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
@@ -54,6 +54,8 @@ alias of:N*T*Cregulator-fixed fixed
 alias of:N*T*Cregulator-gpio gpio_regulator
 alias pci:v00001106d00003483sv*sd*bc*sc*i* vl805_quirks
 alias pci:v*d*sv*sd*bc0Csc03i30* xhci_pci
+alias pci:v00001DE4d00000001sv*sd*bc*sc*i* rp1_pci
+alias platform:xhci-hcd xhci_plat_hcd
 `;
 const DEP = `kernel/drivers/mmc/host/sdhci-brcmstb.ko.xz: kernel/drivers/mmc/host/sdhci-pltfm.ko.xz kernel/drivers/mmc/host/sdhci.ko.xz
 kernel/drivers/mmc/host/sdhci-pltfm.ko.xz: kernel/drivers/mmc/host/sdhci.ko.xz
@@ -113,5 +115,27 @@ describe('boot model: the card under Linux (small DTBs by dtc, depmod-format tab
     assert.equal(t.pciClass['0c0330'], 'xhci_pci');
     assert.deepEqual(withDependencies('sdhci_brcmstb', t.dep), ['sdhci', 'sdhci_pltfm', 'sdhci_brcmstb']);
     assert.deepEqual(imageCompatibles(Buffer.from('\x01\x02\0simple-bus\0brcm,bcm2711-pcie\0not a compatible\0x\0', 'latin1')), ['brcm,bcm2711-pcie', 'simple-bus']);
+  });
+
+  it("functions: a PCI function described in the tree (RP1's pci1de4,1), a platform device a driver creates (dwc3's xhci-hcd); a missing node fails", () => {
+    const t = tree(`/dts-v1/;
+/ {
+	#address-cells = <2>; #size-cells = <1>;
+	axi {
+		compatible = "simple-bus"; #address-cells = <2>; #size-cells = <1>;
+		pcie@1000120000 {
+			compatible = "brcm,bcm2712-pcie";
+			pci@0,0 { dev@0,0 { compatible = "pci1de4,1"; usb@40200000 { compatible = "snps,dwc3"; }; }; };
+		};
+	};
+};
+`);
+    const tabs: KernelTables = { ...tables(), of: { ...tables().of, 'snps,dwc3': 'dwc3' }, builtinCompatibles: ['simple-bus', 'brcm,bcm2712-pcie'] };
+    const usb = '/axi/pcie@1000120000/pci@0,0/dev@0,0/usb@40200000';
+    const r = checkLinuxFunctions(t, { usb: { nodes: [usb], platform: ['xhci-hcd'] } }, tabs);
+    assert.deepEqual(r.findings.map((f) => [f.id, f.ok, f.node]), [['BM_LINUX_FUNCTION', true, 'usb']]);
+    assert.deepEqual(r.modules, ['dwc3', 'rp1_pci', 'xhci_plat_hcd']);
+    const bad = checkLinuxFunctions(t, { usb: { nodes: [usb, '/axi/usb@1'], platform: ['no-such-device'] } }, tabs);
+    assert.match(bad.findings[0]!.detail, /usb: the device tree has no node \/axi\/usb@1; no driver for platform no-such-device/);
   });
 });

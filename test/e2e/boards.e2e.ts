@@ -63,11 +63,11 @@ const SPECIFIC: Record<string, { what: string; run: (b: Booted) => Promise<void>
     // stays 0 in /proc/interrupts; the mini UART's interrupt stalls the kernel for minutes),
     // so the checks run as nodeos.run= lines (bootsDirect).
     what: 'the Pi 4 firmware (start4.elf, fixup4.dat) and its DTB are on the card',
-    run: async ({ image }) => {
+    run: async ({ image, manifest }) => {
       assert.deepEqual(cardFiles(image).filter((p) => /^(start|fixup|bcm)/.test(p)), ['bcm2711-rpi-4-b.dtb', 'fixup4.dat', 'start4.elf']);
       // The firmware loads the DTB by that name: it must be the Pi 4's tree, as dtc reads it.
       const dts = execFileSync('dtc', ['-q', '-I', 'dtb', '-O', 'dts', '-'], { input: cardFile(image, 'bcm2711-rpi-4-b.dtb'), encoding: 'utf8' });
-      assert.match(dts, /compatible = "raspberrypi,4-model-b", "brcm,bcm2711";/);
+      assert.match(dts, /compatible = "raspberrypi,4-model-b(\\0|", ")brcm,bcm2711";/);
       assert.match(cardFile(image, 'config.txt').toString(), /^arm_64bit=1$/m);
       // U-Boot's environment is on mmc 0: the card's controller must be that (the boot model's overlay).
       assert.match(dts, /aliases \{[^}]*mmc0 = "\/emmc2bus\/mmc@7e340000";/);
@@ -76,6 +76,8 @@ const SPECIFIC: Record<string, { what: string; run: (b: Booted) => Promise<void>
       const initrd = execFileSync('zstd', ['-dc'], { input: cardFile(image, 'slot-a/initrd.zst'), maxBuffer: 1 << 28 });
       const ko = execFileSync('cpio', ['-it', '--quiet'], { input: initrd }).toString().split('\n').filter((p) => p.endsWith('.ko')).map((p) => p.split('/').pop());
       for (const m of ['sdhci-iproc.ko', 'gpio-regulator.ko', 'fixed.ko']) assert.ok(ko.includes(m), `${m} in stage 1: ${ko.join(' ')}`);
+      // The USB ports: the VL805 behind PCIe needs its firmware loaded through reset-raspberrypi, then xhci-pci.
+      for (const m of ['reset_raspberrypi', 'xhci_pci', 'xhci_hcd']) assert.ok(manifest.modules.includes(m), `${m} in ${manifest.modules.join(' ')}`);
     },
   },
   'qemu-virt': {

@@ -64,7 +64,8 @@ describe("rpi5b on Debian's 7.x kernel (built and inspected; no QEMU machine)", 
     } finally {
       fat.close();
     }
-    for (const m of ['rp1_pci', 'clk_rp1', 'pinctrl_rp1', 'macb', 'sdhci_brcmstb', 'iproc_rng200', 'bcm2835_wdt']) {
+    // RP1's MSIs go to the MIP (irq_bcm2712_mip); its USB is dwc3, whose host side is xhci-plat-hcd (the boot model's functions).
+    for (const m of ['rp1_pci', 'clk_rp1', 'pinctrl_rp1', 'macb', 'sdhci_brcmstb', 'iproc_rng200', 'bcm2835_wdt', 'irq_bcm2712_mip', 'dwc3', 'xhci_plat_hcd']) {
       assert.ok(manifest.modules.some((x) => x.replace(/-/g, '_') === m), `${m} in ${manifest.modules.join(' ')}`);
     }
   });
