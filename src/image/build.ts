@@ -293,13 +293,19 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const dtb = profile.devicetree.dtb
     ? deviceTree(profile, kernel.dtbDir, join(o.boardsDir ?? defaultBoardsDir(), 'overlays'), cache)
     : undefined;
-  // The card under Linux (src/boot-model): its controller's closure in the DTB, each provider's
-  // driver from the kernel's own tables; those modules go into stage 1 wherever they live.
-  // The functions the profile claims (USB, Ethernet...): their modules go into the system, which loads them.
+  // The boot model (src/boot-model), before anything is written: what the board's U-Boot does
+  // with this card (its build configuration, its binary, the DTB the firmware hands it: QEMU puts
+  // cards elsewhere than boards do); the card under Linux (its controller's closure in the DTB,
+  // each provider's driver from the kernel's own tables: stage 1 loads them wherever they live);
+  // the functions the profile claims (USB, Ethernet...: the system loads their modules).
+  const model = ubootModelFor(profile, { ubootDir: artifacts.debs.uboot ?? '', ...(dtb ? { dtb } : {}), envFile: layout.env.file, envSize: layout.env.size });
   const tree = dtb ? parseFdt(dtb, profile.devicetree.dtb) : undefined;
   const tables = tree && (profile.boot.card || profile.functions) ? kernelTables(modulesDir(kernelRoot(artifacts)).dir, kernel.release, kernel.image, cache) : undefined;
   const linuxCard = tree && tables && profile.boot.card ? checkLinuxCard(tree, profile.boot.card, tables) : undefined;
   const linuxFunctions = tree && tables && profile.functions ? checkLinuxFunctions(tree, profile.functions, tables) : undefined;
+  const findings = [...model.findings, ...(linuxCard?.findings ?? []), ...(linuxFunctions?.findings ?? [])];
+  const unproven = findings.filter((f) => !f.ok);
+  if (unproven.length > 0) throw new BspError('EBOOT_MODEL', `the card for ${profile.id} would not boot on a real ${profile.name}: ${unproven.map((f) => `${f.id}: ${f.detail}${f.fix ? ` (fix: ${f.fix})` : ''}`).join('; ')}`);
   const kmods = splitModules(profile, kernelRoot(artifacts), linuxCard?.modules ?? [], linuxFunctions?.modules ?? []);
   const system = await stage('system', () => {
     const c = systemEntries(profile, layout, artifacts, cache, build, epoch, modules.dir, kmods.release, kmods.system, runtime, apps);
@@ -377,12 +383,6 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const sha256File = `${image}.sha256`;
   writeFileSync(sha256File, `${imageSha}  ${basename(image)}\n`);
 
-  // What the board's U-Boot will do with this card, from its build configuration, its binary
-  // and the DTB the firmware hands it (src/boot-model): QEMU puts cards elsewhere than boards do.
-  const model = ubootModelFor(profile, { ubootDir: artifacts.debs.uboot ?? '', ...(dtb ? { dtb } : {}), envFile: layout.env.file, envSize: layout.env.size });
-  const findings = [...model.findings, ...(linuxCard?.findings ?? []), ...(linuxFunctions?.findings ?? [])];
-  const unproven = findings.filter((f) => !f.ok);
-  if (unproven.length > 0) throw new BspError('EBOOT_MODEL', `${image} would not boot on a real ${profile.name}: ${unproven.map((f) => `${f.id}: ${f.detail}${f.fix ? ` (fix: ${f.fix})` : ''}`).join('; ')}`);
   // The steps a real board takes that QEMU skips: an image that breaks one is not written out as done.
   const chain = checkBootChain(image, profile);
   const broken = chain.filter((r) => !r.ok);

@@ -8,10 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ubootModelFor } from '../../src/boot-model/index.js';
+import { boardVariant } from '../helpers/board-variant.js';
+import { runCli } from '../helpers/cli.js';
 import { e2eOut } from '../helpers/out.js';
+import { cleanupTemp } from '../helpers/tmp.js';
 import { Cache, deviceTree, fetchArtifacts, getBoard, kernelFiles, layoutFor, defaultBoardsDir } from '../../src/index.js';
 
 /** U-Boot's "MMC:" line under QEMU (its console is on the second serial port after relocation). */
@@ -41,7 +44,7 @@ const CASES: [board: string, machine: string, expectCard: number][] = [
 
 describe("the boot model's U-Boot numbering is the real U-Boot's (Debian's rpi_arm64 under QEMU, the kit's DTBs)", () => {
   for (const [id, machine, expectCard] of CASES) {
-    it(`${id}: the card's controller is mmc ${expectCard} in the model and in U-Boot's own MMC: line`, async () => {
+    it(`${id}: the card's controller is mmc ${expectCard} in the model and in U-Boot's own MMC: line; the radio's firmware is in its package`, async () => {
       const profile = getBoard(id).profile;
       const cache = new Cache();
       const a = await fetchArtifacts(profile, { cache });
@@ -60,6 +63,32 @@ describe("the boot model's U-Boot numbering is the real U-Boot's (Debian's rpi_a
       const printed = new Map(line.split(', ').map((d) => d.split(': ') as [string, string]).map(([n, k]) => [n, Number(k)]));
       const modelled = new Map(model.mmc.map((m) => [m.path.split('/').pop()!, m.number]));
       assert.deepEqual(printed, modelled, `U-Boot printed "MMC: ${line}"`);
+      // The radio's files come from the package the profile names (the Pi 400's CYW43456: raspi-firmware).
+      const wifi = profile.wifi?.firmware;
+      if (wifi) for (const f of wifi.files) assert.ok(existsSync(join(a.debs.wifiFirmware!, 'usr/lib/firmware', f)), `${f} in ${wifi.package}`);
     });
   }
+
+  it("a Pi 4 without the kit's mmc0 alias is refused by the build (EBOOT_MODEL, naming the alias to add) before anything is written", async () => {
+    // The Pi 4 as it was: the mainline DTB as it is, no alias.
+    const boards = await boardVariant('rpi4b-noalias', [
+      'id: rpi4b-noalias',
+      'extends: bcm2711',
+      'name: Raspberry Pi 4 without the alias',
+      'status: supported',
+      'detection: { compatible: ["nodeos,test-rpi4b-noalias"] }',
+      'devicetree: { dtb: broadcom/bcm2711-rpi-4-b.dtb, firmwareName: bcm2711-rpi-4-b.dtb, overlays: [] }',
+      'leds: []',
+      '',
+    ].join('\n'));
+    const out = join(e2eOut('boot-model'), 'noalias');
+    rmSync(out, { recursive: true, force: true });
+    const r = await runCli('build', '--board', 'rpi4b-noalias', '--boards-dir', boards, '--out', out);
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.err, /BM_UBOOT_DEVICE: bootcmd and boot\.scr load from mmc 0:1; the card is mmc 1/);
+    assert.match(r.err, /BM_UBOOT_ENV_DEVICE: .*fix: give the card's controller the alias mmc0 .*mmc0 = "\/emmc2bus\/mmc@7e340000"/);
+    assert.match(r.err, /\[EBOOT_MODEL\]/);
+    assert.deepEqual(existsSync(out) ? readdirSync(out).filter((f) => /\.img/.test(f)) : [], [], 'no image written');
+    cleanupTemp();
+  });
 });
