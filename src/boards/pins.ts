@@ -80,9 +80,9 @@ export function findPin(profile: BoardProfile, name: string | number): PinLookup
 }
 
 /** The profile's I2C buses with their numbers (from `/dev/i2c-N`), in profile order. */
-export function i2cBuses(profile: BoardProfile): { id: string; bus: number; device: string; modules: string[] }[] {
+export function i2cBuses(profile: BoardProfile): { id: string; bus: number; device: string; modules: string[]; node?: string }[] {
   return profile.buses.flatMap((b) => {
     const m = b.kind === 'i2c' ? /^\/dev\/i2c-(\d+)$/.exec(b.device ?? '') : null;
-    return m ? [{ id: b.id, bus: Number(m[1]), device: b.device!, modules: b.modules ?? [] }] : [];
+    return m ? [{ id: b.id, bus: Number(m[1]), device: b.device!, modules: b.modules ?? [], ...(b.node ? { node: b.node } : {}) }] : [];
   });
 }

@@ -57,6 +57,12 @@ const Bus = Type.Object(
     id: Id,
     kind: Type.Union([Type.Literal('i2c'), Type.Literal('spi'), Type.Literal('uart')]),
     device: Type.String({ description: 'device node, e.g. /dev/i2c-1' }),
+    node: Type.Optional(
+      Type.String({
+        pattern: '^(/[A-Za-z0-9,._+@-]+)+$',
+        description: "the controller's device-tree path, e.g. /soc/i2c@7e804000: the bus is found by it on the running board (its number depends on probe order), the device's number being the fallback",
+      }),
+    ),
     pins: Type.Record(Type.String({ pattern: '^[a-z0-9]+$' }), Type.Integer({ minimum: 0 }), {
       description: 'signal -> SoC GPIO line, e.g. { sda: 2, scl: 3 }',
     }),

@@ -31,6 +31,9 @@ describe('I2C devices on the emulated rpi3b (QEMU >= 9)', () => {
     try {
       await c.waitFor(/\n> $/, 240_000, 0);
       assert.equal(await c.eval('globalThis.bus = await board.i2c(1); (await bus.scan()).join()'), "'72,80'");
+      // The header bus by its device-tree node, as the kernel links it (board.i2c() with no number).
+      assert.match(await c.eval("require('fs').realpathSync('/sys/class/i2c-dev/i2c-1/device/of_node')"), /\/devicetree\/base\/soc\/i2c@7e804000'$/);
+      assert.equal(await c.eval('(await (await board.i2c()).scan()).join()'), "'72,80'");
       const reply = await monitor(sock, 'qom-set /machine/peripheral/tmp0 temperature 31500');
       assert.doesNotMatch(reply, /Error/i, reply);
       // TMP105 register 0: °C in the high byte (MSB first on the wire), 1/256 steps in the low.

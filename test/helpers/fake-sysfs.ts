@@ -62,6 +62,12 @@ export function fakeSysfs(sys: string, w: SysfsWorld): () => Promise<void> {
     mkdirSync(d, { recursive: true });
     writeFileSync(join(d, 'name'), `${a.name}\n`);
     writeFileSync(join(d, 'dev'), `89:${a.bus}\n`);
+    // The adapter device's of_node: a link into the device tree, as the kernel makes it.
+    if (a.node) {
+      mkdirSync(join(sys, 'firmware/devicetree/base', a.node), { recursive: true });
+      mkdirSync(join(d, 'device'), { recursive: true });
+      symlinkSync(join(sys, 'firmware/devicetree/base', a.node), join(d, 'device/of_node'));
+    }
   }
   mkdirSync(join(sys, 'devices/platform/serial'), { recursive: true });
   // Every tty has a class entry; only those with hardware behind them have a device link.

@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { BspError } from '../../src/errors.js';
 import type { Backends } from '../../src/runtime/board/backend.js';
 import { linuxBackends } from '../../src/runtime/board/linux.js';
+import { createBoard } from '../../src/runtime/board/index.js';
+import { getBoard } from '../../src/index.js';
 import { mockBackends } from '../../src/runtime/board/mock.js';
 import { fakeSysfs, type SysfsWorld } from '../helpers/fake-sysfs.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
@@ -23,10 +25,13 @@ const WORLD: SysfsWorld = {
     { label: 'raspberrypi-exp-gpio', base: 566, ngpio: 8 },
   ],
   leds: ['mmc0', 'ACT', 'PWR'],
-  // As a Pi 3 lists them with i2c-dev loaded and the camera/display bus enabled; given unsorted.
+  // As a Pi 4 may list them with i2c-dev loaded: the HDMI DDC controllers probed first and took
+  // 0 and 1, the header's bus is 3; and a USB adapter with no device-tree node. Given unsorted.
   i2c: [
-    { bus: 1, name: 'bcm2835 (i2c@7e804000)' },
-    { bus: 0, name: 'bcm2835 (i2c@7e205000)' },
+    { bus: 3, name: 'bcm2835 (i2c@7e804000)', node: '/soc/i2c@7e804000' },
+    { bus: 1, name: 'brcmstb (i2c@7ef09500)', node: '/soc/i2c@7ef09500' },
+    { bus: 0, name: 'brcmstb (i2c@7ef04500)', node: '/soc/i2c@7ef04500' },
+    { bus: 7, name: 'CP2112 SMBus Bridge' },
   ],
   ttys: ['/dev/ttyS1', '/dev/ttyAMA0'],
 };
@@ -118,7 +123,19 @@ for (const subject of SUBJECTS) {
 
     it('I2C: the adapters i2c-dev lists, sorted by bus; a bus it does not list is EI2C_BUS, naming them', async () => {
       assert.deepEqual(b.i2c.list(), [...WORLD.i2c].sort((x, y) => x.bus - y.bus));
-      await assert.rejects(b.i2c.open(3), (e: unknown) => code('EI2C_BUS')(e) && /no I2C bus 3 \(\/dev\/i2c-3\): the buses are 0 \(bcm2835 \(i2c@7e205000\)\), 1 \(bcm2835 \(i2c@7e804000\)\)/.test((e as Error).message));
+      await assert.rejects(b.i2c.open(2), (e: unknown) => code('EI2C_BUS')(e) && /no I2C bus 2 \(\/dev\/i2c-2\): the buses are 0 \(brcmstb \(i2c@7ef04500\)\), 1 \(brcmstb \(i2c@7ef09500\)\), 3 \(bcm2835 \(i2c@7e804000\)\), 7 \(CP2112 SMBus Bridge\)/.test((e as Error).message));
+    });
+
+    it("I2C: board.i2c() opens the header's bus by its device-tree node, whatever number it got; a number still wins when given", async () => {
+      const opened: number[] = [];
+      const board = createBoard(getBoard('rpi4b').profile, { ...b, i2c: { list: () => b.i2c.list(), open: async (n) => (opened.push(n), {} as never) } });
+      await board.i2c();
+      await board.i2c(1);
+      assert.deepEqual(opened, [3, 1]);
+      // A board whose tree node is not listed (i2c-dev not loaded for it): the profile's device number.
+      const none = createBoard(getBoard('rpi4b').profile, { ...b, i2c: { list: () => [], open: async (n) => (opened.push(n), {} as never) } });
+      await none.i2c();
+      assert.deepEqual(opened, [3, 1, 1]);
     });
 
     it('Wi-Fi: an SSID or passphrase WPA cannot take is EWIFI_SETTING, the passphrase never in the message', async () => {

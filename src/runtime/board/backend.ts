@@ -69,6 +69,8 @@ export interface I2cBus {
 export interface I2cAdapter {
   bus: number;
   name: string;
+  /** The controller's device-tree path (sysfs of_node), e.g. /soc/i2c@7e804000; absent for adapters not from the tree. */
+  node?: string;
 }
 
 /** EI2C_BUS: a bus number i2c-dev does not list (the same words from every backend). */

@@ -268,10 +268,16 @@ export class Board {
     });
   }
 
-  /** An I2C bus by number; default: the profile's first I2C bus (1 on a Pi's header). */
+  /**
+   * An I2C bus by number; default: the profile's first I2C bus (the header's on a Pi), found by
+   * its controller's device-tree node (on a Pi 4 the HDMI DDC buses may probe first and take
+   * i2c-1), else by the number of its device.
+   */
   async i2c(bus?: number): Promise<I2cBus> {
     const buses = i2cBuses(this.profile);
-    const n = bus ?? buses[0]?.bus;
+    const first = buses[0];
+    const byNode = first?.node ? this.backends.i2c.list().find((a) => a.node === first.node)?.bus : undefined;
+    const n = bus ?? byNode ?? first?.bus;
     if (n === undefined) throw new BspError('EI2C_BUS', `${this.profile.name} has no I2C bus in its profile: give a bus number (board.i2c(N)); the system has ${this.backends.i2c.list().map((a) => a.bus).join(', ') || 'none'}`);
     try {
       return await this.backends.i2c.open(n);

@@ -7,7 +7,7 @@
 import { controlApp, readAppsState } from '../app-control.js';
 import { tailAppLog } from '../app-log.js';
 import { GPIO_FIFO, requestGpio, sleepSync } from '../gpio-access.js';
-import { accessSync, constants, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -158,14 +158,24 @@ function wifiInterface(): string {
   return st.iface;
 }
 
-/** I2C adapters as i2c-dev lists them under `sys`/class/i2c-dev; buses opened through i2c-bus. */
+/** The device-tree path an of_node link points to (`.../devicetree/base/soc/i2c@7e804000` -> `/soc/i2c@7e804000`). */
+function ofNode(link: string): { node?: string } {
+  try {
+    const m = /\/devicetree\/base(\/.*)$/.exec(realpathSync(link));
+    return m ? { node: m[1]! } : {};
+  } catch {
+    return {};
+  }
+}
+
+/** I2C adapters as i2c-dev lists them under `sys`/class/i2c-dev (with their device-tree node); buses opened through i2c-bus. */
 export function sysfsI2c(sys: string): I2cBackend {
   const root = join(sys, 'class/i2c-dev');
   const list = (): I2cAdapter[] =>
     existsSync(root)
       ? readdirSync(root)
           .filter((d) => /^i2c-\d+$/.test(d))
-          .map((d) => ({ bus: Number(d.slice(4)), name: readText(join(root, d, 'name')) }))
+          .map((d) => ({ bus: Number(d.slice(4)), name: readText(join(root, d, 'name')), ...ofNode(join(root, d, 'device/of_node')) }))
           .sort((a, b) => a.bus - b.bus)
       : [];
   return {

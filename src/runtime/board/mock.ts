@@ -247,7 +247,7 @@ export function mockFor(profile: BoardProfile): MockBackends {
     // Bases as a 6.6+ kernel numbers them (512 up), so global numbers look like the real thing.
     chips: profile.gpio.controllers.map((c, i) => ({ label: c.label ?? c.id, base: 512 + 64 * i, ngpio: c.lines })),
     leds: profile.leds.map((l) => l.sysfs[0]!),
-    i2c: i2cBuses(profile).map((b) => ({ bus: b.bus, name: `${b.id} (mock)` })),
+    i2c: i2cBuses(profile).map((b) => ({ bus: b.bus, name: `${b.id} (mock)`, ...(b.node ? { node: b.node } : {}) })),
     ...(profile.wifi ? { wifi: [{ ssid: 'nodeos-mock', bssid: '02:00:00:00:01:00', frequency: 2412, signal: -40, flags: '[WPA2-PSK-CCMP][ESS]' }] } : {}),
     files: {
       '/proc/device-tree/model': Buffer.from(`${profile.name} (mock)\0`),
