@@ -219,20 +219,13 @@ describe('setupUsers on made-up cards (a file as the disk, the kernel and mke2fs
     closeSync(fd);
     return h.digest('hex');
   };
-  const sector0 = (f: string): Buffer => {
-    const b = Buffer.alloc(512);
-    const fd = openSync(f, 'r');
-    readSync(fd, b, 0, 512, 0);
-    closeSync(fd);
-    return b;
-  };
 
   it('a card as flashed: entry 4 from 640 MiB to the end, announced, formatted, mounted; nothing else written', () => {
     const { file, host, calls } = card(NODEOS);
-    const before = sector0(file);
+    const before = firstSector(file);
     assert.deepEqual(setupUsers('/dev/mmcblk0', spec, 'b1', host), { state: 'created', device: '/dev/mmcblk0p4' });
     assert.deepEqual(calls, ['write 16 bytes at 494', 'partx --add --nr 4 /dev/mmcblk0', 'mke2fs /dev/mmcblk0p4', 'mount /dev/mmcblk0p4 /home', 'write /home/.nodeos']);
-    const after = sector0(file);
+    const after = firstSector(file);
     assert.ok(after.subarray(0, 494).equals(before.subarray(0, 494)) && after.subarray(510).equals(before.subarray(510)), 'only the 16 bytes of entry 4 changed');
     const table = JSON.parse(execFileSync('sfdisk', ['--json', file]).toString()) as { partitiontable: { partitions: { node: string; start: number; size: number; type: string }[] } };
     assert.deepEqual(table.partitiontable.partitions[3], { node: `${file}4`, start: 640 * 2048, size: 384 * 2048, type: '83' });
