@@ -6,7 +6,7 @@
  * that the kit's bootcmd, boot.scr and boot counting (saveenv of uboot.env) use that device.
  */
 import { nodeAt, type FdtNode } from './fdt.js';
-import { functionNeeds, type KernelTables } from './linux.js';
+import { functionNeeds, type FunctionNeeds, type KernelTables } from './linux.js';
 import { ubootEnvLocation, ubootMmcNumbers, type UbootEnvLocation, type UbootMmc } from './uboot.js';
 
 /** One rule of the model. */
@@ -123,15 +123,20 @@ export interface LinuxCardModel {
   findings: ModelFinding[];
 }
 
+/** What keeps a closure from probing: disabled providers and providers no driver matches, each with who needs it. */
+function closureProblems(needs: FunctionNeeds): string[] {
+  return [
+    ...needs.disabled.map((d) => `${d.node} is disabled${d.via ? ` (needed by ${d.via})` : ''}`),
+    ...needs.undriven.map((d) => `no driver for ${d.node}${d.compatibles.length ? ` (${d.compatibles.join(', ')})` : ''}${d.via ? `, needed by ${d.via}` : ''}`),
+  ];
+}
+
 /** Check the card's closure (BM_LINUX_CARD): no disabled provider, no provider without a driver. */
 export function checkLinuxCard(tree: FdtNode, card: string, tables: KernelTables): LinuxCardModel {
   const node = nodeAt(tree, card);
   if (!node) return { modules: [], findings: [{ id: 'BM_LINUX_CARD', ok: false, node: card, detail: `the device tree has no node ${card}`, fix: 'set boot.card to the card controller\'s path in the board\'s DTB' }] };
   const needs = functionNeeds(tree, [node], tables);
-  const problems = [
-    ...needs.disabled.map((d) => `${d.node} is disabled${d.via ? ` (needed by ${d.via})` : ''}`),
-    ...needs.undriven.map((d) => `no driver for ${d.node} (${d.compatibles.join(', ') || 'no compatible'})${d.via ? `, needed by ${d.via}` : ''}`),
-  ];
+  const problems = closureProblems(needs);
   const list = needs.modules.map((m) => `${m.module}${m.via ? ` (${m.via})` : ''}`).join(', ');
   return {
     modules: needs.modules.map((m) => m.module),
@@ -159,11 +164,7 @@ export function checkLinuxFunctions(tree: FdtNode, functions: Record<string, Fun
   for (const [name, claim] of Object.entries(functions)) {
     const missing = claim.nodes.filter((p) => !nodeAt(tree, p));
     const needs = functionNeeds(tree, claim.nodes.flatMap((p) => nodeAt(tree, p) ?? []), tables, claim.pci ?? [], claim.platform ?? []);
-    const problems = [
-      ...missing.map((p) => `the device tree has no node ${p}`),
-      ...needs.disabled.map((d) => `${d.node} is disabled${d.via ? ` (needed by ${d.via})` : ''}`),
-      ...needs.undriven.map((d) => `no driver for ${d.node}${d.compatibles.length ? ` (${d.compatibles.join(', ')})` : ''}${d.via ? `, needed by ${d.via}` : ''}`),
-    ];
+    const problems = [...missing.map((p) => `the device tree has no node ${p}`), ...closureProblems(needs)];
     for (const m of needs.modules) if (!modules.includes(m.module)) modules.push(m.module);
     const list = needs.modules.map((m) => m.module).join(', ') || 'built-in drivers only';
     findings.push(

@@ -171,7 +171,7 @@ export function closure(root: FdtNode, start: FdtNode[]): ClosureEntry[] {
       if (!kind || prop.startsWith('#')) continue;
       // A clock provider's own clock inputs are its parents, which the clock framework takes
       // when they come (the Pi's cprman lists the DSI PLLs): not needed for it to probe.
-      if (clockProvider && prop === 'clocks' && start.every((s) => s !== n)) continue;
+      if (clockProvider && prop === 'clocks' && !start.includes(n)) continue;
       const cells = u32s(value);
       for (let i = 0; i < cells.length; ) {
         const provider = byPhandle.get(cells[i]!);
@@ -201,16 +201,16 @@ export type Driver = { kind: 'module'; module: string; compatible: string } | { 
 
 /**
  * A node's driver: the first compatible with a module alias (a PCI function's `pciVVVV,DDDD`
- * through the pci: aliases), else one the kernel image carries.
+ * through the pci: aliases), else one the kernel image carries (`builtin`: its compatibles as a
+ * set, made once per closure rather than once per node).
  */
-export function driverOf(n: FdtNode, t: Pick<KernelTables, 'of' | 'pci' | 'builtinCompatibles'>): Driver {
+export function driverOf(n: FdtNode, t: Pick<KernelTables, 'of' | 'pci' | 'builtinCompatibles'>, builtin: ReadonlySet<string> = new Set(t.builtinCompatibles)): Driver {
   const compatibles = propStrings(n, 'compatible');
   for (const c of compatibles) {
     if (t.of[c]) return { kind: 'module', module: t.of[c]!, compatible: c };
     const pci = /^pci([0-9a-f]{4}),([0-9a-f]{1,4})$/.exec(c);
     if (pci && t.pci[`${pci[1]}:${pci[2]!.padStart(4, '0')}`]) return { kind: 'module', module: t.pci[`${pci[1]}:${pci[2]!.padStart(4, '0')}`]!, compatible: c };
   }
-  const builtin = new Set(t.builtinCompatibles);
   for (const c of compatibles) if (builtin.has(c)) return { kind: 'builtin', compatible: c };
   return { kind: 'none' };
 }
@@ -245,10 +245,11 @@ export function functionNeeds(root: FdtNode, nodes: FdtNode[], t: KernelTables, 
   const addModule = (m: string, node: string, via?: string): void => {
     for (const x of withDependencies(m, t.dep)) if (!modules.some((e) => e.module === x)) modules.push({ module: x, node, ...(via ? { via } : {}) });
   };
+  const builtin = new Set(t.builtinCompatibles);
   for (const e of closure(root, nodes)) {
     const via = e.via ? { via: e.via } : {};
     if (!isEnabled(e.node)) disabled.push({ node: e.node.path, ...via });
-    const d = driverOf(e.node, t);
+    const d = driverOf(e.node, t, builtin);
     if (d.kind === 'module') addModule(d.module, e.node.path, e.via);
     // A function's own node without a compatible describes a PCI function (its driver comes by id, below).
     else if (d.kind === 'none' && (e.via || e.node.props.has('compatible'))) undriven.push({ node: e.node.path, compatibles: propStrings(e.node, 'compatible'), ...via });
