@@ -12,12 +12,11 @@ export { examplePin, findPin, headerPins, pinLabel, type PinInfo, type PinLookup
 export { boardSummary, renderPinout, type PinoutOptions, type PinAnnotator } from './pinout.js';
 
 /**
- * Whether QEMU boots the board directly (kernel, DTB and initramfs, no U-Boot, no card) rather
- * than through U-Boot from the card: when its emulated console had to be moved
- * (`emulation.qemu.console`: QEMU's model of the board's console UART does not work), which
- * only a direct boot can do. The board table and the generated e2e cases both follow this.
+ * Whether typed input reaches the REPL on the board's emulated console
+ * (`emulation.qemu.serialInput`; QEMU's raspi4b delivers no UART receive interrupt): where it
+ * does not, the generated e2e cases run their checks as nodeos.run= kernel arguments.
  */
-export const bootsDirectUnderQemu = (p: BoardProfile): boolean => Boolean(p.emulation?.qemu.console);
+export const typesUnderQemu = (p: BoardProfile): boolean => p.emulation?.qemu.serialInput !== false;
 
 /** Where profiles and fragments come from. Defaults: the kit's `boards/` and `kernel-configs/`. */
 export interface BoardSource {

@@ -293,11 +293,23 @@ export const BoardProfileSchema = Type.Object(
               storage: Type.Optional(
                 Type.Union([Type.Literal('sd'), Type.Literal('virtio')], { default: 'sd', description: 'how the card is attached: SD slot or virtio-blk' }),
               ),
+              sdBus: Type.Optional(
+                Type.String({
+                  description:
+                    "QEMU's bus (a -device bus= path) for the card, where the machine's default slot is on another controller than the board's (raspi4b: /generic-sdhci/sd-bus, emmc2, the first SDHCI QEMU lists); default: the machine's own SD slot",
+                }),
+              ),
               serial: Type.Array(Type.String(), { minItems: 1, description: "the guest's device for each QEMU serial port in order, e.g. [ttyAMA0, ttyS1]" }),
               overlays: Type.Optional(Type.Array(Type.String(), { description: 'overlays applied only to the DTB QEMU gets (devices QEMU lacks)' })),
-              cmdline: Type.Optional(Type.Array(Type.String(), { description: 'extra kernel arguments for direct emulated boots' })),
+              cmdline: Type.Optional(Type.Array(Type.String(), { description: "extra kernel arguments for emulated boots (direct: on the command line; through U-Boot: in the emulated card's bootargs)" })),
               console: Type.Optional(
-                Type.String({ description: "console for direct emulated boots when QEMU's model of the board's console does not work (added as the last console=)" }),
+                Type.String({ description: "console for emulated boots when QEMU's model of the board's console does not work (added as the last console=, like cmdline)" }),
+              ),
+              serialInput: Type.Optional(
+                Type.Boolean({
+                  default: true,
+                  description: "false: this QEMU machine delivers no receive interrupt on the console (raspi4b), so typed input never reaches the REPL; tests drive it with nodeos.run= kernel arguments",
+                }),
               ),
               nic: Type.Optional(
                 Type.String({ description: "QEMU -device model of the emulated network card (usb-net on the raspi machines' dwc2, virtio-net-device on virt); its guest driver must be in kernel.modules; absent: no network under emulation" }),

@@ -172,7 +172,7 @@ before anything is fetched (ESETTINGS names the field). nodeos-bsp settings show
     .option('-b, --board <id>', "board (default: the one the image's layout.json names)")
     .option('--direct', 'skip U-Boot: boot kernel, DTB and initramfs from the image directly (faster)')
     .option('--overlay <file>', 'keep the SD card changes in this qcow2 file across runs (default: discarded)')
-    .option('--append <args>', 'extra kernel arguments for --direct, e.g. \'nodeos.run="board.GPIO17.write(1)"\'')
+    .option('--append <args>', 'extra kernel arguments, e.g. \'nodeos.run="board.GPIO17.write(1)"\' (through U-Boot: added to the emulated card\'s bootargs, as flash --cmdline would)')
     .option('--dry-run', 'print the QEMU command line and exit')
     .option('--boards-dir <dir>', "board profiles to read the board from instead of the kit's boards/")
     .option('--forward <host:board...>', "forward a TCP port of this machine's 127.0.0.1 to the board, e.g. 8080:80 (repeatable)")
@@ -189,14 +189,17 @@ board can open leave through --service: ${HOST_SERVICE_ADDRESS}:BOARDPORT reache
 127.0.0.1:HOSTPORT (e.g. a local npm registry, or a server whose Date header sets the clock:
 flash with --cmdline nodeos.timeurl=http://${HOST_SERVICE_ADDRESS}/).
 
-The console is the board's console UART (the mini UART on a Pi 3); QEMU's monitor is on
-Ctrl-A C, quit with Ctrl-A X. The image itself is never written: changes go to an overlay.
+The console is the board's console UART (the mini UART on a Pi 3), or the one its profile
+moves it to where QEMU's model of that UART does not work (the Pi 4: the PL011). Through
+U-Boot, such a console and --append go into the emulated card's uboot.env (bootargs), never
+into the image. QEMU's monitor is on Ctrl-A C, quit with Ctrl-A X. The image itself is never
+written: changes go to an overlay.
 
 Examples:
   $ nodeos-bsp emulate out/nodeos-rpi3b.img
   $ nodeos-bsp emulate --board rpi3b --direct
   $ nodeos-bsp emulate out/nodeos-rpi3b.img --overlay out/rpi3b-card.qcow2
-  $ nodeos-bsp emulate --board rpi4b --direct --append 'nodeos.run="board.GPIO17.write(1)"'
+  $ nodeos-bsp emulate --board rpi4b --append 'nodeos.run="board.GPIO17.write(1)"'
   $ nodeos-bsp emulate --board rpi3b --forward 8080:80
   $ nodeos-bsp emulate --board qemu-virt --forward 2222:22   (then: ssh -p 2222 nodeos@127.0.0.1)
   $ nodeos-bsp emulate --board rpi3b --sensor tmp105@1:0x48 --forward 8080:8080

@@ -16,6 +16,7 @@ import { applyOverlays } from '../devicetree/index.js';
 import { Fat32Reader, fileReadAt } from '../fat/index.js';
 import { DIRECT_SYSTEM, partitionBytes, readCardEnv, readLayoutAt, systemPartition, type ImageLayout } from '../layout/index.js';
 import { defaultBoardsDir } from '../paths.js';
+import { setEmulatedBootargs } from './card-env.js';
 
 /** A QEMU binary and what it can emulate. */
 export interface QemuInfo {
@@ -70,7 +71,7 @@ export interface EmulateOptions {
   overlay?: string;
   /** SD card size QEMU sees (power of two). Default 1 GiB. */
   cardSize?: number;
-  /** Extra kernel arguments for a direct boot (e.g. nodeos.run="board.GPIO17.write(1)"). */
+  /** Extra kernel arguments (e.g. nodeos.run="board.GPIO17.write(1)"): on the command line when direct, else in the emulated card's bootargs. */
   cmdline?: string[];
   /** Extra QEMU arguments (e.g. -device tmp105,...). */
   extraArgs?: string[];
@@ -195,22 +196,23 @@ export interface Emulation {
   command: string;
   args: string[];
   workDir: string;
-  /** The kernel command line when direct, from the image's uboot.env bootargs. */
+  /** The kernel command line: direct, from the image's uboot.env bootargs; through U-Boot, the emulated card's when the emulation changed them. */
   cmdline?: string;
   cleanup: () => void;
 }
 
-/** The console under emulation: the board's, or the profile's emulation console (direct boots). */
-export function emulatedConsole(profile: BoardProfile, direct: boolean): string {
+/** The console under emulation: the profile's emulation console where QEMU's model of the board's does not work, else the board's. */
+export function emulatedConsole(profile: BoardProfile): string {
+  return profile.emulation?.qemu.console ?? profile.console.device;
+}
+
+/**
+ * The kernel arguments an emulated boot adds to the card's: the profile's emulation
+ * arguments, the caller's, and the moved console last (the last console= is /dev/console).
+ */
+export function emulatedArgs(profile: BoardProfile, extra: string[] = []): string[] {
   const q = profile.emulation?.qemu;
-  if (q?.console === undefined) return profile.console.device;
-  if (!direct) {
-    throw new BspError(
-      'EQEMU_MACHINE',
-      `${profile.id}'s console ${profile.console.device} does not work under QEMU ${q.machine}; the emulated boot switches to ${q.console} on the kernel command line, which only a direct boot can do: use --direct`,
-    );
-  }
-  return q.console;
+  return [...(q?.cmdline ?? []), ...extra, ...(q?.console ? [`console=${q.console},${profile.console.baud}`] : [])];
 }
 
 /** QEMU's serial index for a console: where the profile lists it among the machine's ports. */
@@ -250,7 +252,7 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
       throw new BspError('EIMAGE', `${image} has no ${files.dtb} for the emulation overlays ${(q.overlays ?? []).join(', ')}`);
     }
     // Serial ports in order; the console's index gets the terminal (with the monitor on it).
-    const consoleDevice = emulatedConsole(profile, o.direct ?? false);
+    const consoleDevice = emulatedConsole(profile);
     const idx = serialIndex(profile, consoleDevice);
     const extra = o.serial ?? {};
     if (extra[idx] !== undefined) throw new BspError('EUSAGE', `serial ${idx} is the board's console (${consoleDevice})`);
@@ -258,14 +260,12 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
     for (let i = 0; i < count; i++) args.push('-serial', i === idx ? 'mon:stdio' : (extra[i] ?? 'null'));
     if (o.monitorSocket) args.push('-monitor', `unix:${qemuOptValue(o.monitorSocket)},server,nowait`);
     let cmdline: string | undefined;
-    if (o.cmdline?.length && !o.direct) throw new BspError('EUSAGE', 'extra kernel arguments need a direct boot (--direct); through U-Boot the card\'s bootargs apply (nodeos-bsp flash --cmdline sets them)');
     if (o.direct) {
       // The kernel's last console= becomes /dev/console, where the REPL runs.
-      const baud = profile.console.baud;
       // uboot.env, or its copy when a write was cut short (as boot.scr does); through U-Boot the card's own U-Boot reads them.
       const env = readCardEnv((f) => fat.readFile(f), layout);
       if (!env) throw new BspError('EENV_CRC', `${image}: neither ${layout.env.file} nor ${layout.env.backup} is readable, so there are no bootargs for a direct boot: rebuild or reflash`);
-      cmdline = [env.get('bootargs') ?? '', 'nodeos.slot=A', ...(q.cmdline ?? []), ...(o.cmdline ?? []), ...(q.console ? [`console=${q.console},${baud}`] : [])].filter(Boolean).join(' ');
+      cmdline = [env.get('bootargs') ?? '', 'nodeos.slot=A', ...emulatedArgs(profile, o.cmdline)].filter(Boolean).join(' ');
       // An uncompressed cpio archive with slot A's system image, then the small initramfs: the
       // kernel unpacks both (in this order; after a zstd archive it would look no further).
       const initrd = join(workDir, 'initrd');
@@ -274,7 +274,8 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
     } else {
       args.push(q.firmware === 'bios' ? '-bios' : '-kernel', extract(files.uboot));
       const overlay = o.overlay ? resolve(o.overlay) : join(workDir, 'card.qcow2');
-      if (!existsSync(overlay)) {
+      const kept = existsSync(overlay);
+      if (!kept) {
         mkdirSync(join(overlay, '..'), { recursive: true });
         const size = o.cardSize ?? 1 << 30;
         if ((size & (size - 1)) !== 0) throw new BspError('EUSAGE', `card size ${size} is not a power of two, which QEMU's SD card needs`);
@@ -286,7 +287,16 @@ export function prepareEmulation(image: string, profile: BoardProfile, o: Emulat
       // is on a card. QEMU's SD card never asks for a flush, so with its default (writeback) a
       // killed QEMU loses recent writes a card would have kept, and tests of power cuts lie.
       if (q.storage === 'virtio') args.push('-drive', `file=${file},if=none,format=qcow2,cache=writethrough,id=card`, '-device', 'virtio-blk-device,drive=card');
+      // The controller the board has its card slot on, where the machine's default is another.
+      else if (q.sdBus) args.push('-drive', `file=${file},if=none,format=qcow2,cache=writethrough,id=card`, '-device', `sd-card,drive=card,bus=${qemuOptValue(q.sdBus)}`);
       else args.push('-drive', `file=${file},if=sd,format=qcow2,cache=writethrough`);
+      // What the emulated boot adds to the kernel's arguments goes into the emulated card's
+      // environment (a kept overlay: also back out what an earlier run added).
+      const added = emulatedArgs(profile, o.cmdline);
+      if (added.length > 0 || kept) {
+        const bootargs = setEmulatedBootargs(overlay, layout, part.offset, added);
+        if (bootargs !== undefined) cmdline = bootargs;
+      }
     }
     fat.close();
     args.push(...sensorArgs(machine, o.sensors ?? []), ...(o.extraArgs ?? []));

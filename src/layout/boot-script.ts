@@ -53,10 +53,15 @@ export function bootScript(layout: ImageLayout, defaults: [string, string][]): s
     ...tryOne('B'),
     'fi',
   ];
+  // The slot goes to the kernel only: the saved bootargs stay as they were. setexpr edits the
+  // variable in place: a command word holding "${bootargs}" would be parsed again by U-Boot's
+  // hush, which drops quotes from it (nodeos.run="...('x')..." would reach Linux without them).
   const bootSlot = (s: Slot): string[] => {
     const f = layout.boot.slots[s];
     return [
+      `  setexpr bootargs sub "^.*$" "\\0 nodeos.slot=${s}"`,
       `  fatload ${dev} \${kernel_addr_r} ${f.kernel} && fatload ${dev} \${ramdisk_addr_r} ${f.initramfs} && booti \${kernel_addr_r} \${ramdisk_addr_r}:\${filesize} \${fdtcontroladdr}`,
+      `  setexpr bootargs sub " nodeos.slot=${s}$" ""`,
       `  setenv ${ok(s)} 0`,
       `  setenv ${left(s)} 0`,
     ];
@@ -93,17 +98,12 @@ export function bootScript(layout: ImageLayout, defaults: [string, string][]): s
     ...save.map((l) => `  ${l}`),
     'fi',
     'echo "nodeos: booting slot ${nodeos_slot}"',
-    // The slot goes to the kernel only: the saved bootargs stay as they were.
-    'setenv nodeos_bootargs "${bootargs}"',
-    'setenv bootargs "${bootargs} nodeos.slot=${nodeos_slot}"',
     'if test "${nodeos_slot}" = B; then',
     ...bootSlot('B'),
     'else',
     ...bootSlot('A'),
     'fi',
     'echo "nodeos: slot ${nodeos_slot} did not start: no more tries for it"',
-    'setenv bootargs "${nodeos_bootargs}"',
-    'setenv nodeos_bootargs',
     ...save,
     'reset',
     '',

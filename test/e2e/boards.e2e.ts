@@ -1,8 +1,7 @@
 /**
  * End to end for every board with an `emulation` block, generated from its profile
  * (test/helpers/board-checks.ts): built with the CLI as a user would, booted under its QEMU
- * machine (through U-Boot from the card, or directly where the profile moves the emulated
- * console), and checked at the REPL: NodeOS on arm64, read-only system slot, users'
+ * machine through U-Boot from the card, and checked at the REPL: NodeOS on arm64, read-only system slot, users'
  * partition, the card's environment, and the example pin driven through `board`. A new
  * board with an `emulation` block is tested here with no test edits. rpi3b's boot has a
  * longer suite of its own (boot.e2e.ts); what is specific to one board follows its
@@ -12,8 +11,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bootPartitionIn, prepareEmulation, startEmulation, type BoardProfile, type BuildManifest } from '../../src/index.js';
-import { assertBootLog, boardChecks, bootsDirect, emulatedBoards, runChecks, startupArgs } from '../helpers/board-checks.js';
+import { bootPartitionIn, prepareEmulation, startEmulation, type BoardProfile, type BuildManifest, type EmulateOptions } from '../../src/index.js';
+import { assertBootLog, boardChecks, emulatedBoards, runChecks, startupArgs, typesUnderQemu } from '../helpers/board-checks.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
 import { e2eOut } from '../helpers/out.js';
@@ -50,7 +49,7 @@ function cardFile(image: string, path: string): Buffer {
 }
 
 /** What is specific to a board, checked on the boot the generated checks used. */
-const SPECIFIC: Record<string, { what: string; run: (b: Booted) => Promise<void> }> = {
+const SPECIFIC: Record<string, { what: string; emulate?: () => EmulateOptions; run: (b: Booted) => Promise<void> }> = {
   rpi3aplus: {
     what: "U-Boot from the Pi firmware reads the card's uboot.env; first boot makes the users' partition",
     run: async ({ c }) => {
@@ -61,9 +60,19 @@ const SPECIFIC: Record<string, { what: string; run: (b: Booted) => Promise<void>
   rpi4b: {
     // QEMU 10.0's raspi4b delivers no UART receive interrupts to Linux (the PL011's count
     // stays 0 in /proc/interrupts; the mini UART's interrupt stalls the kernel for minutes),
-    // so the checks run as nodeos.run= lines (bootsDirect).
-    what: 'the Pi 4 firmware (start4.elf, fixup4.dat) and its DTB are on the card',
-    run: async ({ image, manifest }) => {
+    // so the console is the PL011 (emulation.qemu.console, written into the emulated card's
+    // bootargs) and the checks run as nodeos.run= lines. The card is on emmc2 (emulation.qemu.sdBus),
+    // as on the board, so U-Boot numbers the controllers as it would there.
+    what: "U-Boot finds the card on emmc2 as mmc 0 (the kit's alias) and its environment there; Linux mounts the card through emmc2; the Pi 4 firmware (start4.elf, fixup4.dat) and its DTB are on the card",
+    emulate: () => ({ serial: { 1: `file:${join(OUT, 'rpi4b-uboot.log')}` } }),
+    run: async ({ c, image, manifest }) => {
+      const uboot = readFileSync(join(OUT, 'rpi4b-uboot.log'), 'latin1').replace(/\r/g, '');
+      assert.match(uboot, /^MMC:\s+mmc@7e300000: 1, mmc@7e340000: 0$/m, 'emmc2 is mmc 0 by the alias, as the boot model says');
+      assert.match(uboot, /Loading Environment from FAT\.\.\. OK/);
+      assert.match(uboot, /nodeos: booting slot A/);
+      // The kernel prints on the mini UART too (console=ttyS1 stays on the card's command line).
+      assert.match(uboot, /mmc0: SDHCI controller on fe340000\.mmc/, 'Linux reads the card through emmc2');
+      assert.match(c.output, /nodeos: system slot A on \/dev\/mmcblk0p2/);
       assert.deepEqual(cardFiles(image).filter((p) => /^(start|fixup|bcm)/.test(p)), ['bcm2711-rpi-4-b.dtb', 'fixup4.dat', 'start4.elf']);
       // The firmware loads the DTB by that name: it must be the Pi 4's tree, as dtc reads it.
       const dts = execFileSync('dtc', ['-q', '-I', 'dtb', '-O', 'dts', '-'], { input: cardFile(image, 'bcm2711-rpi-4-b.dtb'), encoding: 'utf8' });
@@ -72,7 +81,8 @@ const SPECIFIC: Record<string, { what: string; run: (b: Booted) => Promise<void>
       // U-Boot's environment is on mmc 0: the card's controller must be that (the boot model's overlay).
       assert.match(dts, /aliases \{[^}]*mmc0 = "\/emmc2bus\/mmc@7e340000";/);
       // The card's supplies come from regulators whose drivers are modules: stage 1 must load
-      // them, or emmc2 waits for ever on a real Pi 4 (QEMU's direct boot does not need the card).
+      // them, or emmc2 waits for ever on a real Pi 4 (QEMU has no firmware GPIO expander: its
+      // DTB swaps them for a fixed supply, qemu-raspi4b.dtso, so only the build shows this).
       const initrd = execFileSync('zstd', ['-dc'], { input: cardFile(image, 'slot-a/initrd.zst'), maxBuffer: 1 << 28 });
       const ko = execFileSync('cpio', ['-it', '--quiet'], { input: initrd }).toString().split('\n').filter((p) => p.endsWith('.ko')).map((p) => p.split('/').pop());
       for (const m of ['sdhci-iproc.ko', 'gpio-regulator.ko', 'fixed.ko']) assert.ok(ko.includes(m), `${m} in stage 1: ${ko.join(' ')}`);
@@ -108,25 +118,25 @@ const SPECIFIC: Record<string, { what: string; run: (b: Booted) => Promise<void>
 };
 
 for (const profile of emulatedBoards().filter((p) => !OWN_SUITE.has(p.id))) {
-  const direct = bootsDirect(profile);
+  const typed = typesUnderQemu(profile);
   const q = profile.emulation!.qemu;
   const specific = SPECIFIC[profile.id];
-  describe(`${profile.id} end to end (QEMU ${q.machine}, ${direct ? 'direct' : 'through U-Boot'}; generated from its profile)`, () => {
+  describe(`${profile.id} end to end (QEMU ${q.machine} through U-Boot, checks ${typed ? 'typed' : 'as nodeos.run= lines'}; generated from its profile)`, () => {
     it(`builds, boots to the REPL, passes the profile's checks${specific ? `; ${specific.what}` : ''}`, async () => {
       const r = await runCli('build', '--board', profile.id, '--out', OUT, '--json');
       assert.equal(r.code, 0, r.err);
       const image = join(OUT, `nodeos-${profile.id}.img`);
       const manifest = JSON.parse(readFileSync(join(OUT, `nodeos-${profile.id}.manifest.json`), 'utf8')) as BuildManifest;
       const checks = boardChecks(profile);
-      const e = prepareEmulation(image, profile, { direct, ...(direct ? { cmdline: startupArgs(checks) } : {}) });
+      const e = prepareEmulation(image, profile, { ...specific?.emulate?.(), ...(typed ? {} : { cmdline: startupArgs(checks) }) });
       const t = Date.now();
       const c = new Console(startEmulation(e, 'pipe'));
       try {
         await c.waitFor(PROMPT, BOOT_MS, 0);
         const ms = Date.now() - t;
-        await runChecks(c, checks, direct ? 'startup' : 'typed', BOOT_MS);
+        await runChecks(c, checks, typed ? 'typed' : 'startup', BOOT_MS);
         assertBootLog(c, profile, manifest.build);
-        console.log(`      ${profile.id}: REPL prompt ${(ms / 1000).toFixed(1)} s after QEMU start (${direct ? 'direct' : 'U-Boot path'})`);
+        console.log(`      ${profile.id}: REPL prompt ${(ms / 1000).toFixed(1)} s after QEMU start (U-Boot path)`);
         await specific?.run({ c, profile, manifest, image });
       } finally {
         c.stop();

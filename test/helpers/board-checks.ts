@@ -8,7 +8,7 @@
  * command line as nodeos.run= lines.
  */
 import assert from 'node:assert/strict';
-import { bootsDirectUnderQemu, examplePin, loadBoards, type BoardProfile } from '../../src/index.js';
+import { examplePin, loadBoards, type BoardProfile } from '../../src/index.js';
 import type { Console } from './console.js';
 
 /** One check: an expression typed at the REPL and what its answer must be. */
@@ -26,11 +26,7 @@ export function emulatedBoards(boardsDir?: string): BoardProfile[] {
     .sort((a, b) => a.id.localeCompare(b.id));
 }
 
-/**
- * How a board is booted under QEMU (src/boards: bootsDirectUnderQemu). A moved console takes no
- * typed input either, so the checks run as nodeos.run= lines there.
- */
-export const bootsDirect = bootsDirectUnderQemu;
+export { typesUnderQemu } from '../../src/index.js';
 
 const fs = "require('fs')";
 const mounts = `${fs}.readFileSync('/proc/mounts','utf8')`;
@@ -47,14 +43,8 @@ export function boardChecks(p: BoardProfile): BoardCheck[] {
     { what: 'the profile is the board', expr: 'board.profile.id', answer: new RegExp(`^'${p.id}'$`) },
     { what: 'Node runs on arm64', expr: 'process.arch', answer: /^'arm64'$/ },
     { what: 'the system slot is mounted read-only', expr: `${mounts}.includes(' / squashfs ro,')`, answer: /^true$/ },
-    // A direct boot carries the system in its initramfs and needs no card (under QEMU's
-    // raspi4b Linux sees none); the card's partitions are checked where U-Boot boots from it.
-    ...(bootsDirect(p)
-      ? []
-      : [
-          ...(p.partitions.some((x) => x.name === 'users') ? [{ what: "the users' partition is on /home", expr: `${mounts}.includes(' /home ')`, answer: /^true$/ }] : []),
-          { what: "the card's uboot.env names the board", expr: "board.env.get('board_name')", answer: new RegExp(`^'${p.id}'$`) },
-        ]),
+    ...(p.partitions.some((x) => x.name === 'users') ? [{ what: "the users' partition is on /home", expr: `${mounts}.includes(' /home ')`, answer: /^true$/ }] : []),
+    { what: "the card's uboot.env names the board", expr: "board.env.get('board_name')", answer: new RegExp(`^'${p.id}'$`) },
     { what: `${pin.label} is line ${pin.line} of ${label}, whatever base the kernel gave it`, expr: `${b}.global-${base}`, answer: new RegExp(`^${pin.line}$`) },
     { what: `${pin.label} driven high`, expr: `${b}.write(1).value`, answer: /^1$/ },
     { what: `${pin.label} high in sysfs`, expr: `${fs}.readFileSync('/sys/class/gpio/gpio'+${b}.global+'/value','utf8').trim()`, answer: /^'1'$/ },

@@ -26,13 +26,34 @@ const LIMIT = layout.bootlimit;
 
 /**
  * A stand-in arm64 kernel: a valid Image header (booti checks its magic), then code that
- * writes `<kernel S>` to the PL011 at 0x09000000 and powers the machine off through PSCI
- * (QEMU's virt answers HVC calls), so the test sees which slot's kernel U-Boot jumped to.
+ * writes `<kernel S>` to the PL011 at 0x09000000, then the device tree U-Boot handed it (x0)
+ * in hex as `<dtb ...>` (its /chosen/bootargs is the kernel's command line), and powers the
+ * machine off through PSCI (QEMU's virt answers HVC calls), so the test sees which slot's
+ * kernel U-Boot jumped to, and with which arguments.
  */
 function standInKernel(slot: string): Buffer {
-  const code: number[] = [0xd2a12000]; // movz x0, #0x0900, lsl #16
-  for (const ch of `<kernel ${slot}>\n`) code.push(0x52800000 | (ch.charCodeAt(0) << 5) | 1, 0xb9000001); // movz w1, #ch; str w1, [x0]
-  code.push(0xd2800100, 0xf2b08000, 0xd4000002, 0x14000000); // x0 = 0x84000008 (SYSTEM_OFF); hvc #0; b .
+  const chars = (text: string): number[] => [...text].flatMap((ch) => [0x52800000 | (ch.charCodeAt(0) << 5) | 1, 0xb9000001]); // movz w1, #ch; str w1, [x0]
+  // w7 (0..15) as a hex digit to the UART: w8 = w7 + '0', or w7 + 'a' - 10 when above 9.
+  const digit = [0x1100c0e8, 0x11015ce9, 0x710024ff, 0x1a888128, 0xb9000008]; // add w8, w7, #0x30; add w9, w7, #0x57; cmp w7, #9; csel w8, w9, w8, hi; str w8, [x0]
+  const code: number[] = [
+    0xaa0003e3, // mov x3, x0: the device tree
+    0xd2a12000, // movz x0, #0x0900, lsl #16: the PL011
+    ...chars(`<kernel ${slot}>\n<dtb `),
+    0xb9400464, // ldr w4, [x3, #4]: totalsize
+    0x5ac00884, // rev w4, w4: big-endian
+    0xd2800005, // movz x5, #0
+    // loop: one byte as two hex digits
+    0x38656866, // ldrb w6, [x3, x5]
+    0x53047cc7, // lsr w7, w6, #4
+    ...digit,
+    0x12000cc7, // and w7, w6, #0xf
+    ...digit,
+    0x910004a5, // add x5, x5, #1
+    0xeb0400bf, // cmp x5, x4
+    0x54fffe23, // b.lo loop (15 instructions back)
+    ...chars('>\n'),
+    0xd2800100, 0xf2b08000, 0xd4000002, 0x14000000, // x0 = 0x84000008 (SYSTEM_OFF); hvc #0; b .
+  ];
   const img = Buffer.alloc(0x1000);
   img.writeUInt32LE(0x14000010, 0); // b 0x40: past the header
   img.writeBigUInt64LE(0n, 8); // text_offset
@@ -62,6 +83,8 @@ interface Run {
   started?: string;
   /** The slot boot.scr announced. */
   chosen?: string;
+  /** The kernel's command line: /chosen/bootargs of the device tree the stand-in kernel got. */
+  bootargs?: string;
 }
 
 const envImage = (vars: Map<string, string>): Buffer => createImage([...vars].map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { size: layout.env.size, pad: 0 });
@@ -104,12 +127,19 @@ function runBootScript(dir: string, card: Card, script = bootScript(layout, defa
   execFileSync('mcopy', ['-o', '-i', fat, `::/${layout.env.file}`, out]);
   const bytes = readFileSync(out);
   const wrote = !bytes.equals(env);
+  const dtb = /<dtb ([0-9a-f]+)>/.exec(console)?.[1];
+  let bootargs: string | undefined;
+  if (dtb) {
+    writeFileSync(join(dir, 'got.dtb'), Buffer.from(dtb, 'hex'));
+    bootargs = execFileSync('fdtget', ['-t', 's', join(dir, 'got.dtb'), '/chosen', 'bootargs'], { encoding: 'utf8' }).replace(/\n$/, '');
+  }
   return {
     console,
     // Unwritten: as it was (a corrupt one reads as empty); written: it must be whole.
     saved: wrote || !(card.env instanceof Map) ? (wrote ? decodeEnv(bytes).vars : new Map()) : card.env,
     wrote,
     ...(/<kernel ([AB])>/.exec(console) ? { started: /<kernel ([AB])>/.exec(console)![1] } : {}),
+    ...(bootargs !== undefined ? { bootargs } : {}),
     ...(/nodeos: booting slot ([AB])/.exec(console) ? { chosen: /nodeos: booting slot ([AB])/.exec(console)![1] } : {}),
   };
 }
@@ -128,6 +158,7 @@ function agreesWithModel(dir: string, vars: Map<string, string>, expect: { slot:
   // The script saves before the try exactly when it counted; what it saved is the model's state.
   assert.equal(run.wrote, model.counted, `uboot.env written: ${run.wrote}, model counted: ${model.counted}\n${run.console}`);
   assert.deepEqual(slotVars(run.saved), slotVars(model.vars));
+  assert.equal(run.bootargs, `${vars.get('bootargs')} nodeos.slot=${model.slot}`, 'the kernel gets the card\'s bootargs and the slot');
   return run;
 }
 
@@ -144,6 +175,16 @@ describe("boot.scr in Debian's U-Boot under QEMU virt: the A/B state table (inte
   it('a fresh card: slot A, confirmed, boots without counting or writing', () => {
     const run = agreesWithModel(tempDir(), fresh(), { slot: 'A', counted: false });
     assert.match(run.console, /nodeos: environment from uboot\.env/);
+  });
+
+  it("the kernel's command line is the card's bootargs, quotes and all, and the slot; the saved bootargs stay the card's", () => {
+    const v = activateSlot(beginInstall(fresh(), 'B'), 'B', 'build2', LIMIT);
+    // As flash --cmdline may write them: U-Boot's hush drops quotes from a command word that
+    // holds "${bootargs}", so the script never puts bootargs in one.
+    const args = `${v.get('bootargs') ?? ''} nodeos.run="require('fs').readdirSync('/')" nodeos.hostname='a b'`;
+    v.set('bootargs', args);
+    const run = agreesWithModel(tempDir(), v, { slot: 'B', counted: true });
+    assert.equal(run.saved.get('bootargs'), args);
   });
 
   it('an update not yet confirmed: slot B with tries left is tried, its count saved first', () => {
@@ -198,6 +239,10 @@ describe("boot.scr in Debian's U-Boot under QEMU virt: the A/B state table (inte
 
   it('a slot whose kernel does not start loses its tries and confirmation; U-Boot resets', () => {
     const v = activateSlot(beginInstall(fresh(), 'B'), 'B', 'build2', LIMIT);
+    // Quotes of both kinds, as flash --cmdline may write them: U-Boot's hush drops quotes from a
+    // command word holding "${bootargs}", so the script never puts bootargs in one.
+    const args = `${v.get('bootargs') ?? ''} nodeos.run="require('fs').readdirSync('/')"`;
+    v.set('bootargs', args);
     const run = runBootScript(tempDir(), { env: v, noKernel: ['B'] });
     assert.equal(run.chosen, 'B');
     assert.equal(run.started, undefined, run.console);
@@ -205,6 +250,6 @@ describe("boot.scr in Debian's U-Boot under QEMU virt: the A/B state table (inte
     assert.deepEqual([run.saved.get('nodeos_B_ok'), run.saved.get('nodeos_B_left')], ['0', '0']);
     // The next boot of that environment is the model's fallback: A.
     assert.equal(nextBoot(run.saved, LIMIT).slot, 'A');
-    assert.doesNotMatch(run.saved.get('bootargs') ?? '', /nodeos\.slot=/, 'the slot goes to the kernel only, never into the saved bootargs');
+    assert.equal(run.saved.get('bootargs'), args, 'the slot goes to the kernel only, never into the saved bootargs; the quotes stay');
   });
 });
