@@ -211,6 +211,23 @@ export const BoardProfileSchema = Type.Object(
           Type.String({ description: "name the Raspberry Pi firmware loads (e.g. bcm2710-rpi-3-b.dtb); U-Boot's own device tree" }),
         ),
         overlays: Type.Array(Type.String(), { default: [] }),
+        variants: Type.Optional(
+          Type.Array(
+            Type.Object(
+              {
+                id: Id,
+                dtb: Type.String({ description: "the revision's own tree in the kernel package, e.g. broadcom/bcm2712-d-rpi-5-b.dtb" }),
+                firmwareOverlay: Type.String({
+                  pattern: '^[a-z0-9][a-z0-9_-]*$',
+                  description: "the overlay the board's firmware applies by itself on that revision (overlays/<name>.dtbo), e.g. bcm2712d0 on a Pi 5 D0: the build computes it from the two trees (with the profile's overlays applied to both)",
+                }),
+                note: Type.Optional(Type.String()),
+              },
+              { additionalProperties: false },
+            ),
+            { description: 'board revisions whose firmware loads the same DTB and applies an overlay of its own (the Pi 5 D0 stepping)' },
+          ),
+        ),
       },
       { additionalProperties: false },
     ),

@@ -42,3 +42,5 @@ export function applyOverlays(dtb: Buffer, overlays: string[], overlaysDir: stri
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+export { variantOverlay, variantOverlaySource } from './variant.js';

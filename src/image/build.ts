@@ -13,7 +13,7 @@ import type { BoardProfile } from '../boards/index.js';
 import { BspError } from '../errors.js';
 import { defaultBoardsDir, insideRoot, profilePathProblem } from '../paths.js';
 import { createImage as createEnvImage } from '../uboot-env/index.js';
-import { deviceTree } from '../devicetree/index.js';
+import { deviceTree, variantOverlay } from '../devicetree/index.js';
 import { buildKernel, kernelFiles, kernelSourceOf, type BuiltKernel } from '../kernel/index.js';
 import { buildFat32, type Extent, type FatFile } from '../fat/index.js';
 import {
@@ -106,7 +106,8 @@ export interface BuildManifest {
   update: { file: string; size: number; signedBy?: string; trustedKeys: string[] };
   kernel: { release: string; file: string; size: number };
   /** The DTB the kit installs, or source "firmware" when the board's firmware provides one. */
-  devicetree: { file?: string; source: string; overlays: string[] };
+  /** variants: revisions whose firmware applies `file` (computed from their tree `source`) to the board's DTB. */
+  devicetree: { file?: string; source: string; overlays: string[]; variants?: { id: string; source: string; file: string }[] };
   modules: string[];
   libraries: string[];
   /** npm packages in the image (/usr/lib/node_modules), native ones built for the target. */
@@ -290,9 +291,15 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
   const layout = layoutFor(profile, ids.readUInt32LE(4));
   const kernel = kernelFiles(kernelRoot(artifacts));
-  const dtb = profile.devicetree.dtb
-    ? deviceTree(profile, kernel.dtbDir, join(o.boardsDir ?? defaultBoardsDir(), 'overlays'), cache)
-    : undefined;
+  const overlaysDir = join(o.boardsDir ?? defaultBoardsDir(), 'overlays');
+  const dtb = profile.devicetree.dtb ? deviceTree(profile, kernel.dtbDir, overlaysDir, cache) : undefined;
+  // Revisions the firmware gives the same DTB plus an overlay of its own (the Pi 5's D0): their
+  // tree from the kernel package, with the same overlays, and the overlay that makes it.
+  const variants = (profile.devicetree.variants ?? []).map((v) => {
+    if (!dtb) throw new BspError('EPROFILE_INVALID', `devicetree.variants needs devicetree.dtb: ${v.id} is a revision of the board's own tree`);
+    const tree = deviceTree({ devicetree: { ...profile.devicetree, dtb: v.dtb } }, kernel.dtbDir, overlaysDir, cache);
+    return { ...v, tree, dtbo: variantOverlay(dtb, tree, cache.tempPath('dtb-variant'), `${v.dtb} (${v.id})`) };
+  });
   // The boot model (src/boot-model), before anything is written: what the board's U-Boot does
   // with this card (its build configuration, its binary, the DTB the firmware hands it: QEMU puts
   // cards elsewhere than boards do); the card under Linux (its controller's closure in the DTB,
@@ -303,10 +310,24 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const tables = tree && (profile.boot.card || profile.functions) ? kernelTables(modulesDir(kernelRoot(artifacts)).dir, kernel.release, kernel.image, cache) : undefined;
   const linuxCard = tree && tables && profile.boot.card ? checkLinuxCard(tree, profile.boot.card, tables) : undefined;
   const linuxFunctions = tree && tables && profile.functions ? checkLinuxFunctions(tree, profile.functions, tables) : undefined;
-  const findings = [...model.findings, ...(linuxCard?.findings ?? []), ...(linuxFunctions?.findings ?? [])];
+  // Each revision's tree is checked as the board's is: its card and functions may need other drivers.
+  const variantChecks = variants.map((v) => {
+    const t = parseFdt(v.tree, v.dtb);
+    const card = tables && profile.boot.card ? checkLinuxCard(t, profile.boot.card, tables) : undefined;
+    const functions = tables && profile.functions ? checkLinuxFunctions(t, profile.functions, tables) : undefined;
+    const findings = [...(card?.findings ?? []), ...(functions?.findings ?? [])].map((f) => ({ ...f, detail: `${v.id} (${v.dtb}): ${f.detail}` }));
+    return { findings, card: card?.modules ?? [], functions: functions?.modules ?? [] };
+  });
+  const findings = [...model.findings, ...(linuxCard?.findings ?? []), ...(linuxFunctions?.findings ?? []), ...variantChecks.flatMap((v) => v.findings)];
   const unproven = findings.filter((f) => !f.ok);
   if (unproven.length > 0) throw new BspError('EBOOT_MODEL', `the card for ${profile.id} would not boot on a real ${profile.name}: ${unproven.map((f) => `${f.id}: ${f.detail}${f.fix ? ` (fix: ${f.fix})` : ''}`).join('; ')}`);
-  const kmods = splitModules(profile, kernelRoot(artifacts), linuxCard?.modules ?? [], linuxFunctions?.modules ?? []);
+  const union = (a: string[], more: string[][]): string[] => [...new Set([...a, ...more.flat()])];
+  const kmods = splitModules(
+    profile,
+    kernelRoot(artifacts),
+    union(linuxCard?.modules ?? [], variantChecks.map((v) => v.card)),
+    union(linuxFunctions?.modules ?? [], variantChecks.map((v) => v.functions)),
+  );
   const system = await stage('system', () => {
     const c = systemEntries(profile, layout, artifacts, cache, build, epoch, modules.dir, kmods.release, kmods.system, runtime, apps);
     // The keys this system takes updates from (none: it takes none).
@@ -336,6 +357,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     ];
     if (dtb) files.push({ path: layout.boot.dtb, data: dtb });
     if (dtb && profile.devicetree.firmwareName) files.push({ path: profile.devicetree.firmwareName, data: dtb });
+    for (const v of variants) files.push({ path: `overlays/${v.firmwareOverlay}.dtbo`, data: v.dtbo });
     const uboot = profile.boot.uboot!;
     const ub = ubootPath(profile, artifacts);
     if (!existsSync(ub)) throw new BspError('EARTIFACT', `${uboot.file} is not in ${uboot.package}`);
@@ -398,7 +420,9 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     system: { partition: slotA.name, size: system.image.length, uncompressed, sha256: sha256(system.image), compression: `squashfs ${SQUASHFS_OPTIONS.join(' ')}` },
     update: { file: basename(bundle), size: bundleData.length, ...(signingKey ? { signedBy: keyId(signingKey) } : {}), trustedKeys: trusted.map((k) => k.id) },
     kernel: { release: kernel.release, file: layout.boot.slots.A.kernel, size: imageGz.length },
-    devicetree: dtb ? { file: layout.boot.dtb, source: profile.devicetree.dtb!, overlays: profile.devicetree.overlays } : { source: 'firmware', overlays: [] },
+    devicetree: dtb
+      ? { file: layout.boot.dtb, source: profile.devicetree.dtb!, overlays: profile.devicetree.overlays, ...(variants.length ? { variants: variants.map((v) => ({ id: v.id, source: v.dtb, file: `overlays/${v.firmwareOverlay}.dtbo` })) } : {}) }
+      : { source: 'firmware', overlays: [] },
     modules: [...kmods.stage1, ...kmods.system].map((m) => m.name),
     libraries: system.libraries,
     npmModules: modules.packages,

@@ -7,9 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bootPartitionIn, Fat32Reader, type BuildManifest, type ImageLayout } from '../../src/index.js';
+import { bootPartitionIn, Fat32Reader, fetchArtifacts, getBoard, kernelFiles, type BuildManifest, type ImageLayout } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { e2eOut } from '../helpers/out.js';
 
@@ -67,6 +68,30 @@ describe("rpi5b on Debian's 7.x kernel (built and inspected; no QEMU machine)", 
     // RP1's MSIs go to the MIP (irq_bcm2712_mip); its USB is dwc3, whose host side is xhci-plat-hcd (the boot model's functions).
     for (const m of ['rp1_pci', 'clk_rp1', 'pinctrl_rp1', 'macb', 'sdhci_brcmstb', 'iproc_rng200', 'bcm2835_wdt', 'irq_bcm2712_mip', 'dwc3', 'xhci_plat_hcd']) {
       assert.ok(manifest.modules.some((x) => x.replace(/-/g, '_') === m), `${m} in ${manifest.modules.join(' ')}`);
+    }
+  });
+
+  it("a D0 board gets Linux's D0 tree: the firmware's own overlays/bcm2712d0.dtbo, applied to the card's DTB by fdtoverlay, makes exactly bcm2712-d-rpi-5-b.dtb", async () => {
+    // The kernel package's own D0 tree, unpacked from the pinned package the build used.
+    const a = await fetchArtifacts(getBoard('rpi5b').profile, { lockPath: join(OUT, 'nodeos-rpi5b.lock.json'), offline: true });
+    const dir = mkdtempSync(join(tmpdir(), 'rpi5-d0-'));
+    const fat = new Fat32Reader(IMAGE, bootPartitionIn(IMAGE).offset);
+    try {
+      writeFileSync(join(dir, 'board.dtb'), fat.readFile('bcm2712-rpi-5-b.dtb'));
+      writeFileSync(join(dir, 'd0.dtbo'), fat.readFile('overlays/bcm2712d0.dtbo'));
+      execFileSync('fdtoverlay', ['-i', join(dir, 'board.dtb'), '-o', join(dir, 'merged.dtb'), join(dir, 'd0.dtbo')]);
+      const variant = manifest.devicetree.variants?.find((v) => v.id === 'd0');
+      assert.equal(variant?.file, 'overlays/bcm2712d0.dtbo');
+      const d0 = join(kernelFiles(a.debs.kernel!).dtbDir, variant!.source);
+      const dts = (f: string): string => execFileSync('dtc', ['-q', '-s', '-I', 'dtb', '-O', 'dts', f], { encoding: 'utf8' });
+      const merged = dts(join(dir, 'merged.dtb'));
+      assert.equal(merged, dts(d0), 'the card plus the firmware overlay is the D0 tree');
+      // What differs on D0: the console UART's interrupt and the pin controllers.
+      assert.match(merged, /compatible = "brcm,bcm2712d0-pinctrl"/);
+      assert.doesNotMatch(dts(join(dir, 'board.dtb')), /bcm2712d0/, 'the C1 tree stays the card\'s DTB');
+    } finally {
+      fat.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
