@@ -8,5 +8,5 @@ export { scriptImage } from './uimage.js';
 export { checkBootChain, parseConfigTxt, UBOOT_ENV_SIZE, type BootRule } from './boot-chain.js';
 export { TARGET_MODULES_DIR, targetModules, targetPackages, type TargetModules } from './target-modules.js';
 export { squashfsImage, SQUASHFS_OPTIONS } from './squashfs.js';
-export { STAGE1_INIT } from './stage1.js';
+export { STAGE1_INIT, STAGE1_WATCHDOG } from './stage1.js';
 export { buildStage1, splitModules, systemEntries, runtimeFiles } from './initramfs.js';

@@ -121,7 +121,7 @@ const busyboxBinary = (a: Artifacts): Buffer => {
 };
 
 /** busybox applets the small initramfs's /init uses. */
-const STAGE1_APPLETS = ['sh', 'mount', 'insmod', 'cat', 'mkdir', 'readlink', 'basename', 'dirname', 'hexdump', 'sleep', 'switch_root', 'losetup'];
+const STAGE1_APPLETS = ['sh', 'mount', 'insmod', 'cat', 'tr', 'mkdir', 'readlink', 'basename', 'dirname', 'hexdump', 'sleep', 'switch_root', 'losetup'];
 
 /** The small initramfs (uncompressed cpio): busybox, the card's modules, /init and its configuration. */
 export function buildStage1(layout: ImageLayout, a: Artifacts, build: string, mtime: number, release: string, modules: KernelModule[]): Buffer {

@@ -430,6 +430,9 @@ async function main(): Promise<void> {
   mount('sysfs', '/sys');
   // Debian kernels do not auto-mount devtmpfs in an initramfs.
   mount('devtmpfs', '/dev');
+  // Stage 1 armed the watchdog (about 15 s): fed from here on, a hang resets the board (and
+  // counts as a failed try of an unconfirmed slot).
+  watchdog = startWatchdog(log);
   mount('tmpfs', '/tmp', 'mode=1777');
   mount('tmpfs', '/run', 'mode=0755');
   // The system slot is read-only: /etc (host name, resolver files) lives in memory.
@@ -440,8 +443,6 @@ async function main(): Promise<void> {
   const hostname = host.name;
   if (info.buildEpoch) applyFloor(info.buildEpoch, log);
   loadModules(info);
-  // From here a hang resets the board (and counts as a failed try of an unconfirmed slot).
-  watchdog = startWatchdog(log);
   // In the background: the REPL never waits for the network, nor for the clock.
   let leaseNtp: string[] = [];
   const cmdline = readFileSync('/proc/cmdline', 'utf8');
