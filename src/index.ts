@@ -2,7 +2,7 @@
 export * from './errors.js';
 export * from './boards/index.js';
 export { scaffoldBoard, schemaText } from './boards/scaffold.js';
-export { boardsTable, generatedFiles, staleGeneratedFiles } from './boards/generated-docs.js';
+export { boardsTable, functionsTable, generatedFiles, staleGeneratedFiles } from './boards/generated-docs.js';
 export * from './kernel/index.js';
 export { packageRoot, defaultBoardsDir, defaultKernelConfigsDir } from './paths.js';
 export * from './uboot-env/index.js';

@@ -45,6 +45,50 @@ export function boardsTable(boardsDir?: string): string {
   return ['| id | board | SoC | device tree | console | QEMU | not proven under emulation | status |', '|---|---|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
+/** The functions the per-function table has a column for, in order. */
+const FUNCTION_COLUMNS = ['card', 'console', 'gpio', 'i2c', 'usb', 'ethernet', 'wifi', 'watchdog', 'rng'] as const;
+
+
+/**
+ * How each function of each board is proven, from its profile: `emulation` where the emulated
+ * end-to-end layer uses the board's own part (the generated cases boot every emulated board
+ * from its card through U-Boot, on its console, and drive a header pin), `boot model` where
+ * the build proves the drivers from the board's DTB and kernel package (`boot.card`,
+ * `functions`), `not proven` where neither does, and `-` where the board has no such function.
+ */
+export function functionsTable(boardsDir?: string): string {
+  const set = loadBoards(boardsDir ? { boardsDir } : {});
+  const notes: string[] = [];
+  const rows = set.boards
+    .filter((b) => b.profile.status === 'supported')
+    .map((b) => {
+      const p = b.profile;
+      const q = p.emulation?.qemu;
+      const model = (f: string): boolean => (f === 'card' ? Boolean(p.boot.card) : Boolean(p.functions?.[f]));
+      const emulated = (f: string): boolean => {
+        if (!q) return false;
+        if (f === 'card' || f === 'gpio') return true;
+        // A console the emulation moves elsewhere is not the board's.
+        if (f === 'console') return !q.console;
+        return q.covers?.includes(f) ?? false;
+      };
+      const cell = (f: string): string => {
+        const how = [emulated(f) ? 'emulation' : '', model(f) ? 'boot model' : ''].filter(Boolean).join(' + ');
+        const unproven = p.functions?.[f]?.unproven;
+        if (how && unproven) {
+          notes.push(`${p.id} ${f}: not ${unproven}`);
+          return `${how} (${notes.length})`;
+        }
+        if (how) return how;
+        // The board has the function, but nothing proves its drivers.
+        const has = f === 'card' || f === 'console' || f === 'gpio' || (f === 'wifi' && p.wifi) || (f === 'i2c' && p.buses.some((x) => x.kind === 'i2c'));
+        return has ? '**not proven**' : '-';
+      };
+      return `| \`${p.id}\` | ${FUNCTION_COLUMNS.map(cell).join(' | ')} |`;
+    });
+  return [`| id | ${FUNCTION_COLUMNS.join(' | ')} |`, `|---|${FUNCTION_COLUMNS.map(() => '---').join('|')}|`, ...rows, ...(notes.length ? ['', ...notes.map((n, i) => `(${i + 1}) ${n}.`)] : [])].join('\n');
+}
+
 /** Generated files and their expected contents. */
 export function generatedFiles(): { path: string; text: string }[] {
   const root = packageRoot();
@@ -53,7 +97,13 @@ export function generatedFiles(): { path: string; text: string }[] {
   const a = readme.indexOf(BEGIN);
   const b = readme.indexOf(END);
   if (a < 0 || b < a) throw new BspError('EDOCS', `README.md lacks the ${BEGIN} ... ${END} markers`);
-  const text = readme.slice(0, a + BEGIN.length) + '\n' + boardsTable() + '\n' + readme.slice(b);
+  const perFunction = [
+    '',
+    "How each function of a supported board is proven: `emulation` (the emulated end-to-end tests use the board's own part), `boot model` (the build proves, from the board's DTB and kernel package, that the drivers of the function and of all it references load: [boot model](docs/boot-chain.md#the-boot-model-what-the-boards-u-boot-does-with-the-card)), **not proven**, or `-` (the board has none). Wi-Fi's join is proven on mac80211_hwsim radios, never on the boards' chips. Where an emulation overlay replaces a part of a function (the Pi 4's card supplies: QEMU has no firmware GPIO expander), that part is proven by the boot model only.",
+    '',
+    functionsTable(),
+  ].join('\n');
+  const text = readme.slice(0, a + BEGIN.length) + '\n' + boardsTable() + '\n' + perFunction + '\n' + readme.slice(b);
   return [
     { path: readmePath, text },
     { path: join(root, 'boards', 'board-profile.schema.json'), text: schemaText() },

@@ -175,6 +175,8 @@ export const BoardProfileSchema = Type.Object(
             nodes: Type.Array(Type.String({ pattern: '^(/[A-Za-z0-9,._+@-]+)+$' }), { description: "the function's device-tree nodes, e.g. /scb/ethernet@7d580000" }),
             pci: Type.Optional(Type.Array(Type.String({ pattern: '^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}(/[0-9a-fA-F]{6})?$' }), { description: 'PCI devices behind those nodes, vendor:device/class (e.g. the VL805 xHCI: 1106:3483/0c0330)' })),
             platform: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), { description: "platform devices a driver creates (dwc3's xhci-hcd)" })),
+            unproven: Type.Optional(Type.String({ description: 'what of this function the boot model cannot see (e.g. an Ethernet PHY matched by its id on an MDIO bus the tree does not name): shown in the README\'s per-function table' })),
+            sdio: Type.Optional(Type.Array(Type.String({ pattern: '^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$' }), { description: "SDIO functions behind those nodes, vendor:device (the Pis' radios: 02d0:a9a6 for a CYW43430/43436, 02d0:4345 and 02d0:a9bf for the CYW43455 family)" })),
           },
           { additionalProperties: false },
         ),
@@ -321,6 +323,11 @@ export const BoardProfileSchema = Type.Object(
               cmdline: Type.Optional(Type.Array(Type.String(), { description: "extra kernel arguments for emulated boots (direct: on the command line; through U-Boot: in the emulated card's bootargs)" })),
               console: Type.Optional(
                 Type.String({ description: "console for emulated boots when QEMU's model of the board's console does not work (added as the last console=, like cmdline)" }),
+              ),
+              covers: Type.Optional(
+                Type.Array(Type.String({ pattern: '^[a-z][a-z0-9-]*$' }), {
+                  description: "functions (README per-function table) the emulated tests beyond the generated cases use on the board's own part: i2c (test/e2e/i2c.e2e.ts, QEMU's I2C models on the header bus), usb (test/e2e/network.e2e.ts, usb-net on the board's own USB host)",
+                }),
               ),
               serialInput: Type.Optional(
                 Type.Boolean({

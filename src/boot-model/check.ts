@@ -155,6 +155,8 @@ export interface FunctionClaim {
   pci?: string[];
   /** Platform devices a driver creates (e.g. dwc3's `xhci-hcd`). */
   platform?: string[];
+  /** SDIO functions as `vendor:device` (the Pi 3's radio: `02d0:a9a6`). */
+  sdio?: string[];
 }
 
 /** The functions under Linux (BM_LINUX_FUNCTION, one per function): the modules the system loads for them, in order. */
@@ -163,7 +165,7 @@ export function checkLinuxFunctions(tree: FdtNode, functions: Record<string, Fun
   const findings: ModelFinding[] = [];
   for (const [name, claim] of Object.entries(functions)) {
     const missing = claim.nodes.filter((p) => !nodeAt(tree, p));
-    const needs = functionNeeds(tree, claim.nodes.flatMap((p) => nodeAt(tree, p) ?? []), tables, claim.pci ?? [], claim.platform ?? []);
+    const needs = functionNeeds(tree, claim.nodes.flatMap((p) => nodeAt(tree, p) ?? []), tables, claim.pci ?? [], claim.platform ?? [], claim.sdio ?? []);
     const problems = [...missing.map((p) => `the device tree has no node ${p}`), ...closureProblems(needs)];
     for (const m of needs.modules) if (!modules.includes(m.module)) modules.push(m.module);
     const list = needs.modules.map((m) => m.module).join(', ') || 'built-in drivers only';

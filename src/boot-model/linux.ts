@@ -25,6 +25,12 @@ export interface KernelTables {
   pciClass: Record<string, string>;
   /** `platform:` aliases: device name -> module (devices a driver creates, e.g. dwc3's xhci-hcd). */
   platform: Record<string, string>;
+  /** `sdio:` aliases: vendor:device (lower-case hex) -> module (an SDIO radio: brcmfmac). */
+  sdio: Record<string, string>;
+  /** `usb:` aliases by vendor:product (lower-case hex) -> module (a USB device the tree names, `usb424,ec00`). */
+  usb: Record<string, string>;
+  /** The module of the USB hub driver (the `usb:` alias for device class 09: usbcore). */
+  usbHub?: string;
   /** Module -> the modules it needs loaded first (modules.dep, then softdep pre:). */
   dep: Record<string, string[]>;
   /** Compatible strings the kernel image itself carries (its built-in drivers' match tables). */
@@ -34,8 +40,11 @@ export interface KernelTables {
 const modName = (path: string): string => path.replace(/^.*\//, '').replace(/\.ko(\.xz|\.zst|\.gz)?$/, '').replace(/-/g, '_');
 
 /** Parse depmod's modules.alias, modules.dep and modules.softdep. */
-export function parseDepmod(alias: string, dep: string, softdep: string): Pick<KernelTables, 'of' | 'pci' | 'pciClass' | 'platform' | 'dep'> {
+export function parseDepmod(alias: string, dep: string, softdep: string): Pick<KernelTables, 'of' | 'pci' | 'pciClass' | 'platform' | 'sdio' | 'usb' | 'usbHub' | 'dep'> {
   const of: Record<string, string> = {};
+  const sdio: Record<string, string> = {};
+  const usb: Record<string, string> = {};
+  let usbHub: string | undefined;
   const platform: Record<string, string> = {};
   const pci: Record<string, string> = {};
   const pciClass: Record<string, string> = {};
@@ -51,6 +60,11 @@ export function parseDepmod(alias: string, dep: string, softdep: string): Pick<K
     if (c) pciClass[`${c[1]}${c[2]}${c[3]}`.toLowerCase()] ??= module;
     const pl = /^platform:(\S+)$/.exec(pattern);
     if (pl) platform[pl[1]!] ??= module;
+    const sd = /^sdio:c\*v([0-9A-F]{4})d([0-9A-F]{4})\*$/.exec(pattern);
+    if (sd) sdio[`${sd[1]!.toLowerCase()}:${sd[2]!.toLowerCase()}`] ??= module;
+    const us = /^usb:v([0-9A-F]{4})p([0-9A-F]{4})d\*dc\*dsc\*dp\*ic\*isc\*ip\*in\*$/.exec(pattern);
+    if (us) usb[`${us[1]!.toLowerCase()}:${us[2]!.toLowerCase()}`] ??= module;
+    if (pattern === 'usb:v*p*d*dc09dsc*dp*ic*isc*ip*in*') usbHub ??= module;
   }
   const deps: Record<string, string[]> = {};
   for (const line of dep.split('\n')) {
@@ -61,7 +75,7 @@ export function parseDepmod(alias: string, dep: string, softdep: string): Pick<K
     const m = /^softdep (\S+) pre: (.*?)(?: post:.*)?$/.exec(line);
     if (m) deps[modName(m[1]!)] = [...(deps[modName(m[1]!)] ?? []), ...m[2]!.split(/\s+/).filter(Boolean).map(modName)];
   }
-  return { of, pci, pciClass, platform, dep: deps };
+  return { of, pci, pciClass, platform, sdio, usb, ...(usbHub ? { usbHub } : {}), dep: deps };
 }
 
 /**
@@ -105,7 +119,7 @@ export function kernelTables(modulesDir: string, release: string, kernelImage: s
 }
 
 /** Bumped when {@link KernelTables} changes, so cached tables of an older shape are made anew. */
-const TABLES_FORMAT = 2;
+const TABLES_FORMAT = 4;
 
 /** Properties holding phandles to providers, and the provider's cell-count property. */
 const PHANDLE_LISTS: [RegExp, string | undefined][] = [
@@ -122,6 +136,8 @@ const PHANDLE_LISTS: [RegExp, string | undefined][] = [
   [/^pinctrl-\d+$/, undefined],
   [/^.+-supply$/, undefined],
   [/^interrupt-parent$/, undefined],
+  // An SDIO host's power sequence (the Pi's Wi-Fi: mmc-pwrseq-simple, its reset on a GPIO).
+  [/^mmc-pwrseq$/, undefined],
 ];
 
 /** Why a node is in a function's closure: which node's which property led to it. */
@@ -204,12 +220,19 @@ export type Driver = { kind: 'module'; module: string; compatible: string } | { 
  * through the pci: aliases), else one the kernel image carries (`builtin`: its compatibles as a
  * set, made once per closure rather than once per node).
  */
-export function driverOf(n: FdtNode, t: Pick<KernelTables, 'of' | 'pci' | 'builtinCompatibles'>, builtin: ReadonlySet<string> = new Set(t.builtinCompatibles)): Driver {
+export function driverOf(n: FdtNode, t: Pick<KernelTables, 'of' | 'pci' | 'builtinCompatibles'> & Partial<Pick<KernelTables, 'usb' | 'usbHub'>>, builtin: ReadonlySet<string> = new Set(t.builtinCompatibles)): Driver {
   const compatibles = propStrings(n, 'compatible');
   for (const c of compatibles) {
     if (t.of[c]) return { kind: 'module', module: t.of[c]!, compatible: c };
     const pci = /^pci([0-9a-f]{4}),([0-9a-f]{1,4})$/.exec(c);
     if (pci && t.pci[`${pci[1]}:${pci[2]!.padStart(4, '0')}`]) return { kind: 'module', module: t.pci[`${pci[1]}:${pci[2]!.padStart(4, '0')}`]!, compatible: c };
+    // A USB device the tree names (the Pi 3's LAN9514: usb424,ec00) by vendor and product; one
+    // with devices under it is a hub, which the hub driver (class 09) takes.
+    const usb = /^usb([0-9a-f]{1,4}),([0-9a-f]{1,4})$/.exec(c);
+    if (usb) {
+      const m = t.usb?.[`${usb[1]!.padStart(4, '0')}:${usb[2]!.padStart(4, '0')}`] ?? (n.children.length > 0 ? t.usbHub : undefined);
+      if (m) return { kind: 'module', module: m, compatible: c };
+    }
   }
   for (const c of compatibles) if (builtin.has(c)) return { kind: 'builtin', compatible: c };
   return { kind: 'none' };
@@ -238,7 +261,7 @@ export interface FunctionNeeds {
  * tree only sketches, as `vendor:device/class` (the Pi 4's VL805: `1106:3483/0c0330`): a driver
  * for the id, else for the class (xhci_pci takes every xHCI).
  */
-export function functionNeeds(root: FdtNode, nodes: FdtNode[], t: KernelTables, pciIds: string[] = [], platformDevices: string[] = []): FunctionNeeds {
+export function functionNeeds(root: FdtNode, nodes: FdtNode[], t: KernelTables, pciIds: string[] = [], platformDevices: string[] = [], sdioIds: string[] = []): FunctionNeeds {
   const modules: FunctionNeeds['modules'] = [];
   const disabled: FunctionNeeds['disabled'] = [];
   const undriven: FunctionNeeds['undriven'] = [];
@@ -251,14 +274,20 @@ export function functionNeeds(root: FdtNode, nodes: FdtNode[], t: KernelTables, 
     if (!isEnabled(e.node)) disabled.push({ node: e.node.path, ...via });
     const d = driverOf(e.node, t, builtin);
     if (d.kind === 'module') addModule(d.module, e.node.path, e.via);
-    // A function's own node without a compatible describes a PCI function (its driver comes by id, below).
-    else if (d.kind === 'none' && (e.via || e.node.props.has('compatible'))) undriven.push({ node: e.node.path, compatibles: propStrings(e.node, 'compatible'), ...via });
+    // A function's own node without a compatible describes a PCI function, and one the function
+    // names bus ids for (an SDIO radio: brcm,bcm4329-fmac has no of: alias) is driven by id: below.
+    else if (d.kind === 'none' && (e.via || (e.node.props.has('compatible') && pciIds.length + sdioIds.length === 0))) undriven.push({ node: e.node.path, compatibles: propStrings(e.node, 'compatible'), ...via });
   }
   for (const id of pciIds) {
     const [vd, cls] = id.toLowerCase().split('/');
     const m = t.pci[vd!] ?? (cls ? t.pciClass[cls] : undefined);
     if (m) addModule(m, `pci ${id}`);
     else undriven.push({ node: `pci ${id}`, compatibles: [] });
+  }
+  for (const id of sdioIds) {
+    const m = t.sdio[id.toLowerCase()];
+    if (m) addModule(m, `sdio ${id}`);
+    else undriven.push({ node: `sdio ${id}`, compatibles: [] });
   }
   for (const name of platformDevices) {
     const m = t.platform[name];

@@ -56,6 +56,13 @@ alias pci:v00001106d00003483sv*sd*bc*sc*i* vl805_quirks
 alias pci:v*d*sv*sd*bc0Csc03i30* xhci_pci
 alias pci:v00001DE4d00000001sv*sd*bc*sc*i* rp1_pci
 alias platform:xhci-hcd xhci_plat_hcd
+alias sdio:c*v02D0dA9A6* brcmfmac
+alias usb:v0424pEC00d*dc*dsc*dp*ic*isc*ip*in* smsc95xx
+alias usb:v*p*d*dc09dsc*dp*ic*isc*ip*in* usbcore
+alias of:N*T*Cbrcm,bcm2835-usb dwc2
+alias of:N*T*Cmmc-pwrseq-simple pwrseq_simple
+alias of:N*T*Cbrcm,bcm2835-sdhci sdhci_iproc
+alias of:N*T*Craspberrypi,firmware-gpio gpio_raspberrypi_exp
 `;
 const DEP = `kernel/drivers/mmc/host/sdhci-brcmstb.ko.xz: kernel/drivers/mmc/host/sdhci-pltfm.ko.xz kernel/drivers/mmc/host/sdhci.ko.xz
 kernel/drivers/mmc/host/sdhci-pltfm.ko.xz: kernel/drivers/mmc/host/sdhci.ko.xz
@@ -137,5 +144,49 @@ describe('boot model: the card under Linux (small DTBs by dtc, depmod-format tab
     assert.deepEqual(r.modules, ['dwc3', 'rp1_pci', 'xhci_plat_hcd']);
     const bad = checkLinuxFunctions(t, { usb: { nodes: [usb, '/axi/usb@1'], platform: ['no-such-device'] } }, tabs);
     assert.match(bad.findings[0]!.detail, /usb: the device tree has no node \/axi\/usb@1; no driver for platform no-such-device/);
+  });
+
+  it("functions: an SDIO radio (no of: alias) by its SDIO id, with its host and the host's power sequence (mmc-pwrseq) and that one's GPIO provider", () => {
+    const t = tree(`/dts-v1/;
+/ {
+	soc {
+		compatible = "simple-bus";
+		expgpio: gpio { compatible = "raspberrypi,firmware-gpio"; gpio-controller; #gpio-cells = <2>; };
+		mmc@7e300000 {
+			compatible = "brcm,bcm2835-sdhci"; mmc-pwrseq = <&wifi_pwrseq>;
+			wifi@1 { compatible = "brcm,bcm4329-fmac"; };
+		};
+	};
+	wifi_pwrseq: wifi-pwrseq { compatible = "mmc-pwrseq-simple"; reset-gpios = <&expgpio 1 1>; };
+};
+`);
+    const wifi = '/soc/mmc@7e300000/wifi@1';
+    const r = checkLinuxFunctions(t, { wifi: { nodes: [wifi], sdio: ['02d0:a9a6'] } }, tables());
+    assert.deepEqual(r.findings.map((f) => [f.id, f.ok]), [['BM_LINUX_FUNCTION', true]], r.findings[0]?.detail);
+    assert.deepEqual([...r.modules].sort(), ['brcmfmac', 'gpio_raspberrypi_exp', 'pwrseq_simple', 'sdhci_iproc']);
+    // Without its id the radio's node has no driver; an id no module claims is named.
+    assert.match(checkLinuxFunctions(t, { wifi: { nodes: [wifi] } }, tables()).findings[0]!.detail, /no driver for \/soc\/mmc@7e300000\/wifi@1 \(brcm,bcm4329-fmac\)/);
+    assert.match(checkLinuxFunctions(t, { wifi: { nodes: [wifi], sdio: ['02d0:ffff'] } }, tables()).findings[0]!.detail, /no driver for sdio 02d0:ffff/);
+  });
+
+  it("functions: USB devices the tree names (the Pi 3's LAN9514) by vendor and product; the hub they sit on by the hub driver; the unknown named", () => {
+    const t = tree(`/dts-v1/;
+/ {
+	soc {
+		compatible = "simple-bus";
+		usb@7e980000 {
+			compatible = "brcm,bcm2835-usb"; #address-cells = <1>; #size-cells = <0>;
+			usb1@1 { compatible = "usb424,9514"; reg = <1>; #address-cells = <1>; #size-cells = <0>;
+				ethernet@1 { compatible = "usb424,ec00"; reg = <1>; };
+			};
+			other@2 { compatible = "usb424,ffff"; reg = <2>; };
+		};
+	};
+};
+`);
+    const r = checkLinuxFunctions(t, { ethernet: { nodes: ['/soc/usb@7e980000/usb1@1/ethernet@1'] } }, tables());
+    assert.deepEqual(r.findings.map((f) => [f.id, f.ok]), [['BM_LINUX_FUNCTION', true]], r.findings[0]?.detail);
+    assert.deepEqual([...r.modules].sort(), ['dwc2', 'smsc95xx', 'usbcore']);
+    assert.match(checkLinuxFunctions(t, { x: { nodes: ['/soc/usb@7e980000/other@2'] } }, tables()).findings[0]!.detail, /no driver for \/soc\/usb@7e980000\/other@2 \(usb424,ffff\)/, 'a device without children is no hub');
   });
 });
