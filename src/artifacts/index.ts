@@ -124,7 +124,10 @@ export function debPackagesFor(profile: BoardProfile): Partial<Record<DebRole, s
     libstdcxx: 'libstdc++6',
     libgcc: 'libgcc-s1',
   };
-  if (profile.kernel.source === 'build') want.kernelSource = KERNEL_SOURCE_PACKAGE;
+  // A kernel the kit builds comes from linux-source; Debian's own build of that source (the
+  // suite's linux-image-<arch>) comes too, for its drivers' id tables: a built-in driver leaves
+  // no modules.alias, and the boot model matches USB, SDIO, PCI and platform ids through them.
+  if (profile.kernel.source === 'build') Object.assign(want, { kernelSource: KERNEL_SOURCE_PACKAGE, ...(profile.arch.kernel === 'arm64' ? { kernel: 'linux-image-arm64' } : {}) });
   else want.kernel = profile.kernel.source.debian;
   if (profile.boot.uboot) want.uboot = profile.boot.uboot.package;
   if (profile.boot.firmware && profile.boot.firmware.files.length > 0) want.firmware = profile.boot.firmware.package;

@@ -143,7 +143,7 @@ export function checkLinuxCard(tree: FdtNode, card: string, tables: KernelTables
     findings: [
       problems.length
         ? { id: 'BM_LINUX_CARD', ok: false, node: card, detail: `the card's controller cannot probe: ${problems.join('; ')}`, fix: 'enable the provider with an overlay, or build its driver' }
-        : { id: 'BM_LINUX_CARD', ok: true, node: card, detail: `the card's controller and what it references probe with ${list || 'built-in drivers only'}; stage 1 loads ${needs.modules.length ? 'those modules' : 'no module for it'}` },
+        : { id: 'BM_LINUX_CARD', ok: true, node: card, detail: `the card's controller and what it references probe with ${list || 'built-in drivers only'}; stage 1 loads ${needs.modules.length && !tables.allBuiltIn ? 'those modules' : 'no module for it'}${needs.modules.length && tables.allBuiltIn ? ' (all built in)' : ''}` },
     ],
   };
 }
@@ -168,7 +168,7 @@ export function checkLinuxFunctions(tree: FdtNode, functions: Record<string, Fun
     const needs = functionNeeds(tree, claim.nodes.flatMap((p) => nodeAt(tree, p) ?? []), tables, claim.pci ?? [], claim.platform ?? [], claim.sdio ?? []);
     const problems = [...missing.map((p) => `the device tree has no node ${p}`), ...closureProblems(needs)];
     for (const m of needs.modules) if (!modules.includes(m.module)) modules.push(m.module);
-    const list = needs.modules.map((m) => m.module).join(', ') || 'built-in drivers only';
+    const list = needs.modules.map((m) => m.module).join(', ') + (needs.modules.length && tables.allBuiltIn ? ' (built in)' : '') || 'built-in drivers only';
     findings.push(
       problems.length
         ? { id: 'BM_LINUX_FUNCTION', ok: false, node: name, detail: `${name}: ${problems.join('; ')}`, fix: `fix functions.${name} in the profile (the nodes of the board's DTB), enable the provider with an overlay, or build its driver` }

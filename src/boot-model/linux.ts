@@ -35,6 +35,8 @@ export interface KernelTables {
   dep: Record<string, string[]>;
   /** Compatible strings the kernel image itself carries (its built-in drivers' match tables). */
   builtinCompatibles: string[];
+  /** Every driver is built in (a kernel the kit built): the modules named are in the image, none is loaded. */
+  allBuiltIn?: true;
 }
 
 const modName = (path: string): string => path.replace(/^.*\//, '').replace(/\.ko(\.xz|\.zst|\.gz)?$/, '').replace(/-/g, '_');
@@ -116,6 +118,32 @@ export function kernelTables(modulesDir: string, release: string, kernelImage: s
     }
   });
   return JSON.parse(json.toString('utf8')) as KernelTables;
+}
+
+/**
+ * The tables of a kernel the kit built, where every driver is built in and none leaves a
+ * modules.alias: Debian's modular build of the same source (`reference`) says which driver
+ * takes an id (`usb424,ec00` -> smsc95xx, sdio 02d0:a9a6 -> brcmfmac, platform bcm2835-wdt ->
+ * bcm2835_wdt); an id counts as driven only when that driver is in the built kernel's
+ * modules.builtin. Nothing is loaded (no dependencies); compatibles are also matched against
+ * the built image's own match tables.
+ */
+export function builtKernelTables(reference: KernelTables, built: { release: string; builtinModules: string[]; builtinCompatibles: string[] }): KernelTables {
+  const have = new Set(built.builtinModules.map((m) => m.replace(/-/g, '_')));
+  const keep = (table: Record<string, string>): Record<string, string> => Object.fromEntries(Object.entries(table).filter(([, m]) => have.has(m.replace(/-/g, '_'))));
+  return {
+    release: built.release,
+    of: keep(reference.of),
+    pci: keep(reference.pci),
+    pciClass: keep(reference.pciClass),
+    platform: keep(reference.platform),
+    sdio: keep(reference.sdio),
+    usb: keep(reference.usb),
+    ...(reference.usbHub && have.has(reference.usbHub.replace(/-/g, '_')) ? { usbHub: reference.usbHub } : {}),
+    dep: {},
+    builtinCompatibles: built.builtinCompatibles,
+    allBuiltIn: true,
+  };
 }
 
 /** Bumped when {@link KernelTables} changes, so cached tables of an older shape are made anew. */

@@ -35,7 +35,8 @@ import {
 import { createBmap } from './bmap-writer.js';
 import { checkBootChain } from './boot-chain.js';
 import { modulesDir } from './kernel-modules.js';
-import { checkLinuxCard, checkLinuxFunctions, kernelTables, parseFdt, ubootModelFor, type UbootEnvLocation, type UbootMmc } from '../boot-model/index.js';
+import { builtKernelTables, checkLinuxCard, checkLinuxFunctions, kernelTables, parseFdt, ubootModelFor, type KernelTables, type UbootEnvLocation, type UbootMmc } from '../boot-model/index.js';
+import { imageCompatibles } from '../boot-model/linux.js';
 import { scriptImage } from './uimage.js';
 import { writeSparseImage } from './disk.js';
 import { buildStage1, runtimeFiles, splitModules, systemEntries } from './initramfs.js';
@@ -237,6 +238,24 @@ export async function fetchForBuild(
   return { artifacts, modules, ...(kernel ? { kernel } : {}) };
 }
 
+/**
+ * The kernel's driver tables for the boot model: its package's, or for a kernel the kit built
+ * (all built in, no modules.alias), those of Debian's build of the same source limited to what
+ * is built in (builtKernelTables).
+ */
+function modelTables(a: Artifacts, kernel: { release: string; image: string }, reference: string | undefined, cache: Cache): KernelTables {
+  const dir = modulesDir(kernelRoot(a)).dir;
+  if (!reference) return kernelTables(dir, kernel.release, kernel.image, cache);
+  const ref = a.lock.debian.kernel;
+  const src = a.lock.debian.kernelSource;
+  if (!ref || !src || ref.version !== src.version) {
+    throw new BspError('EARTIFACT', `the kernel is built from ${src ? `${src.package} ${src.version}` : 'linux-source'} but Debian's build of it is ${ref ? `${ref.package} ${ref.version}` : 'not pinned'}: the boot model reads driver ids from the same version: remove debian.kernel and debian.kernelSource from the lock file and build again, which pins both from one index`);
+  }
+  const r = kernelFiles(reference);
+  const builtin = readFileSync(join(dir, 'modules.builtin'), 'utf8').split('\n').filter(Boolean).map((l) => l.split('/').pop()!.replace(/\.ko$/, ''));
+  return builtKernelTables(kernelTables(modulesDir(reference).dir, r.release, r.image, cache), { release: kernel.release, builtinModules: builtin, builtinCompatibles: imageCompatibles(readFileSync(kernel.image)) });
+}
+
 /** Where a build into `outDir` puts a board's files (`nodeos-<board>.*`). */
 export function buildOutputs(outDir: string, boardId: string): { image: string; lock: string; manifest: string; bundle: string } {
   const base = join(outDir, `nodeos-${boardId}`);
@@ -272,6 +291,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     onProgress: (label, done, total) => emit({ type: 'download', label, done, ...(total !== undefined ? { total } : {}) }),
   });
   // From here on the board's own kernel is used exactly as Debian's unpacked kernel package would be.
+  const reference = own ? artifacts.debs.kernel : undefined;
   if (own) artifacts.debs.kernel = own.root;
   const builtKernel = own?.key;
   // Timestamps: SOURCE_DATE_EPOCH, else the newest of the pinned Debian files the card
@@ -307,7 +327,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   // the functions the profile claims (USB, Ethernet...: the system loads their modules).
   const model = ubootModelFor(profile, { ubootDir: artifacts.debs.uboot ?? '', ...(dtb ? { dtb } : {}), envFile: layout.env.file, envSize: layout.env.size });
   const tree = dtb ? parseFdt(dtb, profile.devicetree.dtb) : undefined;
-  const tables = tree && (profile.boot.card || profile.functions) ? kernelTables(modulesDir(kernelRoot(artifacts)).dir, kernel.release, kernel.image, cache) : undefined;
+  const tables = tree && (profile.boot.card || profile.functions) ? modelTables(artifacts, kernel, reference, cache) : undefined;
   const linuxCard = tree && tables && profile.boot.card ? checkLinuxCard(tree, profile.boot.card, tables) : undefined;
   const linuxFunctions = tree && tables && profile.functions ? checkLinuxFunctions(tree, profile.functions, tables) : undefined;
   // Each revision's tree is checked as the board's is: its card and functions may need other drivers.

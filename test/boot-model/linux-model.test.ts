@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkLinuxCard, checkLinuxFunctions, closure, functionNeeds, nodeAt, parseDepmod, parseFdt, withDependencies, type KernelTables } from '../../src/boot-model/index.js';
+import { builtKernelTables, checkLinuxCard, checkLinuxFunctions, closure, functionNeeds, nodeAt, parseDepmod, parseFdt, withDependencies, type KernelTables } from '../../src/boot-model/index.js';
 import { imageCompatibles } from '../../src/boot-model/linux.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
@@ -56,6 +56,7 @@ alias pci:v00001106d00003483sv*sd*bc*sc*i* vl805_quirks
 alias pci:v*d*sv*sd*bc0Csc03i30* xhci_pci
 alias pci:v00001DE4d00000001sv*sd*bc*sc*i* rp1_pci
 alias platform:xhci-hcd xhci_plat_hcd
+alias platform:bcm2835-wdt bcm2835_wdt
 alias sdio:c*v02D0dA9A6* brcmfmac
 alias usb:v0424pEC00d*dc*dsc*dp*ic*isc*ip*in* smsc95xx
 alias usb:v*p*d*dc09dsc*dp*ic*isc*ip*in* usbcore
@@ -188,5 +189,37 @@ describe('boot model: the card under Linux (small DTBs by dtc, depmod-format tab
     assert.deepEqual(r.findings.map((f) => [f.id, f.ok]), [['BM_LINUX_FUNCTION', true]], r.findings[0]?.detail);
     assert.deepEqual([...r.modules].sort(), ['dwc2', 'smsc95xx', 'usbcore']);
     assert.match(checkLinuxFunctions(t, { x: { nodes: ['/soc/usb@7e980000/other@2'] } }, tables()).findings[0]!.detail, /no driver for \/soc\/usb@7e980000\/other@2 \(usb424,ffff\)/, 'a device without children is no hub');
+  });
+
+  it("a kernel the kit built: ids go to the driver Debian's build of the source names, driven only when it is built in; nothing is loaded", () => {
+    const t = tree(`/dts-v1/;
+/ {
+	soc {
+		compatible = "simple-bus";
+		usb@7e980000 {
+			compatible = "brcm,bcm2835-usb"; #address-cells = <1>; #size-cells = <0>;
+			usb1@1 { compatible = "usb424,9514"; reg = <1>; #address-cells = <1>; #size-cells = <0>;
+				ethernet@1 { compatible = "usb424,ec00"; reg = <1>; };
+			};
+		};
+		mmc@7e300000 { compatible = "brcm,bcm2835-sdhci"; wifi@1 { compatible = "brcm,bcm4329-fmac"; }; };
+	};
+};
+`);
+    const built = (modules: string[]): KernelTables => builtKernelTables(tables(), { release: '6.12.117-nodeos', builtinModules: modules, builtinCompatibles: ['simple-bus'] });
+    const claims = { ethernet: { nodes: ['/soc/usb@7e980000/usb1@1/ethernet@1'] }, wifi: { nodes: ['/soc/mmc@7e300000/wifi@1'], sdio: ['02d0:a9a6'] }, watchdog: { nodes: [], platform: ['bcm2835-wdt'] } };
+    const all = built(['dwc2', 'usbcore', 'smsc95xx', 'sdhci-iproc', 'brcmfmac', 'bcm2835_wdt']);
+    assert.deepEqual(all.dep, {}, 'nothing to load first');
+    const r = checkLinuxFunctions(t, claims, all);
+    assert.deepEqual(r.findings.map((f) => [f.node, f.ok]), [['ethernet', true], ['wifi', true], ['watchdog', true]], r.findings.map((f) => f.detail).join('; '));
+    assert.match(r.findings[0]!.detail, /^ethernet: .*smsc95xx.* \(built in\)$/);
+    // The same ids with the drivers left out of the build: each is named, as for Debian's kernel without the module.
+    const few = checkLinuxFunctions(t, claims, built(['dwc2', 'usbcore', 'sdhci_iproc']));
+    assert.deepEqual(few.findings.map((f) => [f.node, f.ok]), [['ethernet', false], ['wifi', false], ['watchdog', false]]);
+    assert.match(few.findings[0]!.detail, /no driver for \/soc\/usb@7e980000\/usb1@1\/ethernet@1 \(usb424,ec00\)/);
+    assert.match(few.findings[1]!.detail, /no driver for sdio 02d0:a9a6/);
+    assert.match(few.findings[2]!.detail, /no driver for platform bcm2835-wdt/);
+    // Without usbcore built in the hub has no driver either.
+    assert.match(checkLinuxFunctions(t, { ethernet: claims.ethernet }, built(['dwc2', 'smsc95xx'])).findings[0]!.detail, /no driver for \/soc\/usb@7e980000\/usb1@1 \(usb424,9514\)/);
   });
 });

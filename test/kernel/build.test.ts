@@ -79,11 +79,11 @@ describe('kernel build: fragments and sources', () => {
     assert.equal(rpi3b.kernel.source !== 'build' && rpi3b.kernel.source.debian, 'linux-image-arm64', 'the profile itself is unchanged');
   });
 
-  it('a build fetches linux-source (followed to linux-source-<version>) instead of a kernel image package', () => {
+  it("a build fetches linux-source (followed to linux-source-<version>), and Debian's build of it for its driver tables", () => {
     const rpi3b = getBoard('rpi3b').profile;
     assert.equal(debPackagesFor(rpi3b).kernel, 'linux-image-arm64');
     const built = debPackagesFor(withKernelSource(rpi3b, 'build'));
-    assert.equal(built.kernel, undefined);
+    assert.equal(built.kernel, 'linux-image-arm64');
     assert.equal(built.kernelSource, 'linux-source');
     const pkg = (name: string, version: string, depends = ''): DebPackage => ({ name, version, architecture: 'all', filename: `pool/${name}.deb`, size: 1, sha256: 'x', depends, component: 'main' });
     const index = [pkg('linux-source', '6.12.117-1', 'linux-source-6.12 (= 6.12.117-1)'), pkg('linux-source-6.12', '6.12.107-1'), pkg('linux-source-6.12', '6.12.117-1')];
