@@ -22,7 +22,7 @@ export function schemaText(): string {
  * Write `boards/<id>.yaml` extending the same parent as `from`, with `from`'s own fields,
  * placeholder detection and status wip; remove it again if it does not pass the checks.
  */
-export function scaffoldBoard(id: string, from: string, o: BoardSource & { name?: string; force?: boolean } = {}): string {
+export function scaffoldBoard(id: string, from: string, o: BoardSource & { name?: string; force?: boolean; dtb?: string; card?: string } = {}): string {
   const dir = o.boardsDir ?? defaultBoardsDir();
   if (!/^[a-z0-9][a-z0-9-]*$/.test(id)) throw new UsageError(`board id "${id}" must be lower case letters, digits and dashes`);
   const sibling = getBoard(from, o);
@@ -36,6 +36,12 @@ export function scaffoldBoard(id: string, from: string, o: BoardSource & { name?
   doc.setIn(['detection', 'compatible'], [`vendor,${id}`]);
   doc.setIn(['detection', 'revisions'], []);
   doc.delete('emulation');
+  // Another tree: the firmware loads it by the same name (its base name), and the card may sit elsewhere.
+  if (o.dtb) {
+    doc.setIn(['devicetree', 'dtb'], o.dtb);
+    if (sibling.profile.devicetree.firmwareName) doc.setIn(['devicetree', 'firmwareName'], o.dtb.split('/').pop());
+  }
+  if (o.card) doc.setIn(['boot', 'card'], o.card);
   doc.commentBefore = ` Scaffolded by "nodeos-bsp boards new ${id} --from ${from}".`;
   mkdirSync(dirname(target), { recursive: true });
   writeFileSync(target, doc.toString());

@@ -7,4 +7,6 @@ export { aliases, isEnabled, nodeAt, parseFdt, propStrings, walk, type FdtNode }
 export { drives, parseKconfig, ubootEnvLocation, ubootMmcNumbers, type UbootEnvLocation, type UbootMmc } from './uboot.js';
 export { checkLinuxCard, checkLinuxFunctions, checkUbootModel, type FunctionClaim, type LinuxCardModel, type ModelFinding, type UbootModel, type UbootModelInput } from './check.js';
 export { ubootModelFor, ubootBuildConfig } from './artifacts.js';
-export { closure, deviceOf, driverOf, functionNeeds, kernelTables, parseDepmod, withDependencies, type ClosureEntry, type Driver, type FunctionNeeds, type KernelTables } from './linux.js';
+export { builtKernelTables, closure, deviceOf, driverOf, functionNeeds, kernelTables, parseDepmod, withDependencies, type ClosureEntry, type Driver, type FunctionNeeds, type KernelTables } from './linux.js';
+export { proposeModules, type BoardTreeSource, type ModuleProposal } from './propose.js';
+export { boardModules, boardTree, scaffoldBoardWithTree } from './board-tree.js';

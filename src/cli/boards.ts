@@ -12,6 +12,8 @@ import {
   type BoardProfile,
 } from '../boards/index.js';
 import { scaffoldBoard, schemaText } from '../boards/scaffold.js';
+import { boardModules, scaffoldBoardWithTree, withDependencies, type ModuleProposal } from '../boot-model/index.js';
+import { buildOutputs } from '../image/index.js';
 import { BspError, UsageError, type ProfileFinding } from '../errors.js';
 import { json, table, type Io } from './output.js';
 
@@ -30,6 +32,26 @@ const withDirs = (c: Command): Command =>
   c
     .option('--boards-dir <dir>', 'board profiles directory (default: the kit\'s boards/)')
     .option('--kernel-configs-dir <dir>', 'kernel-config fragments directory (default: the kit\'s kernel-configs/)');
+
+/** The proposal's modules the profile's kernel.modules does not name (dashes and underscores alike). */
+export function missingModules(board: BoardProfile, p: ModuleProposal, dep: Record<string, string[]> = {}): string[] {
+  // A named module brings its dependencies: they are not missing.
+  const named = new Set(board.kernel.modules.flatMap((m) => withDependencies(m.replace(/-/g, '_'), dep)));
+  const wanted = new Set([...(p.card ?? []), ...Object.values(p.functions).flat(), ...p.others.map((o) => o.module)]);
+  return p.all.filter((m) => wanted.has(m) && !named.has(m.replace(/-/g, '_')));
+}
+
+/** The proposal as text: by what needs each module, then what kernel.modules lacks. */
+export function proposalText(board: BoardProfile, p: ModuleProposal, dep: Record<string, string[]> = {}): string {
+  const lines = [`modules ${board.id}'s device tree asks for:`];
+  if (p.card) lines.push(`  card (stage 1): ${p.card.join(' ') || '(built in)'}`);
+  for (const [f, m] of Object.entries(p.functions)) lines.push(`  ${f}: ${m.join(' ') || '(built in)'}`);
+  for (const o of p.others) lines.push(`  ${o.node}: ${o.module}`);
+  for (const x of p.problems) lines.push(`  problem: ${x}`);
+  const missing = missingModules(board, p, dep);
+  lines.push(missing.length ? `not in kernel.modules (proposed): ${missing.join(' ')}` : 'kernel.modules names them all');
+  return lines.join('\n') + '\n';
+}
 
 /** Human line for a finding: `file path: message [CODE]`. */
 export const formatFinding = (f: ProfileFinding): string =>
@@ -121,11 +143,49 @@ Examples:
       .requiredOption('--from <existing>', 'board to copy (a sibling with the same SoC)')
       .option('--name <name>', 'human name of the new board')
       .option('-f, --force', 'overwrite an existing file')
+      .option('--dtb <file>', "the new board's tree in the kernel package's dtb directory (e.g. broadcom/bcm2711-rpi-cm4-io.dtb): set as devicetree.dtb, and the modules it asks for are proposed")
+      .option('--card <node>', "the device-tree path of the card's controller (boot.card), e.g. /emmc2bus/mmc@7e340000")
+      .option('-o, --out <dir>', "with --dtb: the build output directory whose lock file pins the sibling's kernel package", 'out')
+      .option('--offline', 'with --dtb: use only the cache')
       .description('scaffold a new board profile from a sibling; the result passes boards check')
-      .addHelpText('after', '\nExamples:\n  $ nodeos-bsp boards new rpi3b-custom --from rpi3b --name "My Pi 3 carrier"\n  $ nodeos-bsp boards check rpi3b-custom'),
-  ).action((id: string, o: DirOpts & { from: string; name?: string; force?: boolean }) => {
-    const file = scaffoldBoard(id, o.from, { ...src(o), ...(o.name ? { name: o.name } : {}), force: Boolean(o.force) });
-    io.out(`created ${file}\nnext: set detection.compatible and revisions, check the pin map, then run: nodeos-bsp boards check ${id}\n`);
+      .addHelpText('after', '\nExamples:\n  $ nodeos-bsp boards new rpi3b-custom --from rpi3b --name "My Pi 3 carrier"\n  $ nodeos-bsp boards new cm4-io --from rpi4b --dtb broadcom/bcm2711-rpi-cm4-io.dtb --card /emmc2bus/mmc@7e340000\n  $ nodeos-bsp boards check rpi3b-custom'),
+  ).action(async (id: string, o: DirOpts & { from: string; name?: string; force?: boolean; dtb?: string; card?: string; out: string; offline?: boolean }) => {
+    if (o.dtb) {
+      // What the new board's tree asks for, from the sibling's pinned kernel package.
+      const r = await scaffoldBoardWithTree(id, o.from, { ...src(o), ...(o.name ? { name: o.name } : {}), force: Boolean(o.force), dtb: o.dtb, ...(o.card ? { card: o.card } : {}), lockPath: buildOutputs(o.out, o.from).lock, offline: Boolean(o.offline) });
+      io.out(`created ${r.file}\n${proposalText(r.board, r.proposal, r.dep)}`);
+    } else {
+      io.out(`created ${scaffoldBoard(id, o.from, { ...src(o), ...(o.name ? { name: o.name } : {}), ...(o.card ? { card: o.card } : {}), force: Boolean(o.force) })}\n`);
+    }
+    io.out(`next: set detection.compatible and revisions, check the pin map, then run: nodeos-bsp boards check ${id}\n`);
+  });
+
+  withDirs(
+    boards
+      .command('modules')
+      .argument('<id>', 'board id')
+      .description("the kernel modules the board's device tree asks for (its card, its functions, every other enabled node), from its pinned kernel package, against kernel.modules")
+      .option('-o, --out <dir>', 'the build output directory whose lock file pins the kernel package', 'out')
+      .option('--offline', 'use only the cache')
+      .option('--json', 'the proposal as JSON')
+      .addHelpText(
+        'after',
+        `
+The board's DTB (devicetree.dtb with its overlays) and the kernel package's own tables (depmod over
+its modules, and the compatibles built into its image) say which module drives each node: the
+card's closure (stage 1 loads it), each function the profile claims, and every other enabled
+node. Modules the profile's kernel.modules lacks are listed as proposals; a build adds the card's
+and the functions' by itself (the boot model), the others only if the profile names them.
+
+Examples:
+  $ nodeos-bsp boards modules rpi4b
+  $ nodeos-bsp boards modules rpi5b --json`,
+      ),
+  ).action(async (id: string, o: DirOpts & { out: string; offline?: boolean; json?: boolean }) => {
+    const board = getBoard(id, src(o)).profile;
+    const m = await boardModules(board, { lockPath: buildOutputs(o.out, id).lock, offline: Boolean(o.offline), ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}) });
+    if (o.json) return json(io, { board: id, release: m.release, ...m.proposal, missing: missingModules(board, m.proposal, m.dep) });
+    io.out(proposalText(board, m.proposal, m.dep));
   });
 
   boards

@@ -8,13 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ubootModelFor } from '../../src/boot-model/index.js';
 import { boardVariant } from '../helpers/board-variant.js';
 import { runCli } from '../helpers/cli.js';
 import { e2eOut } from '../helpers/out.js';
-import { cleanupTemp } from '../helpers/tmp.js';
+import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 import { Cache, deviceTree, fetchArtifacts, getBoard, kernelFiles, layoutFor, defaultBoardsDir } from '../../src/index.js';
 
 /** U-Boot's "MMC:" line under QEMU (its console is on the second serial port after relocation). */
@@ -89,6 +89,41 @@ describe("the boot model's U-Boot numbering is the real U-Boot's (Debian's rpi_a
     assert.match(r.err, /BM_UBOOT_ENV_DEVICE: .*fix: give the card's controller the alias mmc0 .*mmc0 = "\/emmc2bus\/mmc@7e340000"/);
     assert.match(r.err, /\[EBOOT_MODEL\]/);
     assert.deepEqual(existsSync(out) ? readdirSync(out).filter((f) => /\.img/.test(f)) : [], [], 'no image written');
+    cleanupTemp();
+  });
+
+  it("boards modules: the Pi 4's tree asks Debian's kernel for its card's, USB's and other nodes' modules; what kernel.modules lacks is proposed", async () => {
+    const out = e2eOut('boot-model');
+    const r = await runCli('boards', 'modules', 'rpi4b', '--out', out, '--json');
+    assert.equal(r.code, 0, r.err);
+    const p = JSON.parse(r.out) as { card: string[]; functions: Record<string, string[]>; others: { node: string; module: string }[]; missing: string[]; problems: string[] };
+    assert.deepEqual(p.problems, []);
+    // emmc2 (sdhci_iproc, its dependencies first) and its supply; the VL805 on PCIe (xhci_pci) after the firmware's reset.
+    assert.ok(p.card.indexOf('sdhci') < p.card.indexOf('sdhci_iproc') && p.card.includes('gpio_regulator'), p.card.join(' '));
+    assert.ok(p.functions.usb!.includes('reset_raspberrypi') && p.functions.usb!.includes('xhci_pci'), p.functions.usb!.join(' '));
+    assert.ok(p.others.some((o) => o.node === '/soc/serial@7e201000/bluetooth' && o.module === 'hci_uart'), 'a node no function claims is listed with its module');
+    assert.ok(p.missing.includes('xhci_pci') && !p.missing.includes('sdhci_iproc'), `missing: ${p.missing.join(' ')}`);
+  });
+
+  it('boards new --dtb: a Compute Module 4 profile from the Pi 4, its own tree and card node, with the modules that tree asks for', async () => {
+    const boards = tempDir();
+    cpSync(defaultBoardsDir(), boards, { recursive: true });
+    const r = await runCli('boards', 'new', 'cm4-io', '--from', 'rpi4b', '--dtb', 'broadcom/bcm2711-rpi-cm4-io.dtb', '--card', '/emmc2bus/mmc@7e340000', '--boards-dir', boards, '--out', e2eOut('boot-model'));
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /card \(stage 1\): .*sdhci_iproc/);
+    // The Pi 4's USB (the VL805 on PCIe) is not on a CM4 IO board: left out; its USB is the DWC2.
+    assert.doesNotMatch(r.out, /^ {2}usb:/m);
+    assert.match(r.out, /\/soc\/usb@7e980000: dwc2/);
+    const check = await runCli('boards', 'check', 'cm4-io', '--boards-dir', boards);
+    assert.equal(check.code, 0, check.err);
+    const shown = await runCli('boards', 'show', 'cm4-io', '--boards-dir', boards, '--json');
+    const profile = JSON.parse(shown.out) as { devicetree: { dtb: string }; boot: { card: string } };
+    assert.deepEqual([profile.devicetree.dtb, profile.boot.card], ['broadcom/bcm2711-rpi-cm4-io.dtb', '/emmc2bus/mmc@7e340000']);
+    // A tree the kernel package does not have is refused before anything is proposed.
+    const bad = await runCli('boards', 'new', 'cm4-x', '--from', 'rpi4b', '--dtb', 'broadcom/no-such-board.dtb', '--boards-dir', boards, '--out', e2eOut('boot-model'));
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.err, /no-such-board\.dtb/);
+    assert.equal(existsSync(join(boards, 'cm4-x.yaml')), false, 'no profile left behind');
     cleanupTemp();
   });
 });

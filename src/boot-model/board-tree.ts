@@ -1,0 +1,63 @@
+/**
+ * A profile's device tree and its kernel's driver tables, from the pinned, verified Debian
+ * packages (fetched into the cache as a build would): what `boards modules` and `boards new
+ * --dtb` read. The kit's own kernel (kernel.source: build) is not read here: its tables come
+ * from the compile, which a build makes.
+ */
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Cache, fetchArtifacts } from '../artifacts/index.js';
+import { getBoard, type BoardProfile } from '../boards/index.js';
+import { scaffoldBoard } from '../boards/scaffold.js';
+import { deviceTree } from '../devicetree/index.js';
+import { BspError } from '../errors.js';
+import { modulesDir } from '../image/kernel-modules.js';
+import { kernelFiles } from '../kernel/package-layout.js';
+import { defaultBoardsDir } from '../paths.js';
+import { parseFdt } from './fdt.js';
+import { kernelTables } from './linux.js';
+import { proposeModules, type BoardTreeSource, type ModuleProposal } from './propose.js';
+
+/** `packagesOf`: the board whose lock pins the packages (a new board's sibling: the same kernel). */
+export async function boardTree(profile: BoardProfile, o: { lockPath: string; cache?: Cache; offline?: boolean; boardsDir?: string; packagesOf?: BoardProfile }): Promise<BoardTreeSource> {
+  if (profile.kernel.source === 'build') throw new BspError('EBOARD_UNSUPPORTED', `${profile.id} builds its own kernel: its driver tables come with the compile; run nodeos-bsp build --board ${profile.id}, whose boot model reads them`);
+  if (!profile.devicetree.dtb) throw new BspError('EPROFILE_INVALID', `${profile.id} has no devicetree.dtb: the firmware provides its tree, which only the running board has (/sys/firmware/fdt)`);
+  const cache = o.cache ?? new Cache();
+  const a = await fetchArtifacts(o.packagesOf ?? profile, { cache, lockPath: o.lockPath, offline: o.offline ?? false });
+  if (!a.debs.kernel) throw new BspError('EARTIFACT', `no kernel package for ${profile.id}`);
+  const k = kernelFiles(a.debs.kernel);
+  const dtb = deviceTree(profile, k.dtbDir, join(o.boardsDir ?? defaultBoardsDir(), 'overlays'), cache);
+  return { tree: parseFdt(dtb, profile.devicetree.dtb), tables: kernelTables(modulesDir(a.debs.kernel).dir, k.release, k.image, cache), release: k.release };
+}
+
+/** What the board's tree asks of its kernel: the proposal, and the module dependencies it was made with. */
+export async function boardModules(profile: BoardProfile, o: Parameters<typeof boardTree>[1]): Promise<{ release: string; proposal: ModuleProposal; dep: Record<string, string[]> }> {
+  const t = await boardTree(profile, o);
+  const proposal = proposeModules(t.tree, t.tables, { ...(profile.boot.card ? { card: profile.boot.card } : {}), ...(profile.functions ? { functions: profile.functions } : {}) });
+  return { release: t.release, proposal, dep: t.tables.dep };
+}
+
+/**
+ * `boards new --dtb`: a profile scaffolded from a sibling with its own tree (and card node),
+ * and what that tree asks of the sibling's kernel package. A tree that cannot be read leaves
+ * the boards directory as it was (an overwritten file comes back).
+ */
+export async function scaffoldBoardWithTree(
+  id: string,
+  from: string,
+  o: { boardsDir?: string; kernelConfigsDir?: string; name?: string; force?: boolean; dtb: string; card?: string; lockPath: string; offline?: boolean; cache?: Cache },
+): Promise<{ file: string; board: BoardProfile; release: string; proposal: ModuleProposal; dep: Record<string, string[]> }> {
+  const src = { ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), ...(o.kernelConfigsDir ? { kernelConfigsDir: o.kernelConfigsDir } : {}) };
+  const target = join(o.boardsDir ?? defaultBoardsDir(), `${id}.yaml`);
+  const before = existsSync(target) ? readFileSync(target) : undefined;
+  const file = scaffoldBoard(id, from, { ...src, ...(o.name ? { name: o.name } : {}), dtb: o.dtb, ...(o.card ? { card: o.card } : {}), force: Boolean(o.force) });
+  try {
+    const board = getBoard(id, src).profile;
+    const m = await boardModules(board, { lockPath: o.lockPath, offline: Boolean(o.offline), packagesOf: getBoard(from, src).profile, ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), ...(o.cache ? { cache: o.cache } : {}) });
+    return { file, board, ...m };
+  } catch (err) {
+    if (before) writeFileSync(file, before);
+    else rmSync(file, { force: true });
+    throw err;
+  }
+}
