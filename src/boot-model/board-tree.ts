@@ -16,6 +16,8 @@ import { kernelFiles } from '../kernel/package-layout.js';
 import { defaultBoardsDir } from '../paths.js';
 import { parseFdt } from './fdt.js';
 import { kernelTables } from './linux.js';
+import { layoutFor } from '../layout/index.js';
+import { boardModel, type BoardModel } from './board-model.js';
 import { proposeModules, type BoardTreeSource, type ModuleProposal } from './propose.js';
 
 /** `packagesOf`: the board whose lock pins the packages (a new board's sibling: the same kernel). */
@@ -60,4 +62,31 @@ export async function scaffoldBoardWithTree(
     else rmSync(file, { force: true });
     throw err;
   }
+}
+
+/**
+ * The board's whole boot model from its pinned packages alone, as a build would compute it
+ * before writing (`boards check --model`): U-Boot's half from the U-Boot package, Linux's from
+ * the kernel package's tables, the DTB with its overlays, each revision's tree.
+ */
+export async function packagedBoardModel(profile: BoardProfile, o: { lockPath: string; cache?: Cache; offline?: boolean; boardsDir?: string }): Promise<BoardModel> {
+  if (profile.kernel.source === 'build') throw new BspError('EBOARD_UNSUPPORTED', `${profile.id} builds its own kernel: its driver tables come with the compile; run nodeos-bsp build --board ${profile.id}, whose boot model reads them`);
+  if (!profile.boot.uboot) throw new BspError('EBOARD_UNSUPPORTED', `${profile.id} has no boot.uboot: the kit's images boot through U-Boot`);
+  const cache = o.cache ?? new Cache();
+  const a = await fetchArtifacts(profile, { cache, lockPath: o.lockPath, offline: o.offline ?? false });
+  if (!a.debs.kernel || !a.debs.uboot) throw new BspError('EARTIFACT', `no kernel or U-Boot package for ${profile.id}`);
+  const k = kernelFiles(a.debs.kernel);
+  const overlays = join(o.boardsDir ?? defaultBoardsDir(), 'overlays');
+  const dtb = profile.devicetree.dtb ? deviceTree(profile, k.dtbDir, overlays, cache) : undefined;
+  const variants = (profile.devicetree.variants ?? []).map((v) => ({ id: v.id, dtb: v.dtb, tree: deviceTree({ devicetree: { ...profile.devicetree, dtb: v.dtb } }, k.dtbDir, overlays, cache) }));
+  // The environment's file and size do not depend on the disk signature.
+  const layout = layoutFor(profile, 1);
+  return boardModel(profile, {
+    ubootDir: a.debs.uboot,
+    ...(dtb ? { dtb } : {}),
+    envFile: layout.env.file,
+    envSize: layout.env.size,
+    tables: () => kernelTables(modulesDir(a.debs.kernel!).dir, k.release, k.image, cache),
+    variants,
+  });
 }

@@ -9,4 +9,5 @@ export { checkLinuxCard, checkLinuxFunctions, checkUbootModel, type FunctionClai
 export { ubootModelFor, ubootBuildConfig } from './artifacts.js';
 export { builtKernelTables, closure, deviceOf, driverOf, functionNeeds, kernelTables, parseDepmod, withDependencies, type ClosureEntry, type Driver, type FunctionNeeds, type KernelTables } from './linux.js';
 export { proposeModules, type BoardTreeSource, type ModuleProposal } from './propose.js';
-export { boardModules, boardTree, scaffoldBoardWithTree } from './board-tree.js';
+export { boardModel, modelRefusal, type BoardModel, type BoardModelInput } from './board-model.js';
+export { boardModules, boardTree, packagedBoardModel, scaffoldBoardWithTree } from './board-tree.js';

@@ -12,7 +12,7 @@ import {
   type BoardProfile,
 } from '../boards/index.js';
 import { scaffoldBoard, schemaText } from '../boards/scaffold.js';
-import { boardModules, scaffoldBoardWithTree, withDependencies, type ModuleProposal } from '../boot-model/index.js';
+import { boardModules, modelRefusal, packagedBoardModel, scaffoldBoardWithTree, withDependencies, type ModuleProposal } from '../boot-model/index.js';
 import { buildOutputs } from '../image/index.js';
 import { BspError, UsageError, type ProfileFinding } from '../errors.js';
 import { json, table, type Io } from './output.js';
@@ -109,18 +109,26 @@ Examples:
       .description('validate profiles: schema, extends, pins, buses, console, partitions, files')
       .option('--json', 'machine-readable findings')
       .option('--dtb-dir <dir>', 'also check that each DTB exists in this (unpacked kernel) dtb directory')
+      .option('--model', "also run the boot model from each board's pinned Debian packages (fetched into the cache as a build would), without building")
+      .option('-o, --out <dir>', "with --model: the build output directory whose lock files pin the packages", 'out')
+      .option('--offline', 'with --model: use only the cache')
       .addHelpText(
         'after',
         `
 Every finding has a code (EPROFILE_SCHEMA, EPIN_CONFLICT, ECONSOLE_CMDLINE, ...) and says how to fix it.
+With --model, each board's boot model runs as a build runs it before writing (U-Boot's MMC
+numbering and environment, the card's and the functions' drivers under Linux, each revision's
+tree); a broken rule is an EBOOT_MODEL finding. Boards that build their own kernel are skipped
+(their tables come with the compile: build them).
 Exit status: 0 when clean, 1 when any finding.
 
 Examples:
   $ nodeos-bsp boards check
   $ nodeos-bsp boards check rpi3b --json
+  $ nodeos-bsp boards check rpi4b rpi5b --model
   $ nodeos-bsp boards check --boards-dir ./my-boards`,
       ),
-  ).action((ids: string[], o: DirOpts & { json?: boolean; dtbDir?: string }) => {
+  ).action(async (ids: string[], o: DirOpts & { json?: boolean; dtbDir?: string; model?: boolean; out: string; offline?: boolean }) => {
     const { set, findings } = checkBoards(src(o), o.dtbDir);
     const known = new Set([...set.boards, ...set.bases].map((b) => b.profile.id));
     for (const id of ids) {
@@ -130,9 +138,31 @@ Examples:
     }
     const shown = ids.length ? findings.filter((f) => !f.board || ids.includes(f.board)) : findings;
     const checked = ids.length ? ids : set.boards.map((b) => b.profile.id);
-    if (o.json) json(io, { ok: shown.length === 0, boards: checked, findings: shown });
-    else if (shown.length === 0) io.out(`ok: ${checked.length} board(s) checked: ${checked.join(', ')}\n`);
-    else io.err(shown.map(formatFinding).join('\n') + `\n${shown.length} finding(s)\n`);
+    const model: Record<string, { ok: boolean; findings: { id: string; ok: boolean; detail: string }[] } | { skipped: string }> = {};
+    if (o.model) {
+      // Boards whose profile is already broken are not modelled: their findings say why.
+      for (const id of checked.filter((b) => !shown.some((f) => f.board === b))) {
+        const b = set.boards.find((x) => x.profile.id === id);
+        if (!b) continue;
+        try {
+          const m = await packagedBoardModel(b.profile, { lockPath: buildOutputs(o.out, id).lock, offline: Boolean(o.offline), ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}) });
+          model[id] = { ok: m.findings.every((f) => f.ok), findings: m.findings.map(({ id: rule, ok, detail }) => ({ id: rule, ok, detail })) };
+          const refusal = modelRefusal(b.profile, m);
+          if (refusal) shown.push({ code: 'EBOOT_MODEL', file: b.file, path: '', message: refusal.message, board: id });
+        } catch (err) {
+          if (!(err instanceof BspError) || err.code !== 'EBOARD_UNSUPPORTED') throw err;
+          model[id] = { skipped: err.message };
+        }
+      }
+    }
+    if (o.json) json(io, { ok: shown.length === 0, boards: checked, findings: shown, ...(o.model ? { model } : {}) });
+    else {
+      if (o.model) {
+        for (const [id, m] of Object.entries(model)) io.out('skipped' in m ? `boot model: ${id}: skipped: ${m.skipped}\n` : `boot model: ${id}: ${m.ok ? `${m.findings.length} rule(s) hold` : `${m.findings.filter((f) => !f.ok).length} of ${m.findings.length} rule(s) broken`}\n`);
+      }
+      if (shown.length === 0) io.out(`ok: ${checked.length} board(s) checked: ${checked.join(', ')}\n`);
+      else io.err(shown.map(formatFinding).join('\n') + `\n${shown.length} finding(s)\n`);
+    }
     if (shown.length > 0) process.exitCode = 1;
   });
 

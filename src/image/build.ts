@@ -35,7 +35,7 @@ import {
 import { createBmap } from './bmap-writer.js';
 import { checkBootChain } from './boot-chain.js';
 import { modulesDir } from './kernel-modules.js';
-import { builtKernelTables, checkLinuxCard, checkLinuxFunctions, kernelTables, parseFdt, ubootModelFor, type KernelTables, type UbootEnvLocation, type UbootMmc } from '../boot-model/index.js';
+import { boardModel, builtKernelTables, kernelTables, modelRefusal, type KernelTables, type UbootEnvLocation, type UbootMmc } from '../boot-model/index.js';
 import { imageCompatibles } from '../boot-model/linux.js';
 import { scriptImage } from './uimage.js';
 import { writeSparseImage } from './disk.js';
@@ -325,29 +325,17 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   // cards elsewhere than boards do); the card under Linux (its controller's closure in the DTB,
   // each provider's driver from the kernel's own tables: stage 1 loads them wherever they live);
   // the functions the profile claims (USB, Ethernet...: the system loads their modules).
-  const model = ubootModelFor(profile, { ubootDir: artifacts.debs.uboot ?? '', ...(dtb ? { dtb } : {}), envFile: layout.env.file, envSize: layout.env.size });
-  const tree = dtb ? parseFdt(dtb, profile.devicetree.dtb) : undefined;
-  const tables = tree && (profile.boot.card || profile.functions) ? modelTables(artifacts, kernel, reference, cache) : undefined;
-  const linuxCard = tree && tables && profile.boot.card ? checkLinuxCard(tree, profile.boot.card, tables) : undefined;
-  const linuxFunctions = tree && tables && profile.functions ? checkLinuxFunctions(tree, profile.functions, tables) : undefined;
-  // Each revision's tree is checked as the board's is: its card and functions may need other drivers.
-  const variantChecks = variants.map((v) => {
-    const t = parseFdt(v.tree, v.dtb);
-    const card = tables && profile.boot.card ? checkLinuxCard(t, profile.boot.card, tables) : undefined;
-    const functions = tables && profile.functions ? checkLinuxFunctions(t, profile.functions, tables) : undefined;
-    const findings = [...(card?.findings ?? []), ...(functions?.findings ?? [])].map((f) => ({ ...f, detail: `${v.id} (${v.dtb}): ${f.detail}` }));
-    return { findings, card: card?.modules ?? [], functions: functions?.modules ?? [] };
+  const model = boardModel(profile, {
+    ubootDir: artifacts.debs.uboot ?? '',
+    ...(dtb ? { dtb } : {}),
+    envFile: layout.env.file,
+    envSize: layout.env.size,
+    tables: () => modelTables(artifacts, kernel, reference, cache),
+    variants: variants.map((v) => ({ id: v.id, dtb: v.dtb, tree: v.tree })),
   });
-  const findings = [...model.findings, ...(linuxCard?.findings ?? []), ...(linuxFunctions?.findings ?? []), ...variantChecks.flatMap((v) => v.findings)];
-  const unproven = findings.filter((f) => !f.ok);
-  if (unproven.length > 0) throw new BspError('EBOOT_MODEL', `the card for ${profile.id} would not boot on a real ${profile.name}: ${unproven.map((f) => `${f.id}: ${f.detail}${f.fix ? ` (fix: ${f.fix})` : ''}`).join('; ')}`);
-  const union = (a: string[], more: string[][]): string[] => [...new Set([...a, ...more.flat()])];
-  const kmods = splitModules(
-    profile,
-    kernelRoot(artifacts),
-    union(linuxCard?.modules ?? [], variantChecks.map((v) => v.card)),
-    union(linuxFunctions?.modules ?? [], variantChecks.map((v) => v.functions)),
-  );
+  const refusal = modelRefusal(profile, model);
+  if (refusal) throw refusal;
+  const kmods = splitModules(profile, kernelRoot(artifacts), model.card ?? [], model.functions);
   const system = await stage('system', () => {
     const c = systemEntries(profile, layout, artifacts, cache, build, epoch, modules.dir, kmods.release, kmods.system, runtime, apps);
     // The keys this system takes updates from (none: it takes none).
@@ -451,7 +439,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     bootFiles: bootFiles.map((f) => ({ path: f.path, size: f.data.length, sha256: sha256(f.data) })).sort((a, b) => a.path.localeCompare(b.path)),
     uboot: { env: Object.fromEntries(envVars) },
     bootChain: chain.map(({ id, step, detail }) => ({ id, step, detail })),
-    bootModel: { uboot: { mmc: model.mmc, ...(model.cardNumber !== undefined ? { card: model.cardNumber } : {}), env: model.env }, findings: findings.map(({ id, detail }) => ({ id, detail })), ...(linuxCard ? { stage1: linuxCard.modules } : {}) },
+    bootModel: { uboot: { mmc: model.uboot.mmc, ...(model.uboot.cardNumber !== undefined ? { card: model.uboot.cardNumber } : {}), env: model.uboot.env }, findings: model.findings.map(({ id, detail }) => ({ id, detail })), ...(model.card ? { stage1: model.card } : {}) },
   };
   const manifestPath = outputs.manifest;
   writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + '\n');

@@ -89,6 +89,14 @@ describe("the boot model's U-Boot numbering is the real U-Boot's (Debian's rpi_a
     assert.match(r.err, /BM_UBOOT_ENV_DEVICE: .*fix: give the card's controller the alias mmc0 .*mmc0 = "\/emmc2bus\/mmc@7e340000"/);
     assert.match(r.err, /\[EBOOT_MODEL\]/);
     assert.deepEqual(existsSync(out) ? readdirSync(out).filter((f) => /\.img/.test(f)) : [], [], 'no image written');
+    // boards check --model says the same from the packages alone, and passes the kit's rpi4b.
+    const c = await runCli('boards', 'check', 'rpi4b-noalias', 'rpi4b', '--model', '--boards-dir', boards, '--out', out, '--json');
+    assert.equal(c.code, 1, c.err);
+    const report = JSON.parse(c.out) as { findings: { code: string; board: string; message: string }[]; model: Record<string, { ok: boolean; findings: { id: string; ok: boolean }[] }> };
+    assert.deepEqual(report.findings.map((f) => [f.code, f.board]), [['EBOOT_MODEL', 'rpi4b-noalias']]);
+    assert.match(report.findings[0]!.message, /BM_UBOOT_DEVICE: bootcmd and boot\.scr load from mmc 0:1; the card is mmc 1/);
+    assert.equal(report.model['rpi4b']!.ok, true);
+    assert.ok(report.model['rpi4b']!.findings.some((f) => f.id === 'BM_LINUX_FUNCTION' && f.ok));
     cleanupTemp();
   });
 
