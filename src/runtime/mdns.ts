@@ -56,9 +56,88 @@ export function mdnsAnswers(questions: readonly { name: string; type: string }[]
   return out;
 }
 
+/** Whether `address` is on one of the board's links: inside an interface's subnet (loopback too). */
+export function isOnLink(address: string, ifaces = networkInterfaces()): boolean {
+  const v4 = (a: string): number | undefined => {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(a);
+    if (!m) return undefined;
+    const parts = m.slice(1).map(Number);
+    return parts.some((x) => x > 255) ? undefined : parts.reduce((n, x) => n * 256 + x, 0);
+  };
+  const addr = v4(address.replace(/^::ffff:/, ''));
+  for (const list of Object.values(ifaces)) {
+    for (const i of list ?? []) {
+      if (i.family === 'IPv4' && addr !== undefined) {
+        const net = v4(i.address);
+        const mask = v4(i.netmask);
+        if (net === undefined || mask === undefined) continue;
+        // Unsigned 32-bit AND of the two, without the sign of JavaScript's bitwise operators.
+        if ((net & mask) >>> 0 === (addr & mask) >>> 0) return true;
+      } else if (i.family === 'IPv6' && addr === undefined && address.includes(':')) {
+        // Link-local sources are on-link by definition; otherwise the interface's /64 (or its prefix).
+        if (/^fe80:/i.test(address)) return true;
+        const bits = Number(i.cidr?.split('/')[1] ?? 64);
+        if (ipv6Prefix(address, bits) !== undefined && ipv6Prefix(address, bits) === ipv6Prefix(i.address, bits)) return true;
+      }
+    }
+  }
+  return false;
+}
+
+/** The first `bits` bits of an IPv6 address as a bit string (undefined when it does not parse). */
+function ipv6Prefix(address: string, bits: number): string | undefined {
+  const a = address.split('%')[0]!;
+  const halves = a.split('::');
+  if (halves.length > 2) return undefined;
+  const head = halves[0] ? halves[0].split(':') : [];
+  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
+  const fill = halves.length === 2 ? 8 - head.length - tail.length : 0;
+  const groups = [...head, ...Array<string>(Math.max(fill, 0)).fill('0'), ...tail];
+  if (groups.length !== 8 || groups.some((g) => !/^[0-9a-f]{1,4}$/i.test(g))) return undefined;
+  return groups.map((g) => parseInt(g, 16).toString(2).padStart(16, '0')).join('').slice(0, bits);
+}
+
+/** Where a query's answer goes: the group, the asker (legacy unicast), or nowhere. */
+export type ReplyTarget = { to: 'group' } | { to: 'asker'; port: number; address: string } | { to: 'none'; why: string };
+
+/**
+ * RFC 6762: a query is answered only when it comes from this link (section 11: no answers
+ * to off-link sources, which spoofed queries would turn into traffic at a victim); one from
+ * port 5353 gets its answer on the group, one from another valid port (a legacy unicast
+ * querier) directly, and one from port 0, which no host can answer to, is dropped.
+ */
+export function replyTarget(rinfo: { address: string; port: number }, onLink: (address: string) => boolean): ReplyTarget {
+  if (!Number.isInteger(rinfo.port) || rinfo.port < 1 || rinfo.port > 65535) return { to: 'none', why: `source port ${rinfo.port}` };
+  if (!onLink(rinfo.address)) return { to: 'none', why: `off-link source ${rinfo.address}` };
+  return rinfo.port === 5353 ? { to: 'group' } : { to: 'asker', port: rinfo.port, address: rinfo.address };
+}
+
+/**
+ * At most `perSecond` direct answers per asker each second, and as many askers as `maxSources`
+ * (a flood of forged sources cannot grow the table): a host asks a few times, a flood is cut.
+ */
+export function replyLimiter(perSecond = 5, maxSources = 256, now = (): number => Date.now()): (address: string) => boolean {
+  let window = Math.floor(now() / 1000);
+  const counts = new Map<string, number>();
+  return (address) => {
+    const w = Math.floor(now() / 1000);
+    if (w !== window) {
+      window = w;
+      counts.clear();
+    }
+    const n = counts.get(address) ?? 0;
+    if (n === 0 && counts.size >= maxSources) return false;
+    if (n >= perSecond) return false;
+    counts.set(address, n + 1);
+    return true;
+  };
+}
+
 export interface MdnsResponderOptions {
   hostname: string;
   addresses?: () => Addresses;
+  /** Whether a source is on-link (default: inside one of the interfaces' subnets, loopback included). */
+  onLink?: (address: string) => boolean;
   log: (msg: string) => void;
   /** multicast-dns options (tests bind to 127.0.0.1 on a free port without multicast). */
   socket?: Options;
@@ -86,14 +165,27 @@ export async function startMdns(o: MdnsResponderOptions): Promise<MdnsResponder>
     mdns.once('error', reject);
   });
   mdns.on('error', (err: Error) => o.log(`mdns: ${err.message}`));
+  const onLink = o.onLink ?? ((a: string) => isOnLink(a));
+  const allowed = replyLimiter();
+  let failures = 0;
+  // This runs inside init (PID 1) on every datagram from the network: nothing may escape it.
   mdns.on('query', (query, rinfo) => {
-    const answers = mdnsAnswers(query.questions ?? [], o.hostname, addresses());
-    if (!answers.length) return;
-    if (rinfo.port !== 5353) {
-      // Legacy unicast: answer the asker, not the group; no cache-flush bit there (6.7).
-      mdns.respond({ id: query.id, questions: query.questions, answers: answers.map((a) => ({ ...a, flush: false, ttl: Math.min(TTL, 10) })) as Answer[] } as never, { port: rinfo.port, address: rinfo.address } as never);
-    } else {
-      mdns.respond({ answers: answers as Answer[] });
+    try {
+      const answers = mdnsAnswers(query.questions ?? [], o.hostname, addresses());
+      if (!answers.length) return;
+      const target = replyTarget(rinfo, onLink);
+      if (target.to === 'none' || !allowed(rinfo.address)) return;
+      const done = (err?: Error | null): void => {
+        if (err && failures++ === 0) o.log(`mdns: cannot answer: ${JSON.stringify(err.message)}`);
+      };
+      if (target.to === 'asker') {
+        // Legacy unicast: answer the asker, not the group; no cache-flush bit there (6.7).
+        mdns.respond({ id: query.id, questions: query.questions, answers: answers.map((a) => ({ ...a, flush: false, ttl: Math.min(TTL, 10) })) as Answer[] } as never, { port: target.port, address: target.address } as never, done as never);
+      } else {
+        mdns.respond({ answers: answers as Answer[] }, done as never);
+      }
+    } catch (err) {
+      if (failures++ === 0) o.log(`mdns: a query from the network could not be answered: ${JSON.stringify((err as Error).message)}`);
     }
   });
   return {
