@@ -22,14 +22,26 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
+/** The longest delay Node's setTimeout keeps (2^31 - 1 ms, 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 0x7fffffff;
+
+/**
+ * Node's timers, for delays of any length: one past MAX_TIMER_MS (a 30-day DHCP lease, its T1
+ * and T2) is waited out in steps, so it fires when it should instead of at once.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref?.();
-    return t;
+    const h: { t?: NodeJS.Timeout } = {};
+    const wait = (left: number): void => {
+      const step = Math.min(Math.max(left, 0), MAX_TIMER_MS);
+      h.t = setTimeout(() => (left > step ? wait(left - step) : fn()), step);
+      h.t.unref?.();
+    };
+    wait(Number.isFinite(ms) ? ms : MAX_TIMER_MS);
+    return h;
   },
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  clearTimeout: (h) => clearTimeout((h as { t?: NodeJS.Timeout } | undefined)?.t),
 };
 
 export type DhcpState = 'init' | 'selecting' | 'requesting' | 'bound' | 'renewing' | 'rebinding' | 'rebooting' | 'stopped';

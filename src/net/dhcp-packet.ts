@@ -174,6 +174,16 @@ export interface Lease {
   t2: number;
 }
 
+/**
+ * A host or domain name as RFC 1035 and 1123 allow it: dot-separated labels of letters,
+ * digits and inner hyphens (underscores too, as service names use them), 1-63 characters
+ * each, 253 in all, an optional final dot.
+ */
+export function isDnsName(s: string): boolean {
+  const n = s.replace(/\.$/, '');
+  return n.length > 0 && n.length <= 253 && n.split('.').every((l) => /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/.test(l));
+}
+
 /** The lease an ACK grants; undefined if it lacks an address or a server id. */
 export function leaseFrom(ack: DhcpMessage, fallbackServer?: string): Lease | undefined {
   const address = ack.yiaddr;
@@ -188,7 +198,10 @@ export function leaseFrom(ack: DhcpMessage, fallbackServer?: string): Lease | un
   const leaseSeconds = opt.u32(ack.options.get(Opt.LEASE_TIME)) ?? 3600;
   const t1 = opt.u32(ack.options.get(Opt.T1)) ?? Math.floor(leaseSeconds * 0.5);
   const t2 = opt.u32(ack.options.get(Opt.T2)) ?? Math.floor(leaseSeconds * 0.875);
-  const domain = opt.text(ack.options.get(Opt.DOMAIN));
+  // A name from the network reaches /etc/resolv.conf and /etc/hosts: one that is not a DNS
+  // name (a newline would add lines of the sender's choosing) is dropped.
+  const domainText = opt.text(ack.options.get(Opt.DOMAIN));
+  const domain = domainText !== undefined && isDnsName(domainText) ? domainText.replace(/\.$/, '') : undefined;
   return {
     address,
     prefix,

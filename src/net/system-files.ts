@@ -4,7 +4,7 @@
  * resolver reads so Node's dns.lookup (what npm uses) works: /etc/resolv.conf, /etc/hosts
  * (localhost and the board's own name resolve without DNS) and /etc/nsswitch.conf.
  */
-import type { Lease } from './dhcp-packet.js';
+import { isDnsName, type Lease } from './dhcp-packet.js';
 
 /** busybox `ip` argument lists that apply a lease to `iface` (address first, then the default route). */
 export function applyLeaseCommands(iface: string, l: Lease, o: { metric?: number } = {}): string[][] {
@@ -24,12 +24,24 @@ export function removeLeaseCommands(iface: string, l: Lease): string[][] {
   ];
 }
 
+/**
+ * Without an address the kernel has no route for 255.255.255.255, and removing an interface's
+ * last address flushes the one added at start: DHCP's broadcasts need it back after every
+ * expiry or NAK, or every later DISCOVER fails with ENETUNREACH.
+ */
+export const broadcastRouteCommand = (iface: string): string[] => ['ip', 'route', 'replace', '255.255.255.255/32', 'dev', iface];
+
+/** A lease ending (expiry, NAK): its address and route taken off, the broadcast route put back for the next DISCOVER. */
+export function expireLeaseCommands(iface: string, l: Lease): string[][] {
+  return [...removeLeaseCommands(iface, l), broadcastRouteCommand(iface)];
+}
+
 /** /etc/resolv.conf from a lease (and configured servers first); empty servers: lookups fail at once. */
 export function resolvConf(l: Pick<Lease, 'dns' | 'domain'> | undefined, configured: string[] = []): string {
   const servers = [...new Set([...configured, ...(l?.dns ?? [])])].slice(0, 3); // glibc reads at most 3
   return [
     '# Written by NodeOS from the DHCP lease; rewritten on every lease change.',
-    ...(l?.domain ? [`search ${l.domain}`] : []),
+    ...(l?.domain && isDnsName(l.domain) ? [`search ${l.domain}`] : []),
     ...servers.map((s) => `nameserver ${s}`),
     'options timeout:2 attempts:2',
     '',
@@ -38,7 +50,7 @@ export function resolvConf(l: Pick<Lease, 'dns' | 'domain'> | undefined, configu
 
 /** /etc/hosts: localhost for IPv4 and IPv6, and the board's own name. */
 export function hostsFile(hostname: string, domain?: string): string {
-  const names = domain ? `${hostname}.${domain} ${hostname}` : hostname;
+  const names = domain && isDnsName(domain) ? `${hostname}.${domain} ${hostname}` : hostname;
   return ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', `127.0.1.1\t${names}`, ''].join('\n');
 }
 

@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { busybox, waitFor } from './busybox.js';
-import { applyLeaseCommands, DhcpClient, ipArgument, parseIpConfig, hostsFile, NSSWITCH_CONF, removeLeaseCommands, resolvConf, udpTransport, type Lease } from '../net/index.js';
+import { applyLeaseCommands, broadcastRouteCommand, DhcpClient, expireLeaseCommands, ipArgument, logText, parseIpConfig, hostsFile, NSSWITCH_CONF, resolvConf, udpTransport, type Lease } from '../net/index.js';
 
 /** What the network part of init needs from it. */
 export interface NetworkOptions {
@@ -99,7 +99,7 @@ export async function startNetwork(o: NetworkOptions): Promise<DhcpClient | unde
     return undefined;
   }
   // Without an address the kernel has no route for 255.255.255.255: give DHCP one.
-  busybox(['ip', 'route', 'add', '255.255.255.255/32', 'dev', iface]);
+  busybox(broadcastRouteCommand(iface));
   const transport = await udpTransport();
   const run = (cmds: string[][]): void => {
     for (const c of cmds) {
@@ -118,7 +118,7 @@ export async function startNetwork(o: NetworkOptions): Promise<DhcpClient | unde
       if (!renewed) o.onLease?.(l);
     },
     onExpired: (l: Lease) => {
-      run(removeLeaseCommands(iface, l));
+      run(expireLeaseCommands(iface, l));
       writeFileSync('/etc/resolv.conf', resolvConf(undefined));
     },
     onEvent: (e) => {
@@ -126,7 +126,7 @@ export async function startNetwork(o: NetworkOptions): Promise<DhcpClient | unde
       else if (e.type === 'no-answer') o.log(`network: no DHCP answer on ${iface} yet; still asking`);
       else if (e.type === 'expired') o.log(`network: the lease of ${e.lease.address} ended; asking again`);
       else if (e.type === 'released') o.log(`network: released ${e.lease.address} to DHCP server ${e.lease.server}`);
-      else if (e.type === 'nak') o.log(`network: the DHCP server refused the address${e.message ? ` (${e.message})` : ''}; asking again`);
+      else if (e.type === 'nak') o.log(`network: the DHCP server refused the address${e.message ? ` (${logText(e.message)})` : ''}; asking again`);
     },
   });
   client.start();

@@ -17,7 +17,7 @@ import { createInterface } from 'node:readline';
 import { replaceFileAtomically } from '../atomic-file.js';
 import { BspError } from '../errors.js';
 import { applyLeaseCommands, netmaskPrefix, resolvConf, type Lease } from '../net/index.js';
-import { countryProblem, mergeWifi, pskFor, type WifiNetwork } from '../settings/env.js';
+import { countryProblem, mergeWifi, priorityProblem, pskFor, type WifiNetwork } from '../settings/env.js';
 import { badWifiSetting } from './board/backend.js';
 import { busybox, BUSYBOX, waitFor } from './busybox.js';
 import { readWifiFile, WIFI_FILE } from './settings.js';
@@ -74,6 +74,14 @@ const hexSsid = (ssid: string): string => Buffer.from(ssid, 'utf8').toString('he
  * offers it (WPA3 transition mode requires it), the regulatory country when one is set.
  */
 export function wpaConfig(o: { networks: readonly WifiNetwork[]; country?: string; ctrlDir?: string }): string {
+  // Every value that reaches the file is checked here, whatever its way in (board.wifi.connect,
+  // the card's settings, the users' partition's file): one that could end a line or a block is refused.
+  for (const n of o.networks) {
+    const p = priorityProblem(n.priority);
+    if (p) throw new BspError('EWIFI_SETTING', `${JSON.stringify(n.ssid)}: ${p}; nothing was changed`);
+    if (typeof n.psk !== 'string' || !/^[0-9a-f]{64}$/.test(n.psk)) throw new BspError('EWIFI_SETTING', `${JSON.stringify(n.ssid)}: its key is not 64 hex digits; connect to it again; nothing was changed`);
+  }
+  if (o.country !== undefined && countryProblem(o.country)) throw new BspError('EWIFI_SETTING', `${countryProblem(o.country)}; nothing was changed`);
   const lines = [`ctrl_interface=DIR=${o.ctrlDir ?? WPA_CTRL_DIR}`, 'update_config=0', 'ap_scan=1'];
   if (o.country) lines.push(`country=${o.country}`);
   for (const n of o.networks) {
@@ -363,7 +371,7 @@ export async function wifiScan(iface: string): Promise<WifiScanResult[]> {
  * configuration rewritten and wpa_supplicant told to read it again. Refusals change nothing.
  */
 export function wifiConnect(iface: string, ssid: string, passphrase: string, o: { priority?: number; country?: string; file?: string } = {}): WifiNetwork[] {
-  const bad = badWifiSetting(ssid, passphrase);
+  const bad = badWifiSetting(ssid, passphrase, o.priority);
   if (bad) throw bad;
   if (o.country && countryProblem(o.country)) throw new BspError('EWIFI_SETTING', `${countryProblem(o.country)}; nothing was changed`);
   const file = o.file ?? WIFI_FILE;

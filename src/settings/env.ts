@@ -136,3 +136,14 @@ export function decodeWifi(value: string | undefined): { networks: WifiNetwork[]
   });
   return { networks, errors };
 }
+
+/** The most a network's priority can be (wpa_supplicant takes an int; a few levels are what people use). */
+export const MAX_WIFI_PRIORITY = 1000;
+
+/** Why a priority cannot go into wpa_supplicant.conf (undefined when it can): a whole number 0..1000. */
+export function priorityProblem(priority: unknown): string | undefined {
+  if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority > MAX_WIFI_PRIORITY) {
+    return `priority must be a whole number from 0 to ${MAX_WIFI_PRIORITY}, not ${JSON.stringify(priority) ?? String(priority)}`;
+  }
+  return undefined;
+}

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
-import { DhcpClient, decodeDhcp, encodeDhcp, leaseFrom, Opt, opt, udpTransport, type DhcpEvent, type DhcpMessage, type Lease } from '../../src/net/index.js';
+import { DhcpClient, decodeDhcp, encodeDhcp, expireLeaseCommands, hostsFile, isDnsName, leaseFrom, logText, MAX_TIMER_MS, Opt, opt, resolvConf, systemClock, udpTransport, type DhcpEvent, type DhcpMessage, type Lease } from '../../src/net/index.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { until } from '../helpers/until.js';
 
@@ -260,6 +260,45 @@ describe('DHCP messages on the wire', () => {
     const long = Buffer.alloc(300, 0x61);
     const big = decodeDhcp(encodeDhcp({ op: 2, xid: 1, chaddr: MAC, type: 'ACK', options: new Map([[Opt.DOMAIN, long]]) }))!;
     assert.equal(big.options.get(Opt.DOMAIN)!.length, 300, 'a 300-byte value split in two and joined again');
+  });
+
+  it('a domain name from the server reaches resolv.conf and hosts only when it is a DNS name (no added lines)', () => {
+    const ackWith = (domain: string): Lease => leaseFrom(decodeDhcp(encodeDhcp({ op: 2, xid: 1, chaddr: MAC, type: 'ACK', yiaddr: '10.1.2.3', options: new Map([[Opt.SERVER_ID, opt.fromIps(['10.1.0.1'])], [Opt.DNS, opt.fromIps(['10.1.0.1'])], [Opt.DOMAIN, Buffer.from(domain)]]) }))!)!;
+    const evil = ackWith('lan\nnameserver 6.6.6.6\n203.0.113.9 registry');
+    assert.equal(evil.domain, undefined);
+    assert.deepEqual(resolvConf(evil).split('\n').filter((l) => l.startsWith('nameserver')), ['nameserver 10.1.0.1']);
+    assert.equal(hostsFile('pi', 'x\n6.6.6.6 evil').split('\n').length, 4, 'hosts keeps its own lines only');
+    assert.equal(ackWith('home.arpa.').domain, 'home.arpa');
+    assert.match(resolvConf(ackWith('home.arpa')), /^search home\.arpa$/m);
+    for (const ok of ['lan', 'my-net.example.org', '_tcp.local', 'a'.repeat(63)]) assert.equal(isDnsName(ok), true, ok);
+    for (const bad of ['', '-lan', 'lan-', 'a b', 'a..b', 'a'.repeat(64), `${'a.'.repeat(127)}a`, 'caf\u00e9', 'x;rm']) assert.equal(isDnsName(bad), false, bad);
+  });
+
+  it('a NAK message and other words from the network are logged escaped and cut', () => {
+    assert.equal(logText('no\nroot logged in \x1b[2J'), 'no\\nroot logged in \\x1b[2J');
+    assert.equal(logText('caf\u00e9 \u2603'), 'caf\\xe9 \\u{2603}');
+    assert.equal(logText('x'.repeat(500)).length, 123);
+  });
+
+  it('a lease that ends (expiry, NAK) puts the broadcast route back, or no DISCOVER could leave again', () => {
+    const l: Lease = { address: '10.1.2.3', prefix: 24, routers: ['10.1.2.1'], dns: [], ntp: [], server: '10.1.2.1', leaseSeconds: 3600, t1: 1800, t2: 3150 };
+    assert.deepEqual(expireLeaseCommands('eth0', l), [
+      ['ip', 'route', 'del', 'default', 'via', '10.1.2.1', 'dev', 'eth0'],
+      ['ip', 'addr', 'del', '10.1.2.3/24', 'dev', 'eth0'],
+      ['ip', 'route', 'replace', '255.255.255.255/32', 'dev', 'eth0'],
+    ]);
+  });
+
+  it('a 30-day lease: timers past 24.8 days (2^31 ms) wait, where Node alone fires them after 1 ms', async () => {
+    let fired = 0;
+    const h = systemClock.setTimeout(() => fired++, 30 * 86400 * 1000);
+    const edge = systemClock.setTimeout(() => fired++, MAX_TIMER_MS + 1);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(fired, 0);
+    systemClock.clearTimeout(h);
+    systemClock.clearTimeout(edge);
+    // Short ones still fire.
+    await new Promise<void>((r) => systemClock.setTimeout(r, 5));
   });
 
   it('a lease: prefix from the mask, T1/T2 defaults, no server id means no lease', () => {

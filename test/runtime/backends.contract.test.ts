@@ -142,6 +142,11 @@ for (const subject of SUBJECTS) {
       await assert.rejects(b.wifi.connect('home', 'seven77'), (e: unknown) => code('EWIFI_SETTING')(e) && /8 to 63/.test((e as Error).message) && !(e as Error).message.includes('seven77'));
       await assert.rejects(b.wifi.connect('x'.repeat(33), 'correct horse battery'), (e: unknown) => code('EWIFI_SETTING')(e) && /33 bytes/.test((e as Error).message));
       await assert.rejects(b.wifi.connect('home', 'caf\u00e9 passphrase'), (e: unknown) => code('EWIFI_SETTING')(e) && !(e as Error).message.includes('caf'));
+      // A priority goes into wpa_supplicant.conf: anything but a whole number 0..1000 (a string
+      // closing the network block and opening another) is refused the same way.
+      for (const priority of ['1\n}\nnetwork={\n\tkey_mgmt=NONE', -1, 1.5, 1001, Number.NaN] as unknown as number[]) {
+        await assert.rejects(b.wifi.connect('home', 'correct horse battery', { priority }), (e: unknown) => code('EWIFI_SETTING')(e) && /priority must be a whole number from 0 to 1000/.test((e as Error).message), String(priority));
+      }
     });
 
     it('serial: the ttys with a device behind them, sorted', () => {

@@ -25,6 +25,14 @@ describe('Wi-Fi on the board (runtime/wifi.ts)', () => {
     assert.doesNotMatch(wpaConfig({ networks: [] }), /country|network/);
   });
 
+  it('wpa_supplicant.conf takes no value that could end a line or a block, whatever its way in', () => {
+    const psk = 'a'.repeat(64);
+    const refused = (o: Parameters<typeof wpaConfig>[0]): void => assert.throws(() => wpaConfig(o), (e: unknown) => e instanceof BspError && e.code === 'EWIFI_SETTING');
+    refused({ networks: [{ ssid: 'x', psk, priority: '0\n}\nnetwork={\n\tkey_mgmt=NONE\n}\npkcs11_engine_path=/tmp/x.so' as unknown as number }] });
+    refused({ networks: [{ ssid: 'x', psk: `${psk}\n}`, priority: 0 }] });
+    refused({ networks: [], country: 'DE\nctrl_interface=/tmp' });
+  });
+
   it("reads wpa_supplicant 2.10's output lines: join, loss, wrong key, none in range, regulatory domain", () => {
     assert.deepEqual(parseWpaLine("wlan0: Trying to associate with 02:00:00:00:01:00 (SSID='nodeos-test' freq=2412 MHz)"), { type: 'trying', bssid: '02:00:00:00:01:00', ssid: 'nodeos-test' });
     assert.deepEqual(parseWpaLine("wlan0: Trying to associate with 02:00:00:00:01:00 (SSID='caf\\xc3\\xa9 \\\"x\\\"' freq=2437 MHz)"), { type: 'trying', bssid: '02:00:00:00:01:00', ssid: 'café "x"' });

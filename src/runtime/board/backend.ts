@@ -8,7 +8,7 @@ import type { AppStatus } from '../apps.js';
 import type { InstallResult } from '../../update/index.js';
 import type { Readable } from 'node:stream';
 import type { WifiScanResult, WifiStatus } from '../wifi.js';
-import { passphraseProblem, ssidProblem } from '../../settings/env.js';
+import { passphraseProblem, priorityProblem, ssidProblem } from '../../settings/env.js';
 /** Edge to watch on an input line. */
 export type Edge = 'none' | 'rising' | 'falling' | 'both';
 export type Direction = 'in' | 'out';
@@ -109,8 +109,8 @@ export interface LedBackend {
 }
 
 /** EWIFI_SETTING: an SSID or passphrase WPA cannot take (the message never holds the passphrase); undefined when both are fine. */
-export function badWifiSetting(ssid: string, passphrase: string): BspError | undefined {
-  const bad = ssidProblem(ssid) ?? passphraseProblem(passphrase);
+export function badWifiSetting(ssid: string, passphrase: string, priority?: unknown): BspError | undefined {
+  const bad = ssidProblem(ssid) ?? passphraseProblem(passphrase) ?? (priority !== undefined ? priorityProblem(priority) : undefined);
   return bad ? new BspError('EWIFI_SETTING', `${bad}; nothing was changed`) : undefined;
 }
 

@@ -223,7 +223,7 @@ export function linuxBackends(o: { sys?: string } = {}): Backends {
       scan: async () => wifiScan(wifiInterface()),
       connect: async (ssid, passphrase, opts) => {
         // Refused before anything is looked at: the same answer with Wi-Fi running or not.
-        const bad = badWifiSetting(ssid, passphrase);
+        const bad = badWifiSetting(ssid, passphrase, opts?.priority);
         if (bad) throw bad;
         wifiConnect(wifiInterface(), ssid, passphrase, opts);
       },

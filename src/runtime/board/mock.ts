@@ -185,7 +185,7 @@ export class MockWifi implements WifiBackend {
   }
 
   async connect(ssid: string, passphrase: string, o: { priority?: number } = {}): Promise<void> {
-    const bad = badWifiSetting(ssid, passphrase);
+    const bad = badWifiSetting(ssid, passphrase, o.priority);
     if (bad) throw bad;
     this.networks = mergeWifi(this.networks, [{ ssid, psk: pskFor(ssid, passphrase), priority: o.priority ?? 0 }]);
     const found = this.inRange.find((r) => r.ssid === ssid);
