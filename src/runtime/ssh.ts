@@ -10,6 +10,7 @@ import { PassThrough, Transform, Writable, type Readable } from 'node:stream';
 import { inspect } from 'node:util';
 import type { AuthContext, Connection, ServerChannel, Server as Ssh2Server } from 'ssh2';
 import { BspError } from '../errors.js';
+import { logText } from '../net/log-text.js';
 import { fingerprint, type PublicKey } from '../net/ssh-keys.js';
 import type { Board } from './board/index.js';
 import { evalLine, startBoardRepl } from './repl-server.js';
@@ -92,6 +93,52 @@ export async function evaluateOnce(board: Board, expr: string, out: Writable): P
 }
 
 /** Start the SSH server; resolves once it listens. */
+/** Failed logins on one connection before it is closed (OpenSSH's MaxAuthTries). */
+export const MAX_AUTH_TRIES = 6;
+/** Connections not yet logged in, from one address and in all (OpenSSH's MaxStartups is 10 in all). */
+export const MAX_PENDING_PER_SOURCE = 3;
+export const MAX_PENDING = 10;
+
+/**
+ * Who may open another connection that has not logged in yet: at most `perSource` from one
+ * address and `total` in all; a refused address is said once a minute, not once a try.
+ */
+export class PendingLimit {
+  private readonly pending = new Map<string, number>();
+  private readonly said = new Map<string, number>();
+  private total = 0;
+  constructor(
+    private readonly perSource = MAX_PENDING_PER_SOURCE,
+    private readonly max = MAX_PENDING,
+    private readonly now = (): number => Date.now(),
+  ) {}
+
+  /** Count a new connection from `from`; false (and whether to log it) when over a limit. */
+  open(from: string): { ok: true } | { ok: false; log: boolean } {
+    const n = this.pending.get(from) ?? 0;
+    if (n >= this.perSource || this.total >= this.max) {
+      const last = this.said.get(from);
+      const log = last === undefined || this.now() - last >= 60000;
+      if (log) {
+        if (this.said.size >= 256) this.said.clear();
+        this.said.set(from, this.now());
+      }
+      return { ok: false, log };
+    }
+    this.pending.set(from, n + 1);
+    this.total++;
+    return { ok: true };
+  }
+
+  /** The connection logged in or closed. */
+  done(from: string): void {
+    const n = this.pending.get(from) ?? 0;
+    if (n <= 1) this.pending.delete(from);
+    else this.pending.set(from, n - 1);
+    if (n > 0) this.total--;
+  }
+}
+
 export async function startSshServer(o: SshServerOptions): Promise<SshServer> {
   let ssh2: typeof import('ssh2');
   try {
@@ -111,33 +158,62 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServer> {
     ...o.subsystems,
   };
   const clients = new Set<Connection>();
+  const limit = new PendingLimit();
   const server: Ssh2Server = new Server({ hostKeys: [o.hostKey] }, (client: Connection) => {
     const from = clientAddress(client);
+    client.on('error', () => undefined);
+    const admitted = limit.open(from);
+    if (!admitted.ok) {
+      if (admitted.log) o.log(`ssh: too many connections from ${from} that have not logged in; refusing more for now`);
+      client.end();
+      return;
+    }
+    let pending = true;
+    const settle = (): void => {
+      if (pending) limit.done(from);
+      pending = false;
+    };
     clients.add(client);
-    client.on('close', () => clients.delete(client));
+    client.on('close', () => (clients.delete(client), settle()));
     const refused = new Set<string>();
+    let failures = 0;
+    // A user name is the peer's words: escaped and cut before it reaches the console's log.
+    const user = (ctx: AuthContext): string => logText(ctx.username, 64);
+    const reject = (ctx: AuthContext): void => {
+      if (++failures >= MAX_AUTH_TRIES) {
+        o.log(`ssh: too many authentication failures for ${user(ctx)} from ${from}; disconnected`);
+        ctx.reject(['publickey']);
+        client.end();
+        return;
+      }
+      ctx.reject(['publickey']);
+    };
     client.on('authentication', (ctx: AuthContext) => {
-      if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
+      // Tries already on their way when the connection was closed are not looked at.
+      if (failures >= MAX_AUTH_TRIES) return ctx.reject([]);
+      // The "none" probe every client starts with is not a failure (as in OpenSSH).
+      if (ctx.method === 'none') return ctx.reject(['publickey']);
+      if (ctx.method !== 'publickey') return reject(ctx);
       const key = o.authorizedKeys().find((k) => k.blob.equals(ctx.key.data));
       if (!key) {
         const fp = fingerprint(ctx.key.data);
-        if (!refused.has(fp)) o.log(`ssh: refused key ${fp} (${ctx.key.algo}) for ${ctx.username} from ${from}: not an authorized key`);
+        if (!refused.has(fp)) o.log(`ssh: refused key ${fp} (${logText(ctx.key.algo, 40)}) for ${user(ctx)} from ${from}: not an authorized key`);
         refused.add(fp);
-        return ctx.reject(['publickey']);
+        return reject(ctx);
       }
       // Without a signature the client only asks whether the key would do.
       if (!ctx.signature) return ctx.accept();
       const parsed = utils.parseKey(key.line);
       const pub = Array.isArray(parsed) ? parsed[0] : parsed;
       if (!pub || pub instanceof Error || pub.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) !== true) {
-        o.log(`ssh: refused ${ctx.username} from ${from}: bad signature for key ${fingerprint(key.blob)}`);
-        return ctx.reject(['publickey']);
+        o.log(`ssh: refused ${user(ctx)} from ${from}: bad signature for key ${fingerprint(key.blob)}`);
+        return reject(ctx);
       }
-      o.log(`ssh: ${ctx.username} logged in from ${from} with key ${fingerprint(key.blob)}${key.comment ? ` (${key.comment})` : ''}`);
+      o.log(`ssh: ${user(ctx)} logged in from ${from} with key ${fingerprint(key.blob)}${key.comment ? ` (${logText(key.comment, 80)})` : ''}`);
       ctx.accept();
     });
-    client.on('error', () => undefined);
     client.on('ready', () => {
+      settle();
       client.on('session', (acceptSession) => {
         const session = acceptSession();
         let pty: { cols: number; rows: number } | undefined;

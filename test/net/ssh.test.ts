@@ -4,6 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { connect } from 'node:net';
 import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { BspError, getBoard, packageRoot } from '../../src/index.js';
@@ -19,6 +21,8 @@ import { run } from '../helpers/tools.js';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { trustedKey, writeBundle } from '../../src/update/index.js';
 import { runCli } from '../helpers/cli.js';
+
+const require = createRequire(import.meta.url);
 import { boardRoot, keysJson } from '../helpers/board-root.js';
 import { smallLayout } from '../helpers/card.js';
 import { updateBoard } from '../../src/runtime/update.js';
@@ -126,6 +130,39 @@ describe('the REPL over SSH (OpenSSH client, mock board)', function () {
     assert.match(r.err, /Permission denied \(publickey\)/);
     const fp = run('ssh-keygen', ['-l', '-f', `${bad.file}.pub`]).toString().split(' ')[1]!;
     assert.equal(logs.filter((l) => l.includes(fp) && /refused key/.test(l)).length, 1);
+  });
+
+  it('closes a connection after 6 failed logins (MaxAuthTries), logging at most one line a try, the user name escaped', async () => {
+    const before = logs.length;
+    const keys = Array.from({ length: 12 }, () => newHostKey().privateKey);
+    let tried = 0;
+    const r = await ssh2Attempts(server.port, 'root logged in from 10.0.0.1\n\x1b[2J', (next) => {
+      const k = keys[tried++];
+      next(k ? { type: 'publickey', username: 'root logged in from 10.0.0.1\n\x1b[2J', key: k } : false);
+    });
+    // The client may offer a 7th key before the close reaches it; the server takes no more.
+    assert.ok(tried <= 7, `the server closed the connection after the 6th refusal, not after ${tried} tries`);
+    assert.match(r, /closed|All configured authentication methods failed/);
+    const mine = logs.slice(before);
+    assert.equal(mine.filter((l) => /refused key/.test(l)).length, 6);
+    assert.equal(mine.filter((l) => /too many authentication failures/.test(l)).length, 1);
+    for (const l of mine) assert.ok(!l.includes("\n") && !l.includes("\x1b"), 'no control character from the peer reaches the log');
+    assert.match(mine[0]!, /for root logged in from 10\.0\.0\.1\\n\\x1b\[2J from 127\.0\.0\.1/);
+  });
+
+  it('refuses a 4th connection from one address while 3 have not logged in, and says so once', async () => {
+    const before = logs.length;
+    const hold = await Promise.all([1, 2, 3].map(() => rawConnection(server.port)));
+    try {
+      const fourth = await ssh(server.port, dir, good.file, ['1'], { timeoutMs: 10000 });
+      assert.notEqual(fourth.code, 0);
+      await ssh(server.port, dir, good.file, ['1'], { timeoutMs: 10000 });
+      assert.equal(logs.slice(before).filter((l) => /too many connections from 127\.0\.0\.1/.test(l)).length, 1);
+    } finally {
+      for (const c of hold) c.destroy();
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await ssh(server.port, dir, good.file, ['6 * 7'])).out, '42\n', 'the slots come back when those connections close');
   });
 
   it('gives each shell session its own REPL context; .exit ends the session, not the server', async () => {
@@ -340,3 +377,33 @@ describe("deploys over SSH (nodeos-bsp deploy --board: OpenSSH client, the board
     assert.equal(sessions, n, 'nothing reached the board');
   });
 });
+
+/** One ssh2 client connection whose auth handler is `next`; resolves with how it ended. */
+function ssh2Attempts(port: number, username: string, next: (cb: (auth: unknown) => void) => void): Promise<string> {
+  const { Client } = require('ssh2') as typeof import('ssh2');
+  return new Promise((resolve) => {
+    const c = new Client();
+    let done = false;
+    const end = (how: string): void => {
+      if (!done) resolve(how);
+      done = true;
+      c.end();
+    };
+    c.on('ready', () => end('logged in'));
+    c.on('error', (e: Error) => end(e.message));
+    c.on('close', () => end('closed'));
+    c.connect({ host: '127.0.0.1', port, username, authHandler: (_methods: unknown, _partial: unknown, cb: (auth: unknown) => void) => next(cb), readyTimeout: 20000 } as never);
+  });
+}
+
+/** A TCP connection that sends the SSH identification line and then nothing: a login that never ends. */
+function rawConnection(port: number): Promise<import('node:net').Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => {
+      s.write('SSH-2.0-OpenSSH_9.2\r\n');
+      // Give the server time to see the connection.
+      setTimeout(() => resolve(s), 300);
+    });
+    s.on('error', reject);
+  });
+}
