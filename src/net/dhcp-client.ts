@@ -79,6 +79,12 @@ const PARAMS = [Opt.SUBNET_MASK, Opt.ROUTER, Opt.DNS, Opt.HOSTNAME, Opt.DOMAIN, 
 /** RFC 2131 4.1: 4 s, doubling up to 64 s, each +-1 s. */
 export const backoffMs = (attempt: number, random: () => number): number => Math.min(4000 * 2 ** attempt, 64000) + Math.round((random() * 2 - 1) * 1000);
 
+/** RFC 2131 4.4.5: the wait before a RENEWING/REBINDING retransmission with `leftMs` to go; none under 60 s. */
+export function retransmitDelayMs(leftMs: number): number | undefined {
+  if (leftMs <= 60000) return undefined;
+  return Math.max(60000, leftMs / 2);
+}
+
 export class DhcpClient {
   state: DhcpState = 'init';
   lease: Lease | undefined;
@@ -205,7 +211,11 @@ export class DhcpClient {
     else this.schedule(backoffMs(attempt, this.random), () => this.request(offer, attempt + 1));
   }
 
-  /** RENEWING (unicast to the server) or REBINDING (broadcast): retransmit at half the time left, at least 60 s. */
+  /**
+   * RENEWING (unicast to the server) or REBINDING (broadcast): RFC 2131 4.4.5's retransmission,
+   * after half the time left until T2 (or the lease's end), but never sooner than 60 s; with
+   * under 60 s left none is sent, and T2's (or expiry's) own timer takes over.
+   */
   private extend(kind: 'renewing' | 'rebinding'): void {
     const l = this.lease!;
     this.state = kind;
@@ -213,8 +223,8 @@ export class DhcpClient {
     const sendOnce = (): void => {
       this.send('REQUEST', { ciaddr: l.address }, kind === 'renewing' ? l.server : undefined);
       const until = this.boundAt + (kind === 'renewing' ? l.t2 : l.leaseSeconds) * 1000;
-      const left = until - this.clock.now();
-      if (left > 0) this.schedule(Math.max(Math.min(60000, left), left / 2), sendOnce);
+      const wait = retransmitDelayMs(until - this.clock.now());
+      if (wait !== undefined) this.schedule(wait, sendOnce);
     };
     sendOnce();
   }

@@ -1,7 +1,7 @@
 /** The board on the network: DHCP, SNTP, system files, USB gadget Ethernet, SSH keys. */
 export { bytesToIp, decodeDhcp, encodeDhcp, ipToBytes, isDnsName, leaseFrom, DhcpType, Opt, opt, type DhcpMessage, type DhcpTypeName, type Lease } from './dhcp-packet.js';
 export { backoffMs, DhcpClient, MAX_TIMER_MS, systemClock, udpTransport, type Clock, type DhcpClientOptions, type DhcpEvent, type DhcpState, type DhcpTransport } from './dhcp-client.js';
-export { clockFloor, httpDate, parseSntpReply, readNtpTime, sntpQuery, sntpRequest, SntpError, writeNtpTime, type ClockSample } from './sntp.js';
+export { certificateProblem, clockFloor, httpDate, ntpServer, parseSntpReply, readNtpTime, sntpQuery, sntpRequest, SntpError, writeNtpTime, type ClockSample } from './sntp.js';
 export { applyLeaseCommands, broadcastRouteCommand, expireLeaseCommands, hostsFile, NSSWITCH_CONF, removeLeaseCommands, resolvConf } from './system-files.js';
 export { logText } from './log-text.js';
 export { DhcpServer, type DhcpServerOptions } from './dhcp-server.js';

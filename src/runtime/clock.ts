@@ -9,7 +9,7 @@
 import { busybox } from './busybox.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { httpDate, sntpQuery, type ClockSample } from '../net/index.js';
+import { httpDate, logText, ntpServer, sntpQuery, type ClockSample } from '../net/index.js';
 
 /** Where init records the clock's state (read by board.info). */
 export const CLOCK_STATE = '/run/nodeos/clock.json';
@@ -54,8 +54,13 @@ export async function askTime(
   const http = o.http ?? httpDate;
   const errors: string[] = [];
   for (const server of s.ntp) {
+    const at = ntpServer(server);
+    if (!at) {
+      errors.push(`ntp ${logText(server, 60)}: not a host or host:port`);
+      continue;
+    }
     try {
-      return { sample: await sntp(server), errors };
+      return { sample: await sntp(at.host, { port: at.port }), errors };
     } catch (err) {
       errors.push((err as Error).message);
     }
@@ -102,6 +107,8 @@ export interface ClockKeeperOptions {
   now?: () => number;
   /** Where to record the state. Default CLOCK_STATE. */
   stateFile?: string;
+  /** The image's build time (seconds): no source may set the clock before it. */
+  buildEpoch?: number;
 }
 
 /**
@@ -145,6 +152,12 @@ export class ClockKeeper {
         return false;
       }
       const target = now() + r.sample.offsetMs;
+      // Whoever answers cannot take the clock back before the image was built (the floor).
+      if (this.o.buildEpoch !== undefined && target < this.o.buildEpoch * 1000) {
+        if (this.failures++ === 0) this.o.log(`clock: ${r.sample.source} says ${new Date(target).toISOString()}, before this image was built (${new Date(this.o.buildEpoch * 1000).toISOString()}); not used, trying again with backoff`);
+        this.schedule(retryDelayMs(this.failures));
+        return false;
+      }
       const err = Math.abs(r.sample.offsetMs) >= 1000 ? (this.o.set ?? setSystemClock)(target) : undefined;
       if (err) {
         if (this.failures++ === 0) this.o.log(`clock: cannot set the clock: ${err}`);

@@ -446,7 +446,7 @@ async function main(): Promise<void> {
   // In the background: the REPL never waits for the network, nor for the clock.
   let leaseNtp: string[] = [];
   const cmdline = readFileSync('/proc/cmdline', 'utf8');
-  const clock = new ClockKeeper({ sources: () => timeSources(cmdline, leaseNtp, npmRegistry(process.env.HOME ?? '/home')), log });
+  const clock = new ClockKeeper({ sources: () => timeSources(cmdline, leaseNtp, npmRegistry(process.env.HOME ?? '/home')), log, ...(info.buildEpoch ? { buildEpoch: info.buildEpoch } : {}) });
   let mdns: Promise<MdnsResponder | undefined> | undefined;
   const onLease = (l: Lease): void => {
     leaseNtp = l.ntp;

@@ -130,6 +130,29 @@ describe('DHCP client against a DHCP server on loopback', () => {
     client.stop(false);
   });
 
+  it('RENEWING retransmits after half the time left, never sooner than 60 s, and none lands on T2 beside the rebinding', async () => {
+    server.lease = 1000; // T1 500 s, T2 875 s
+    const { client } = await setup(server, clock);
+    client.start();
+    await until(() => client.state === 'bound', 'bound');
+    server.policy = () => 'ignore';
+    const before = server.got.length;
+    const sent: { at: number }[] = [];
+    const step = async (ms: number): Promise<void> => {
+      const n = server.got.length;
+      clock.advance(ms);
+      await settle();
+      for (let i = n; i < server.got.length; i++) sent.push({ at: clock.now() });
+    };
+    // T1 at 500 s; 375 s left: again at 687.5, then 781.25, then (93.75 s left: 60 s) 841.25; 33.75 s left: no more.
+    for (const ms of [500_000, 187_500, 93_750, 60_000, 33_750]) await step(ms);
+    assert.equal(client.state, 'rebinding');
+    // The last is REBINDING's (to the broadcast address): one REQUEST at T2, not a renewal beside it.
+    assert.deepEqual(sent.map((x) => x.at / 1000), [500, 687.5, 781.25, 841.25, 875]);
+    assert.equal(server.got.length - before, 5);
+    client.stop(false);
+  });
+
   it('a renewal the server ACKs extends the lease (renewed, not re-applied from scratch)', async () => {
     const { client, events } = await setup(server, clock);
     client.start();

@@ -87,6 +87,39 @@ describe('the board clock', () => {
     assert.deepEqual([1, 2, 3, 10].map(retryDelayMs), [30_000, 60_000, 120_000, 3600_000]);
   });
 
+  it('no time source sets the clock before the build time, however sure it sounds', async () => {
+    const logs: string[] = [];
+    const set: number[] = [];
+    const build = 1_800_000_000;
+    const k = new ClockKeeper({
+      sources: () => ({ ntp: ['10.0.0.1'], http: [] }),
+      log: (m) => logs.push(m),
+      // Now is the build time; the server says a year earlier.
+      now: () => build * 1000,
+      ask: async () => ({ sample: sample(-365 * 86400_000, 'ntp 10.0.0.1:123'), errors: [] }),
+      set: (ms) => void set.push(ms),
+      stateFile: join(tempDir(), 'clock.json'),
+      buildEpoch: build,
+    });
+    assert.equal(await k.sync(), false);
+    assert.equal(await k.sync(), false);
+    k.stop();
+    assert.deepEqual(set, []);
+    assert.equal(logs.length, 1);
+    assert.match(logs[0]!, /clock: ntp 10\.0\.0\.1:123 says 2026-\S+, before this image was built \(2027-\S+\); not used/);
+  });
+
+  it('nodeos.ntp=HOST:PORT asks that port; a malformed entry is an error of its own', async () => {
+    const asked: [string, number | undefined][] = [];
+    const sntp = async (h: string, o?: { port?: number }): Promise<ClockSample> => {
+      asked.push([h, o?.port]);
+      throw new SntpError('ESNTP_TIMEOUT', `ntp ${h}:${o?.port}: no answer`);
+    };
+    const r = await askTime({ ntp: ['127.0.0.1:10123', 'x:y', '10.0.2.2'], http: [] }, { sntp, http: async () => sample(0, 'x') });
+    assert.deepEqual(asked, [['127.0.0.1', 10123], ['10.0.2.2', 123]]);
+    assert.match(r.errors[1]!, /ntp x:y: not a host or host:port/);
+  });
+
   it('never runs earlier than the build time', () => {
     const set: number[] = [];
     const logs: string[] = [];
