@@ -34,6 +34,18 @@ const cmp = (a: string, b: string): number => {
 
 /** Newest release version of `name` with the given major. */
 export async function resolveNpm(registry: string, name: string, major: number): Promise<NpmTarball> {
+  return resolveNpmVersion(registry, name, (versions) => {
+    const v = versions.filter((x) => /^\d+\.\d+\.\d+$/.test(x) && semver(x)[0] === major).sort(cmp).at(-1);
+    if (!v) throw new ArtifactError('EARTIFACT', `${name} has no ${major}.x release on the registry`, name);
+    return v;
+  });
+}
+
+/**
+ * One version of a package as the registry describes it (its tarball and integrity), the
+ * version picked from the registry's list by `pick` (an exact version: `() => '24.11.1'`).
+ */
+export async function resolveNpmVersion(registry: string, name: string, pick: string | ((versions: string[]) => string)): Promise<NpmTarball> {
   let res: Response;
   try {
     res = await fetch(`${registry}/${name.replace('/', '%2f')}`, { headers: { accept: 'application/vnd.npm.install-v1+json' } });
@@ -42,9 +54,8 @@ export async function resolveNpm(registry: string, name: string, major: number):
   }
   if (!res.ok) throw new ArtifactError('EDOWNLOAD', `npm registry: ${name}: HTTP ${res.status}`, name);
   const doc = (await res.json()) as { versions: Record<string, { dist: { tarball: string; integrity: string; unpackedSize?: number } }> };
-  const versions = Object.keys(doc.versions).filter((v) => /^\d+\.\d+\.\d+$/.test(v) && semver(v)[0] === major).sort(cmp);
-  const version = versions.at(-1);
-  if (!version) throw new ArtifactError('EARTIFACT', `${name} has no ${major}.x release on the registry`, name);
+  const version = typeof pick === 'string' ? pick : pick(Object.keys(doc.versions));
+  if (!doc.versions[version]) throw new ArtifactError('EARTIFACT', `${name}@${version} is not on the registry`, name);
   const dist = doc.versions[version]!.dist;
   const tarball = dist.tarball.startsWith(registry) ? dist.tarball.slice(registry.length + 1) : new URL(dist.tarball).pathname.replace(/^\//, '');
   return { name, version, tarball, integrity: dist.integrity };

