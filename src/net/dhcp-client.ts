@@ -72,6 +72,12 @@ export interface DhcpClientOptions {
   random?: () => number;
   /** Attempts without an answer before a "no-answer" event. Default 3. */
   quietAttempts?: number;
+  /**
+   * A throw while handling a datagram or a timer (a callback, a bug, a packet nobody
+   * foresaw): reported here, and the client starts over from INIT after a backoff (1 s
+   * doubling to a minute). Without it the throw goes on to the caller.
+   */
+  onFault?: (err: unknown) => void;
 }
 
 const PARAMS = [Opt.SUBNET_MASK, Opt.ROUTER, Opt.DNS, Opt.HOSTNAME, Opt.DOMAIN, Opt.BROADCAST, Opt.NTP, Opt.LEASE_TIME, Opt.T1, Opt.T2];
@@ -101,7 +107,27 @@ export class DhcpClient {
   constructor(private readonly o: DhcpClientOptions) {
     this.clock = o.clock ?? systemClock;
     this.random = o.random ?? Math.random;
-    o.transport.onMessage((b) => this.receive(b));
+    o.transport.onMessage((b) => this.guarded(() => this.receive(b)));
+  }
+
+  private faults = 0;
+
+  /** Run `fn`; a throw goes to onFault and the client starts over (see DhcpClientOptions.onFault). */
+  private guarded(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      if (!this.o.onFault) throw err;
+      this.o.onFault(err);
+      if (this.state === 'stopped') return;
+      this.clearAll();
+      this.state = 'init';
+      const delay = Math.min(60_000, 1000 * 2 ** this.faults++);
+      this.timer = this.clock.setTimeout(() => {
+        this.timer = undefined;
+        this.guarded(() => this.init());
+      }, delay);
+    }
   }
 
   /** Start from INIT (DISCOVER). */
@@ -174,7 +200,7 @@ export class DhcpClient {
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
-      fn();
+      this.guarded(fn);
     }, ms);
   }
 
@@ -237,7 +263,8 @@ export class DhcpClient {
     this.o.onBound(lease, renewed);
     this.o.onEvent?.({ type: 'bound', lease, renewed });
     if (lease.leaseSeconds === 0xffffffff) return; // infinite
-    const at = (s: number, fn: () => void): void => void this.leaseTimers.push(this.clock.setTimeout(fn, s * 1000));
+    this.faults = 0;
+    const at = (s: number, fn: () => void): void => void this.leaseTimers.push(this.clock.setTimeout(() => this.guarded(fn), s * 1000));
     at(lease.t1, () => this.extend('renewing'));
     at(lease.t2, () => this.extend('rebinding'));
     at(lease.leaseSeconds, () => this.expire());

@@ -21,6 +21,8 @@ export interface DhcpServerOptions {
   dns?: string[];
   clock?: Clock;
   onLease?: (mac: string, address: string) => void;
+  /** A throw while answering a datagram (init's supervisor says it); without it the throw goes on. */
+  onFault?: (err: unknown) => void;
 }
 
 const toNum = (ip: string): number => ipToBytes(ip).readUInt32BE(0);
@@ -34,7 +36,15 @@ export class DhcpServer {
   constructor(private readonly o: DhcpServerOptions) {
     this.clock = o.clock ?? systemClock;
     if (toNum(o.pool.first) > toNum(o.pool.last)) throw new RangeError(`pool ${o.pool.first}-${o.pool.last} is empty`);
-    o.transport.onMessage((b) => this.receive(b));
+    // Every datagram is someone else's: a throw while answering it is reported, and the next one is served.
+    o.transport.onMessage((b) => {
+      try {
+        this.receive(b);
+      } catch (err) {
+        if (!o.onFault) throw err;
+        o.onFault(err);
+      }
+    });
   }
 
   close(): void {

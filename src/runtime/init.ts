@@ -17,6 +17,7 @@ import { chooseBootPartition, scanPartitions, type PartitionInfo } from './boot-
 import { hostnameFrom } from './hostname.js';
 import { applyFloor, ClockKeeper, timeSources } from './clock.js';
 import { startMdns, type MdnsResponder } from './mdns.js';
+import { lastResort, supervise, type Supervised } from './supervise.js';
 import { startNetwork } from './network.js';
 import { npmEnvironment, npmRegistry } from './npm.js';
 import type { DhcpClient, Lease } from '../net/index.js';
@@ -426,6 +427,8 @@ function startGadget(board: BoardProfile): void {
 }
 
 async function main(): Promise<void> {
+  // PID 1 must not end: whatever no service caught is said, and init goes on.
+  lastResort(log);
   mount('proc', '/proc');
   mount('sysfs', '/sys');
   // Debian kernels do not auto-mount devtmpfs in an initramfs.
@@ -447,18 +450,24 @@ async function main(): Promise<void> {
   let leaseNtp: string[] = [];
   const cmdline = readFileSync('/proc/cmdline', 'utf8');
   const clock = new ClockKeeper({ sources: () => timeSources(cmdline, leaseNtp, npmRegistry(process.env.HOME ?? '/home')), log, ...(info.buildEpoch ? { buildEpoch: info.buildEpoch } : {}) });
-  let mdns: Promise<MdnsResponder | undefined> | undefined;
+  let mdns: Supervised<MdnsResponder> | undefined;
   const onLease = (l: Lease): void => {
     leaseNtp = l.ntp;
     online = true;
     for (const name of networkApps.splice(0)) apps?.start(name);
     clock.start();
-    // <hostname>.local: started with the first address, announced with each new one.
-    mdns ??= startMdns({ hostname, log }).then(
-      (r) => (log(`mdns: answering for ${hostname}.local`), r),
-      (err: Error) => (log(`mdns: not started: ${err.message}`), undefined),
-    );
-    void mdns.then((r) => r?.announce());
+    // <hostname>.local: started with the first address, announced with each new one; a
+    // fault in the responder restarts it (supervise), never init.
+    if (!mdns) {
+      let said = false;
+      const started = (r: MdnsResponder): MdnsResponder => {
+        if (!said) log(`mdns: answering for ${hostname}.local`);
+        said = true;
+        r.announce();
+        return r;
+      };
+      mdns = supervise('mdns', (fault) => startMdns({ hostname, log, onFault: fault }).then(started), { log });
+    } else mdns.current()?.announce();
   };
   startNetwork({ hostname, log, onLease, cmdline })
     .then((c) => (dhcp = c))

@@ -139,6 +139,8 @@ export interface MdnsResponderOptions {
   /** Whether a source is on-link (default: inside one of the interfaces' subnets, loopback included). */
   onLink?: (address: string) => boolean;
   log: (msg: string) => void;
+  /** A throw while answering (init's supervisor restarts the responder); without it, said once in the log. */
+  onFault?: (err: unknown) => void;
   /** multicast-dns options (tests bind to 127.0.0.1 on a free port without multicast). */
   socket?: Options;
 }
@@ -185,7 +187,8 @@ export async function startMdns(o: MdnsResponderOptions): Promise<MdnsResponder>
         mdns.respond({ answers: answers as Answer[] }, done as never);
       }
     } catch (err) {
-      if (failures++ === 0) o.log(`mdns: a query from the network could not be answered: ${JSON.stringify((err as Error).message)}`);
+      if (o.onFault) o.onFault(err);
+      else if (failures++ === 0) o.log(`mdns: a query from the network could not be answered: ${JSON.stringify((err as Error).message)}`);
     }
   });
   return {

@@ -107,10 +107,18 @@ export async function startNetwork(o: NetworkOptions): Promise<DhcpClient | unde
       if (err) o.log(`network: ${c.join(' ')}: ${err}`);
     }
   };
+  const faults = new Set<string>();
   const client = new DhcpClient({
     mac,
     transport,
     hostname: o.hostname,
+    // A throw while handling the network (or applying a lease): said once, and the client starts over.
+    onFault: (err) => {
+      const m = logText(err instanceof Error ? err.message : String(err));
+      if (faults.has(m)) return;
+      if (faults.size < 100) faults.add(m);
+      o.log(`network: DHCP failed (${m}); starting over`);
+    },
     onBound: (l: Lease, renewed: boolean) => {
       if (!renewed) run(applyLeaseCommands(iface, l));
       writeFileSync('/etc/resolv.conf', resolvConf(l));

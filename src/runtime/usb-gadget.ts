@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BoardProfile } from '../boards/schema.js';
 import { waitFor } from './busybox.js';
-import { DhcpServer, setupUsbGadget, udpTransport, type DhcpTransport } from '../net/index.js';
+import { DhcpServer, logText, setupUsbGadget, udpTransport, type DhcpTransport } from '../net/index.js';
 
 export interface GadgetNetworkOptions {
   profile: BoardProfile;
@@ -65,12 +65,17 @@ export async function startGadgetNetwork(o: GadgetNetworkOptions): Promise<Gadge
     }
   }
   const transport = await (o.transport ?? ((bcast: string) => udpTransport({ local: { address: '0.0.0.0', port: 67 }, servers: { address: bcast, port: 68 } })))(`${net}.255`);
+  let faulted = 0;
   const server = new DhcpServer({
     transport,
     serverIp: ip,
     prefix: 24,
     pool: { first: `${net}.2`, last: `${net}.20` },
     onLease: (mac, addr) => o.log(`usb-gadget: ${addr} to ${mac} over the USB cable`),
+    // A datagram that made the server throw: said once, and the next one is served.
+    onFault: (err) => {
+      if (faulted++ === 0) o.log(`usb-gadget: the DHCP server could not answer a request (${logText(err instanceof Error ? err.message : String(err))}); it goes on`);
+    },
   });
   o.log(`usb-gadget: ${iface} ${address} (${kind.toUpperCase()}, board MAC ${gadget.devAddr}); a laptop on the USB cable gets ${net}.2-${net}.20 by DHCP`);
   return { iface, address, server };
