@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BspError, FlashError } from '../src/errors.js';
 import { Fat32Reader, fileReadAt, readFullyAt } from '../src/fat/index.js';
-import { nextBoot, otherSlot, partitionBytes, readCardEnv, readLayoutAt, systemPartition, type ImageLayout, type Slot } from '../src/layout/index.js';
+import { nextBoot, otherSlot, partitionBytes, readCardEnv, readLayoutAt, slotVersion, systemPartition, type ImageLayout, type Slot } from '../src/layout/index.js';
 import { encodeEnv, storageSize } from '../src/uboot-env/index.js';
 import { installBundle, parseTrustedKeys, TRUSTED_KEYS_PATH, type InstallResult, type InstallStep, type SlotTarget, type TrustedKey } from '../src/update/index.js';
 import { listDrives, resolveTarget, type ScanOptions } from './drives.js';
@@ -22,6 +22,8 @@ export interface CardUpdateOptions {
   forceFile?: boolean;
   scan?: ScanOptions;
   onStep?: (s: InstallStep) => void;
+  /** Install a bundle older than the card's running system (EUPDATE_DOWNGRADE otherwise). */
+  allowDowngrade?: boolean;
 }
 
 /** mtools on the card's boot partition (MTOOLS_SKIP_CHECK: the kit's FAT geometry is not a floppy's). */
@@ -68,6 +70,7 @@ function cardTarget(device: string): { target: SlotTarget; slot: Slot; close: ()
   const target: SlotTarget = {
     layout,
     trustedKeys: () => cardTrustedKeys(device, layout, otherSlot(slot)),
+    runningVersion: () => slotVersion(cardEnv() ?? new Map(), otherSlot(slot)),
     readEnv: () => cardEnv()!,
     writeEnv: (v) => {
       const block = encodeEnv([...v].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), { size: layout.env.size, pad: 0 });
@@ -122,7 +125,7 @@ export async function updateCard(bundle: string, device: string, o: CardUpdateOp
   const bfd = openSync(bundle, 'r');
   try {
     const size = fstatSync(bfd).isBlockDevice() ? storageSize(bundle) : fstatSync(bfd).size;
-    return await installBundle((p, n) => readFullyAt(bfd, p, n), size, bundle, target, slot, o.onStep);
+    return await installBundle((p, n) => readFullyAt(bfd, p, n), size, bundle, target, slot, o.onStep, { allowDowngrade: Boolean(o.allowDowngrade) });
   } finally {
     closeSync(bfd);
     close();

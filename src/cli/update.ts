@@ -14,6 +14,7 @@ interface UpdateFlags {
   identity?: string;
   sshOption: string[];
   reboot?: boolean;
+  allowDowngrade?: boolean;
   json?: boolean;
 }
 
@@ -29,12 +30,15 @@ export function registerUpdate(program: Command, io: Io): void {
     .option('-i, --identity <file>', 'with --board: the SSH private key to log in with (default: your ssh agent and keys)')
     .option('--ssh-option <option>', "with --board: an ssh -o option, e.g. StrictHostKeyChecking=accept-new (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--reboot', 'with --board: reboot the board into the new system once it is installed')
+    .option('--allow-downgrade', "install a bundle older than the system the card runs (refused otherwise, EUPDATE_DOWNGRADE: an old signed bundle could bring back an old hole)")
     .option('--json', 'the result as JSON')
     .addHelpText(
       'after',
       `
 The bundle's signature is checked against the keys the card's system trusts, and its layout
-against the card's layout.json, before anything is written. The running slot and the users'
+against the card's layout.json, before anything is written. Its signed version (the build's
+SOURCE_DATE_EPOCH: set it to your commit time) must not be older than the running system's,
+unless --allow-downgrade. The running slot and the users'
 partition are never touched; a write cut short leaves the card booting its old system.
 With --board the bundle goes over SSH (your OpenSSH client, keys and known_hosts) to the
 board, which checks and installs it as board.system.update() does there.
@@ -44,6 +48,7 @@ Examples:
   $ nodeos-bsp update out/nodeos-rpi3b.nodeos-update --device /dev/sdb
   $ nodeos-bsp update out/nodeos-rpi3b.nodeos-update --device card.img --force-file --json
   $ nodeos-bsp update out/nodeos-rpi3b.nodeos-update --board nodeos.local --reboot
+  $ nodeos-bsp update old/nodeos-rpi3b.nodeos-update --device /dev/sdb --allow-downgrade
   $ nodeos-bsp update out/nodeos-rpi3b.nodeos-update --board 127.0.0.1 --ssh-port 2222 -i ~/.ssh/id_ed25519`,
     )
     .action(async (bundle: string, o: UpdateFlags) => {
@@ -56,7 +61,8 @@ Examples:
         const remote: RemoteUpdateOptions = {
           ...(o.sshPort !== undefined ? { port: o.sshPort } : {}),
           ...(o.identity ? { identity: o.identity } : {}),
-          sshOptions: o.sshOption,
+          // The board's update subsystem reads it from the session's environment (ssh SetEnv).
+          sshOptions: [...o.sshOption, ...(o.allowDowngrade ? ['SetEnv=NODEOS_ALLOW_DOWNGRADE=1'] : [])],
           ...(onStep ? { onStep } : {}),
         };
         const r = await updateOverSsh(bundle, o.board, remote);
@@ -65,7 +71,7 @@ Examples:
         io.out(`${o.board}: slot ${r.slot} now holds build ${r.build} (signed by ${r.signedBy}); ${o.reboot ? 'the board is rebooting into it' : 'it boots at the next reboot'} and confirms itself, or the board falls back to the other slot (board.system shows which)\n`);
         return;
       }
-      const opts: CardUpdateOptions = { ...(o.forceFile ? { forceFile: true } : {}), ...(onStep ? { onStep } : {}) };
+      const opts: CardUpdateOptions = { ...(o.forceFile ? { forceFile: true } : {}), ...(onStep ? { onStep } : {}), ...(o.allowDowngrade ? { allowDowngrade: true } : {}) };
       const r = await updateCard(bundle, o.device!, opts);
       if (o.json) return json(io, r);
       io.out(`${o.device}: slot ${r.slot} now holds build ${r.build} (signed by ${r.signedBy}); it boots next and confirms itself, or the card falls back to the other slot\n`);

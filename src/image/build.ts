@@ -156,7 +156,7 @@ function kernelRoot(a: Artifacts): string {
  * numbers; QEMU's virt generates one). Load addresses and console come from the profile;
  * slot A holds `build`, confirmed.
  */
-export function ubootEnvironment(profile: BoardProfile, build: string, layout: ImageLayout, settings: Record<string, string> = {}): [string, string][] {
+export function ubootEnvironment(profile: BoardProfile, build: string, layout: ImageLayout, settings: Record<string, string> = {}, version?: number): [string, string][] {
   const uboot = profile.boot.uboot;
   if (!uboot) throw new BspError('EBOARD_UNSUPPORTED', `${profile.id} has no boot.uboot: the kit's images boot through U-Boot`);
   // nodeos.boot names the card's boot partition, so init never takes another NodeOS card's;
@@ -170,7 +170,7 @@ export function ubootEnvironment(profile: BoardProfile, build: string, layout: I
     ['bootargs', bootargs],
     ['bootcmd', `fatload ${uboot.device} \${scriptaddr} ${layout.boot.script}; source \${scriptaddr}`],
     ['bootdelay', '0'],
-    ...initialSlotVars(build, layout.bootlimit),
+    ...initialSlotVars(build, layout.bootlimit, version),
     ...Object.entries(settings),
   ]);
   for (const [k, v] of Object.entries(uboot.env ?? {})) {
@@ -349,7 +349,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const stage1 = await stage('initramfs', () => buildStage1(layout, artifacts, build, epoch, kmods.release, kmods.stage1));
   const [initrdZst, imageGz] = await stage('compress', () => [zstdCached(cache, stage1), gzipCached(cache, readFileSync(kernel.image), 'kernel')] as const);
 
-  const envVars = [...applySettings(new Map(ubootEnvironment(profile, build, layout, o.sshKeys?.length ? { [ENV_SSH_KEYS]: sshKeyLines(o.sshKeys) } : {})), o.settings ?? {})].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const envVars = [...applySettings(new Map(ubootEnvironment(profile, build, layout, o.sshKeys?.length ? { [ENV_SSH_KEYS]: sshKeyLines(o.sshKeys) } : {}, epoch)), o.settings ?? {})].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const envText = envVars.map(([k, v]) => `${k}=${v}`).join('\n') + '\n';
   const bootFiles: FatFile[] = await stage('boot-partition', () => {
     const envImage = createEnvImage(envText, { size: layout.env.size, pad: 0 });
@@ -402,7 +402,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     renameSync(tmp, image);
     return { mapped: m };
   });
-  const bundleData = writeBundle({ board: profile.id, build, layout, files: { kernel: imageGz, initramfs: initrdZst, system: system.image }, ...(signingKey ? { key: signingKey } : {}) });
+  const bundleData = writeBundle({ board: profile.id, build, version: epoch, layout, files: { kernel: imageGz, initramfs: initrdZst, system: system.image }, ...(signingKey ? { key: signingKey } : {}) });
   const bundle = outputs.bundle;
   writeFileSync(`${bundle}.partial`, bundleData);
   renameSync(`${bundle}.partial`, bundle);

@@ -2,7 +2,7 @@
  * The image layout and the A/B slot protocol: what the builder writes and what emulate,
  * flash, update and the board's init read, so none of them parses the card its own way.
  */
-export { activateSlot, beginInstall, confirmBoot, initialSlotVars, nextBoot, readSlots, SLOT_ENV, type Confirmation, type SlotState, type SlotsState } from './slots.js';
+export { activateSlot, beginInstall, confirmBoot, initialSlotVars, nextBoot, readSlots, SLOT_ENV, slotVersion, type Confirmation, type SlotState, type SlotsState } from './slots.js';
 export { bootScript } from './boot-script.js';
 export {
   APPS_DIR,

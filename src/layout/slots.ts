@@ -4,6 +4,8 @@
  *
  *   nodeos_order      the slots, preferred first ("A B" or "B A")
  *   nodeos_<S>_build  the build in slot S (unset: the slot is empty or being written)
+ *   nodeos_<S>_version  its version (the build's SOURCE_DATE_EPOCH, signed in its bundle): no
+ *                     older one is installed over it without --allow-downgrade
  *   nodeos_<S>_ok     1 once the system in S came up and confirmed itself
  *   nodeos_<S>_left   tries an unconfirmed S has left; boot.scr counts down and saves first
  *   nodeos_failed     the last update that did not come up: "<slot> <build>"
@@ -19,6 +21,7 @@ export const SLOT_ENV = {
   order: 'nodeos_order',
   failed: 'nodeos_failed',
   build: (s: Slot): string => `nodeos_${s}_build`,
+  version: (s: Slot): string => `nodeos_${s}_version`,
   ok: (s: Slot): string => `nodeos_${s}_ok`,
   left: (s: Slot): string => `nodeos_${s}_left`,
 } as const;
@@ -59,11 +62,18 @@ export function readSlots(vars: Vars): SlotsState {
   return { order: [a, otherSlot(a)], slots, ...(f ? { failed: { slot: f[1] as Slot, build: f[2]! } } : {}) };
 }
 
+/** The version the environment records for `slot` (undefined: none recorded, a card from an older kit). */
+export function slotVersion(vars: Vars, slot: Slot): number | undefined {
+  const v = Number(vars.get(SLOT_ENV.version(slot)));
+  return vars.has(SLOT_ENV.version(slot)) && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
+}
+
 /** The variables of a fresh card: `build` in slot A, confirmed; slot B empty. */
-export function initialSlotVars(build: string, bootlimit: number): [string, string][] {
+export function initialSlotVars(build: string, bootlimit: number, version?: number): [string, string][] {
   return [
     [SLOT_ENV.order, 'A B'],
     [SLOT_ENV.build('A'), build],
+    ...(version !== undefined ? ([[SLOT_ENV.version('A'), String(version)]] as [string, string][]) : []),
     [SLOT_ENV.ok('A'), '1'],
     [SLOT_ENV.left('A'), String(bootlimit)],
     [SLOT_ENV.ok('B'), '0'],
@@ -136,6 +146,7 @@ export function confirmBoot(vars: Vars, booted: Slot, bootlimit: number): Confir
 export function beginInstall(vars: Vars, slot: Slot): Map<string, string> {
   const out = new Map(vars);
   out.delete(SLOT_ENV.build(slot));
+  out.delete(SLOT_ENV.version(slot));
   out.set(SLOT_ENV.ok(slot), '0');
   out.set(SLOT_ENV.left(slot), '0');
   out.set(SLOT_ENV.order, `${otherSlot(slot)} ${slot}`);
@@ -143,9 +154,11 @@ export function beginInstall(vars: Vars, slot: Slot): Map<string, string> {
 }
 
 /** After `slot` was written and verified: it holds `build`, is preferred, and gets `bootlimit` tries. */
-export function activateSlot(vars: Vars, slot: Slot, build: string, bootlimit: number): Map<string, string> {
+export function activateSlot(vars: Vars, slot: Slot, build: string, bootlimit: number, version?: number): Map<string, string> {
   const out = new Map(vars);
   out.set(SLOT_ENV.build(slot), build);
+  if (version !== undefined) out.set(SLOT_ENV.version(slot), String(version));
+  else out.delete(SLOT_ENV.version(slot));
   out.set(SLOT_ENV.ok(slot), '0');
   out.set(SLOT_ENV.left(slot), String(bootlimit));
   out.set(SLOT_ENV.order, `${slot} ${otherSlot(slot)}`);

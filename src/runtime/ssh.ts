@@ -40,7 +40,8 @@ export interface SshServerOptions {
  */
 export interface SubsystemHandler {
   prefix: string;
-  run(input: Readable, say: (line: string) => void, step: (msg: string) => void, from: string): Promise<unknown>;
+  /** `env`: the variables the client set for this session (ssh -o SetEnv=...), as given. */
+  run(input: Readable, say: (line: string) => void, step: (msg: string) => void, from: string, env: ReadonlyMap<string, string>): Promise<unknown>;
 }
 
 export interface SshServer {
@@ -150,9 +151,11 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServer> {
   const subsystems: Record<string, SubsystemHandler> = {
     [UPDATE_SUBSYSTEM]: {
       prefix: 'update',
-      run: (input, _say, step, from) => {
-        o.log(`ssh: an update bundle is being uploaded from ${from}`);
-        return o.board.system.update(input, step);
+      run: (input, _say, step, from, env) => {
+        // nodeos-bsp update --board --allow-downgrade sets NODEOS_ALLOW_DOWNGRADE=1 (ssh SetEnv).
+        const allowDowngrade = env.get('NODEOS_ALLOW_DOWNGRADE') === '1';
+        o.log(`ssh: an update bundle is being uploaded from ${from}${allowDowngrade ? ' (older versions allowed)' : ''}`);
+        return o.board.system.update(input, { log: step, allowDowngrade });
       },
     },
     ...o.subsystems,
@@ -231,7 +234,12 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServer> {
           }
           accept?.();
         });
-        session.on('env', (accept) => accept?.());
+        // A few variables from the client are kept for the session's subsystem (bounded: it is the peer's word).
+        const env = new Map<string, string>();
+        session.on('env', (accept, _reject, info) => {
+          if (env.size < 16 && /^[A-Z][A-Z0-9_]{0,63}$/.test(info.key) && info.val.length <= 256) env.set(info.key, info.val);
+          accept?.();
+        });
         session.on('shell', (accept) => {
           const channel: ServerChannel = accept();
           out = pty ? crlf(channel) : channel;
@@ -261,7 +269,7 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServer> {
           if (!handler) return reject?.();
           const channel: ServerChannel = accept();
           handler
-            .run(channel as Readable, (line) => channel.write(`${line}\n`), (m) => channel.stderr.write(`${handler.prefix}: ${m}\n`), from)
+            .run(channel as Readable, (line) => channel.write(`${line}\n`), (m) => channel.stderr.write(`${handler.prefix}: ${m}\n`), from, env)
             .then(
               (r) => {
                 channel.write(`${JSON.stringify(r)}\n`);

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { replaceFileAtomically } from '../atomic-file.js';
 import { BspError } from '../errors.js';
 import { readFullyAt } from '../fat/index.js';
-import { otherSlot, parseLayout, readSlots, systemPartition, type ImageLayout, type Slot } from '../layout/index.js';
+import { otherSlot, parseLayout, readSlots, slotVersion, systemPartition, type ImageLayout, type Slot } from '../layout/index.js';
 import { installBundle, parseTrustedKeys, TRUSTED_KEYS_PATH, type InstallResult, type InstallStep, type SlotTarget } from '../update/index.js';
 import { busybox, withWritableMount } from './busybox.js';
 import { envFiles, readEnvFiles, updateEnvFiles } from './env-files.js';
@@ -65,8 +65,20 @@ export function boardTarget(host: UpdateHost = LINUX_UPDATE_HOST): { target: Slo
   };
   const rw = <T>(fn: () => T): T => host.writable(boot, fn);
   const keys = at(`/${TRUSTED_KEYS_PATH}`);
+  // The running system's version: the environment's record, else its own image.json (a card from before versions).
+  const runningVersion = (): number | undefined => {
+    const v = slotVersion(readEnvFiles(files).vars, running);
+    if (v !== undefined) return v;
+    try {
+      const e = (JSON.parse(readFileSync(at('/etc/nodeos/image.json'), 'utf8')) as { buildEpoch?: unknown }).buildEpoch;
+      return typeof e === 'number' && Number.isSafeInteger(e) ? e : undefined;
+    } catch {
+      return undefined;
+    }
+  };
   const target: SlotTarget = {
     layout,
+    runningVersion,
     trustedKeys: () => (existsSync(keys) ? parseTrustedKeys(readFileSync(keys, 'utf8')) : []),
     readEnv: () => new Map(readEnvFiles(files).vars),
     writeEnv: (vars) => void updateEnvFiles(files, () => vars, rw),
@@ -112,7 +124,7 @@ function stagingFile(root: string): string {
 export type UpdateSource = string | Readable;
 
 /** Install a bundle into the other slot. */
-export async function updateBoard(source: UpdateSource, log: (m: string) => void = () => undefined, host: UpdateHost = LINUX_UPDATE_HOST): Promise<InstallResult> {
+export async function updateBoard(source: UpdateSource, log: (m: string) => void = () => undefined, host: UpdateHost = LINUX_UPDATE_HOST, o: { allowDowngrade?: boolean } = {}): Promise<InstallResult> {
   const { target, running } = boardTarget(host);
   let path = typeof source === 'string' ? source : '';
   let staged: string | undefined;
@@ -138,7 +150,7 @@ export async function updateBoard(source: UpdateSource, log: (m: string) => void
     }
     const f = openSync(path, 'r');
     try {
-      return await installBundle((p, n) => readFullyAt(f, p, n), fstatSync(f).size, label, target, otherSlot(running), (s: InstallStep) => log(`${s}...`));
+      return await installBundle((p, n) => readFullyAt(f, p, n), fstatSync(f).size, label, target, otherSlot(running), (s: InstallStep) => log(`${s}...`), o);
     } finally {
       closeSync(f);
     }

@@ -26,6 +26,12 @@ export interface BundleHeader {
   format: typeof BUNDLE_FORMAT;
   board: string;
   build: string;
+  /**
+   * The build's version: its SOURCE_DATE_EPOCH (set it to the commit time and later builds
+   * have higher ones). A card takes no older version than the one it runs without
+   * --allow-downgrade; a bundle without one counts as 0.
+   */
+  version?: number;
   /** The layout of the image the bundle came from: a card takes it only if its own has the same slots. */
   layout: ImageLayout;
   /** Key that signed it (undefined: unsigned). */
@@ -45,7 +51,7 @@ export interface Bundle {
 const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 
 /** The bundle's bytes (held in memory: a slot is some tens of MB). */
-export function writeBundle(o: { board: string; build: string; layout: ImageLayout; files: Record<BundleFile, Buffer>; key?: KeyObject }): Buffer {
+export function writeBundle(o: { board: string; build: string; version?: number; layout: ImageLayout; files: Record<BundleFile, Buffer>; key?: KeyObject }): Buffer {
   // The header's length does not depend on the offsets' digits enough to matter: lay out after a generous pad.
   const files = {} as BundleHeader['files'];
   const headerRoom = align(16 + 64 * 1024);
@@ -55,7 +61,7 @@ export function writeBundle(o: { board: string; build: string; layout: ImageLayo
     files[f] = { offset: at, size: data.length, sha256: createHash('sha256').update(data).digest('hex') };
     at = align(at + data.length);
   }
-  const header: BundleHeader = { format: BUNDLE_FORMAT, board: o.board, build: o.build, layout: o.layout, ...(o.key ? { signedBy: keyId(o.key) } : {}), files };
+  const header: BundleHeader = { format: BUNDLE_FORMAT, board: o.board, build: o.build, ...(o.version !== undefined ? { version: o.version } : {}), layout: o.layout, ...(o.key ? { signedBy: keyId(o.key) } : {}), files };
   const headerBytes = Buffer.from(JSON.stringify(header));
   const signature = o.key ? sign(null, headerBytes, o.key) : Buffer.alloc(0);
   if (16 + headerBytes.length + signature.length > headerRoom) throw new BspError('EUPDATE', 'the bundle header is too large');
@@ -85,6 +91,7 @@ export function openBundle(read: ReadAt, size: number, label: string): Bundle {
     throw new BspError('EUPDATE_BUNDLE', `${label}: the bundle header is not JSON`);
   }
   if (header.format !== BUNDLE_FORMAT) throw new BspError('EUPDATE_BUNDLE', `${label} is ${JSON.stringify(header.format)}, not ${BUNDLE_FORMAT}: use the nodeos-bsp that built it`);
+  if (header.version !== undefined && (!Number.isSafeInteger(header.version) || header.version < 0)) throw new BspError('EUPDATE_BUNDLE', `${label}: the bundle's version is not a whole number`);
   for (const f of BUNDLE_FILES) {
     const x = header.files?.[f];
     if (!x || !Number.isSafeInteger(x.offset) || !Number.isSafeInteger(x.size) || x.offset < 16 + hl + sl || x.offset + x.size > size || !/^[0-9a-f]{64}$/.test(x.sha256)) {

@@ -22,6 +22,8 @@ export interface SlotTarget {
   layout: ImageLayout;
   /** The keys the card's running (or preferred) system trusts. */
   trustedKeys(): TrustedKey[];
+  /** The version of the system the card runs (or boots next); undefined when no version is recorded. */
+  runningVersion?(): number | undefined;
   /** The U-Boot environment (uboot.env, or its copy when uboot.env is unreadable). */
   readEnv(): Map<string, string>;
   /** Write the whole environment (the copy first, then uboot.env). */
@@ -61,11 +63,26 @@ export function checkBundle(read: ReadAt, size: number, label: string, target: S
 /** Let other work run between chunks (the board's REPL stays responsive while a slot is written). */
 const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+/**
+ * A signed bundle older than the running system (an old build with a known hole, replayed) is
+ * refused unless the user says --allow-downgrade: EUPDATE_DOWNGRADE, nothing written.
+ */
+export function downgradeProblem(bundleVersion: number | undefined, running: number | undefined, label: string): BspError | undefined {
+  if (running === undefined) return undefined;
+  const v = bundleVersion ?? 0;
+  if (v >= running) return undefined;
+  const when = (n: number): string => new Date(n * 1000).toISOString().replace('.000Z', 'Z');
+  return new BspError('EUPDATE_DOWNGRADE', `${label} is version ${v}${v ? ` (${when(v)})` : ' (none recorded)'}, older than the running system's ${running} (${when(running)}): nothing was written; pass --allow-downgrade (board.system.update(src, { allowDowngrade: true })) to go back on purpose`);
+}
+
 /** Install the bundle into `slot` (the one not running). */
-export async function installBundle(read: ReadAt, size: number, label: string, target: SlotTarget, slot: Slot, onStep: (s: InstallStep) => void = () => undefined): Promise<InstallResult> {
+export async function installBundle(read: ReadAt, size: number, label: string, target: SlotTarget, slot: Slot, onStep: (s: InstallStep) => void = () => undefined, o: { allowDowngrade?: boolean } = {}): Promise<InstallResult> {
   onStep('verify');
   const { bundle, key } = checkBundle(read, size, label, target);
   const h = bundle.header;
+  // After the signature: the version is one the signer set.
+  const older = o.allowDowngrade ? undefined : downgradeProblem(h.version, target.runningVersion?.(), label);
+  if (older) throw older;
   const part = partitionBytes(systemPartition(target.layout, slot));
   if (h.files.system.size > part.size) throw new BspError('EUPDATE_LAYOUT', `${label}: the system is ${h.files.system.size} bytes but slot ${slot} holds ${part.size}`);
 
@@ -105,6 +122,6 @@ export async function installBundle(read: ReadAt, size: number, label: string, t
   }
 
   onStep('activate');
-  target.writeEnv(activateSlot(target.readEnv(), slot, h.build, target.layout.bootlimit));
+  target.writeEnv(activateSlot(target.readEnv(), slot, h.build, target.layout.bootlimit, h.version));
   return { slot, build: h.build, signedBy: key.id, bytes: h.files.system.size + h.files.kernel.size + h.files.initramfs.size };
 }

@@ -97,7 +97,7 @@ async function prepare(board: string, out: string, o: { sshKey?: string } = {}):
   mkdirSync(join(empty, 'etc'), { recursive: true });
   execFileSync('mksquashfs', [empty, join(dir, 'broken.sqfs'), '-quiet', '-no-progress', '-all-root']);
   const b3 = join(dir, 'broken3.nodeos-update');
-  writeFileSync(b3, writeBundle({ board, build: 'broken3', layout: m2.layout, files: { kernel: slice('kernel'), initramfs: slice('initramfs'), system: readFileSync(join(dir, 'broken.sqfs')) }, key: loadSigningKey(keys.privateKey) }));
+  writeFileSync(b3, writeBundle({ board, build: 'broken3', version: 1_764_150_000, layout: m2.layout, files: { kernel: slice('kernel'), initramfs: slice('initramfs'), system: readFileSync(join(dir, 'broken.sqfs')) }, key: loadSigningKey(keys.privateKey) }));
   // The card: build 1's image on a 1 GiB card (the users' partition fills the rest on first boot).
   const card = join(dir, 'card.raw');
   execFileSync('cp', ['--sparse=always', join(out, '1', `nodeos-${board}.img`), card]);
@@ -229,7 +229,7 @@ describe('A/B updates end to end (through U-Boot)', () => {
     // emulated boards share the machine's two cores).
     const tiny = { kernel: Buffer.from('k'), initramfs: Buffer.from('i') };
     const evil = writeBundle({ board: 'rpi3b', build: 'evil', layout: s.m1.layout, files: { ...tiny, system: Buffer.from('s') }, key: generateKeyPairSync('ed25519').privateKey });
-    const cut = writeBundle({ board: 'rpi3b', build: 'cut', layout: s.m1.layout, files: { ...tiny, system: randomBytes(3 << 20) }, key });
+    const cut = writeBundle({ board: 'rpi3b', build: 'cut', version: 1_764_100_000, layout: s.m1.layout, files: { ...tiny, system: randomBytes(3 << 20) }, key });
     const http = await serve({ '/evil': evil, '/cut': cut });
     try {
       // The kit refuses another key's bundle before it writes anything to the card.

@@ -202,8 +202,8 @@ describe('updates over SSH (nodeos-bsp update --board: OpenSSH client, the board
   const layout = smallLayout(1, 8, 0x1234abcd, 'rpi3b');
   const SYSTEM = Buffer.alloc(700 << 10, 7);
   const BYTES = SYSTEM.length + 'kernel'.length + 'initramfs'.length;
-  const bundle = (key?: KeyObject): Buffer =>
-    writeBundle({ board: 'rpi3b', build: 'b2', layout, files: { kernel: Buffer.from('kernel'), initramfs: Buffer.from('initramfs'), system: SYSTEM }, ...(key ? { key } : {}) });
+  const bundle = (key?: KeyObject, version = 1_800_000_100): Buffer =>
+    writeBundle({ board: 'rpi3b', build: 'b2', version, layout, files: { kernel: Buffer.from('kernel'), initramfs: Buffer.from('initramfs'), system: SYSTEM }, ...(key ? { key } : {}) });
 
   before(async () => {
     dir = tempDir();
@@ -211,11 +211,13 @@ describe('updates over SSH (nodeos-bsp update --board: OpenSSH client, the board
     user = userKey(dir, 'user');
     mock = mockFor(profile);
     // The board side is the board's own updateBoard, on a fresh board root (a folder) per upload.
-    mock.system.update = async (source, log) => {
+    mock.system.update = async (source, log, opts) => {
       assert.equal(typeof source, 'object', 'the subsystem hands over a stream');
       const board = boardRoot(layout, { keys: keysJson(trusted) });
+      // This board runs a system of 2027-01-15 (image.json's build time).
+      writeFileSync(join(board.root, 'etc/nodeos/image.json'), JSON.stringify({ buildEpoch: 1_800_000_000 }));
       boards.push(board.root);
-      return updateBoard(source, log, board.host);
+      return updateBoard(source, log, board.host, opts);
     };
     server = await startSshServer({ board: createBoard(profile, mock), hostKey: newHostKey().privateKey, authorizedKeys: () => [key(user.pub)], log: () => undefined, port: 0, host: '127.0.0.1' });
   });
@@ -238,6 +240,17 @@ describe('updates over SSH (nodeos-bsp update --board: OpenSSH client, the board
     assert.equal(j.code, 0, j.err);
     assert.deepEqual(JSON.parse(j.out), { slot: 'B', build: 'b2', signedBy: trustedKey(trusted).id, bytes: BYTES, rebooting: true });
     assert.deepEqual(mock.actions, ['reboot'], '--reboot asked the board to reboot');
+  });
+
+  it('an older version is refused by the board (EUPDATE_DOWNGRADE) unless --allow-downgrade, which reaches it as the session environment', async () => {
+    const file = join(dir, 'old.nodeos-update');
+    writeFileSync(file, bundle(trusted, 1_700_000_000));
+    const r = await runCli('update', file, ...sshFlags());
+    assert.equal(r.code, 1);
+    assert.match(r.err, /older than the running system's 1800000000 .*\[EUPDATE_DOWNGRADE\]/);
+    const ok = await runCli('update', file, ...sshFlags(), '--allow-downgrade', '--json');
+    assert.equal(ok.code, 0, ok.err);
+    assert.equal(JSON.parse(ok.out).slot, 'B');
   });
 
   it("passes on the board's refusal with its code: a bundle signed by a key the board does not trust", async () => {

@@ -47,6 +47,20 @@ describe("the board's update (updateBoard over a board root in a folder)", () =>
     assert.ok(steps.length > 0);
   });
 
+  it("an older version than the running system's image.json is refused with the card as it was, unless allowed", async () => {
+    const { root, host } = boardRoot({ keys: keysJson(trusted) });
+    // A card from before versions: nothing in the environment, the running system's image.json says its build time.
+    writeFileSync(join(root, 'etc/nodeos/image.json'), JSON.stringify({ buildEpoch: 1_800_000_000 }));
+    const file = join(root, 'tmp', 'old.nodeos-update');
+    writeFileSync(file, writeBundle({ board: 'rpi3b', build: 'old', version: 1_700_000_000, layout, files, key: trusted }));
+    const before = cardState(root);
+    await assert.rejects(updateBoard(file, () => undefined, host), (e: BspError) => e.code === 'EUPDATE_DOWNGRADE');
+    assert.deepEqual(cardState(root), before);
+    const r = await updateBoard(file, () => undefined, host, { allowDowngrade: true });
+    assert.equal(r.build, 'old');
+    assert.equal(decodeEnv(readFileSync(join(root, 'boot/uboot.env'))).vars.get('nodeos_B_version'), '1700000000');
+  });
+
   it('an upload (a stream, as the SSH subsystem hands it) is staged in /tmp and removed afterwards', async () => {
     const { root, host } = boardRoot({ keys: keysJson(trusted) });
     const stream = new PassThrough();

@@ -1,7 +1,7 @@
 /** Update bundles: signed, checked before anything is written, installed slot-first, env last. */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { createKeyPair, getBoard, initialSlotVars, installBundle, layoutFor, loadSigningKey, openBundle, readSlots, trustedKey, writeBundle, type BspError, type SlotTarget } from '../../src/index.js';
+import { createKeyPair, downgradeProblem, getBoard, initialSlotVars, installBundle, slotVersion, layoutFor, loadSigningKey, openBundle, readSlots, trustedKey, writeBundle, type BspError, type SlotTarget } from '../../src/index.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 import { statSync } from 'node:fs';
 
@@ -88,6 +88,38 @@ describe('update bundles', () => {
     // A system that trusts no key (an unsigned build) takes no bundle.
     const none = memoryCard([]);
     assert.equal(await asyncCodeOf(() => installBundle(reader(bundle), bundle.length, 'b', none, 'B')), 'EUPDATE_SIGNATURE');
+  });
+
+  it('an older signed version is refused (EUPDATE_DOWNGRADE, nothing written) unless allowed; the version is signed and recorded for the slot', async () => {
+    const running = 1_800_000_000;
+    const card = (): ReturnType<typeof memoryCard> => {
+      const c = memoryCard();
+      c.env = new Map(initialSlotVars('build1', 3, running));
+      return Object.assign(c, { runningVersion: () => slotVersion(c.env, 'A') });
+    };
+    const older = writeBundle({ board: 'rpi3b', build: 'old', version: running - 86400, layout, files, key });
+    const c1 = card();
+    await assert.rejects(installBundle(reader(older), older.length, 'old.nodeos-update', c1, 'B'), (e: unknown) => (e as BspError).code === 'EUPDATE_DOWNGRADE' && /version 1799913600 \(2027-01-14T08:00:00Z\), older than the running system's 1800000000 .*--allow-downgrade/.test((e as Error).message));
+    assert.deepEqual(c1.writes, []);
+    // A bundle from before versions counts as 0.
+    const unversioned = writeBundle({ board: 'rpi3b', build: 'pre', layout, files, key });
+    assert.equal(await asyncCodeOf(() => installBundle(reader(unversioned), unversioned.length, 'pre', card(), 'B')), 'EUPDATE_DOWNGRADE');
+    // The version is in the signed header: raising it breaks the signature.
+    const forged = Buffer.from(older);
+    forged.write(`"version":${running + 1}`, forged.indexOf(`"version":${running - 86400}`), 'utf8');
+    assert.equal(await asyncCodeOf(() => installBundle(reader(forged), forged.length, 'forged', card(), 'B')), 'EUPDATE_SIGNATURE');
+    // On purpose: allowed, and the slot records the version it holds; the same version and a newer one need nothing.
+    const c2 = card();
+    await installBundle(reader(older), older.length, 'old', c2, 'B', undefined, { allowDowngrade: true });
+    assert.equal(slotVersion(c2.env, 'B'), running - 86400);
+    for (const v of [running, running + 1]) {
+      const b = writeBundle({ board: 'rpi3b', build: `v${v}`, version: v, layout, files, key });
+      const c = card();
+      await installBundle(reader(b), b.length, 'b', c, 'B');
+      assert.equal(slotVersion(c.env, 'B'), v);
+    }
+    // A card from before versions (nothing recorded) takes any.
+    assert.equal(downgradeProblem(1, undefined, 'x'), undefined);
   });
 
   it('a payload damaged after signing is caught while writing: the slot stays empty, the running system preferred', async () => {

@@ -108,6 +108,12 @@ export interface LedBackend {
   write(name: string, attr: 'brightness' | 'trigger', value: string): void;
 }
 
+/** How board.system.update installs. */
+export interface UpdateOptions {
+  /** Install a bundle older than the running system on purpose. */
+  allowDowngrade?: boolean;
+}
+
 /** EWIFI_SETTING: an SSID or passphrase WPA cannot take (the message never holds the passphrase); undefined when both are fine. */
 export function badWifiSetting(ssid: string, passphrase: string, priority?: unknown): BspError | undefined {
   const bad = ssidProblem(ssid) ?? passphraseProblem(passphrase) ?? (priority !== undefined ? priorityProblem(priority) : undefined);
@@ -133,9 +139,10 @@ export interface SystemBackend {
   withWritable<T>(path: string, fn: () => T): T;
   /**
    * Install a signed update bundle (a path, an http(s) URL, or a stream of it) into the slot
-   * not running; `log` gets the steps (default: the console).
+   * not running; `log` gets the steps (default: the console). One older than the running
+   * system is refused (EUPDATE_DOWNGRADE) unless `allowDowngrade`.
    */
-  update(source: string | Readable, log?: (msg: string) => void): Promise<InstallResult>;
+  update(source: string | Readable, log?: (msg: string) => void, o?: UpdateOptions): Promise<InstallResult>;
 }
 
 /** The app supervisor in init (board.apps). */

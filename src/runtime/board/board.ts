@@ -24,6 +24,12 @@ import { describeWifi, type WifiScanResult, type WifiStatus } from '../wifi.js';
 export class PinError extends BspError {}
 
 /** Where the running system keeps its U-Boot environment. Default: the backend's (/boot/uboot.env on the board; none for the mock). */
+/** board.system.update's options: where its steps go, and whether an older system may go in. */
+export interface SystemUpdateOptions {
+  log?: (msg: string) => void;
+  allowDowngrade?: boolean;
+}
+
 export interface BoardOptions {
   env?: EnvConfig;
   /** The running build (image.json), for board.system. */
@@ -305,14 +311,17 @@ export class Board {
   /**
    * The running system (A/B updates): its slot, build and whether it is confirmed, the other
    * slot, the slot U-Boot boots next and the last update that did not come up; and
-   * `update(pathOrUrl)`, which installs a signed bundle into the other slot.
+   * `update(pathOrUrl)`, which installs a signed bundle into the other slot
+   * (`update(src, { allowDowngrade: true })` for one older than the running system).
    */
-  get system(): SystemState & { update(source: string | Readable, log?: (msg: string) => void): Promise<InstallResult> } {
+  get system(): SystemState & { update(source: string | Readable, o?: SystemUpdateOptions | ((msg: string) => void)): Promise<InstallResult> } {
     const cmdline = this.backends.system.readFile('/proc/cmdline')?.toString('utf8') ?? '';
     const st = systemState(this.options.build ?? 'unknown', cmdline, this.env.files);
-    return Object.defineProperty(st, 'update', { value: (source: string | Readable, log?: (msg: string) => void) => this.backends.system.update(source, log), enumerable: false }) as SystemState & {
-      update(source: string | Readable, log?: (msg: string) => void): Promise<InstallResult>;
+    const update = (source: string | Readable, o?: SystemUpdateOptions | ((msg: string) => void)): Promise<InstallResult> => {
+      const opts = typeof o === 'function' ? { log: o } : (o ?? {});
+      return this.backends.system.update(source, opts.log, opts.allowDowngrade ? { allowDowngrade: true } : {});
     };
+    return Object.defineProperty(st, 'update', { value: update, enumerable: false }) as SystemState & { update: typeof update };
   }
 
   /**

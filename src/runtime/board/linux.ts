@@ -209,7 +209,7 @@ export function linuxBackends(o: { sys?: string } = {}): Backends {
       poweroff: () => shutdown('poweroff'),
       // /boot is mounted read-only so a power cut cannot damage it; open it just for the write.
       withWritable: (path, fn) => (path.startsWith('/boot/') ? withWritableMount('/boot', fn) : fn()),
-      update: (source, log) => updateBoard(source, log ?? ((m) => process.stdout.write(`nodeos: update: ${m}\n`))),
+      update: (source, log, opts) => updateBoard(source, log ?? ((m) => process.stdout.write(`nodeos: update: ${m}\n`)), undefined, opts),
       readFile: (p) => {
         try {
           return readFileSync(p);
