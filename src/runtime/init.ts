@@ -461,7 +461,7 @@ async function main(): Promise<void> {
     if (!mdns) {
       let said = false;
       const started = (r: MdnsResponder): MdnsResponder => {
-        if (!said) log(`mdns: answering for ${hostname}.local`);
+        if (!said) log(`mdns: answering for ${r.name}.local`);
         said = true;
         r.announce();
         return r;

@@ -141,17 +141,59 @@ export interface MdnsResponderOptions {
   log: (msg: string) => void;
   /** A throw while answering (init's supervisor restarts the responder); without it, said once in the log. */
   onFault?: (err: unknown) => void;
+  /** Probe for the name first (RFC 6762 8.1); default true. */
+  probe?: boolean;
   /** multicast-dns options (tests bind to 127.0.0.1 on a free port without multicast). */
   socket?: Options;
 }
 
 export interface MdnsResponder {
+  /** The name it answers for (without .local): the hostname, or hostname-N when that was taken. */
+  name: string;
   /** Say the current addresses to the network (after a new lease). */
   announce(): void;
   stop(): Promise<void>;
 }
 
-/** Start answering for `<hostname>.local`. */
+/** How the name claim talks to the network: send a probe, hear responses, wait. */
+export interface ProbeIo {
+  probe(name: string): void;
+  /** Subscribe to responses (their answers' names, types and data); returns the unsubscribe. */
+  onResponse(cb: (answers: readonly { name: string; type: string; data?: unknown }[]) => void): () => void;
+  sleep(ms: number): Promise<void>;
+}
+
+/**
+ * RFC 6762 section 8.1: before answering for `<name>.local`, ask three times, 250 ms apart,
+ * whether anyone holds it; a host that answers for it with an address that is not ours holds
+ * it, and the next name is tried (`name-2`, `name-3`...). The name claimed, and whether it
+ * is another than the one asked for.
+ */
+export async function claimName(base: string, ours: Addresses, io: ProbeIo, max = 10): Promise<{ name: string; renamed: boolean }> {
+  const mine = new Set([...ours.v4, ...ours.v6]);
+  for (let i = 1; i <= max; i++) {
+    const name = i === 1 ? base : `${base}-${i}`;
+    const fqdn = `${name}.local`.toLowerCase();
+    let taken = false;
+    const off = io.onResponse((answers) => {
+      for (const a of answers) {
+        if (typeof a.name === 'string' && a.name.toLowerCase().replace(/\.$/, '') === fqdn && (a.type === 'A' || a.type === 'AAAA') && !mine.has(String(a.data))) taken = true;
+      }
+    });
+    try {
+      for (let n = 0; n < 3 && !taken; n++) {
+        io.probe(`${name}.local`);
+        await io.sleep(250);
+      }
+    } finally {
+      off();
+    }
+    if (!taken) return { name, renamed: i > 1 };
+  }
+  throw new BspError('EMDNS_NAME', `${base}.local and ${max - 1} names after it are all taken on this network: set another hostname (flash --hostname)`);
+}
+
+/** Start answering for `<hostname>.local` (or, when another host holds it, for the first free `<hostname>-N.local`). */
 export async function startMdns(o: MdnsResponderOptions): Promise<MdnsResponder> {
   let factory: (opts?: Options) => MulticastDNS;
   try {
@@ -167,13 +209,36 @@ export async function startMdns(o: MdnsResponderOptions): Promise<MdnsResponder>
     mdns.once('error', reject);
   });
   mdns.on('error', (err: Error) => o.log(`mdns: ${err.message}`));
+  let hostname = o.hostname;
+  if (o.probe !== false) {
+    const claim = await claimName(o.hostname, addresses(), {
+      probe: (name) => mdns.query({ questions: [{ name, type: 'ANY' }], authorities: mdnsAnswers([{ name, type: 'ANY' }], name.replace(/\.local$/, ''), addresses()) as Answer[] } as never),
+      onResponse: (cb) => {
+        const h = (r: { answers?: { name: string; type: string; data?: unknown }[] }): void => {
+          try {
+            cb(r.answers ?? []);
+          } catch {
+            /* a malformed response is no claim */
+          }
+        };
+        mdns.on('response', h as never);
+        return () => void mdns.removeListener('response', h as never);
+      },
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    }).catch((err: unknown) => {
+      mdns.destroy();
+      throw err;
+    });
+    if (claim.renamed) o.log(`mdns: ${o.hostname}.local is taken on this network; answering as ${claim.name}.local`);
+    hostname = claim.name;
+  }
   const onLink = o.onLink ?? ((a: string) => isOnLink(a));
   const allowed = replyLimiter();
   let failures = 0;
   // This runs inside init (PID 1) on every datagram from the network: nothing may escape it.
   mdns.on('query', (query, rinfo) => {
     try {
-      const answers = mdnsAnswers(query.questions ?? [], o.hostname, addresses());
+      const answers = mdnsAnswers(query.questions ?? [], hostname, addresses());
       if (!answers.length) return;
       const target = replyTarget(rinfo, onLink);
       if (target.to === 'none' || !allowed(rinfo.address)) return;
@@ -192,8 +257,9 @@ export async function startMdns(o: MdnsResponderOptions): Promise<MdnsResponder>
     }
   });
   return {
+    name: hostname,
     announce: () => {
-      const answers = mdnsAnswers([{ name: `${o.hostname}.local`, type: 'ANY' }], o.hostname, addresses());
+      const answers = mdnsAnswers([{ name: `${hostname}.local`, type: 'ANY' }], hostname, addresses());
       if (answers.length) mdns.respond({ answers: answers as Answer[] });
     },
     stop: () => new Promise((resolve) => mdns.destroy(() => resolve())),

@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createRequire } from 'node:module';
 import type { NetworkInterfaceInfo } from 'node:os';
-import { interfaceAddresses, isOnLink, mdnsAnswers, replyLimiter, replyTarget, startMdns } from '../../src/runtime/mdns.js';
+import { claimName, interfaceAddresses, isOnLink, mdnsAnswers, replyLimiter, replyTarget, startMdns, type ProbeIo } from '../../src/runtime/mdns.js';
 
 const require = createRequire(import.meta.url);
 const dnsPacket = require('dns-packet') as { encode(p: unknown): Buffer };
@@ -71,6 +71,33 @@ describe('mDNS: <hostname>.local', () => {
     };
     for (const a of ['192.168.7.200', '127.9.9.9', '::ffff:192.168.7.1', 'fd00:1:2:3:abcd::1', 'fe80::42']) assert.equal(isOnLink(a, ifaces), true, a);
     for (const a of ['192.168.8.1', '10.0.0.1', 'fd00:1:2:4::1', '2001:db8::1', 'nonsense', '300.1.1.1']) assert.equal(isOnLink(a, ifaces), false, a);
+  });
+
+  it('probes for its name first (RFC 6762 8.1): a name another host answers for is left for name-2, name-3...', async () => {
+    // A network where `held` names answer with another host's address (avahi's, say).
+    const net = (held: Record<string, string>): ProbeIo & { probes: string[] } => {
+      const subs = new Set<(a: { name: string; type: string; data?: unknown }[]) => void>();
+      const io = {
+        probes: [] as string[],
+        probe: (name: string) => {
+          io.probes.push(name);
+          const addr = held[name];
+          if (addr) for (const cb of subs) cb([{ name, type: 'A', data: addr }]);
+        },
+        onResponse: (cb: (a: { name: string; type: string; data?: unknown }[]) => void) => (subs.add(cb), () => void subs.delete(cb)),
+        sleep: async () => undefined,
+      };
+      return io;
+    };
+    const free = net({});
+    assert.deepEqual(await claimName('pitest', addrs, free), { name: 'pitest', renamed: false });
+    assert.deepEqual(free.probes, ['pitest.local', 'pitest.local', 'pitest.local'], 'three probes');
+    const taken = net({ 'pitest.local': '192.168.7.50', 'pitest-2.local': '192.168.7.51' });
+    assert.deepEqual(await claimName('pitest', addrs, taken), { name: 'pitest-3', renamed: true });
+    // An answer with our own address (our own announcement echoed) is no conflict.
+    assert.deepEqual(await claimName('pitest', addrs, net({ 'pitest.local': '10.0.2.15' })), { name: 'pitest', renamed: false });
+    const all = Object.fromEntries(['pitest', ...[2, 3].map((n) => `pitest-${n}`)].map((n) => [`${n}.local`, '192.168.7.99']));
+    await assert.rejects(claimName('pitest', addrs, net(all), 3), (e: unknown) => (e as { code?: string }).code === 'EMDNS_NAME');
   });
 
   it('direct answers are limited per asker and per second, and the table of askers is bounded', () => {
