@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
@@ -93,5 +93,31 @@ describe('interop: the DHCP client against dnsmasq (network namespaces)', functi
     client.stdin!.write('stop\n');
     await event((e) => e.type === 'released', 'the RELEASE');
     await until(() => !leases().includes(mac), "the lease gone from dnsmasq's file", 10000);
+  });
+
+  it("SNTP against chrony (serving its own clock, -x: this machine's clock untouched): the offset of the same clock, the server's stratum", async function () {
+    if (spawnSync('chronyd', ['--version']).error) throw new Error('chrony is not installed: apt-get install chrony (.ci/setup does this)');
+    await stopDnsmasq();
+    inNs(NS_CLIENT, 'ip', 'addr', 'add', '10.88.0.99/24', 'dev', 'vc');
+    const conf = join(dir, 'chrony.conf');
+    writeFileSync(conf, ['local stratum 8', 'allow 10.88.0.0/24', 'bindaddress 10.88.0.1', 'port 123', 'cmdport 0', `pidfile ${join(dir, 'chronyd.pid')}`, `driftfile ${join(dir, 'drift')}`, ''].join('\n'));
+    const chrony = spawn('ip', ['netns', 'exec', NS_SERVER, 'chronyd', '-d', '-x', '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      const ask = (): { offsetMs?: number; stratum?: number; error?: string } => {
+        const script = `import { sntpQuery } from ${JSON.stringify(fileURLToPath(new URL('../../src/net/sntp.ts', import.meta.url)))}; sntpQuery('10.88.0.1', { timeoutMs: 2000 }).then((s) => console.log(JSON.stringify(s)), (e) => console.log(JSON.stringify({ error: e.code + ' ' + e.message })));`;
+        const out = execFileSync('ip', ['netns', 'exec', NS_CLIENT, process.execPath, '--import', 'tsx', '--input-type=module', '-e', script]).toString().trim();
+        return JSON.parse(out.split('\n').at(-1)!) as { offsetMs?: number; stratum?: number; error?: string };
+      };
+      let r = ask();
+      for (let i = 0; i < 10 && r.error; i++) {
+        await new Promise((res) => setTimeout(res, 1000));
+        r = ask();
+      }
+      assert.equal(r.error, undefined, r.error);
+      assert.ok(Math.abs(r.offsetMs!) < 500, `offset ${r.offsetMs} ms from the same clock`);
+      assert.equal(r.stratum, 8);
+    } finally {
+      chrony.kill();
+    }
   });
 });
