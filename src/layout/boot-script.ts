@@ -13,8 +13,12 @@ import { BspError } from '../errors.js';
 import { SLOTS, type ImageLayout, type Slot } from './layout.js';
 import { SLOT_ENV } from './slots.js';
 
-/** Variables the fallback defaults leave out: they may hold quotes or newlines, and are not needed to boot. */
-const NOT_DEFAULTS = new Set(['nodeos_ssh_keys']);
+/**
+ * Variables the fallback defaults leave out: not needed to boot, and boot.scr is a file any PC
+ * reads for the card's whole life: the SSH keys (they may hold quotes or newlines) and the
+ * Wi-Fi networks (their PSKs), which init moves off the card at the first boot.
+ */
+const NOT_DEFAULTS = new Set(['nodeos_ssh_keys', 'nodeos_wifi']);
 
 /**
  * The script text. `defaults` is the environment the build wrote (addresses, bootargs, the

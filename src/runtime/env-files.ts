@@ -16,7 +16,10 @@ export interface EnvFiles {
 
 /** The files of a card mounted at `boot` (a card from before the A/B layout has no copy). */
 export function envFiles(boot = '/boot', file = 'uboot.env', backup = 'uboot.bak'): EnvFiles {
-  return { main: fileConfig(`${boot}/${file}`), ...(existsSync(`${boot}/${backup}`) ? { backup: fileConfig(`${boot}/${backup}`) } : {}) };
+  // With a copy beside it each file is overwritten where it is (a cut write leaves the other
+  // readable), so no old environment survives in freed clusters; alone, it is replaced atomically.
+  if (!existsSync(`${boot}/${backup}`)) return { main: fileConfig(`${boot}/${file}`) };
+  return { main: { ...fileConfig(`${boot}/${file}`), inPlace: true }, backup: { ...fileConfig(`${boot}/${backup}`), inPlace: true } };
 }
 
 /** The variables: from uboot.env, or from the copy when uboot.env is unreadable (as boot.scr does). */

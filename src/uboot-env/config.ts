@@ -23,6 +23,12 @@ export interface EnvConfig {
   scheme: FlagScheme;
   /** The file holds exactly the environment (uboot.env); it is replaced atomically on write. */
   wholeFile?: boolean;
+  /**
+   * Overwrite the file where it is instead of replacing it (a file on FAT whose copy beside it
+   * keeps a cut write safe): a replacement lands in new clusters and the old ones, freed but
+   * not cleared, keep what the old environment held (a Wi-Fi PSK moved off the card).
+   */
+  inPlace?: boolean;
 }
 
 function num(text: string, hexDefault: boolean, what: string, line: number): number {

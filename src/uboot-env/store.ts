@@ -222,7 +222,8 @@ export function writeEnv(config: EnvConfig, vars: Iterable<[string, string]>, pr
     const whole = readFileSync(target.path);
     block.copy(whole, target.offset);
     if (redundant && config.scheme === 'boolean') whole[config.copies[plan.copy === 0 ? 1 : 0]!.offset + 4] = 0;
-    replaceFile(target.path, whole);
+    if (config.inPlace) writeAt({ path: target.path, offset: 0, size: whole.length }, whole);
+    else replaceFile(target.path, whole);
     const back = readRaw(target);
     if (!back.equals(block)) throw new EnvError('EENV_VERIFY', `${describe(target)}: the environment read back differs from what was written`);
   } else {

@@ -9,9 +9,11 @@
  * then the AP changes its passphrase and the board reports the wrong key.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { getBoard, prepareEmulation, startEmulation } from '../../src/index.js';
+import { bootPartitionIn, getBoard, prepareEmulation, startEmulation } from '../../src/index.js';
+import { wpaPsk } from '../../src/settings/env.js';
 import { boardVariant } from '../helpers/board-variant.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
@@ -59,7 +61,8 @@ describe('Wi-Fi on mac80211_hwsim radios (QEMU virt, board variant)', () => {
     assert.ok(!readFileSync(join(out, 'nodeos-qemu-virt-wifi.img')).includes(PASSPHRASE), 'the passphrase is nowhere on the card');
 
     const profile = getBoard('qemu-virt-wifi', { boardsDir: boards }).profile;
-    const c = new Console(startEmulation(prepareEmulation(join(out, 'nodeos-qemu-virt-wifi.img'), profile), 'pipe'));
+    const overlay = join(tempDir(), 'card.qcow2');
+    const c = new Console(startEmulation(prepareEmulation(join(out, 'nodeos-qemu-virt-wifi.img'), profile, { overlay }), 'pipe'));
     try {
       await c.waitFor(/\n> $/, 420_000, 0);
       // First boot moved the network off the card; the supervisor looks for it.
@@ -67,6 +70,22 @@ describe('Wi-Fi on mac80211_hwsim radios (QEMU virt, board variant)', () => {
       assert.match(c.output, new RegExp(`wifi: "${SSID}" moved from the card to the users' partition`));
       assert.equal(await c.eval("board.wifi.status().country"), "'DE'");
       assert.doesNotMatch(await c.eval("require('fs').readFileSync('/home/.config/nodeos/wifi.json', 'utf8')"), /correct horse/);
+      // The card's boot partition (FAT: any PC reads it) as the board left it, the image under
+      // its overlay read while QEMU runs: the PSK and the variable are gone from every sector,
+      // not only from the files' current clusters. (The PSK now lives in the users' partition, 0600.)
+      const raw = join(tempDir(), 'card.raw');
+      execFileSync('qemu-img', ['convert', '-U', '-O', 'raw', overlay, raw]);
+      const boot = bootPartitionIn(raw);
+      const fat = Buffer.alloc(boot.size);
+      const fd = openSync(raw, 'r');
+      readSync(fd, fat, 0, boot.size, boot.offset);
+      closeSync(fd);
+      rmSync(raw);
+      const psk = wpaPsk(SSID, PASSPHRASE);
+      assert.ok(readFileSync(join(out, 'nodeos-qemu-virt-wifi.img')).includes(psk), 'the card as flashed holds the PSK');
+      assert.equal(fat.includes(psk), false, 'the PSK is still in the boot partition after the first boot');
+      assert.equal(fat.includes('nodeos_wifi='), false, 'the variable is still in the boot partition after the first boot');
+      assert.ok(fat.includes('bootdelay='), 'the environment is there');
 
       // The access point, test-only, on the second radio.
       await c.eval(`require('fs').writeFileSync('/tmp/ap.conf', '${apConf(PASSPHRASE)}'); 'ok'`);

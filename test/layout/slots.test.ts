@@ -76,4 +76,15 @@ describe('A/B slots: boot counting and fallback', () => {
     const clear = lines.findIndex((l, i) => i > imported && l === 'setenv nodeos_slot');
     assert.ok(imported > 0 && clear > imported && clear < firstChoice, lines.join('\n'));
   });
+
+  it("boot.scr's fallback defaults hold no Wi-Fi PSK and no SSH key: the file stays on the card for its whole life", () => {
+    const profile = getBoard('qemu-virt').profile;
+    const layout = layoutFor(profile, 0x12345678);
+    const psk = 'ab'.repeat(32);
+    const env = [...ubootEnvironment(profile, 'b1', layout), ['nodeos_wifi', `[{"ssid":"home","psk":"${psk}","priority":0}]`], ['nodeos_wifi_country', 'DE'], ['nodeos_ssh_keys', 'ssh-ed25519 AAAA x']] as [string, string][];
+    const script = bootScript(layout, env);
+    assert.doesNotMatch(script, new RegExp(psk));
+    assert.doesNotMatch(script, /nodeos_wifi '|nodeos_ssh_keys|ssh-ed25519/);
+    assert.match(script, /setenv nodeos_wifi_country 'DE'/, 'what is no secret stays');
+  });
 });
