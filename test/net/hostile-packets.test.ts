@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { DhcpClient, DhcpServer, decodeDhcp, encodeDhcp, Opt, opt, udpTransport, type DhcpMessage } from '../../src/net/index.js';
 import { startMdns } from '../../src/runtime/mdns.js';
 import { FakeClock } from '../helpers/fake-clock.js';
+import { freeUdpPort } from '../helpers/udp.js';
 import { until } from '../helpers/until.js';
 
 const require = createRequire(import.meta.url);
@@ -59,21 +60,13 @@ async function blast(port: number, datagrams: Buffer[]): Promise<void> {
   s.close();
 }
 
-async function freePort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const p = s.address().port;
-  await new Promise<void>((r) => s.close(r));
-  return p;
-}
-
 const MAC = '02:00:00:00:00:42';
 
 describe('hostile datagrams to every listener init runs (loopback)', function () {
   this.timeout(60000);
 
   it('the mDNS responder: 4000 hostile queries, then it still answers dig', async () => {
-    const port = await freePort();
+    const port = await freeUdpPort();
     const faults: unknown[] = [];
     const r = await startMdns({ hostname: 'kitchen', addresses: () => ({ v4: ['10.0.2.15'], v6: [] }), probe: false, log: () => undefined, onFault: (e) => faults.push(e), socket: { multicast: false, port, bind: '127.0.0.1', ip: '127.0.0.1' } });
     try {
@@ -99,7 +92,7 @@ describe('hostile datagrams to every listener init runs (loopback)', function ()
   });
 
   it("the gadget's DHCP server: 4000 hostile requests, then a DISCOVER still gets its OFFER", async () => {
-    const port = await freePort();
+    const port = await freeUdpPort();
     const client = createSocket('udp4');
     await new Promise<void>((r) => client.bind(0, '127.0.0.1', r));
     const transport = await udpTransport({ local: { address: '127.0.0.1', port }, servers: { address: '127.0.0.1', port: client.address().port } });

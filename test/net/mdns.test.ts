@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { createRequire } from 'node:module';
 import type { NetworkInterfaceInfo } from 'node:os';
 import { claimName, interfaceAddresses, isOnLink, mdnsAnswers, replyLimiter, replyTarget, startMdns, type ProbeIo } from '../../src/runtime/mdns.js';
+
+import { freeUdpPort } from '../helpers/udp.js';
 
 const require = createRequire(import.meta.url);
 const dnsPacket = require('dns-packet') as { encode(p: unknown): Buffer };
@@ -20,14 +21,6 @@ p=bytes.fromhex(sys.argv[2])
 s=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_UDP)
 s.sendto(struct.pack('!HHHH',0,int(sys.argv[1]),8+len(p),0)+p,('127.0.0.1',0))`;
   execFileSync('python3', ['-c', py, String(port), payload.toString('hex')]);
-}
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(r));
-  return port;
 }
 
 describe('mDNS: <hostname>.local', () => {

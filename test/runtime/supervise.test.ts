@@ -11,6 +11,7 @@ import { DhcpClient, DhcpServer, decodeDhcp, encodeDhcp, Opt, opt, udpTransport,
 import { startMdns } from '../../src/runtime/mdns.js';
 import { lastResort, restartDelayMs, supervise } from '../../src/runtime/supervise.js';
 import { FakeClock } from '../helpers/fake-clock.js';
+import { freeUdpPort } from '../helpers/udp.js';
 import { until } from '../helpers/until.js';
 
 /** Timers the test fires by hand. */
@@ -130,10 +131,7 @@ describe('init survives its services', () => {
 
   it('mDNS: a responder whose answer throws is replaced by a new one, which answers', async function () {
     this.timeout(20000);
-    const sock = createSocket('udp4');
-    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
-    const port = sock.address().port;
-    sock.close();
+    const port = await freeUdpPort();
     let throwOnce = true;
     const addresses = (): { v4: string[]; v6: string[] } => {
       if (throwOnce) {
