@@ -51,12 +51,14 @@ export class DhcpServer {
     this.o.transport.close();
   }
 
-  /** The client's current address, or the first free one; undefined when the pool is used up. */
+  /** The client's current address (unless another client holds it now), or the first free one; undefined when the pool is used up. */
   private addressFor(mac: string): string | undefined {
     const now = this.clock.now();
+    // Leases that ran out free their address (and their entry, so the table stays the pool's size).
+    for (const [m, l] of this.leases) if (l.expires <= now && m !== mac) this.leases.delete(m);
+    const used = new Set([...this.leases].filter(([m]) => m !== mac).map(([, l]) => l.address));
     const mine = this.leases.get(mac);
-    if (mine) return mine.address;
-    const used = new Set([...this.leases].filter(([, l]) => l.expires > now).map(([, l]) => l.address));
+    if (mine && !used.has(mine.address)) return mine.address;
     for (let n = toNum(this.o.pool.first); n <= toNum(this.o.pool.last); n++) if (!used.has(toIp(n))) return toIp(n);
     return undefined;
   }
@@ -90,8 +92,10 @@ export class DhcpServer {
       const wanted = opt.ip(m.options.get(Opt.REQUESTED_IP)) ?? m.ciaddr;
       const address = this.addressFor(mac);
       if (!wanted || wanted !== address) return this.reply(m, 'NAK');
+      const fresh = this.leases.get(mac)?.address !== address;
       this.leases.set(mac, { address, expires: this.clock.now() + (this.o.leaseSeconds ?? 3600) * 1000 });
-      this.o.onLease?.(mac, address);
+      // Said once per new lease, not at every renewal (the console would get one every half hour).
+      if (fresh) this.o.onLease?.(mac, address);
       this.reply(m, 'ACK', address);
     } else if (m.type === 'RELEASE') {
       if (this.leases.get(mac)?.address === m.ciaddr) this.leases.delete(mac);

@@ -1,8 +1,9 @@
 /**
  * The board's DHCP client as init wires it (src/runtime/network.ts: the broadcast route, the
  * lease applied and taken off with `ip`), run inside a network namespace by the interop test
- * on `iface`. Events go to stdout as JSON lines; stdin takes `linkup` (cable back: INIT-REBOOT)
- * and `stop` (RELEASE, then exit).
+ * on `iface`. Events go to stdout as JSON lines (the client's events, and `{ type: 'state' }` on
+ * each change of its state: renewing, rebinding...); stdin takes `linkup` (cable back:
+ * INIT-REBOOT) and `stop` (RELEASE, then exit).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -29,6 +30,15 @@ const client = new DhcpClient({
   onExpired: (l) => expireLeaseCommands(iface, l).forEach(run),
   onEvent: (e) => say(e),
   onFault: (err) => say({ fault: String(err) }),
+});
+// Every state change, as it happens (REBINDING may last only the server's answer time).
+let state = client.state;
+Object.defineProperty(client, 'state', {
+  get: () => state,
+  set: (s: typeof state) => {
+    if (s !== state) say({ type: 'state', state: s });
+    state = s;
+  },
 });
 client.start();
 for await (const line of createInterface({ input: process.stdin })) {

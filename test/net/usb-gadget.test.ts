@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { BspError, getBoard } from '../../src/index.js';
 import { startGadgetNetwork } from '../../src/runtime/usb-gadget.js';
 import { decodeDhcp, DhcpClient, DhcpServer, encodeDhcp, Opt, opt, setupUsbGadget, stableMac, type DhcpTransport, type Lease } from '../../src/net/index.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/until.js';
 
@@ -143,6 +144,39 @@ describe("the board's DHCP server for the gadget link, against the kit's client"
     assert.equal(dhcpd.leases.size, 0);
     dhcpd.close();
     link.client.close();
+  });
+});
+
+describe("the gadget's DHCP server over time (a fake clock)", () => {
+  it('an address whose lease ran out goes to the next laptop, and never to two at once; a renewal is not said again', async () => {
+    const net = await hub(1);
+    const clock = new FakeClock();
+    const said: string[] = [];
+    const dhcpd = new DhcpServer({ transport: net.server, serverIp: '192.168.7.1', prefix: 24, pool: { first: '192.168.7.2', last: '192.168.7.2' }, leaseSeconds: 600, clock, onLease: (m, a) => said.push(`${a} ${m}`) });
+    const replies: { type?: string; yiaddr?: string }[] = [];
+    net.clients[0]!.onMessage((b) => replies.push(decodeDhcp(b) ?? {}));
+    const ask = async (mac: string, type: 'DISCOVER' | 'REQUEST', ip?: string): Promise<{ type?: string; yiaddr?: string }> => {
+      const n = replies.length;
+      const options = new Map(ip ? [[Opt.REQUESTED_IP, opt.fromIps([ip])]] : []);
+      net.clients[0]!.send(encodeDhcp({ op: 1, xid: 9, chaddr: mac, type, broadcast: true, options }));
+      await until(() => replies.length > n || type === 'DISCOVER', 'the answer', 2000).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 50));
+      return replies[n] ?? {};
+    };
+    const [a, b] = ['02:00:00:00:00:0a', '02:00:00:00:00:0b'];
+    assert.equal((await ask(a, 'REQUEST', '192.168.7.2')).type, 'ACK');
+    assert.equal((await ask(a, 'REQUEST', '192.168.7.2')).type, 'ACK', 'renewed');
+    assert.deepEqual(said, ['192.168.7.2 02:00:00:00:00:0a'], 'a renewal is not a new lease');
+    assert.deepEqual(await ask(b, 'DISCOVER'), {}, 'the one address is taken: no offer');
+    clock.advance(601_000);
+    assert.equal((await ask(b, 'DISCOVER')).yiaddr, '192.168.7.2', "a's lease ran out: its address is free");
+    assert.equal((await ask(b, 'REQUEST', '192.168.7.2')).type, 'ACK');
+    // a comes back with its old address, now b's: refused, not shared.
+    assert.equal((await ask(a, 'REQUEST', '192.168.7.2')).type, 'NAK');
+    assert.deepEqual(await ask(a, 'DISCOVER'), {});
+    assert.deepEqual([...dhcpd.leases.keys()], [b], 'the ended lease left the table');
+    dhcpd.close();
+    net.clients[0]!.close();
   });
 });
 
