@@ -6,7 +6,7 @@
 import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { createWriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { replaceFileAtomically } from '../atomic-file.js';
 import { BspError } from '../errors.js';
@@ -120,11 +120,50 @@ function stagingFile(root: string): string {
   return join(dir, 'incoming.nodeos-update');
 }
 
+/** A download that receives nothing for this long is given up (a server or link that stalled). */
+export const DOWNLOAD_STALL_MS = 60_000;
+
+/**
+ * Fetch `url` into `path`. Nothing received for `stallMs` (before the headers or between two
+ * chunks) ends it with EUPDATE_DOWNLOAD, as do an HTTP error, a refused connection and a body
+ * shorter than its Content-Length: a stalled download never holds the update for ever, and
+ * nothing has been written to the other slot yet.
+ */
+async function download(url: string, path: string, stallMs: number): Promise<void> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), stallMs);
+  let got = 0;
+  let total: number | undefined;
+  const fail = (why: string, cause?: unknown): BspError =>
+    new BspError('EUPDATE_DOWNLOAD', `${url}: ${why}; nothing was written to the other slot: check the server and the network, then run the update again`, cause ? { cause } : undefined);
+  try {
+    const res = await fetch(url, { signal: ac.signal });
+    if (!res.ok || !res.body) throw fail(`HTTP ${res.status}`);
+    const length = Number(res.headers.get('content-length'));
+    if (Number.isSafeInteger(length) && length > 0) total = length;
+    const watch = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        timer.refresh();
+        got += chunk.length;
+        done(null, chunk);
+      },
+    });
+    await pipeline(Readable.fromWeb(res.body as never), watch, createWriteStream(path));
+    if (total !== undefined && got !== total) throw fail(`the server sent ${got} of ${total} bytes`);
+  } catch (err) {
+    if (err instanceof BspError) throw err;
+    if (ac.signal.aborted) throw fail(`nothing received for ${stallMs >= 1000 ? `${Math.round(stallMs / 1000)} s` : `${stallMs} ms`} (${got}${total ? ` of ${total}` : ''} bytes in)`, err);
+    throw fail(`the download failed (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message})`, err);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** What board.system.update() takes: a bundle file, an http(s) URL (downloaded first), or a stream of the bundle (SSH upload). */
 export type UpdateSource = string | Readable;
 
 /** Install a bundle into the other slot. */
-export async function updateBoard(source: UpdateSource, log: (m: string) => void = () => undefined, host: UpdateHost = LINUX_UPDATE_HOST, o: { allowDowngrade?: boolean } = {}): Promise<InstallResult> {
+export async function updateBoard(source: UpdateSource, log: (m: string) => void = () => undefined, host: UpdateHost = LINUX_UPDATE_HOST, o: { allowDowngrade?: boolean; stallMs?: number } = {}): Promise<InstallResult> {
   const { target, running } = boardTarget(host);
   let path = typeof source === 'string' ? source : '';
   let staged: string | undefined;
@@ -144,9 +183,7 @@ export async function updateBoard(source: UpdateSource, log: (m: string) => void
     } else if (/^https?:\/\//.test(source)) {
       staged = path = stagingFile(host.root);
       log(`downloading ${source}`);
-      const res = await fetch(source);
-      if (!res.ok || !res.body) throw new BspError('EUPDATE_DOWNLOAD', `${source}: HTTP ${res.status}`);
-      await pipeline(Readable.fromWeb(res.body as never), createWriteStream(path));
+      await download(source, path, o.stallMs ?? DOWNLOAD_STALL_MS);
     }
     const f = openSync(path, 'r');
     try {

@@ -266,9 +266,19 @@ describe('A/B updates end to end (through U-Boot)', () => {
           const from = c.messages.length;
           await update('http://10.0.2.100/cut');
           const until = Date.now() + 600_000;
+          let retries = 0;
           while (!c.messages.slice(from).some((m) => m.includes('update: system...'))) {
             if (Date.now() > until) throw new Error(`the update never reached the system slot: ${c.messages.slice(from).join('; ')}`);
             await new Promise((res) => setTimeout(res, 200));
+            // A download over QEMU's user network stalled once in CI: the board gives it up
+            // (EUPDATE_DOWNLOAD, nothing written) and the test asks again, as a user would.
+            if (Date.now() % 5000 > 250) continue; // ask the REPL about every 5 s
+            const ended = unquote(await c.eval('String(globalThis.u)'));
+            if (ended.startsWith('EUPDATE_DOWNLOAD') && retries++ < 2) {
+              console.log(`      rpi3b: ${ended}; downloading again`);
+              await c.eval('delete globalThis.u');
+              await update('http://10.0.2.100/cut');
+            } else assert.ok(ended === 'undefined' || ended.startsWith('EUPDATE_DOWNLOAD'), `the update ended before the power cut: ${ended}`);
           }
           await new Promise((res) => setTimeout(res, 1500));
           assert.equal(await c.eval('typeof u'), "'undefined'", `still writing when the power goes (the update ended: ${await c.eval('globalThis.u')})`);

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { decodeEnv, readSlots, trustedKey, writeBundle, type BspError } from '../../src/index.js';
 import { updateBoard } from '../../src/runtime/update.js';
@@ -70,6 +71,42 @@ describe("the board's update (updateBoard over a board root in a folder)", () =>
     assert.equal(r.build, 'b2');
     assert.equal(steps[0], 'receiving the bundle');
     assert.deepEqual(readdirSync(join(root, 'tmp')), [], 'the staged bundle is gone');
+  });
+
+  it('downloads an http bundle; a server that stalls, cuts the body short or says 404 is EUPDATE_DOWNLOAD with the card as it was', async () => {
+    const { root, host } = boardRoot({ keys: keysJson(trusted) });
+    const good = bundle(trusted);
+    const server = createServer((req, res) => {
+      if (req.url === '/good') return void res.writeHead(200, { 'content-length': good.length }).end(good);
+      if (req.url === '/stall') return void (res.writeHead(200, { 'content-length': good.length }), res.write(good.subarray(0, 1000)));
+      if (req.url === '/short') return void (res.writeHead(200, { 'content-length': good.length }), res.write(good.subarray(0, 1000), () => res.destroy()));
+      if (req.url === '/silent') return; // not even the headers
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const before = cardState(root);
+      for (const [path, why] of [
+        ['/stall', /nothing received for 300 ms \(1000 of \d+ bytes in\)/],
+        ['/silent', /nothing received for 300 ms \(0 bytes in\)/],
+        ['/short', /the server sent 1000 of \d+ bytes|the download failed/],
+        ['/missing', /HTTP 404/],
+      ] as const) {
+        const t = Date.now();
+        await assert.rejects(updateBoard(`${base}${path}`, () => undefined, host, { stallMs: 300 }), (e: BspError) => e.code === 'EUPDATE_DOWNLOAD' && why.test(e.message) && /nothing was written to the other slot/.test(e.message));
+        assert.ok(Date.now() - t < 5000, `${path} given up in ${Date.now() - t} ms`);
+        assert.deepEqual(cardState(root), before, `${path}: the card is as it was`);
+        assert.deepEqual(readdirSync(join(root, 'tmp')), [], `${path}: the staged download is gone`);
+      }
+      const steps: string[] = [];
+      const r = await updateBoard(`${base}/good`, (m) => steps.push(m), host, { stallMs: 300 });
+      assert.equal(r.build, 'b2');
+      assert.equal(steps[0], `downloading ${base}/good`);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 
   for (const [what, keys, key, code] of [
