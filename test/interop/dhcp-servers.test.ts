@@ -7,7 +7,7 @@
  *    seen in the lease file;
  *  - kea: renew (unicast), rebind (broadcast at T2 after an unanswered renew), expiry (the
  *    address taken off) and recovery when the server is back, RELEASE in kea's lease file —
- *    on kea's real timers (a 12 s lease).
+ *    on kea's real timers (a 12 s lease), and the RELEASE in kea's lease file.
  * Root only (namespaces), as CI runs.
  */
 import assert from 'node:assert/strict';
@@ -130,7 +130,7 @@ describe('interop: the DHCP client against kea on its real timers (network names
     cleanupTemp();
   });
 
-  it('bound; renewed by unicast at T1; rebound by broadcast at T2 when the renew went unanswered; expiry takes the address off; back when kea is', async () => {
+  it('bound; renewed by unicast at T1; rebound by broadcast at T2 when the renew went unanswered; expiry takes the address off; back when kea is; RELEASE in its lease file', async () => {
     await startKea();
     client = startBoardHelper(pair, './netns-dhcp-client.ts', ['vc']);
     const c = client;
@@ -179,5 +179,8 @@ describe('interop: the DHCP client against kea on its real timers (network names
     c.say('stop');
     await seen(c, (e) => e.type === 'released', 'the RELEASE');
     await until(() => /DHCP4_RELEASE/.test(keaLog), `kea to log the RELEASE:\n${keaLog}`, 10000);
+    // memfile writes a deleted lease as a last line for the address with valid_lifetime 0.
+    const lines = readFileSync(join(dir, 'leases4.csv'), 'utf8').trim().split('\n').filter((l) => l.startsWith(`${lease.address},`));
+    assert.equal(lines.at(-1)!.split(',')[3], '0', `the RELEASE in kea's lease file:\n${lines.join('\n')}`);
   });
 });
