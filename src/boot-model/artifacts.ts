@@ -6,7 +6,8 @@ import type { BoardProfile } from '../boards/index.js';
 import { BspError } from '../errors.js';
 import { checkUbootModel, type UbootModel } from './check.js';
 import { parseFdt } from './fdt.js';
-import { drives, parseKconfig } from './uboot.js';
+import { drives, parseKconfig, ubootEnvLocation } from './uboot.js';
+import { ENV_SIZE } from '../layout/index.js';
 
 /**
  * The `.config` of the profile's U-Boot build: Debian ships it beside the binaries, as
@@ -20,6 +21,17 @@ export function ubootBuildConfig(profile: BoardProfile, ubootDir: string): Map<s
   const file = join(ubootDir, 'usr/share/doc', u.package, 'configs', `config.${build}.gz`);
   if (!existsSync(file)) throw new BspError('EARTIFACT', `${u.package} has no build configuration for ${build} (usr/share/doc/${u.package}/configs/config.${build}.gz): the boot model cannot tell where this U-Boot keeps its environment`);
   return parseKconfig(gunzipSync(readFileSync(file)).toString('utf8'));
+}
+
+/**
+ * The size of the uboot.env the kit writes for this U-Boot build: the build's own
+ * CONFIG_ENV_SIZE when it keeps its environment in a FAT file (one copy: a redundant one is
+ * the model's finding, BM_UBOOT_ENV_FILE), else the kit's (boot.scr imports the file itself).
+ * Debian's pine64_plus build reads 64 KiB: a 16 KiB file would fail its CRC check there.
+ */
+export function kitEnvSize(profile: BoardProfile, ubootDir: string): number {
+  const loc = ubootEnvLocation(ubootBuildConfig(profile, ubootDir));
+  return loc.kind === 'fat' && Number.isSafeInteger(loc.size) && loc.size > 0 ? loc.size : ENV_SIZE;
 }
 
 /**

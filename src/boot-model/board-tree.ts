@@ -18,6 +18,7 @@ import { parseFdt } from './fdt.js';
 import { kernelTables } from './linux.js';
 import { layoutFor } from '../layout/index.js';
 import { boardModel, type BoardModel } from './board-model.js';
+import { kitEnvSize } from './artifacts.js';
 import { proposeModules, type BoardTreeSource, type ModuleProposal } from './propose.js';
 
 /** `packagesOf`: the board whose lock pins the packages (a new board's sibling: the same kernel). */
@@ -80,7 +81,7 @@ export async function packagedBoardModel(profile: BoardProfile, o: { lockPath: s
   const dtb = profile.devicetree.dtb ? deviceTree(profile, k.dtbDir, overlays, cache) : undefined;
   const variants = (profile.devicetree.variants ?? []).map((v) => ({ id: v.id, dtb: v.dtb, tree: deviceTree({ devicetree: { ...profile.devicetree, dtb: v.dtb } }, k.dtbDir, overlays, cache) }));
   // The environment's file and size do not depend on the disk signature.
-  const layout = layoutFor(profile, 1);
+  const layout = layoutFor(profile, 1, { size: kitEnvSize(profile, a.debs.uboot) });
   return boardModel(profile, {
     ubootDir: a.debs.uboot,
     ...(dtb ? { dtb } : {}),

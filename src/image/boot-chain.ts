@@ -26,7 +26,7 @@ export interface BootRule {
   detail: string;
 }
 
-/** U-Boot's environment size for the boards' U-Boots (CONFIG_ENV_SIZE). */
+/** The environment size of cards whose layout.json says none (written before it did). */
 export const UBOOT_ENV_SIZE = 0x4000;
 const FAT_TYPES = new Set([0x0b, 0x0c]);
 
@@ -41,6 +41,17 @@ function readHead(image: string, length: number): Buffer {
   }
 }
 
+/** The environment size layout.json names, if it names one. */
+function layoutEnvSize(fat: Fat32Reader): number | undefined {
+  if (!fat.stat('layout.json')) return undefined;
+  try {
+    const size = (JSON.parse(fat.readFile('layout.json').toString('utf8')) as { env?: { size?: unknown } }).env?.size;
+    return typeof size === 'number' ? size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** config.txt's settings (last one wins, as the firmware reads it; [filters] ignored: the kit writes none). */
 export function parseConfigTxt(text: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -52,8 +63,12 @@ export function parseConfigTxt(text: string): Map<string, string> {
   return out;
 }
 
-/** Check every rule of `profile`'s boot chain on `image`. */
-export function checkBootChain(image: string, profile: BoardProfile): BootRule[] {
+/**
+ * Check every rule of `profile`'s boot chain on `image`. `envSize`: the size the board's U-Boot
+ * reads (its build's CONFIG_ENV_SIZE, the build passes it); else the one the card's layout.json
+ * names.
+ */
+export function checkBootChain(image: string, profile: BoardProfile, o: { envSize?: number } = {}): BootRule[] {
   const rules: BootRule[] = [];
   const rule = (id: string, step: BootRule['step'], ok: boolean, detail: string): boolean => {
     rules.push({ id, step, ok, detail });
@@ -100,7 +115,8 @@ export function checkBootChain(image: string, profile: BoardProfile): BootRule[]
 
     if (profile.boot.uboot) {
       const envEntry = root.get('uboot.env');
-      if (!rule('BC_ENV', 'u-boot', envEntry !== undefined && envEntry.size === UBOOT_ENV_SIZE, envEntry ? `uboot.env: ${envEntry.size} bytes (U-Boot reads ${UBOOT_ENV_SIZE})` : 'uboot.env is missing: U-Boot would boot its default environment')) return rules;
+      const envSize = o.envSize ?? layoutEnvSize(fat) ?? UBOOT_ENV_SIZE;
+      if (!rule('BC_ENV', 'u-boot', envEntry !== undefined && envEntry.size === envSize, envEntry ? `uboot.env: ${envEntry.size} bytes (U-Boot reads ${envSize})` : 'uboot.env is missing: U-Boot would boot its default environment')) return rules;
       let vars: Map<string, string>;
       try {
         vars = decodeEnv(fat.readFile('uboot.env'), { where: 'uboot.env' }).vars;

@@ -35,7 +35,7 @@ import {
 import { createBmap } from './bmap-writer.js';
 import { checkBootChain } from './boot-chain.js';
 import { modulesDir } from './kernel-modules.js';
-import { boardModel, builtKernelTables, kernelTables, modelRefusal, type KernelTables, type UbootEnvLocation, type UbootMmc } from '../boot-model/index.js';
+import { boardModel, builtKernelTables, kernelTables, kitEnvSize, modelRefusal, type KernelTables, type UbootEnvLocation, type UbootMmc } from '../boot-model/index.js';
 import { imageCompatibles } from '../boot-model/linux.js';
 import { scriptImage } from './uimage.js';
 import { writeSparseImage } from './disk.js';
@@ -309,7 +309,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const trusted = signingKey ? [trustedKey(signingKey)] : [];
   const build = sha256(JSON.stringify([artifacts.lock, profile, epoch, runtimeHash, targetModulesLockHash(), STAGE1_INIT, SQUASHFS_OPTIONS, trusted, ...(apps.length ? [apps.map((x) => x.hash)] : []), ...(builtKernel ? [builtKernel] : [])])).slice(0, 12);
   const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
-  const layout = layoutFor(profile, ids.readUInt32LE(4));
+  const layout = layoutFor(profile, ids.readUInt32LE(4), { size: kitEnvSize(profile, artifacts.debs.uboot ?? '') });
   const kernel = kernelFiles(kernelRoot(artifacts));
   const overlaysDir = join(o.boardsDir ?? defaultBoardsDir(), 'overlays');
   const dtb = profile.devicetree.dtb ? deviceTree(profile, kernel.dtbDir, overlaysDir, cache) : undefined;
@@ -414,7 +414,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   writeFileSync(sha256File, `${imageSha}  ${basename(image)}\n`);
 
   // The steps a real board takes that QEMU skips: an image that breaks one is not written out as done.
-  const chain = checkBootChain(image, profile);
+  const chain = checkBootChain(image, profile, { envSize: layout.env.size });
   const broken = chain.filter((r) => !r.ok);
   if (broken.length > 0) throw new BspError('EBOOT_CHAIN', `${image} would not boot on a real ${profile.name}: ${broken.map((r) => `${r.id}: ${r.detail}`).join('; ')}`);
   const uncompressed = system.entries.reduce((n, e) => n + (e.type === 'file' ? e.data.length : 0), 0);

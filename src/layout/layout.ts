@@ -108,7 +108,11 @@ export interface ImageApp {
 /** Set (to 1) in the system init's environment by the small initramfs when the system came from the initramfs: no card to wait for. */
 export const DIRECT_BOOT_ENV = 'NODEOS_DIRECT_BOOT';
 
-/** Size of the environment the kit writes (uboot.env), as U-Boot's rpi and qemu configs expect. */
+/**
+ * Size of the environment the kit writes (uboot.env) when the board's U-Boot build does not
+ * keep its own there (its CONFIG_ENV_SIZE then decides: layoutFor's `env`); U-Boot's rpi and
+ * qemu builds use this one. Cards written before the layout said a size have it too.
+ */
 export const ENV_SIZE = 0x4000;
 /** Tries a freshly installed slot gets. */
 export const DEFAULT_BOOTLIMIT = 3;
@@ -116,9 +120,10 @@ export const DEFAULT_BOOTLIMIT = 3;
 /**
  * The layout for a board: its profile's partitions, in MBR order, with their roles. Boards
  * booted by U-Boot need a boot partition, system slots A and B, and at most one users
- * partition created on first boot.
+ * partition created on first boot. `env`: the environment's size, U-Boot's own where it keeps
+ * its environment in the card's uboot.env (CONFIG_ENV_IS_IN_FAT with CONFIG_ENV_SIZE).
  */
-export function layoutFor(profile: BoardProfile, diskSignature: number): ImageLayout {
+export function layoutFor(profile: BoardProfile, diskSignature: number, env: { size: number } = { size: ENV_SIZE }): ImageLayout {
   const uboot = profile.boot.uboot;
   if (!uboot) throw new BspError('EBOARD_UNSUPPORTED', `${profile.id} has no boot.uboot: the kit's images boot through U-Boot`);
   const partitions = profile.partitions.map((p, i): LayoutPartition => {
@@ -150,7 +155,7 @@ export function layoutFor(profile: BoardProfile, diskSignature: number): ImageLa
       uboot: BOOT_FILES.uboot,
       slots: { A: { kernel: `${slotDir('A')}/${SLOT_KERNEL}`, initramfs: `${slotDir('A')}/${SLOT_INITRAMFS}` }, B: { kernel: `${slotDir('B')}/${SLOT_KERNEL}`, initramfs: `${slotDir('B')}/${SLOT_INITRAMFS}` } },
     },
-    env: { file: BOOT_FILES.env, backup: BOOT_FILES.envBackup, size: ENV_SIZE },
+    env: { file: BOOT_FILES.env, backup: BOOT_FILES.envBackup, size: env.size },
     bootlimit: DEFAULT_BOOTLIMIT,
   };
   const problem = layoutProblem(layout);
@@ -170,6 +175,7 @@ export function layoutProblem(l: ImageLayout): string | undefined {
   if (l.partitions.filter((p) => p.role === 'users').length > 1) return 'the layout has more than one users partition';
   if (l.partitions.length > 4) return 'an MBR holds at most 4 primary partitions';
   if (!/^[0-9a-f]{8}$/.test(l.diskSignature)) return `disk signature ${l.diskSignature} is not 8 hex digits`;
+  if (!Number.isSafeInteger(l.env?.size) || l.env.size < 0x400 || l.env.size > 0x100000 || l.env.size % 0x200 !== 0) return `environment size ${l.env?.size} is not a whole number of 512-byte sectors between 1 KiB and 1 MiB`;
   if (!Number.isInteger(l.bootlimit) || l.bootlimit < 1 || l.bootlimit > 9) return `bootlimit ${l.bootlimit} is not 1-9 (U-Boot's test compares single decimal digits)`;
   return undefined;
 }

@@ -6,9 +6,10 @@
  */
 import { readFileSync } from 'node:fs';
 import type { BoardProfile } from '../boards/schema.js';
+import type { ImageLayout } from '../layout/index.js';
 import { createBoard, linuxBackends } from './board/index.js';
 
-const info = JSON.parse(readFileSync('/etc/nodeos/image.json', 'utf8')) as { board: BoardProfile; build: string };
+const info = JSON.parse(readFileSync('/etc/nodeos/image.json', 'utf8')) as { board: BoardProfile; build: string; layout?: ImageLayout };
 
-export const board = createBoard(info.board, linuxBackends(), { build: info.build });
+export const board = createBoard(info.board, linuxBackends(info.layout ? { env: { file: `/boot/${info.layout.env.file}`, size: info.layout.env.size } } : {}), { build: info.build });
 export default board;

@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { EnvError } from '../errors.js';
+import { ENV_SIZE } from '../layout/index.js';
 import { fileConfig, readEnv, writeEnv, type EnvConfig, type EnvVars } from '../uboot-env/index.js';
 
 /** Where the environment lives: the file U-Boot reads, and the copy beside it (if the card has one). */
@@ -14,12 +15,12 @@ export interface EnvFiles {
   backup?: EnvConfig;
 }
 
-/** The files of a card mounted at `boot` (a card from before the A/B layout has no copy). */
-export function envFiles(boot = '/boot', file = 'uboot.env', backup = 'uboot.bak'): EnvFiles {
+/** The files of a card mounted at `boot` (a card from before the A/B layout has no copy); `size` is the layout's (its U-Boot build's CONFIG_ENV_SIZE). */
+export function envFiles(boot = '/boot', file = 'uboot.env', backup = 'uboot.bak', size = ENV_SIZE): EnvFiles {
   // With a copy beside it each file is overwritten where it is (a cut write leaves the other
   // readable), so no old environment survives in freed clusters; alone, it is replaced atomically.
-  if (!existsSync(`${boot}/${backup}`)) return { main: fileConfig(`${boot}/${file}`) };
-  return { main: { ...fileConfig(`${boot}/${file}`), inPlace: true }, backup: { ...fileConfig(`${boot}/${backup}`), inPlace: true } };
+  if (!existsSync(`${boot}/${backup}`)) return { main: fileConfig(`${boot}/${file}`, size) };
+  return { main: { ...fileConfig(`${boot}/${file}`, size), inPlace: true }, backup: { ...fileConfig(`${boot}/${backup}`, size), inPlace: true } };
 }
 
 /** The variables: from uboot.env, or from the copy when uboot.env is unreadable (as boot.scr does). */

@@ -164,7 +164,7 @@ function loadKeymap(file: string): string | undefined {
  * inherit it), the Wi-Fi networks moved off the FAT, problems said, the state kept for board.info.
  */
 function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, host: { name: string; warning?: string }, screen: string | undefined): { wifiCountry?: string; cardNetworks: WifiNetwork[] } {
-  const files = haveBoot ? envFiles('/boot', info.layout.env.file, info.layout.env.backup) : undefined;
+  const files = haveBoot ? envFiles('/boot', info.layout.env.file, info.layout.env.backup, info.layout.env.size) : undefined;
   let vars: EnvVars | undefined;
   try {
     if (files) vars = readEnvFiles(files).vars;
@@ -540,7 +540,7 @@ function confirmWhenAppsHealthy(info: ImageInfo): void {
   const names = (apps?.list() ?? []).filter((a) => a.source !== 'user').map((a) => a.name);
   let confirmed = true;
   try {
-    confirmed = systemState(info.build, readFileSync('/proc/cmdline', 'utf8'), envFiles('/boot', info.layout.env.file, info.layout.env.backup)).confirmed;
+    confirmed = systemState(info.build, readFileSync('/proc/cmdline', 'utf8'), envFiles('/boot', info.layout.env.file, info.layout.env.backup, info.layout.env.size)).confirmed;
   } catch {
     // Unreadable environment: confirmSlot says what it can.
   }
@@ -559,7 +559,7 @@ function confirmWhenAppsHealthy(info: ImageInfo): void {
 /** The system is up (the REPL runs): confirm the slot, and say so when U-Boot fell back to it. */
 function confirmSlot(info: ImageInfo): void {
   try {
-    const files = envFiles('/boot', info.layout.env.file, info.layout.env.backup);
+    const files = envFiles('/boot', info.layout.env.file, info.layout.env.backup, info.layout.env.size);
     const c = confirmRunningSlot(info.layout, files, (fn) => withWritableMount('/boot', fn));
     if (!c) return;
     if (c.fellBack) log(`update: slot ${c.fellBack.slot}${c.fellBack.build ? ` (build ${c.fellBack.build})` : ''} did not come up; back on this system (see board.system)`);

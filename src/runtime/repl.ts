@@ -5,11 +5,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import type { BoardProfile } from '../boards/schema.js';
 import { createBoard, linuxBackends } from './board/index.js';
-import { SCREEN_REPL_ENV } from '../layout/index.js';
+import { SCREEN_REPL_ENV, type ImageLayout } from '../layout/index.js';
 import { evalLine, startBoardRepl, startupLines } from './repl-server.js';
 
-const info = JSON.parse(readFileSync('/etc/nodeos/image.json', 'utf8')) as { board: BoardProfile; build: string };
-const board = createBoard(info.board, linuxBackends(), { build: info.build });
+const info = JSON.parse(readFileSync('/etc/nodeos/image.json', 'utf8')) as { board: BoardProfile; build: string; layout?: ImageLayout };
+const board = createBoard(info.board, linuxBackends(info.layout ? { env: { file: `/boot/${info.layout.env.file}`, size: info.layout.env.size } } : {}), { build: info.build });
 const server = startBoardRepl(board, existsSync('/home/.nodeos') ? { historyFile: '/home/.node_repl_history' } : {});
 // The console's first REPL of a boot runs the nodeos.run= lines of the kernel command line
 // (/run is a tmpfs); the screen's never does.

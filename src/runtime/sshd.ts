@@ -15,7 +15,7 @@ import { createBoard, linuxBackends } from './board/index.js';
 import { SSHD_OFF } from './exit-codes.js';
 import { startSshServer } from './ssh.js';
 import { DEPLOY_SUBSYSTEM, type PinnedNode } from '../apps/deploy-wire.js';
-import type { ImageApp } from '../layout/index.js';
+import type { ImageApp, ImageLayout } from '../layout/index.js';
 import { APPS_SOCKET, controlApp } from './app-control.js';
 import { receiveDeploy } from './deploy.js';
 
@@ -24,8 +24,8 @@ function log(msg: string): void {
   process.stdout.write(`nodeos: ${msg}\n`);
 }
 
-const info = JSON.parse(readFileSync('/etc/nodeos/image.json', 'utf8')) as { board: BoardProfile; build: string; node?: PinnedNode; apps?: ImageApp[] };
-const board = createBoard(info.board, linuxBackends(), { build: info.build });
+const info = JSON.parse(readFileSync('/etc/nodeos/image.json', 'utf8')) as { board: BoardProfile; build: string; layout?: ImageLayout; node?: PinnedNode; apps?: ImageApp[] };
+const board = createBoard(info.board, linuxBackends(info.layout ? { env: { file: `/boot/${info.layout.env.file}`, size: info.layout.env.size } } : {}), { build: info.build });
 const home = process.env.HOME ?? '/home';
 const users = existsSync('/home/.nodeos');
 const reported = new Set<string>();

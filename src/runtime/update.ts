@@ -52,7 +52,7 @@ export function boardTarget(host: UpdateHost = LINUX_UPDATE_HOST): { target: Slo
   const running = runningSlot(readFileSync(at('/proc/cmdline'), 'utf8'));
   if (!running) throw new BspError('EUPDATE', 'this system was not started from a slot (a direct boot?): update the card with nodeos-bsp update instead');
   const layout: ImageLayout = parseLayout(readFileSync(join(boot, 'layout.json'), 'utf8'), '/boot/layout.json');
-  const files = envFiles(boot, layout.env.file, layout.env.backup);
+  const files = envFiles(boot, layout.env.file, layout.env.backup, layout.env.size);
   const st = readSlots(readEnvFiles(files).vars);
   if (!st.slots[running].confirmed) throw new BspError('EUPDATE_UNCONFIRMED', `slot ${running} (this system) is not confirmed yet: an update now could leave no known-good system; wait for init to confirm it`);
   const disk = diskOf(bootDevice(readFileSync(at('/proc/mounts'), 'utf8')));

@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkUbootModel, drives, parseFdt, parseKconfig, ubootEnvLocation, ubootMmcNumbers, type UbootModelInput } from '../../src/boot-model/index.js';
+import { gzipSync } from 'node:zlib';
+import { checkUbootModel, drives, kitEnvSize, parseFdt, parseKconfig, ubootEnvLocation, ubootMmcNumbers, type UbootModelInput } from '../../src/boot-model/index.js';
+import { getBoard, layoutFor, type BspError } from '../../src/index.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
 /** A DTB from DTS text, by dtc. */
@@ -125,6 +127,24 @@ describe('boot model: U-Boot finds the card (small DTBs by dtc, U-Boot configs w
     assert.deepEqual(m.findings.map((f) => [f.id, f.ok]), [['BM_UBOOT_ENV_DEVICE', true]]);
     // A FAT environment with no card controller named cannot be checked: refused, not passed.
     assert.deepEqual(checkUbootModel({ config: parseKconfig(RPI_CONFIG), isDriven: () => true, device: 'mmc 0:1', envFile: 'uboot.env', envSize: 0x4000 }).findings.map((f) => [f.id, f.ok]), [['BM_UBOOT_ENV_DEVICE', false]]);
+  });
+
+  it("the kit's uboot.env takes the U-Boot build's size where that build keeps its environment there (sunxi: 64 KiB), the kit's own elsewhere", () => {
+    const pkg = (name: string, build: string, config: string): string => {
+      const dir = tempDir();
+      mkdirSync(join(dir, 'usr/share/doc', name, 'configs'), { recursive: true });
+      writeFileSync(join(dir, 'usr/share/doc', name, 'configs', `config.${build}.gz`), gzipSync(config));
+      return dir;
+    };
+    const base = getBoard('qemu-virt').profile;
+    const sunxi = { ...base, boot: { ...base.boot, uboot: { ...base.boot.uboot!, package: 'u-boot-sunxi', file: 'pine64_plus/u-boot-sunxi-with-spl.bin' } } };
+    const dir = pkg('u-boot-sunxi', 'pine64_plus', 'CONFIG_ENV_IS_IN_FAT=y\nCONFIG_ENV_FAT_INTERFACE="mmc"\nCONFIG_ENV_FAT_DEVICE_AND_PART=":auto"\nCONFIG_ENV_FAT_FILE="uboot.env"\nCONFIG_ENV_SIZE=0x10000\n');
+    assert.equal(kitEnvSize(sunxi, dir), 0x10000);
+    assert.equal(layoutFor(sunxi, 1, { size: kitEnvSize(sunxi, dir) }).env.size, 0x10000);
+    const rockchip = { ...base, boot: { ...base.boot, uboot: { ...base.boot.uboot!, package: 'u-boot-rockchip', file: 'rock64-rk3328/u-boot.itb' } } };
+    assert.equal(kitEnvSize(rockchip, pkg('u-boot-rockchip', 'rock64-rk3328', 'CONFIG_ENV_IS_IN_MMC=y\nCONFIG_ENV_OFFSET=0x3F8000\nCONFIG_ENV_SIZE=0x8000\n')), 0x4000, "kept on the card's raw sectors: boot.scr imports the kit's file");
+    assert.throws(() => kitEnvSize(sunxi, tempDir()), (e: BspError) => e.code === 'EARTIFACT' && /config\.pine64_plus\.gz/.test(e.message));
+    assert.throws(() => layoutFor(sunxi, 1, { size: 1000 }), (e: BspError) => e.code === 'EPROFILE_INVALID' && /environment size 1000/.test(e.message));
   });
 
   it('reads a DTB as fdtget does, and refuses what is not one (EDTB)', () => {

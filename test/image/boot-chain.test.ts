@@ -128,9 +128,16 @@ describe('boot chain: what each board\'s card provides for each step', () => {
     assert.deepEqual(failed(card(p4, { files: (f) => f.filter((x) => x.path !== 'bcm2711-rpi-4-b.dtb') }), p4), ['BC_DTB']);
   });
 
-  it('BC_ENV, BC_ENV_CRC: uboot.env is there, 16 KiB as U-Boot reads it, with a good CRC', () => {
+  it('BC_ENV, BC_ENV_CRC: uboot.env is there, of the size U-Boot reads, with a good CRC', () => {
     assert.deepEqual(failed(card(p3, { files: (f) => f.filter((x) => x.path !== 'uboot.env') }), p3), ['BC_ENV']);
     assert.deepEqual(failed(card(p3, { envSize: 0x2000 }), p3), ['BC_ENV']);
+    // The size is the U-Boot build's (a sunxi build reads 64 KiB), as the build or layout.json says.
+    const big = card(p3, { envSize: 0x10000 });
+    assert.deepEqual(failed(big, p3), ['BC_ENV']);
+    assert.deepEqual(checkBootChain(big, p3, { envSize: 0x10000 }).filter((r) => !r.ok).map((r) => r.id), []);
+    const layoutSays = (size: number): string => card(p3, { envSize: 0x10000, files: (f) => [...f, { path: 'layout.json', data: Buffer.from(JSON.stringify({ ...layoutFor(p3, DISK_ID), env: { file: 'uboot.env', backup: 'uboot.bak', size } })) }] });
+    assert.deepEqual(failed(layoutSays(0x10000), p3), []);
+    assert.match(checkBootChain(layoutSays(0x4000), p3).find((r) => !r.ok)?.detail ?? '', /uboot\.env: 65536 bytes \(U-Boot reads 16384\)/);
     const bad = card(p3, { files: (f) => f.map((x) => (x.path === 'uboot.env' ? { path: x.path, data: Buffer.concat([Buffer.from([1, 2, 3, 4]), x.data.subarray(4)]) } : x)) });
     assert.deepEqual(failed(bad, p3), ['BC_ENV_CRC']);
   });

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { EnvError } from '../../src/errors.js';
 import { createImage } from '../../src/uboot-env/index.js';
 import { envFiles, readEnvFiles, updateEnvFiles } from '../../src/runtime/env-files.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
@@ -23,5 +24,16 @@ describe("the board's environment files", () => {
     updateEnvFiles(envFiles(dir), (v) => (v.delete('secret'), v));
     assert.deepEqual(['uboot.env', 'uboot.bak'].map((f) => statSync(join(dir, f)).ino), before);
     assert.deepEqual([...readEnvFiles(envFiles(dir)).vars], [['a', '1']]);
+  });
+
+  it("a 64 KiB environment (the size a sunxi U-Boot build reads, which the layout carries) is read and rewritten at its size", () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'uboot.env'), createImage('a=1\n', { size: 0x10000, pad: 0 }));
+    writeFileSync(join(dir, 'uboot.bak'), createImage('a=1\n', { size: 0x10000, pad: 0 }));
+    assert.throws(() => readEnvFiles(envFiles(dir)), (e: EnvError) => e.code === 'EENV_SIZE', 'not readable as a 16 KiB environment');
+    const files = envFiles(dir, 'uboot.env', 'uboot.bak', 0x10000);
+    updateEnvFiles(files, (v) => v.set('b', '2'));
+    assert.deepEqual([...readEnvFiles(files).vars], [['a', '1'], ['b', '2']]);
+    assert.deepEqual(['uboot.env', 'uboot.bak'].map((f) => statSync(join(dir, f)).size), [0x10000, 0x10000]);
   });
 });

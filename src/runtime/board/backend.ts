@@ -161,6 +161,6 @@ export interface Backends {
   system: SystemBackend;
   apps: AppsBackend;
   wifi: WifiBackend;
-  /** Where this system keeps its U-Boot environment; none for the mock (it never touches host files). */
-  envFile?: string;
+  /** Where this system keeps its U-Boot environment, and its size; none for the mock (it never touches host files). */
+  env?: { file: string; size: number };
 }

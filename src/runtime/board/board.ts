@@ -220,7 +220,7 @@ export class Board {
       const name = l.sysfs.find((n) => present.has(n)) ?? l.sysfs[0]!;
       this.leds[l.id] = new Led(this, l.id, name);
     }
-    this.env = new BoardEnv(o.env ? { main: o.env } : backends.envFile ? envFiles(dirname(backends.envFile), basename(backends.envFile)) : undefined, backends.system);
+    this.env = new BoardEnv(o.env ? { main: o.env } : backends.env ? envFiles(dirname(backends.env.file), basename(backends.env.file), undefined, backends.env.size) : undefined, backends.system);
     // Every name a pin answers to, as a property: board.GPIO17, board.BOARD11, board.SDA.
     for (const p of headerPins(profile)) {
       if (p.kind !== 'gpio') continue;

@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { BspError } from '../../errors.js';
-import { SYSTEM_INIT } from '../../layout/index.js';
+import { ENV_SIZE, SYSTEM_INIT } from '../../layout/index.js';
 import { syncUnmountAnd, withWritableMount } from '../busybox.js';
 import { updateBoard } from '../update.js';
 import { readWifiState, wifiConnect, wifiScan } from '../wifi.js';
@@ -188,11 +188,11 @@ export function sysfsI2c(sys: string): I2cBackend {
   };
 }
 
-/** The board's backends; `sys` is where sysfs is (a temporary tree in the contract tests). */
-export function linuxBackends(o: { sys?: string } = {}): Backends {
+/** The board's backends; `sys` is where sysfs is (a temporary tree in the contract tests), `env` the card's environment (the image's layout names it). */
+export function linuxBackends(o: { sys?: string; env?: { file: string; size: number } } = {}): Backends {
   const sys = o.sys ?? '/sys';
   return {
-    envFile: '/boot/uboot.env',
+    env: o.env ?? { file: '/boot/uboot.env', size: ENV_SIZE },
     gpio: sysfsGpio(sys),
     i2c: sysfsI2c(sys),
     serial: {
