@@ -155,7 +155,7 @@ function profilePaths(p: ResolvedProfile): [string, string][] {
     ...(devicetree.firmwareName !== undefined ? [['/devicetree/firmwareName', devicetree.firmwareName] as [string, string]] : []),
     ...devicetree.overlays.map((o, i): [string, string] => [`/devicetree/overlays/${i}`, o]),
     ...(emulation?.qemu.overlays ?? []).map((o, i): [string, string] => [`/emulation/qemu/overlays/${i}`, o]),
-    ...(boot.uboot ? [['/boot/uboot/file', boot.uboot.file] as [string, string]] : []),
+    ...(boot.uboot ? [['/boot/uboot/file', boot.uboot.file] as [string, string], ...(boot.uboot.raw ?? []).map((r, i): [string, string] => [`/boot/uboot/raw/${i}/file`, r.file])] : []),
     ...(boot.firmware ? [['/boot/firmware/dir', boot.firmware.dir] as [string, string], ...boot.firmware.files.map((f, i): [string, string] => [`/boot/firmware/files/${i}`, f])] : []),
     ...(boot.files ?? []).map((f, i): [string, string] => [`/boot/files/${i}/path`, f.path]),
   ];
@@ -200,6 +200,12 @@ function checkBoot(p: ResolvedProfile, emit: Emit): void {
   if (boot.uboot && !p.profile.abstract && !/^0x[0-9a-fA-F]+$/.test(boot.uboot.env?.scriptaddr ?? '')) {
     emit('EBOOT_ENV', '/boot/uboot/env/scriptaddr', 'boot.uboot.env needs scriptaddr (hex): 2 MiB of RAM no load address uses, for boot.scr and the environment it saves');
   }
+  // Raw loader pieces go before the first partition (their sizes are checked by the build, which has the files).
+  const firstStart = Math.min(...p.profile.partitions.map((x) => x.startMiB)) * 1024 * 1024;
+  (boot.uboot?.raw ?? []).forEach((r, i) => {
+    if (r.offset >= firstStart) emit('EBOOT_RAW', `/boot/uboot/raw/${i}/offset`, `${r.file} at ${r.offset} bytes is inside the first partition (it starts at ${firstStart / (1024 * 1024)} MiB): the boot ROM reads it from raw sectors before any partition`);
+    if (boot.method === 'rpi-firmware-uboot') emit('EBOOT_RAW', `/boot/uboot/raw/${i}`, 'the Raspberry Pi firmware loads U-Boot from the boot partition: raw pieces are for boot ROMs that read raw sectors (boot method uboot)');
+  });
   if (boot.method === 'rpi-firmware-uboot' && !boot.firmware) emit('EBOOT_FIRMWARE', '/boot/firmware', 'boot method rpi-firmware-uboot needs boot.firmware: the package, folder and files the boot ROM loads');
   if (devicetree.dtb === undefined) {
     if (devicetree.overlays.length > 0 || (emulation?.qemu.overlays ?? []).length > 0) emit('EDTB_OVERLAYS', '/devicetree/overlays', 'overlays need a base DTB: set devicetree.dtb or remove the overlays');

@@ -137,6 +137,29 @@ export const BoardProfileSchema = Type.Object(
               package: Type.String({ description: 'Debian package, e.g. u-boot-rpi' }),
               file: Type.String({ description: 'path under usr/lib/u-boot, e.g. rpi_arm64/u-boot.bin' }),
               device: Type.String({ description: 'U-Boot device:partition of the boot partition, e.g. "mmc 0:1"' }),
+              raw: Type.Optional(
+                Type.Array(
+                  Type.Object(
+                    {
+                      file: Type.String({ description: 'path under usr/lib/u-boot of the same package, e.g. pine64_plus/u-boot-sunxi-with-spl.bin' }),
+                      offset: Type.Integer({ minimum: 512, multipleOf: 512, description: 'where the boot ROM reads it on the card, in bytes (a whole sector, after the MBR): 8192 for Allwinner, 32768 for a Rockchip idbloader' }),
+                      signature: Type.Optional(
+                        Type.Object(
+                          {
+                            at: Type.Integer({ minimum: 0, description: 'offset in the file' }),
+                            hex: Type.String({ pattern: '^([0-9a-f]{2}){2,32}$', description: 'the bytes there, in lower-case hex, e.g. 65474f4e2e425430 ("eGON.BT0", the Allwinner boot ROM\'s magic)' }),
+                          },
+                          { additionalProperties: false, description: 'what the boot ROM looks for: the build refuses a file without it, and the boot-chain rule BC_RAW checks the image' },
+                        ),
+                      ),
+                    },
+                    { additionalProperties: false },
+                  ),
+                  {
+                    description: "boot loader pieces the board's boot ROM reads from raw sectors before any partition (Allwinner: u-boot-sunxi-with-spl.bin at 8 KiB; Rockchip: idbloader.img at 32 KiB, u-boot.itb at 8 MiB), written there and mapped in the .bmap; with them, U-Boot is not copied to the boot partition",
+                  },
+                ),
+              ),
               env: Type.Optional(
                 Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.]+$' }), Type.String(), {
                   description: 'U-Boot variables for this board (load addresses, console), added to the kit\'s uboot.env',

@@ -81,7 +81,7 @@ export async function packagedBoardModel(profile: BoardProfile, o: { lockPath: s
   const dtb = profile.devicetree.dtb ? deviceTree(profile, k.dtbDir, overlays, cache) : undefined;
   const variants = (profile.devicetree.variants ?? []).map((v) => ({ id: v.id, dtb: v.dtb, tree: deviceTree({ devicetree: { ...profile.devicetree, dtb: v.dtb } }, k.dtbDir, overlays, cache) }));
   // The environment's file and size do not depend on the disk signature.
-  const layout = layoutFor(profile, 1, { size: kitEnvSize(profile, a.debs.uboot) });
+  const layout = layoutFor(profile, 1, { envSize: kitEnvSize(profile, a.debs.uboot) });
   return boardModel(profile, {
     ubootDir: a.debs.uboot,
     ...(dtb ? { dtb } : {}),

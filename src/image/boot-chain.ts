@@ -4,6 +4,7 @@
  * are the proof for them; docs/boot-chain.md says where each comes from.
  *
  *   ROM (Pi 0-3; the Pi 4's EEPROM)  -> first FAT partition of the MBR, bootcode.bin by 8.3 name
+ *   ROM (Allwinner, Rockchip)        -> the loader on raw sectors (boot.uboot.raw), its signature
  *   bootcode.bin / EEPROM            -> start*.elf + fixup*.dat by 8.3 name
  *   start*.elf                       -> config.txt; the DTB named after the board; kernel= (U-Boot)
  *   U-Boot                           -> uboot.env on mmc 0:1 (or boot.scr), bootcmd runs boot.scr,
@@ -30,11 +31,11 @@ export interface BootRule {
 export const UBOOT_ENV_SIZE = 0x4000;
 const FAT_TYPES = new Set([0x0b, 0x0c]);
 
-function readHead(image: string, length: number): Buffer {
+function readHead(image: string, length: number, at = 0): Buffer {
   const fd = openSync(image, 'r');
   try {
     const b = Buffer.alloc(length);
-    readSync(fd, b, 0, length, 0);
+    readSync(fd, b, 0, length, at);
     return b;
   } finally {
     closeSync(fd);
@@ -80,6 +81,18 @@ export function checkBootChain(image: string, profile: BoardProfile, o: { envSiz
   const mbrOk = mbr[510] === 0x55 && mbr[511] === 0xaa && first !== undefined && first.slot === 0 && FAT_TYPES.has(first.type);
   rule('BC_MBR', 'rom', mbrOk, mbrOk ? `MBR; partition 1 is FAT32 (type 0x${first!.type.toString(16)})` : 'the first partition of the MBR must be FAT32 (type 0x0c): the boot ROM and the EEPROM read the first FAT partition');
   if (!mbrOk) return rules;
+  // Boot ROMs that read a loader from raw sectors (Allwinner at 8 KiB, Rockchip at 32 KiB) look for its signature there.
+  for (const r of profile.boot.uboot?.raw ?? []) {
+    const firstStart = Math.min(...entries.filter((e) => e.type !== 0).map((e) => e.start)) * 512;
+    if (r.signature) {
+      const want = Buffer.from(r.signature.hex, 'hex');
+      const got = readHead(image, want.length, r.offset + r.signature.at);
+      rule('BC_RAW', 'rom', got.equals(want) && r.offset < firstStart, `${r.file} at ${r.offset}: ${got.toString('hex')} at byte ${r.signature.at}${got.equals(want) ? '' : ` (the boot ROM looks for ${r.signature.hex})`}${r.offset < firstStart ? '' : '; it is inside a partition'}`);
+    } else {
+      const got = readHead(image, 512, r.offset);
+      rule('BC_RAW', 'rom', got.some((b) => b !== 0) && r.offset < firstStart, `${r.file} at ${r.offset}: ${got.some((b) => b !== 0) ? 'written' : 'only zeros there'}${r.offset < firstStart ? '' : '; it is inside a partition'}`);
+    }
+  }
   const bootOffset = first!.start * 512;
   let fat: Fat32Reader;
   try {

@@ -33,6 +33,7 @@ import {
   type ImageLayout,
 } from '../layout/index.js';
 import { createBmap } from './bmap-writer.js';
+import { rawPieces, rawRegions } from './raw-loader.js';
 import { checkBootChain } from './boot-chain.js';
 import { modulesDir } from './kernel-modules.js';
 import { boardModel, builtKernelTables, kernelTables, kitEnvSize, modelRefusal, type KernelTables, type UbootEnvLocation, type UbootMmc } from '../boot-model/index.js';
@@ -189,6 +190,12 @@ function sshKeyLines(lines: string[]): string {
 
 /** U-Boot's file inside its unpacked package (EPROFILE_PATH if the profile points outside). */
 const ubootPath = (profile: BoardProfile, a: Artifacts): string => insideRoot(join(a.debs.uboot ?? '', 'usr/lib/u-boot'), profile.boot.uboot!.file, 'boot.uboot.file');
+/** A file of the U-Boot package (under usr/lib/u-boot); EARTIFACT when the package lacks it. */
+function ubootFile(profile: BoardProfile, a: Artifacts, rel: string, field: string): Buffer {
+  const p = insideRoot(join(a.debs.uboot ?? '', 'usr/lib/u-boot'), rel, field);
+  if (!existsSync(p)) throw new BspError('EARTIFACT', `${rel} is not in ${profile.boot.uboot!.package} (${field})`);
+  return readFileSync(p);
+}
 
 /** A firmware file inside the firmware package's folder (EPROFILE_PATH if outside). */
 const firmwarePath = (profile: BoardProfile, a: Artifacts, name: string): string =>
@@ -309,7 +316,9 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const trusted = signingKey ? [trustedKey(signingKey)] : [];
   const build = sha256(JSON.stringify([artifacts.lock, profile, epoch, runtimeHash, targetModulesLockHash(), STAGE1_INIT, SQUASHFS_OPTIONS, trusted, ...(apps.length ? [apps.map((x) => x.hash)] : []), ...(builtKernel ? [builtKernel] : [])])).slice(0, 12);
   const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
-  const layout = layoutFor(profile, ids.readUInt32LE(4), { size: kitEnvSize(profile, artifacts.debs.uboot ?? '') });
+  // Boot loader pieces the boot ROM reads from raw sectors (Allwinner, Rockchip), checked before anything is written.
+  const raw = rawPieces(profile, (f) => ubootFile(profile, artifacts, f, 'boot.uboot.raw'), Math.min(...profile.partitions.map((p) => p.startMiB)) * (1 << 20));
+  const layout = layoutFor(profile, ids.readUInt32LE(4), { envSize: kitEnvSize(profile, artifacts.debs.uboot ?? ''), raw: rawRegions(raw) });
   const kernel = kernelFiles(kernelRoot(artifacts));
   const overlaysDir = join(o.boardsDir ?? defaultBoardsDir(), 'overlays');
   const dtb = profile.devicetree.dtb ? deviceTree(profile, kernel.dtbDir, overlaysDir, cache) : undefined;
@@ -366,10 +375,9 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     if (dtb) files.push({ path: layout.boot.dtb, data: dtb });
     if (dtb && profile.devicetree.firmwareName) files.push({ path: profile.devicetree.firmwareName, data: dtb });
     for (const v of variants) files.push({ path: `overlays/${v.firmwareOverlay}.dtbo`, data: v.dtbo });
-    const uboot = profile.boot.uboot!;
-    const ub = ubootPath(profile, artifacts);
-    if (!existsSync(ub)) throw new BspError('EARTIFACT', `${uboot.file} is not in ${uboot.package}`);
-    files.push({ path: layout.boot.uboot, data: readFileSync(ub) });
+    // U-Boot on the boot partition, for the firmware or QEMU to load; a board whose boot ROM
+    // reads it from raw sectors has it there only.
+    if (!raw.length) files.push({ path: layout.boot.uboot, data: ubootFile(profile, artifacts, profile.boot.uboot!.file, 'boot.uboot.file') });
     const fw = profile.boot.firmware;
     for (const name of fw?.files ?? []) {
       const p = firmwarePath(profile, artifacts, name);
@@ -396,6 +404,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
       ...fat.extents.map((e) => ({ offset: e.offset + boot.offset, data: e.data })),
       // Slot B stays a hole: empty until the first update writes it.
       { offset: partitionBytes(slotA).offset, data: system.image },
+      ...raw.map((r) => ({ offset: r.offset, data: r.data })),
     ];
     const tmp = `${image}.partial`;
     const m = writeSparseImage(tmp, imageSize, extents);

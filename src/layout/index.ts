@@ -36,6 +36,7 @@ export {
   usersPartition,
   type ImageApp,
   type ImageLayout,
+  type RawRegion,
   type LayoutPartition,
   type Slot,
 } from './layout.js';

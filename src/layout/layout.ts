@@ -41,12 +41,21 @@ export interface LayoutPartition {
 }
 
 /** The card's layout (layout.json). */
+/** A boot loader piece on the card's raw sectors: the file (under the U-Boot package's usr/lib/u-boot), where, how long. */
+export interface RawRegion {
+  file: string;
+  offset: number;
+  size: number;
+}
+
 export interface ImageLayout {
   format: typeof LAYOUT_FORMAT;
   board: string;
   /** MBR disk signature, 8 hex digits; a partition's PARTUUID is `<signature>-<number, 2 hex digits>`. */
   diskSignature: string;
   partitions: LayoutPartition[];
+  /** Boot loader pieces on raw sectors before the first partition (Allwinner, Rockchip: profile boot.uboot.raw). */
+  raw?: RawRegion[];
   /** Files on the boot partition. */
   boot: {
     /** U-Boot's name for the boot partition, e.g. "mmc 0:1". */
@@ -120,10 +129,11 @@ export const DEFAULT_BOOTLIMIT = 3;
 /**
  * The layout for a board: its profile's partitions, in MBR order, with their roles. Boards
  * booted by U-Boot need a boot partition, system slots A and B, and at most one users
- * partition created on first boot. `env`: the environment's size, U-Boot's own where it keeps
- * its environment in the card's uboot.env (CONFIG_ENV_IS_IN_FAT with CONFIG_ENV_SIZE).
+ * partition created on first boot. `envSize`: the environment's size, U-Boot's own where it
+ * keeps its environment in the card's uboot.env (CONFIG_ENV_IS_IN_FAT with CONFIG_ENV_SIZE);
+ * `raw`: the boot loader pieces written before the first partition.
  */
-export function layoutFor(profile: BoardProfile, diskSignature: number, env: { size: number } = { size: ENV_SIZE }): ImageLayout {
+export function layoutFor(profile: BoardProfile, diskSignature: number, o: { envSize?: number; raw?: RawRegion[] } = {}): ImageLayout {
   const uboot = profile.boot.uboot;
   if (!uboot) throw new BspError('EBOARD_UNSUPPORTED', `${profile.id} has no boot.uboot: the kit's images boot through U-Boot`);
   const partitions = profile.partitions.map((p, i): LayoutPartition => {
@@ -147,6 +157,7 @@ export function layoutFor(profile: BoardProfile, diskSignature: number, env: { s
     board: profile.id,
     diskSignature: (diskSignature >>> 0).toString(16).padStart(8, '0'),
     partitions,
+    ...(o.raw?.length ? { raw: o.raw } : {}),
     boot: {
       ubootDevice: uboot.device,
       script: BOOT_FILES.script,
@@ -155,7 +166,7 @@ export function layoutFor(profile: BoardProfile, diskSignature: number, env: { s
       uboot: BOOT_FILES.uboot,
       slots: { A: { kernel: `${slotDir('A')}/${SLOT_KERNEL}`, initramfs: `${slotDir('A')}/${SLOT_INITRAMFS}` }, B: { kernel: `${slotDir('B')}/${SLOT_KERNEL}`, initramfs: `${slotDir('B')}/${SLOT_INITRAMFS}` } },
     },
-    env: { file: BOOT_FILES.env, backup: BOOT_FILES.envBackup, size: env.size },
+    env: { file: BOOT_FILES.env, backup: BOOT_FILES.envBackup, size: o.envSize ?? ENV_SIZE },
     bootlimit: DEFAULT_BOOTLIMIT,
   };
   const problem = layoutProblem(layout);
@@ -175,6 +186,12 @@ export function layoutProblem(l: ImageLayout): string | undefined {
   if (l.partitions.filter((p) => p.role === 'users').length > 1) return 'the layout has more than one users partition';
   if (l.partitions.length > 4) return 'an MBR holds at most 4 primary partitions';
   if (!/^[0-9a-f]{8}$/.test(l.diskSignature)) return `disk signature ${l.diskSignature} is not 8 hex digits`;
+  const first = Math.min(...l.partitions.map((p) => p.startMiB)) * MiB;
+  let rawEnd = SECTOR;
+  for (const r of [...(l.raw ?? [])].sort((a, b) => a.offset - b.offset)) {
+    if (!Number.isSafeInteger(r.offset) || !Number.isSafeInteger(r.size) || r.offset % SECTOR !== 0 || r.offset < rawEnd || r.offset + r.size > first) return `raw piece ${r.file} (${r.size} bytes at ${r.offset}) overlaps the MBR, another piece or the first partition`;
+    rawEnd = r.offset + r.size;
+  }
   if (!Number.isSafeInteger(l.env?.size) || l.env.size < 0x400 || l.env.size > 0x100000 || l.env.size % 0x200 !== 0) return `environment size ${l.env?.size} is not a whole number of 512-byte sectors between 1 KiB and 1 MiB`;
   if (!Number.isInteger(l.bootlimit) || l.bootlimit < 1 || l.bootlimit > 9) return `bootlimit ${l.bootlimit} is not 1-9 (U-Boot's test compares single decimal digits)`;
   return undefined;

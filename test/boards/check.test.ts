@@ -209,6 +209,18 @@ const cases: Case[] = [
     at: { file: 'qemu-virt.yaml', path: '/boot/firmware' },
   },
   {
+    name: 'a raw boot loader piece inside the first partition',
+    edit: yamlEdit('qemu-virt.yaml', (d) => d.setIn(['boot', 'uboot', 'raw'], [{ file: 'qemu_arm64/u-boot.bin', offset: 4 * 1024 * 1024 }])),
+    codes: ['EBOOT_RAW'],
+    at: { file: 'qemu-virt.yaml', path: '/boot/uboot/raw/0/offset' },
+  },
+  {
+    name: 'a raw boot loader piece outside its package',
+    edit: yamlEdit('qemu-virt.yaml', (d) => d.setIn(['boot', 'uboot', 'raw'], [{ file: '../../etc/shadow', offset: 8192 }])),
+    codes: ['EPROFILE_PATH'],
+    at: { file: 'qemu-virt.yaml', path: '/boot/uboot/raw/0/file' },
+  },
+  {
     name: 'overlays on a board whose firmware provides the device tree',
     edit: yamlEdit('qemu-virt.yaml', (d) => d.setIn(['devicetree', 'overlays'], ['disable-bt'])),
     codes: ['EDTB_OVERLAYS'],

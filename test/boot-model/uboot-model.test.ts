@@ -140,11 +140,11 @@ describe('boot model: U-Boot finds the card (small DTBs by dtc, U-Boot configs w
     const sunxi = { ...base, boot: { ...base.boot, uboot: { ...base.boot.uboot!, package: 'u-boot-sunxi', file: 'pine64_plus/u-boot-sunxi-with-spl.bin' } } };
     const dir = pkg('u-boot-sunxi', 'pine64_plus', 'CONFIG_ENV_IS_IN_FAT=y\nCONFIG_ENV_FAT_INTERFACE="mmc"\nCONFIG_ENV_FAT_DEVICE_AND_PART=":auto"\nCONFIG_ENV_FAT_FILE="uboot.env"\nCONFIG_ENV_SIZE=0x10000\n');
     assert.equal(kitEnvSize(sunxi, dir), 0x10000);
-    assert.equal(layoutFor(sunxi, 1, { size: kitEnvSize(sunxi, dir) }).env.size, 0x10000);
+    assert.equal(layoutFor(sunxi, 1, { envSize: kitEnvSize(sunxi, dir) }).env.size, 0x10000);
     const rockchip = { ...base, boot: { ...base.boot, uboot: { ...base.boot.uboot!, package: 'u-boot-rockchip', file: 'rock64-rk3328/u-boot.itb' } } };
     assert.equal(kitEnvSize(rockchip, pkg('u-boot-rockchip', 'rock64-rk3328', 'CONFIG_ENV_IS_IN_MMC=y\nCONFIG_ENV_OFFSET=0x3F8000\nCONFIG_ENV_SIZE=0x8000\n')), 0x4000, "kept on the card's raw sectors: boot.scr imports the kit's file");
     assert.throws(() => kitEnvSize(sunxi, tempDir()), (e: BspError) => e.code === 'EARTIFACT' && /config\.pine64_plus\.gz/.test(e.message));
-    assert.throws(() => layoutFor(sunxi, 1, { size: 1000 }), (e: BspError) => e.code === 'EPROFILE_INVALID' && /environment size 1000/.test(e.message));
+    assert.throws(() => layoutFor(sunxi, 1, { envSize: 1000 }), (e: BspError) => e.code === 'EPROFILE_INVALID' && /environment size 1000/.test(e.message));
   });
 
   it('reads a DTB as fdtget does, and refuses what is not one (EDTB)', () => {
