@@ -175,7 +175,7 @@ before anything is fetched (ESETTINGS names the field). nodeos-bsp settings show
     .option('--append <args>', 'extra kernel arguments, e.g. \'nodeos.run="board.GPIO17.write(1)"\' (through U-Boot: added to the emulated card\'s bootargs, as flash --cmdline would)')
     .option('--dry-run', 'print the QEMU command line and exit')
     .option('--boards-dir <dir>', "board profiles to read the board from instead of the kit's boards/")
-    .option('--forward <host:board...>', "forward a TCP port of this machine's 127.0.0.1 to the board, e.g. 8080:80 (repeatable)")
+    .option('--forward <host:board...>', "forward a port of this machine's 127.0.0.1 to the board: TCP, e.g. 8080:80, or UDP (one way), e.g. 9000:9000/udp (repeatable)")
     .option('--service <board:host...>', `let the board reach a TCP port of this machine's 127.0.0.1 at ${HOST_SERVICE_ADDRESS}:BOARDPORT, e.g. 80:8080 (a registry, a time server; repeatable)`)
     .option('--ssh', 'forward a free port of 127.0.0.1 to the board\'s SSH server and print the ssh command')
     .option('--no-net', 'no network card (default: QEMU user networking, restricted to the forwarded ports)')
@@ -184,7 +184,9 @@ before anything is fetched (ESETTINGS names the field). nodeos-bsp settings show
       `
 The board gets a network card on QEMU's user-mode network with restrict=on: it reaches
 nothing beyond the emulated network (its DHCP server gives it 10.0.2.15), and this machine
-reaches the board only through --forward ports on 127.0.0.1. The only connections the
+reaches the board only through --forward ports on 127.0.0.1 (TCP; or UDP with /udp, one
+way: the restricted network lets no datagram of the board's out but DHCP, so UDP replies
+are dropped). The only connections the
 board can open leave through --service: ${HOST_SERVICE_ADDRESS}:BOARDPORT reaches this machine's
 127.0.0.1:HOSTPORT (e.g. a local npm registry, or a server whose Date header sets the clock:
 flash with --cmdline nodeos.timeurl=http://${HOST_SERVICE_ADDRESS}/).
@@ -203,6 +205,7 @@ Examples:
   $ nodeos-bsp emulate --board rpi3b --forward 8080:80
   $ nodeos-bsp emulate --board qemu-virt --forward 2222:22   (then: ssh -p 2222 nodeos@127.0.0.1)
   $ nodeos-bsp emulate --board rpi3b --sensor tmp105@1:0x48 --forward 8080:8080
+  $ nodeos-bsp emulate --board rpi3b --forward 9000:9000/udp   (datagrams to the board's port 9000, e.g. OSC or statsd)
   $ nodeos-bsp emulate --board rpi3b --service 80:4873       (the board's npm: registry=http://${HOST_SERVICE_ADDRESS}/)
   $ nodeos-bsp emulate --board qemu-virt --no-net`,
     )
@@ -216,7 +219,7 @@ Examples:
       if (!boardId) boardId = readLayoutAt(img).layout.board;
       const forward = (o.forward ?? []).map(parseForward);
       const sensors = (o.sensor ?? []).map(parseSensor);
-      if (o.ssh && !forward.some((f) => f.board === 22)) forward.push({ host: await freeLoopbackPort(), board: 22 });
+      if (o.ssh && !forward.some((f) => f.board === 22 && f.proto !== 'udp')) forward.push({ host: await freeLoopbackPort(), board: 22 });
       const e = prepareEmulation(img, getBoard(boardId, o.boardsDir ? { boardsDir: o.boardsDir } : {}).profile, {
         direct: Boolean(o.direct),
         ...(o.overlay ? { overlay: o.overlay } : {}),
@@ -233,7 +236,7 @@ Examples:
       sensors.forEach((x, i) =>
         io.err(`sensor${i}: ${x.model} (${SENSOR_MODELS[x.model]!.what}) on i2c-${x.bus} at 0x${x.address.toString(16)}; QEMU's monitor (Ctrl-A C, and back) changes it: qom-set /machine/peripheral/sensor${i} <property> <value>\n`),
       );
-      const sshPort = forward.find((f) => f.board === 22)?.host;
+      const sshPort = forward.find((f) => f.board === 22 && f.proto !== 'udp')?.host;
       if (sshPort) io.err(`ssh: ssh -p ${sshPort} nodeos@127.0.0.1   (once the board says "ssh: listening")\n`);
       const child = startEmulation(e, 'inherit');
       const code = await new Promise<number>((res) => child.on('exit', (c) => res(c ?? 1)));

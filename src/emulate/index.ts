@@ -86,10 +86,17 @@ export interface EmulateOptions {
   serial?: Record<number, string>;
   /**
    * The board's network: QEMU user networking, restricted (the board reaches only what is
-   * forwarded), with TCP ports of the host's 127.0.0.1 forwarded to the board. Default on
-   * for boards whose profile names an emulated NIC; false: no network card.
+   * forwarded), with TCP (or UDP) ports of the host's 127.0.0.1 forwarded to the board.
+   * Default on for boards whose profile names an emulated NIC; false: no network card.
    */
-  net?: false | { forward?: { host: number; board: number }[]; services?: { board: number; host: number }[] };
+  net?: false | { forward?: Forward[]; services?: { board: number; host: number }[] };
+}
+
+/** A port of this machine's 127.0.0.1 forwarded to the board's (`--forward`); TCP unless said. UDP goes one way: the restricted network drops the board's replies. */
+export interface Forward {
+  host: number;
+  board: number;
+  proto?: 'tcp' | 'udp';
 }
 
 /** Where the board reaches the services this machine offers it (`services`, `--service`). */
@@ -117,7 +124,7 @@ export function networkArgs(profile: BoardProfile, net: EmulateOptions['net']): 
   };
   const fwd = (net?.forward ?? []).map((f) => {
     ports(f.host, f.board);
-    return `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.board}`;
+    return `,hostfwd=${f.proto ?? 'tcp'}:127.0.0.1:${f.host}-:${f.board}`;
   });
   // guestfwd: only these connections leave the restricted network, each to 127.0.0.1.
   const svc = (net?.services ?? []).map((f) => {
@@ -184,11 +191,11 @@ export function sensorArgs(machine: string, sensors: Sensor[]): string[] {
   });
 }
 
-/** Parse a --forward value, HOSTPORT:BOARDPORT. */
-export function parseForward(spec: string): { host: number; board: number } {
-  const m = /^(\d+):(\d+)$/.exec(spec);
-  if (!m) throw new BspError('EUSAGE', `--forward ${spec}: use HOSTPORT:BOARDPORT, e.g. 2222:22`);
-  return { host: Number(m[1]), board: Number(m[2]) };
+/** Parse a --forward value, HOSTPORT:BOARDPORT, with /udp for a UDP port (/tcp, the default, may be said). */
+export function parseForward(spec: string): Forward {
+  const m = /^(\d+):(\d+)(?:\/(tcp|udp))?$/.exec(spec);
+  if (!m) throw new BspError('EUSAGE', `--forward ${spec}: use HOSTPORT:BOARDPORT, e.g. 2222:22, or 9000:9000/udp for a UDP port`);
+  return { host: Number(m[1]), board: Number(m[2]), ...(m[3] === 'udp' ? { proto: 'udp' as const } : {}) };
 }
 
 /** A prepared emulation: the command line and the temporary files behind it. */

@@ -86,6 +86,8 @@ describe('emulate: the board network', () => {
     assert.deepEqual(networkArgs(noNic, {}), ['-nic', 'none'], 'no emulated NIC in the profile');
     assert.throws(() => networkArgs(noNic, { forward: [{ host: 1, board: 2 }] }), code('EUSAGE'));
     assert.throws(() => parseForward('22'), code('EUSAGE'));
+    assert.deepEqual(networkArgs(rpi, { forward: [parseForward('5353:5353/udp'), parseForward('2222:22/tcp')] }).slice(0, 2), ['-netdev', 'user,id=net0,restrict=on,hostfwd=udp:127.0.0.1:5353-:5353,hostfwd=tcp:127.0.0.1:2222-:22']);
+    assert.throws(() => parseForward('53:53/sctp'), code('EUSAGE'));
     assert.throws(() => networkArgs(rpi, { forward: [{ host: 70000, board: 22 }] }), code('EUSAGE'));
   });
 

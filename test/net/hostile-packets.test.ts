@@ -11,54 +11,12 @@ import { createRequire } from 'node:module';
 import { DhcpClient, DhcpServer, decodeDhcp, encodeDhcp, Opt, opt, udpTransport, type DhcpMessage } from '../../src/net/index.js';
 import { startMdns } from '../../src/runtime/mdns.js';
 import { FakeClock } from '../helpers/fake-clock.js';
+import { blast, hostile } from '../helpers/hostile.js';
 import { freeUdpPort } from '../helpers/udp.js';
 import { until } from '../helpers/until.js';
 
 const require = createRequire(import.meta.url);
 const dnsPacket = require('dns-packet') as { encode(p: unknown): Buffer };
-
-/** A deterministic generator, so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 0x100000000);
-}
-
-/** Hostile variants of `valid`: random bytes, truncations, bit flips, and byte runs of 0x00 and 0xff. */
-function hostile(valid: Buffer[], n: number, seed: number): Buffer[] {
-  const r = rng(seed);
-  const out: Buffer[] = [];
-  for (let i = 0; i < n; i++) {
-    const base = valid[Math.floor(r() * valid.length)]!;
-    const kind = i % 4;
-    if (kind === 0) out.push(Buffer.from(Array.from({ length: Math.floor(r() * 600) }, () => Math.floor(r() * 256))));
-    else if (kind === 1) out.push(base.subarray(0, Math.floor(r() * base.length)));
-    else if (kind === 2) {
-      const b = Buffer.from(base);
-      for (let k = 0; k < 1 + Math.floor(r() * 8); k++) {
-        const at = Math.floor(r() * b.length);
-        b[at] = b[at]! ^ (1 << Math.floor(r() * 8));
-      }
-      out.push(b);
-    } else {
-      const b = Buffer.from(base);
-      const from = Math.floor(r() * b.length);
-      b.fill(r() < 0.5 ? 0 : 0xff, from, Math.min(b.length, from + 8));
-      out.push(b);
-    }
-  }
-  return out;
-}
-
-async function blast(port: number, datagrams: Buffer[]): Promise<void> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  for (let i = 0; i < datagrams.length; i++) {
-    await new Promise<void>((r) => s.send(datagrams[i]!, port, '127.0.0.1', () => r()));
-    if (i % 200 === 0) await new Promise((r) => setImmediate(r));
-  }
-  await new Promise((r) => setTimeout(r, 200));
-  s.close();
-}
 
 const MAC = '02:00:00:00:00:42';
 
