@@ -200,6 +200,10 @@ function checkBoot(p: ResolvedProfile, emit: Emit): void {
   if (boot.uboot && !p.profile.abstract && !/^0x[0-9a-fA-F]+$/.test(boot.uboot.env?.scriptaddr ?? '')) {
     emit('EBOOT_ENV', '/boot/uboot/env/scriptaddr', 'boot.uboot.env needs scriptaddr (hex): 2 MiB of RAM no load address uses, for boot.scr and the environment it saves');
   }
+  // A U-Boot that is the board's firmware keeps its own tree: boot.scr loads the kit's DTB for Linux to fdt_addr_r.
+  if (boot.uboot && !p.profile.abstract && boot.method === 'uboot' && devicetree.dtb !== undefined && !/^0x[0-9a-fA-F]+$/.test(boot.uboot.env?.fdt_addr_r ?? '')) {
+    emit('EBOOT_ENV', '/boot/uboot/env/fdt_addr_r', "boot.uboot.env needs fdt_addr_r (hex): where boot.scr loads the kit's DTB for Linux (this board's U-Boot is its firmware; its own tree would ignore the kit's)");
+  }
   // Raw loader pieces go before the first partition (their sizes are checked by the build, which has the files).
   const firstStart = Math.min(...p.profile.partitions.map((x) => x.startMiB)) * 1024 * 1024;
   (boot.uboot?.raw ?? []).forEach((r, i) => {

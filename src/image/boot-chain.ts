@@ -15,7 +15,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import type { BoardProfile } from '../boards/index.js';
 import { decodeEnv } from '../uboot-env/index.js';
 import { Fat32Reader } from '../fat/index.js';
-import { mbrPartUuid } from '../layout/index.js';
+import { BOOT_FILES, mbrPartUuid } from '../layout/index.js';
 
 /** One rule of the boot chain and whether the image keeps it. */
 export interface BootRule {
@@ -154,6 +154,18 @@ export function checkBootChain(image: string, profile: BoardProfile, o: { envSiz
       const missing = loads.filter((m) => !fat.stat(m[2]!)).map((m) => m[2]!);
       const wrongDevice = loads.filter((m) => m[1] !== device).map((m) => m[1]!);
       rule('BC_LOADS', 'u-boot', loads.length > 0 && missing.length === 0 && wrongDevice.length === 0, loads.length === 0 ? 'bootcmd loads nothing' : missing.length ? `bootcmd and boot.scr load ${missing.join(', ')}, which the boot partition lacks` : wrongDevice.length ? `bootcmd or boot.scr loads from ${wrongDevice.join(', ')}, not ${device}` : `bootcmd and boot.scr load ${[...new Set(loads.map((m) => m[2]))].join(', ')} from ${device}`);
+      // Which tree Linux gets: the kit's DTB (with its overlays) wherever the profile names one.
+      if (scrOk && profile.devicetree.dtb !== undefined) {
+        const handed = [...script.matchAll(/booti\s+\S+\s+\S+\s+(\S+)/g)].map((m) => m[1]!);
+        if (profile.boot.method === 'uboot') {
+          const loadsDtb = new RegExp(`fatload ${device.replace(/ /g, '\\s+')}\\s+\\$\\{fdt_addr_r\\}\\s+${BOOT_FILES.dtb.replace('.', '\\.')}\\b`).test(script);
+          const ok = handed.length > 0 && handed.every((h) => h === '${fdt_addr_r}') && loadsDtb && has(BOOT_FILES.dtb) && /^0x[0-9a-f]+$/i.test(vars.get('fdt_addr_r') ?? '');
+          rule('BC_DTB_LINUX', 'linux', ok, ok ? `boot.scr loads ${BOOT_FILES.dtb} to \${fdt_addr_r} (${vars.get('fdt_addr_r')}) and hands it to Linux` : `Linux would get ${[...new Set(handed)].join(', ') || 'no tree'}${loadsDtb ? '' : `; boot.scr does not load ${BOOT_FILES.dtb} to \${fdt_addr_r}`}${vars.get('fdt_addr_r') ? '' : '; uboot.env has no fdt_addr_r'}: this board's U-Boot is its firmware, and its own tree would ignore the kit's`);
+        } else {
+          const ok = handed.length > 0 && handed.every((h) => h === '${fdtcontroladdr}');
+          rule('BC_DTB_LINUX', 'linux', ok, ok ? 'Linux gets the tree the firmware loaded and handed U-Boot (BC_DTB)' : `Linux would get ${[...new Set(handed)].join(', ') || 'no tree'}, not the one the firmware loaded`);
+        }
+      }
       const args = vars.get('bootargs') ?? '';
       const want = mbrPartUuid(mbr.readUInt32LE(440), first!.slot + 1);
       const named = /(?:^|\s)nodeos\.boot=PARTUUID=(\S+)/.exec(args)?.[1];

@@ -31,6 +31,9 @@ export function bootScript(layout: ImageLayout, defaults: [string, string][]): s
   if (!scriptaddr || !/^0x[0-9a-fA-F]+$/.test(scriptaddr)) throw new BspError('EPROFILE_INVALID', `${layout.board}: boot.uboot.env needs scriptaddr (hex), a free 2 MiB of RAM for boot.scr and the environment`);
   const envAddr = `0x${(parseInt(scriptaddr, 16) + 0x100000).toString(16)}`;
   const dev = layout.boot.ubootDevice;
+  if (layout.boot.loadDtb && !/^0x[0-9a-fA-F]+$/.test(d.get('fdt_addr_r') ?? '')) throw new BspError('EPROFILE_INVALID', `${layout.board}: boot.uboot.env needs fdt_addr_r (hex), where boot.scr loads ${layout.boot.dtb} for Linux (this board's U-Boot is its firmware: its own tree would ignore the kit's)`);
+  // The tree Linux gets: the kit's, loaded here, or the one the firmware handed U-Boot.
+  const [loadFdt, fdt] = layout.boot.loadDtb ? [`fatload ${dev} \${fdt_addr_r} ${layout.boot.dtb} && `, '${fdt_addr_r}'] : ['', '${fdtcontroladdr}'];
   const size = `0x${layout.env.size.toString(16)}`;
   const { order, build, ok, left } = SLOT_ENV;
   const save = [`env export -c -s ${size} ${envAddr}`, `fatwrite ${dev} ${envAddr} ${layout.env.file} ${size}`];
@@ -64,7 +67,7 @@ export function bootScript(layout: ImageLayout, defaults: [string, string][]): s
     const f = layout.boot.slots[s];
     return [
       `  setexpr bootargs sub "^.*$" "\\0 nodeos.slot=${s}"`,
-      `  fatload ${dev} \${kernel_addr_r} ${f.kernel} && fatload ${dev} \${ramdisk_addr_r} ${f.initramfs} && booti \${kernel_addr_r} \${ramdisk_addr_r}:\${filesize} \${fdtcontroladdr}`,
+      `  ${loadFdt}fatload ${dev} \${kernel_addr_r} ${f.kernel} && fatload ${dev} \${ramdisk_addr_r} ${f.initramfs} && booti \${kernel_addr_r} \${ramdisk_addr_r}:\${filesize} ${fdt}`,
       `  setexpr bootargs sub " nodeos.slot=${s}$" ""`,
       `  setenv ${ok(s)} 0`,
       `  setenv ${left(s)} 0`,

@@ -66,6 +66,13 @@ export interface ImageLayout {
     layoutFile: string;
     /** The device tree the firmware loads (shared by both slots), when the kit installs one. */
     dtb: string;
+    /**
+     * boot.scr loads `dtb` to ${fdt_addr_r} and hands that to Linux: boards whose U-Boot is the
+     * firmware (sunxi, Rockchip) carry a tree of their own, which would ignore the kit's and its
+     * overlays. Unset: Linux gets ${fdtcontroladdr}, the tree the firmware handed U-Boot (the
+     * Pi's firmware loads the kit's; QEMU virt makes its own).
+     */
+    loadDtb?: boolean;
     /** U-Boot itself. */
     uboot: string;
     /** Each slot's kernel and initramfs. */
@@ -163,6 +170,7 @@ export function layoutFor(profile: BoardProfile, diskSignature: number, o: { env
       script: BOOT_FILES.script,
       layoutFile: BOOT_FILES.layout,
       dtb: BOOT_FILES.dtb,
+      ...(profile.boot.method === 'uboot' && profile.devicetree.dtb !== undefined ? { loadDtb: true } : {}),
       uboot: BOOT_FILES.uboot,
       slots: { A: { kernel: `${slotDir('A')}/${SLOT_KERNEL}`, initramfs: `${slotDir('A')}/${SLOT_INITRAMFS}` }, B: { kernel: `${slotDir('B')}/${SLOT_KERNEL}`, initramfs: `${slotDir('B')}/${SLOT_INITRAMFS}` } },
     },

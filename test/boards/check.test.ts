@@ -209,6 +209,12 @@ const cases: Case[] = [
     at: { file: 'qemu-virt.yaml', path: '/boot/firmware' },
   },
   {
+    name: "a board whose U-Boot is its firmware, with the kit's DTB but nowhere to load it",
+    edit: yamlEdit('qemu-virt.yaml', (d) => d.setIn(['devicetree', 'dtb'], 'arm/foundation-v8.dtb')),
+    codes: ['EBOOT_ENV'],
+    at: { file: 'qemu-virt.yaml', path: '/boot/uboot/env/fdt_addr_r' },
+  },
+  {
     name: 'a raw boot loader piece inside the first partition',
     edit: yamlEdit('qemu-virt.yaml', (d) => d.setIn(['boot', 'uboot', 'raw'], [{ file: 'qemu_arm64/u-boot.bin', offset: 4 * 1024 * 1024 }])),
     codes: ['EBOOT_RAW'],

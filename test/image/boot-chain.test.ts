@@ -128,6 +128,18 @@ describe('boot chain: what each board\'s card provides for each step', () => {
     assert.deepEqual(failed(card(p4, { files: (f) => f.filter((x) => x.path !== 'bcm2711-rpi-4-b.dtb') }), p4), ['BC_DTB']);
   });
 
+  it("BC_DTB_LINUX: Linux gets the kit's tree: the one the firmware loaded on a Pi; where U-Boot is the firmware, the one boot.scr loads", () => {
+    const rule = (image: string, p: BoardProfile): { ok: boolean; detail: string } | undefined => checkBootChain(image, p).find((r) => r.id === 'BC_DTB_LINUX');
+    assert.equal(rule(card(p3), p3)?.detail, 'Linux gets the tree the firmware loaded and handed U-Boot (BC_DTB)');
+    // A sunxi-like board: U-Boot is the firmware and carries its own tree.
+    const virt = getBoard('qemu-virt').profile;
+    const own: BoardProfile = { ...virt, devicetree: { ...virt.devicetree, dtb: 'vendor/board.dtb' }, boot: { ...virt.boot, uboot: { ...virt.boot.uboot!, env: { ...virt.boot.uboot!.env, fdt_addr_r: '0x48000000' } } } };
+    assert.deepEqual(rule(card(own), own), { id: 'BC_DTB_LINUX', step: 'linux', ok: true, detail: 'boot.scr loads nodeos.dtb to ${fdt_addr_r} (0x48000000) and hands it to Linux' } as never);
+    // A script that hands Linux U-Boot's own tree (the kit before this rule): refused.
+    const theirs = card(own, { files: (f) => f.map((x) => (x.path === 'boot.scr' ? { path: x.path, data: scriptImage(bootScript({ ...layoutFor(own, DISK_ID), boot: { ...layoutFor(own, DISK_ID).boot, loadDtb: false } }, ubootEnvironment(own, 'test', layoutFor(own, DISK_ID))), { name: 'test', arch: 'arm64', time: 0 }) } : x)) });
+    assert.match(rule(theirs, own)?.detail ?? '', /^Linux would get \$\{fdtcontroladdr\}; boot\.scr does not load nodeos\.dtb to \$\{fdt_addr_r\}: this board's U-Boot is its firmware/);
+  });
+
   it('BC_ENV, BC_ENV_CRC: uboot.env is there, of the size U-Boot reads, with a good CRC', () => {
     assert.deepEqual(failed(card(p3, { files: (f) => f.filter((x) => x.path !== 'uboot.env') }), p3), ['BC_ENV']);
     assert.deepEqual(failed(card(p3, { envSize: 0x2000 }), p3), ['BC_ENV']);

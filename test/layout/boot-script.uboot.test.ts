@@ -71,6 +71,8 @@ interface Card {
   backup?: Map<string, string> | Buffer;
   /** Slots whose kernel file is left off the card (a slot that cannot start). */
   noKernel?: string[];
+  /** More files on the boot partition (a DTB for boot.scr to load). */
+  files?: Record<string, Buffer>;
 }
 
 interface Run {
@@ -85,6 +87,8 @@ interface Run {
   chosen?: string;
   /** The kernel's command line: /chosen/bootargs of the device tree the stand-in kernel got. */
   bootargs?: string;
+  /** That tree's root compatible. */
+  compatible?: string;
 }
 
 const envImage = (vars: Map<string, string>): Buffer => createImage([...vars].map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { size: layout.env.size, pad: 0 });
@@ -115,6 +119,7 @@ function runBootScript(dir: string, card: Card, script = bootScript(layout, defa
     if (!card.noKernel?.includes(s)) put(layout.boot.slots[s].kernel, standInKernel(s));
     put(layout.boot.slots[s].initramfs, Buffer.from(`initramfs ${s}\n`));
   }
+  for (const [path, data] of Object.entries(card.files ?? {})) put(path, data);
   execFileSync('dd', [`if=${fat}`, `of=${disk}`, 'bs=1M', 'seek=1', 'conv=notrunc', 'status=none']);
   // -no-reboot: the script's `reset` (a slot that did not start) ends QEMU as the kernel's poweroff does.
   const r = spawnSync('qemu-system-aarch64', ['-M', 'virt,acpi=off', '-cpu', 'cortex-a53', '-m', '512', '-accel', 'tcg,thread=single', '-bios', UBOOT,
@@ -129,9 +134,11 @@ function runBootScript(dir: string, card: Card, script = bootScript(layout, defa
   const wrote = !bytes.equals(env);
   const dtb = /<dtb ([0-9a-f]+)>/.exec(console)?.[1];
   let bootargs: string | undefined;
+  let compatible: string | undefined;
   if (dtb) {
     writeFileSync(join(dir, 'got.dtb'), Buffer.from(dtb, 'hex'));
     bootargs = execFileSync('fdtget', ['-t', 's', join(dir, 'got.dtb'), '/chosen', 'bootargs'], { encoding: 'utf8' }).replace(/\n$/, '');
+    compatible = execFileSync('fdtget', ['-t', 's', join(dir, 'got.dtb'), '/', 'compatible'], { encoding: 'utf8' }).trim();
   }
   return {
     console,
@@ -140,6 +147,7 @@ function runBootScript(dir: string, card: Card, script = bootScript(layout, defa
     wrote,
     ...(/<kernel ([AB])>/.exec(console) ? { started: /<kernel ([AB])>/.exec(console)![1] } : {}),
     ...(bootargs !== undefined ? { bootargs } : {}),
+    ...(compatible !== undefined ? { compatible } : {}),
     ...(/nodeos: booting slot ([AB])/.exec(console) ? { chosen: /nodeos: booting slot ([AB])/.exec(console)![1] } : {}),
   };
 }
@@ -251,5 +259,23 @@ describe("boot.scr in Debian's U-Boot under QEMU virt: the A/B state table (inte
     // The next boot of that environment is the model's fallback: A.
     assert.equal(nextBoot(run.saved, LIMIT).slot, 'A');
     assert.equal(run.saved.get('bootargs'), args, 'the slot goes to the kernel only, never into the saved bootargs; the quotes stay');
+  });
+  it("a board whose U-Boot is its firmware (method uboot with the kit's DTB): boot.scr loads nodeos.dtb and Linux gets it, not U-Boot's own tree", () => {
+    // As a sunxi or Rockchip profile: U-Boot carries a tree of its own, which ignores the kit's and its overlays.
+    const own = { ...profile, devicetree: { ...profile.devicetree, dtb: 'nodeos/test.dtb' } };
+    const dtbLayout = layoutFor(own, 0x5eed0002);
+    assert.equal(dtbLayout.boot.loadDtb, true);
+    const vars = new Map([...defaults, ['fdt_addr_r', '0x48000000']]);
+    const script = bootScript(dtbLayout, [...vars]);
+    assert.throws(() => bootScript(dtbLayout, defaults), /boot\.uboot\.env needs fdt_addr_r/);
+    const dir = tempDir();
+    writeFileSync(join(dir, 't.dts'), '/dts-v1/;\n/ { #address-cells = <2>; #size-cells = <2>; compatible = "nodeos,test-board"; model = "the kit\'s tree";\n chosen { };\n memory@40000000 { device_type = "memory"; reg = <0 0x40000000 0 0x20000000>; };\n};\n');
+    const kitDtb = execFileSync('dtc', ['-q', '-I', 'dts', '-O', 'dtb', join(dir, 't.dts')]);
+    const run = runBootScript(dir, { env: vars, files: { [dtbLayout.boot.dtb]: kitDtb } }, script);
+    assert.equal(run.started, 'A', run.console);
+    assert.equal(run.compatible, 'nodeos,test-board', `Linux got the kit's tree:\n${run.console}`);
+    assert.match(run.bootargs ?? '', / nodeos\.slot=A$/, 'with U-Boot\'s fix-ups (the command line) in it');
+    // Without loadDtb (the Pi's way) Linux gets the tree the firmware gave U-Boot: here QEMU's.
+    assert.equal(runBootScript(tempDir(), { env: vars, files: { [dtbLayout.boot.dtb]: kitDtb } }).compatible, 'linux,dummy-virt');
   });
 });
