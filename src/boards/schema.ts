@@ -175,6 +175,11 @@ export const BoardProfileSchema = Type.Object(
             description: "device-tree path of the controller the card sits on, e.g. /emmc2bus/mmc@7e340000: the boot model checks that U-Boot numbers it as boot.uboot.device says and keeps its environment there",
           }),
         ),
+        cardPlatform: Type.Optional(
+          Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), {
+            description: "platform devices the card's providers create, which the tree names only by their parent: e.g. axp20x-regulator, the AXP803 PMIC's regulators that power an Allwinner A64's card (the MFD driver makes them); their drivers go to stage 1 with the card's",
+          }),
+        ),
         files: Type.Optional(
           Type.Array(
             Type.Object(

@@ -42,12 +42,12 @@ export function boardModel(profile: BoardProfile, i: BoardModelInput): BoardMode
   const uboot = ubootModelFor(profile, { ubootDir: i.ubootDir, ...(i.dtb ? { dtb: i.dtb } : {}), envFile: i.envFile, envSize: i.envSize });
   const tree = i.dtb ? parseFdt(i.dtb, profile.devicetree.dtb) : undefined;
   const tables = tree && (profile.boot.card || profile.functions) ? i.tables() : undefined;
-  const linuxCard = tree && tables && profile.boot.card ? checkLinuxCard(tree, profile.boot.card, tables) : undefined;
+  const linuxCard = tree && tables && profile.boot.card ? checkLinuxCard(tree, profile.boot.card, tables, profile.boot.cardPlatform ?? []) : undefined;
   const linuxFunctions = tree && tables && profile.functions ? checkLinuxFunctions(tree, profile.functions, tables) : undefined;
   // Each revision's tree is checked as the board's is: its card and functions may need other drivers.
   const variants = (i.variants ?? []).map((v) => {
     const t = parseFdt(v.tree, v.dtb);
-    const card = tables && profile.boot.card ? checkLinuxCard(t, profile.boot.card, tables) : undefined;
+    const card = tables && profile.boot.card ? checkLinuxCard(t, profile.boot.card, tables, profile.boot.cardPlatform ?? []) : undefined;
     const functions = tables && profile.functions ? checkLinuxFunctions(t, profile.functions, tables) : undefined;
     const findings = [...(card?.findings ?? []), ...(functions?.findings ?? [])].map((f) => ({ ...f, detail: `${v.id} (${v.dtb}): ${f.detail}` }));
     return { findings, card: card?.modules ?? [], functions: functions?.modules ?? [] };

@@ -36,7 +36,7 @@ export async function boardTree(profile: BoardProfile, o: { lockPath: string; ca
 /** What the board's tree asks of its kernel: the proposal, and the module dependencies it was made with. */
 export async function boardModules(profile: BoardProfile, o: Parameters<typeof boardTree>[1]): Promise<{ release: string; proposal: ModuleProposal; dep: Record<string, string[]> }> {
   const t = await boardTree(profile, o);
-  const proposal = proposeModules(t.tree, t.tables, { ...(profile.boot.card ? { card: profile.boot.card } : {}), ...(profile.functions ? { functions: profile.functions } : {}) });
+  const proposal = proposeModules(t.tree, t.tables, { ...(profile.boot.card ? { card: profile.boot.card, ...(profile.boot.cardPlatform ? { cardPlatform: profile.boot.cardPlatform } : {}) } : {}), ...(profile.functions ? { functions: profile.functions } : {}) });
   return { release: t.release, proposal, dep: t.tables.dep };
 }
 

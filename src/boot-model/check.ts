@@ -131,11 +131,12 @@ function closureProblems(needs: FunctionNeeds): string[] {
   ];
 }
 
-/** Check the card's closure (BM_LINUX_CARD): no disabled provider, no provider without a driver. */
-export function checkLinuxCard(tree: FdtNode, card: string, tables: KernelTables): LinuxCardModel {
+/** Check the card's closure (BM_LINUX_CARD): no disabled provider, no provider without a driver; `platform`: the profile's boot.cardPlatform. */
+export function checkLinuxCard(tree: FdtNode, card: string, tables: KernelTables, platform: string[] = []): LinuxCardModel {
   const node = nodeAt(tree, card);
   if (!node) return { modules: [], findings: [{ id: 'BM_LINUX_CARD', ok: false, node: card, detail: `the device tree has no node ${card}`, fix: 'set boot.card to the card controller\'s path in the board\'s DTB' }] };
-  const needs = functionNeeds(tree, [node], tables);
+  // Platform devices a provider's driver creates (a PMIC's regulators): the tree names their parent only.
+  const needs = functionNeeds(tree, [node], tables, [], platform);
   const problems = closureProblems(needs);
   const list = needs.modules.map((m) => `${m.module}${m.via ? ` (${m.via})` : ''}`).join(', ');
   return {

@@ -23,7 +23,7 @@ export interface ModuleProposal {
 }
 
 /** Propose modules for `tree` from the kernel's tables. */
-export function proposeModules(tree: FdtNode, tables: KernelTables, o: { card?: string; functions?: Record<string, FunctionClaim> } = {}): ModuleProposal {
+export function proposeModules(tree: FdtNode, tables: KernelTables, o: { card?: string; cardPlatform?: string[]; functions?: Record<string, FunctionClaim> } = {}): ModuleProposal {
   const problems: string[] = [];
   const all: string[] = [];
   const add = (mods: string[]): void => {
@@ -31,7 +31,7 @@ export function proposeModules(tree: FdtNode, tables: KernelTables, o: { card?: 
   };
   let card: string[] | undefined;
   if (o.card) {
-    const c = checkLinuxCard(tree, o.card, tables);
+    const c = checkLinuxCard(tree, o.card, tables, o.cardPlatform ?? []);
     card = c.modules;
     add(card);
     problems.push(...c.findings.filter((f) => !f.ok).map((f) => f.detail));

@@ -92,6 +92,40 @@ describe('boot model: the card under Linux (small DTBs by dtc, depmod-format tab
     assert.equal(needs.modules.find((x) => x.module === 'pinctrl_brcmstb_bcm2712')!.via, '/soc@107c000000/mmc@fff000 pinctrl-0', 'a pin configuration node is provided by its pin controller');
   });
 
+  it("an Allwinner A64's card (Pine A64+): powered by the AXP803 on the RSB bus, whose regulators the PMIC's MFD driver creates: cardPlatform names them", () => {
+    // As Debian's sun50i-a64-pine64-plus.dtb has it: vmmc-supply is a node under the PMIC with no compatible of its own.
+    const a64 = tree(`/dts-v1/;
+/ {
+	#address-cells = <1>; #size-cells = <1>;
+	soc {
+		compatible = "simple-bus"; #address-cells = <1>; #size-cells = <1>;
+		mmc@1c0f000 { compatible = "allwinner,sun50i-a64-mmc"; vmmc-supply = <&reg_dcdc1>; };
+		rsb@1f03400 {
+			compatible = "allwinner,sun8i-a23-rsb"; #address-cells = <1>; #size-cells = <0>;
+			pmic@3a3 { compatible = "x-powers,axp803"; reg = <0x3a3>; regulators { reg_dcdc1: dcdc1 { regulator-name = "vcc-3v3"; }; }; };
+		};
+	};
+};
+`);
+    const t: KernelTables = {
+      release: 'test',
+      ...parseDepmod(
+        'alias of:N*T*Callwinner,sun50i-a64-mmc sunxi_mmc\nalias of:N*T*Cx-powers,axp803 axp20x_rsb\nalias platform:axp20x-regulator axp20x_regulator\n',
+        'kernel/drivers/mmc/host/sunxi-mmc.ko.xz:\nkernel/drivers/mfd/axp20x-rsb.ko.xz: kernel/drivers/mfd/axp20x.ko.xz\nkernel/drivers/mfd/axp20x.ko.xz:\nkernel/drivers/regulator/axp20x-regulator.ko.xz:\n',
+        '',
+      ),
+      // sunxi-rsb is built into Debian's arm64 kernel (CONFIG_SUNXI_RSB=y).
+      builtinCompatibles: ['simple-bus', 'allwinner,sun8i-a23-rsb'],
+    };
+    const bare = checkLinuxCard(a64, '/soc/mmc@1c0f000', t);
+    assert.deepEqual([...bare.modules].sort(), ['axp20x', 'axp20x_rsb', 'sunxi_mmc'], 'the tree alone: the PMIC, not its regulators');
+    const m = checkLinuxCard(a64, '/soc/mmc@1c0f000', t, ['axp20x-regulator']);
+    assert.deepEqual([...m.modules].sort(), ['axp20x', 'axp20x_regulator', 'axp20x_rsb', 'sunxi_mmc']);
+    assert.ok(m.modules.indexOf('axp20x') < m.modules.indexOf('axp20x_rsb'), 'the MFD core before its RSB driver');
+    assert.equal(m.findings[0]!.ok, true);
+    assert.match(checkLinuxCard(a64, '/soc/mmc@1c0f000', t, ['axp999-regulator']).findings[0]!.detail, /no driver for platform axp999-regulator/);
+  });
+
   it('the closure follows supplies, GPIOs, pins, clocks, the inherited interrupt parent and the parent bus; not a clock provider\'s own inputs', () => {
     const t = pi5();
     const paths = closure(t, [nodeAt(t, '/soc@107c000000/mmc@fff000')!]).map((e) => e.node.path).sort();
