@@ -8,6 +8,7 @@ import type { ProfileFinding } from '../errors.js';
 import type { ProfileSet, ResolvedProfile } from './load.js';
 import { profilePathProblem } from '../paths.js';
 import { isKitEnvVar } from '../layout/index.js';
+import { pinLabel } from './pins.js';
 
 /** Where to look for files a profile names. */
 export interface CheckOptions {
@@ -38,7 +39,8 @@ function checkHeader(p: ResolvedProfile, emit: Emit): void {
   if (!header) return;
   const controllers = new Map(gpio.controllers.map((c) => [c.id, c]));
   const byPin = new Map<number, number>();
-  const byLine = new Map<number, number>();
+  const byLine = new Map<string, number>();
+  const byLabel = new Map<string, number>();
   const byAlias = new Map<string, number>();
   header.pins.forEach((pin, i) => {
     const at = `/header/pins/${i}`;
@@ -50,11 +52,17 @@ function checkHeader(p: ResolvedProfile, emit: Emit): void {
         emit('EPIN_INVALID', at, `pin ${pin.pin} is gpio but has no line: add the SoC GPIO line (BCM number)`);
         return;
       }
-      const prev = byLine.get(pin.line);
-      if (prev !== undefined) {
-        emit('EPIN_LINE_DUPLICATE', at, `GPIO line ${pin.line} is on pin ${pin.pin} and pin ${prev}: a line reaches one header pin`);
-      } else byLine.set(pin.line, pin.pin);
       const cid = pin.controller ?? gpio.controllers[0]?.id;
+      // A line is one controller's: PA10 and PL10 are line 10 of two controllers.
+      const key = `${cid ?? ''}:${pin.line}`;
+      const prev = byLine.get(key);
+      if (prev !== undefined) {
+        emit('EPIN_LINE_DUPLICATE', at, `GPIO line ${pin.line}${gpio.controllers.length > 1 ? ` of controller ${cid}` : ''} is on pin ${pin.pin} and pin ${prev}: a line reaches one header pin`);
+      } else byLine.set(key, pin.pin);
+      const label = pinLabel(pin);
+      const same = byLabel.get(label);
+      if (same !== undefined && prev === undefined) emit('EPIN_NAME_DUPLICATE', at, `pins ${same} and ${pin.pin} are both ${label} (lines of two controllers): give each its SoC name with name:, e.g. PL10`);
+      else if (same === undefined) byLabel.set(label, pin.pin);
       const c = cid === undefined ? undefined : controllers.get(cid);
       if (!c) emit('EPIN_CONTROLLER', at, `pin ${pin.pin} names controller "${cid ?? ''}", which gpio.controllers does not declare`);
       else if (pin.line >= c.lines) emit('EPIN_INVALID', at, `line ${pin.line} is beyond controller "${c.id}" (${c.lines} lines)`);

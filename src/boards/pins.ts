@@ -13,7 +13,7 @@ export interface PinInfo {
   line?: number;
   /** Controller id from the profile's `gpio.controllers`. */
   controller?: string;
-  /** Primary label: `GPIO17`, `3V3`, `5V`, `GND`. */
+  /** Primary label: `GPIO17` (or the profile's name for it, e.g. `PL10`), `3V3`, `5V`, `GND`. */
   label: string;
   /** Every name this pin answers to, primary first. */
   names: string[];
@@ -21,7 +21,7 @@ export interface PinInfo {
 
 /** Primary label of a header pin. */
 export function pinLabel(p: HeaderPinSpec): string {
-  if (p.kind === 'gpio') return `GPIO${p.line ?? '?'}`;
+  if (p.kind === 'gpio') return p.name ?? `GPIO${p.line ?? '?'}`;
   if (p.kind === 'power') return p.supply ?? 'PWR';
   return 'GND';
 }

@@ -33,8 +33,14 @@ const HeaderPin = Type.Object(
   {
     pin: Type.Integer({ minimum: 1, description: 'physical pin number on the header' }),
     kind: Type.Union([Type.Literal('gpio'), Type.Literal('power'), Type.Literal('ground')]),
-    line: Type.Optional(Type.Integer({ minimum: 0, description: 'SoC GPIO line (BCM number) for gpio pins' })),
+    line: Type.Optional(Type.Integer({ minimum: 0, description: 'SoC GPIO line (BCM number) for gpio pins: the line number within its controller' })),
     controller: Type.Optional(Id),
+    name: Type.Optional(
+      Type.String({
+        pattern: '^[A-Z][A-Z0-9_]*$',
+        description: "the pin's name where the SoC's own names are not GPIO<line> (Allwinner PL10, Rockchip GPIO2_D1): board.PL10 then; default GPIO<line>. Needed where two controllers number their lines from 0 (an A64's PA10 and PL10)",
+      }),
+    ),
     supply: Type.Optional(Type.Union([Type.Literal('3V3'), Type.Literal('5V')])),
     aliases: Type.Optional(Type.Array(Name, { default: [] })),
   },

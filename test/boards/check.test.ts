@@ -106,6 +106,25 @@ const cases: Case[] = [
   { name: 'a physical pin listed twice', edit: textEdit('base/rpi.yaml', '{ pin: 4, kind: power', '{ pin: 2, kind: power'), codes: ['EPIN_DUPLICATE', 'EPIN_MISSING'] },
   { name: 'a GPIO line on two pins', edit: textEdit('base/rpi.yaml', '{ pin: 13, kind: gpio, line: 27 }', '{ pin: 13, kind: gpio, line: 17 }'), codes: ['EPIN_LINE_DUPLICATE'] },
   {
+    // An A64's PA1 and PL1: line 1 of two controllers is two lines, but both would be GPIO1.
+    name: 'line 1 of a second controller, without a name of its own',
+    edit: yamlEdit('qemu-virt.yaml', (d) => {
+      d.setIn(['gpio', 'controllers', 1], d.createNode({ id: 'r', label: 'r-pio', lines: 32 }));
+      d.setIn(['header', 'pins', 7], d.createNode({ pin: 8, kind: 'gpio', line: 1, controller: 'r' }));
+    }),
+    codes: ['EPIN_NAME_DUPLICATE'],
+    at: { file: 'qemu-virt.yaml', path: '/header/pins/7' },
+  },
+  {
+    name: 'pins named by the SoC (PA1, PL1) on two controllers: no finding',
+    edit: yamlEdit('qemu-virt.yaml', (d) => {
+      d.setIn(['gpio', 'controllers', 1], d.createNode({ id: 'r', label: 'r-pio', lines: 32 }));
+      d.setIn(['header', 'pins', 1], d.createNode({ pin: 2, kind: 'gpio', line: 1, name: 'PA1' }));
+      d.setIn(['header', 'pins', 7], d.createNode({ pin: 8, kind: 'gpio', line: 1, controller: 'r', name: 'PL1' }));
+    }),
+    codes: [],
+  },
+  {
     name: 'a header with a hole',
     edit: yamlEdit('rpi3b.yaml', (d) => d.setIn(['header', 'pins'], { remove: [39] })),
     codes: ['EPIN_MISSING'],
