@@ -19,6 +19,11 @@ export interface KernelTables {
   release: string;
   /** `of:` aliases as compatible -> module (patterns of the form of:N*T*C<compatible>[C*]). */
   of: Record<string, string>;
+  /**
+   * Compatibles more than one module claims -> all of them, as modprobe loads every module a
+   * modalias matches (the AXP803: axp20x_i2c and axp20x_rsb, one per bus it can sit on).
+   */
+  ofAll?: Record<string, string[]>;
   /** `pci:` aliases: vendor:device (lower-case hex, 4 digits each) -> module. */
   pci: Record<string, string>;
   /** `pci:` class aliases: class, subclass, interface (6 hex digits, e.g. 0c0330 for xHCI) -> module. */
@@ -42,8 +47,9 @@ export interface KernelTables {
 const modName = (path: string): string => path.replace(/^.*\//, '').replace(/\.ko(\.xz|\.zst|\.gz)?$/, '').replace(/-/g, '_');
 
 /** Parse depmod's modules.alias, modules.dep and modules.softdep. */
-export function parseDepmod(alias: string, dep: string, softdep: string): Pick<KernelTables, 'of' | 'pci' | 'pciClass' | 'platform' | 'sdio' | 'usb' | 'usbHub' | 'dep'> {
+export function parseDepmod(alias: string, dep: string, softdep: string): Pick<KernelTables, 'of' | 'ofAll' | 'pci' | 'pciClass' | 'platform' | 'sdio' | 'usb' | 'usbHub' | 'dep'> {
   const of: Record<string, string> = {};
+  const ofAll: Record<string, string[]> = {};
   const sdio: Record<string, string> = {};
   const usb: Record<string, string> = {};
   let usbHub: string | undefined;
@@ -55,7 +61,10 @@ export function parseDepmod(alias: string, dep: string, softdep: string): Pick<K
     if (!m) continue;
     const [, pattern, module] = m as unknown as [string, string, string];
     const o = /^of:N\*T\*C(.+?)(C\*)?$/.exec(pattern);
-    if (o) of[o[1]!] ??= module;
+    if (o) {
+      of[o[1]!] ??= module;
+      if (of[o[1]!] !== module && !(ofAll[o[1]!] ??= [of[o[1]!]!]).includes(module)) ofAll[o[1]!]!.push(module);
+    }
     const p = /^pci:v0000([0-9A-F]{4})d0000([0-9A-F]{4})sv/.exec(pattern);
     if (p) pci[`${p[1]!.toLowerCase()}:${p[2]!.toLowerCase()}`] ??= module;
     const c = /^pci:v\*d\*sv\*sd\*bc([0-9A-F]{2})sc([0-9A-F]{2})i([0-9A-F]{2})\*$/.exec(pattern);
@@ -77,7 +86,7 @@ export function parseDepmod(alias: string, dep: string, softdep: string): Pick<K
     const m = /^softdep (\S+) pre: (.*?)(?: post:.*)?$/.exec(line);
     if (m) deps[modName(m[1]!)] = [...(deps[modName(m[1]!)] ?? []), ...m[2]!.split(/\s+/).filter(Boolean).map(modName)];
   }
-  return { of, pci, pciClass, platform, sdio, usb, ...(usbHub ? { usbHub } : {}), dep: deps };
+  return { of, ofAll, pci, pciClass, platform, sdio, usb, ...(usbHub ? { usbHub } : {}), dep: deps };
 }
 
 /**
@@ -134,6 +143,7 @@ export function builtKernelTables(reference: KernelTables, built: { release: str
   return {
     release: built.release,
     of: keep(reference.of),
+    ofAll: Object.fromEntries(Object.entries(reference.ofAll ?? {}).map(([c, ms]) => [c, ms.filter((m) => have.has(m.replace(/-/g, '_')))])),
     pci: keep(reference.pci),
     pciClass: keep(reference.pciClass),
     platform: keep(reference.platform),
@@ -147,7 +157,7 @@ export function builtKernelTables(reference: KernelTables, built: { release: str
 }
 
 /** Bumped when {@link KernelTables} changes, so cached tables of an older shape are made anew. */
-const TABLES_FORMAT = 4;
+const TABLES_FORMAT = 5;
 
 /** Properties holding phandles to providers, and the provider's cell-count property. */
 const PHANDLE_LISTS: [RegExp, string | undefined][] = [
@@ -241,17 +251,20 @@ export function closure(root: FdtNode, start: FdtNode[]): ClosureEntry[] {
 }
 
 /** How a node is driven. */
-export type Driver = { kind: 'module'; module: string; compatible: string } | { kind: 'builtin'; compatible: string } | { kind: 'none' };
+export type Driver = { kind: 'module'; module: string; compatible: string; /** More modules the same compatible matches (all are loaded). */ also?: string[] } | { kind: 'builtin'; compatible: string } | { kind: 'none' };
 
 /**
  * A node's driver: the first compatible with a module alias (a PCI function's `pciVVVV,DDDD`
  * through the pci: aliases), else one the kernel image carries (`builtin`: its compatibles as a
  * set, made once per closure rather than once per node).
  */
-export function driverOf(n: FdtNode, t: Pick<KernelTables, 'of' | 'pci' | 'builtinCompatibles'> & Partial<Pick<KernelTables, 'usb' | 'usbHub'>>, builtin: ReadonlySet<string> = new Set(t.builtinCompatibles)): Driver {
+export function driverOf(n: FdtNode, t: Pick<KernelTables, 'of' | 'pci' | 'builtinCompatibles'> & Partial<Pick<KernelTables, 'ofAll' | 'usb' | 'usbHub'>>, builtin: ReadonlySet<string> = new Set(t.builtinCompatibles)): Driver {
   const compatibles = propStrings(n, 'compatible');
   for (const c of compatibles) {
-    if (t.of[c]) return { kind: 'module', module: t.of[c]!, compatible: c };
+    if (t.of[c]) {
+      const also = (t.ofAll?.[c] ?? []).filter((m) => m !== t.of[c]);
+      return { kind: 'module', module: t.of[c]!, compatible: c, ...(also.length ? { also } : {}) };
+    }
     const pci = /^pci([0-9a-f]{4}),([0-9a-f]{1,4})$/.exec(c);
     if (pci && t.pci[`${pci[1]}:${pci[2]!.padStart(4, '0')}`]) return { kind: 'module', module: t.pci[`${pci[1]}:${pci[2]!.padStart(4, '0')}`]!, compatible: c };
     // A USB device the tree names (the Pi 3's LAN9514: usb424,ec00) by vendor and product; one
@@ -301,7 +314,7 @@ export function functionNeeds(root: FdtNode, nodes: FdtNode[], t: KernelTables, 
     const via = e.via ? { via: e.via } : {};
     if (!isEnabled(e.node)) disabled.push({ node: e.node.path, ...via });
     const d = driverOf(e.node, t, builtin);
-    if (d.kind === 'module') addModule(d.module, e.node.path, e.via);
+    if (d.kind === 'module') for (const m of [d.module, ...(d.also ?? [])]) addModule(m, e.node.path, e.via);
     // A function's own node without a compatible describes a PCI function, and one the function
     // names bus ids for (an SDIO radio: brcm,bcm4329-fmac has no of: alias) is driven by id: below.
     else if (d.kind === 'none' && (e.via || (e.node.props.has('compatible') && pciIds.length + sdioIds.length === 0))) undriven.push({ node: e.node.path, compatibles: propStrings(e.node, 'compatible'), ...via });

@@ -54,9 +54,12 @@ export function proposeModules(tree: FdtNode, tables: KernelTables, o: { card?: 
     for (let a = n.parent; a; a = a.parent) if (!isEnabled(a)) off = true;
     if (off) continue;
     const d = driverOf(n, tables, builtin);
-    if (d.kind !== 'module' || all.includes(d.module)) continue;
-    others.push({ node: n.path, module: d.module });
-    add([d.module]);
+    if (d.kind !== 'module') continue;
+    for (const m of [d.module, ...(d.also ?? [])]) {
+      if (all.includes(m)) continue;
+      others.push({ node: n.path, module: m });
+      add([m]);
+    }
   }
   return { ...(card ? { card } : {}), functions, others, all, problems };
 }

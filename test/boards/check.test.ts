@@ -310,7 +310,7 @@ describe('boards check: broken profiles, one per rule', () => {
 
   it('EDTB_MISSING: a DTB the unpacked kernel does not ship', () => {
     const dtbs = tempDir();
-    mkdirSync(join(dtbs, 'broadcom'));
+    for (const vendor of ['broadcom', 'allwinner']) mkdirSync(join(dtbs, vendor));
     const all = loadBoards().boards.flatMap((b) => b.profile.devicetree.dtb ?? []);
     for (const d of all) if (d !== 'broadcom/bcm2837-rpi-3-b.dtb') writeFileSync(join(dtbs, d), '');
     const findings = findingsAfter(() => undefined, dtbs);

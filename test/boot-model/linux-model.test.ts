@@ -110,17 +110,19 @@ describe('boot model: the card under Linux (small DTBs by dtc, depmod-format tab
     const t: KernelTables = {
       release: 'test',
       ...parseDepmod(
-        'alias of:N*T*Callwinner,sun50i-a64-mmc sunxi_mmc\nalias of:N*T*Cx-powers,axp803 axp20x_rsb\nalias platform:axp20x-regulator axp20x_regulator\n',
-        'kernel/drivers/mmc/host/sunxi-mmc.ko.xz:\nkernel/drivers/mfd/axp20x-rsb.ko.xz: kernel/drivers/mfd/axp20x.ko.xz\nkernel/drivers/mfd/axp20x.ko.xz:\nkernel/drivers/regulator/axp20x-regulator.ko.xz:\n',
+        // Both bus glues of the AXP drivers claim the compatible (I2C listed first, as depmod sorts them).
+        'alias of:N*T*Callwinner,sun50i-a64-mmc sunxi_mmc\nalias of:N*T*Cx-powers,axp803 axp20x_i2c\nalias of:N*T*Cx-powers,axp803 axp20x_rsb\nalias platform:axp20x-regulator axp20x_regulator\n',
+        'kernel/drivers/mmc/host/sunxi-mmc.ko.xz:\nkernel/drivers/mfd/axp20x-i2c.ko.xz: kernel/drivers/mfd/axp20x.ko.xz\nkernel/drivers/mfd/axp20x-rsb.ko.xz: kernel/drivers/mfd/axp20x.ko.xz\nkernel/drivers/mfd/axp20x.ko.xz:\nkernel/drivers/regulator/axp20x-regulator.ko.xz:\n',
         '',
       ),
       // sunxi-rsb is built into Debian's arm64 kernel (CONFIG_SUNXI_RSB=y).
       builtinCompatibles: ['simple-bus', 'allwinner,sun8i-a23-rsb'],
     };
     const bare = checkLinuxCard(a64, '/soc/mmc@1c0f000', t);
-    assert.deepEqual([...bare.modules].sort(), ['axp20x', 'axp20x_rsb', 'sunxi_mmc'], 'the tree alone: the PMIC, not its regulators');
+    // Every module the PMIC's modalias matches is loaded, as modprobe does: the RSB glue among them.
+    assert.deepEqual([...bare.modules].sort(), ['axp20x', 'axp20x_i2c', 'axp20x_rsb', 'sunxi_mmc'], 'the tree alone: the PMIC, not its regulators');
     const m = checkLinuxCard(a64, '/soc/mmc@1c0f000', t, ['axp20x-regulator']);
-    assert.deepEqual([...m.modules].sort(), ['axp20x', 'axp20x_regulator', 'axp20x_rsb', 'sunxi_mmc']);
+    assert.deepEqual([...m.modules].sort(), ['axp20x', 'axp20x_i2c', 'axp20x_regulator', 'axp20x_rsb', 'sunxi_mmc']);
     assert.ok(m.modules.indexOf('axp20x') < m.modules.indexOf('axp20x_rsb'), 'the MFD core before its RSB driver');
     assert.equal(m.findings[0]!.ok, true);
     assert.match(checkLinuxCard(a64, '/soc/mmc@1c0f000', t, ['axp999-regulator']).findings[0]!.detail, /no driver for platform axp999-regulator/);
