@@ -4,7 +4,7 @@
  * the slot's partition device, and /boot (remounted read-write just for each write).
  */
 import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -136,6 +136,7 @@ async function download(url: string, path: string, stallMs: number): Promise<voi
   let total: number | undefined;
   const fail = (why: string, cause?: unknown): BspError =>
     new BspError('EUPDATE_DOWNLOAD', `${url}: ${why}; nothing was written to the other slot: check the server and the network, then run the update again`, cause ? { cause } : undefined);
+  let out: WriteStream | undefined;
   try {
     const res = await fetch(url, { signal: ac.signal });
     if (!res.ok || !res.body) throw fail(`HTTP ${res.status}`);
@@ -148,9 +149,13 @@ async function download(url: string, path: string, stallMs: number): Promise<voi
         done(null, chunk);
       },
     });
-    await pipeline(Readable.fromWeb(res.body as never), watch, createWriteStream(path));
+    out = createWriteStream(path);
+    await pipeline(Readable.fromWeb(res.body as never), watch, out);
     if (total !== undefined && got !== total) throw fail(`the server sent ${got} of ${total} bytes`);
   } catch (err) {
+    // The file is opened asynchronously: let it close before the caller removes it, or the open lands after the removal.
+    const file = out;
+    if (file && !file.closed) await new Promise<void>((r) => file.once('close', () => r()));
     if (err instanceof BspError) throw err;
     if (ac.signal.aborted) throw fail(`nothing received for ${stallMs >= 1000 ? `${Math.round(stallMs / 1000)} s` : `${stallMs} ms`} (${got}${total ? ` of ${total}` : ''} bytes in)`, err);
     throw fail(`the download failed (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message})`, err);
