@@ -163,7 +163,7 @@ function profilePaths(p: ResolvedProfile): [string, string][] {
     ...(devicetree.firmwareName !== undefined ? [['/devicetree/firmwareName', devicetree.firmwareName] as [string, string]] : []),
     ...devicetree.overlays.map((o, i): [string, string] => [`/devicetree/overlays/${i}`, o]),
     ...(emulation?.qemu.overlays ?? []).map((o, i): [string, string] => [`/emulation/qemu/overlays/${i}`, o]),
-    ...(boot.uboot ? [['/boot/uboot/file', boot.uboot.file] as [string, string], ...(boot.uboot.raw ?? []).map((r, i): [string, string] => [`/boot/uboot/raw/${i}/file`, r.file])] : []),
+    ...(boot.uboot ? [['/boot/uboot/file', boot.uboot.file] as [string, string], ...(boot.uboot.dtb ? [['/boot/uboot/dtb', boot.uboot.dtb] as [string, string]] : []), ...(boot.uboot.raw ?? []).map((r, i): [string, string] => [`/boot/uboot/raw/${i}/file`, r.file])] : []),
     ...(boot.firmware ? [['/boot/firmware/dir', boot.firmware.dir] as [string, string], ...boot.firmware.files.map((f, i): [string, string] => [`/boot/firmware/files/${i}`, f])] : []),
     ...(boot.files ?? []).map((f, i): [string, string] => [`/boot/files/${i}/path`, f.path]),
   ];

@@ -143,6 +143,11 @@ export const BoardProfileSchema = Type.Object(
               package: Type.String({ description: 'Debian package, e.g. u-boot-rpi' }),
               file: Type.String({ description: 'path under usr/lib/u-boot, e.g. rpi_arm64/u-boot.bin' }),
               device: Type.String({ description: 'U-Boot device:partition of the boot partition, e.g. "mmc 0:1"' }),
+              dtb: Type.Optional(
+                Type.String({
+                  description: "U-Boot's own device tree, a file under usr/lib/u-boot of the package (boards whose U-Boot is the firmware: it numbers MMC devices by this tree's aliases, not the kit's), e.g. rock64-rk3328/rk3328-rock64.dtb; default: the kit's DTB, which the Pi's firmware hands U-Boot",
+                }),
+              ),
               raw: Type.Optional(
                 Type.Array(
                   Type.Object(

@@ -42,9 +42,16 @@ export function ubootModelFor(profile: BoardProfile, o: { ubootDir: string; dtb?
   const u = profile.boot.uboot;
   if (!u) throw new BspError('EBOARD_UNSUPPORTED', `${profile.id} has no boot.uboot`);
   const config = ubootBuildConfig(profile, o.ubootDir);
+  // A U-Boot that is the board's firmware numbers devices by its own tree (a Rock64's: the eMMC
+  // is mmc0, the card mmc1; the kernel's tree says the opposite).
+  if (u.dtb) {
+    const own = join(o.ubootDir, 'usr/lib/u-boot', u.dtb);
+    if (!existsSync(own)) throw new BspError('EARTIFACT', `${u.dtb} is not in ${u.package} (boot.uboot.dtb)`);
+    o = { ...o, dtb: readFileSync(own) };
+  }
   const binary = readFileSync(join(o.ubootDir, 'usr/lib/u-boot', u.file));
   return checkUbootModel({
-    ...(o.dtb && profile.boot.card ? { tree: parseFdt(o.dtb, profile.devicetree.dtb ?? 'the DTB'), card: profile.boot.card } : {}),
+    ...(o.dtb && profile.boot.card ? { tree: parseFdt(o.dtb, u.dtb ?? profile.devicetree.dtb ?? 'the DTB'), card: profile.boot.card } : {}),
     config,
     isDriven: drives(binary),
     device: u.device,

@@ -8,8 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { checkUbootModel, drives, kitEnvSize, parseFdt, parseKconfig, ubootEnvLocation, ubootMmcNumbers, type UbootModelInput } from '../../src/boot-model/index.js';
-import { getBoard, layoutFor, type BspError } from '../../src/index.js';
+import { checkUbootModel, drives, kitEnvSize, parseFdt, parseKconfig, ubootEnvLocation, ubootMmcNumbers, ubootModelFor, type UbootModelInput } from '../../src/boot-model/index.js';
+import { getBoard, layoutFor, type BoardProfile, type BspError } from '../../src/index.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
 /** A DTB from DTS text, by dtc. */
@@ -145,6 +145,29 @@ describe('boot model: U-Boot finds the card (small DTBs by dtc, U-Boot configs w
     assert.equal(kitEnvSize(rockchip, pkg('u-boot-rockchip', 'rock64-rk3328', 'CONFIG_ENV_IS_IN_MMC=y\nCONFIG_ENV_OFFSET=0x3F8000\nCONFIG_ENV_SIZE=0x8000\n')), 0x4000, "kept on the card's raw sectors: boot.scr imports the kit's file");
     assert.throws(() => kitEnvSize(sunxi, tempDir()), (e: BspError) => e.code === 'EARTIFACT' && /config\.pine64_plus\.gz/.test(e.message));
     assert.throws(() => layoutFor(sunxi, 1, { envSize: 1000 }), (e: BspError) => e.code === 'EPROFILE_INVALID' && /environment size 1000/.test(e.message));
+  });
+
+  it("a U-Boot that is the board's firmware numbers the card by its own tree (boot.uboot.dtb): a Rock64's card is mmc 1 there, mmc 0 in the kernel's", () => {
+    const dir = tempDir();
+    const lib = join(dir, 'usr/lib/u-boot/rock64-rk3328');
+    mkdirSync(lib, { recursive: true });
+    mkdirSync(join(dir, 'usr/share/doc/u-boot-rockchip/configs'), { recursive: true });
+    writeFileSync(join(dir, 'usr/share/doc/u-boot-rockchip/configs/config.rock64-rk3328.gz'), gzipSync('CONFIG_OF_CONTROL=y\nCONFIG_DM_SEQ_ALIAS=y\nCONFIG_ENV_IS_IN_MMC=y\nCONFIG_ENV_SIZE=0x8000\n'));
+    writeFileSync(join(lib, 'u-boot.bin'), Buffer.from('\0rockchip,rk3288-dw-mshc\0', 'latin1'));
+    const rk = (aliases: string): Buffer =>
+      dtb(`/dts-v1/;\n/ { #address-cells = <1>; #size-cells = <1>; aliases { ${aliases} };\n mmc@ff500000 { compatible = "rockchip,rk3328-dw-mshc", "rockchip,rk3288-dw-mshc"; };\n mmc@ff520000 { compatible = "rockchip,rk3328-dw-mshc", "rockchip,rk3288-dw-mshc"; };\n};\n`);
+    // U-Boot's own tree (its rk3328-u-boot.dtsi): eMMC first; the kernel's: the card first.
+    writeFileSync(join(lib, 'rk3328-rock64.dtb'), rk('mmc0 = "/mmc@ff520000"; mmc1 = "/mmc@ff500000";'));
+    const kernelTree = rk('mmc0 = "/mmc@ff500000"; mmc1 = "/mmc@ff520000";');
+    const base = getBoard('qemu-virt').profile;
+    const rock64 = (ubootDtb?: string, device = 'mmc 1:1'): BoardProfile => ({ ...base, boot: { ...base.boot, card: '/mmc@ff500000', uboot: { ...base.boot.uboot!, package: 'u-boot-rockchip', file: 'rock64-rk3328/u-boot.bin', device, ...(ubootDtb ? { dtb: ubootDtb } : {}) } } });
+    const own = ubootModelFor(rock64('rock64-rk3328/rk3328-rock64.dtb'), { ubootDir: dir, dtb: kernelTree, envFile: 'uboot.env', envSize: 0x4000 });
+    assert.equal(own.cardNumber, 1);
+    assert.deepEqual(own.findings.filter((f) => !f.ok), []);
+    // Read from the kernel's tree instead, the model would have the card as mmc 0 and refuse the right device.
+    const kernels = ubootModelFor(rock64(), { ubootDir: dir, dtb: kernelTree, envFile: 'uboot.env', envSize: 0x4000 });
+    assert.equal(kernels.cardNumber, 0);
+    assert.throws(() => ubootModelFor(rock64('rock64-rk3328/missing.dtb'), { ubootDir: dir, dtb: kernelTree, envFile: 'uboot.env', envSize: 0x4000 }), (e: BspError) => e.code === 'EARTIFACT' && /missing\.dtb is not in u-boot-rockchip/.test(e.message));
   });
 
   it('reads a DTB as fdtget does, and refuses what is not one (EDTB)', () => {
