@@ -8,13 +8,13 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cache, fetchArtifacts } from '../artifacts/index.js';
 import { getBoard, type BoardProfile } from '../boards/index.js';
-import { scaffoldBoard } from '../boards/scaffold.js';
+import { scaffoldBoard, type TreeIdentity } from '../boards/scaffold.js';
 import { deviceTree } from '../devicetree/index.js';
 import { BspError } from '../errors.js';
 import { modulesDir } from '../image/kernel-modules.js';
 import { kernelFiles } from '../kernel/package-layout.js';
 import { defaultBoardsDir } from '../paths.js';
-import { parseFdt } from './fdt.js';
+import { nodeAt, parseFdt, propStrings, type FdtNode } from './fdt.js';
 import { kernelTables } from './linux.js';
 import { layoutFor } from '../layout/index.js';
 import { boardModel, type BoardModel } from './board-model.js';
@@ -31,6 +31,14 @@ export async function boardTree(profile: BoardProfile, o: { lockPath: string; ca
   const k = kernelFiles(a.debs.kernel);
   const dtb = deviceTree(profile, k.dtbDir, join(o.boardsDir ?? defaultBoardsDir(), 'overlays'), cache);
   return { tree: parseFdt(dtb, profile.devicetree.dtb), tables: kernelTables(modulesDir(a.debs.kernel).dir, k.release, k.image, cache), release: k.release };
+}
+
+/** What a tree says of its board: the root's compatible and model, its CPUs. */
+export function treeIdentity(root: FdtNode): TreeIdentity {
+  const cpus = (nodeAt(root, '/cpus')?.children ?? []).filter((c) => c.name.startsWith('cpu@') && propStrings(c, 'device_type')[0] === 'cpu');
+  const cpu = cpus.length ? propStrings(cpus[0]!, 'compatible')[0] : undefined;
+  const model = propStrings(root, 'model')[0];
+  return { compatible: propStrings(root, 'compatible'), ...(model ? { model } : {}), ...(cpu ? { cpu: { compatible: cpu, count: cpus.length } } : {}) };
 }
 
 /** What the board's tree asks of its kernel: the proposal, and the module dependencies it was made with. */
@@ -53,11 +61,15 @@ export async function scaffoldBoardWithTree(
   const src = { ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), ...(o.kernelConfigsDir ? { kernelConfigsDir: o.kernelConfigsDir } : {}) };
   const target = join(o.boardsDir ?? defaultBoardsDir(), `${id}.yaml`);
   const before = existsSync(target) ? readFileSync(target) : undefined;
-  const file = scaffoldBoard(id, from, { ...src, ...(o.name ? { name: o.name } : {}), dtb: o.dtb, ...(o.card ? { card: o.card } : {}), force: Boolean(o.force) });
+  const opts = { ...src, ...(o.name ? { name: o.name } : {}), dtb: o.dtb, ...(o.card ? { card: o.card } : {}) };
+  const file = scaffoldBoard(id, from, { ...opts, force: Boolean(o.force) });
   try {
+    const t = await boardTree(getBoard(id, src).profile, { lockPath: o.lockPath, offline: Boolean(o.offline), packagesOf: getBoard(from, src).profile, ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), ...(o.cache ? { cache: o.cache } : {}) });
+    // The tree says what the board is: written in place of what the sibling said of itself.
+    scaffoldBoard(id, from, { ...opts, force: true, identity: treeIdentity(t.tree) });
     const board = getBoard(id, src).profile;
-    const m = await boardModules(board, { lockPath: o.lockPath, offline: Boolean(o.offline), packagesOf: getBoard(from, src).profile, ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), ...(o.cache ? { cache: o.cache } : {}) });
-    return { file, board, ...m };
+    const proposal = proposeModules(t.tree, t.tables, { ...(board.boot.card ? { card: board.boot.card, ...(board.boot.cardPlatform ? { cardPlatform: board.boot.cardPlatform } : {}) } : {}), ...(board.functions ? { functions: board.functions } : {}) });
+    return { file, board, release: t.release, proposal, dep: t.tables.dep };
   } catch (err) {
     if (before) writeFileSync(file, before);
     else rmSync(file, { force: true });

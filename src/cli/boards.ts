@@ -173,7 +173,7 @@ Examples:
       .requiredOption('--from <existing>', 'board to copy (a sibling with the same SoC)')
       .option('--name <name>', 'human name of the new board')
       .option('-f, --force', 'overwrite an existing file')
-      .option('--dtb <file>', "the new board's tree in the kernel package's dtb directory (e.g. broadcom/bcm2711-rpi-cm4-io.dtb): set as devicetree.dtb, and the modules it asks for are proposed")
+      .option('--dtb <file>', "the new board's tree in the kernel package's dtb directory (e.g. broadcom/bcm2711-rpi-cm4-io.dtb): set as devicetree.dtb; its compatible and model name the board, and the modules it asks for are proposed")
       .option('--card <node>', "the device-tree path of the card's controller (boot.card), e.g. /emmc2bus/mmc@7e340000")
       .option('-o, --out <dir>', "with --dtb: the build output directory whose lock file pins the sibling's kernel package", 'out')
       .option('--offline', 'with --dtb: use only the cache')

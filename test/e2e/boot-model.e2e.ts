@@ -182,8 +182,10 @@ describe("the boot model's U-Boot numbering is the real U-Boot's (Debian's rpi_a
     const check = await runCli('boards', 'check', 'cm4-io', '--boards-dir', boards);
     assert.equal(check.code, 0, check.err);
     const shown = await runCli('boards', 'show', 'cm4-io', '--boards-dir', boards, '--json');
-    const profile = JSON.parse(shown.out) as { devicetree: { dtb: string }; boot: { card: string } };
+    const profile = JSON.parse(shown.out) as { devicetree: { dtb: string }; boot: { card: string }; name: string; detection: { compatible: string[] } };
     assert.deepEqual([profile.devicetree.dtb, profile.boot.card], ['broadcom/bcm2711-rpi-cm4-io.dtb', '/emmc2bus/mmc@7e340000']);
+    // What the board is comes from its tree, not from the Pi 4 it was copied from.
+    assert.deepEqual([profile.name, profile.detection.compatible], ['Raspberry Pi Compute Module 4 IO Board', ['raspberrypi,4-compute-module']]);
     // A tree the kernel package does not have is refused before anything is proposed.
     const bad = await runCli('boards', 'new', 'cm4-x', '--from', 'rpi4b', '--dtb', 'broadcom/no-such-board.dtb', '--boards-dir', boards, '--out', e2eOut('boot-model'));
     assert.notEqual(bad.code, 0);
