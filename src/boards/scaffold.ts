@@ -20,7 +20,7 @@ export function schemaText(): string {
 
 /** What a board's own device tree says it is (its root `compatible` and `model`, its CPUs). */
 export interface TreeIdentity {
-  /** The root's compatible strings, the board's first, the SoC's last (pine64,pine64-plus ... allwinner,sun50i-a64). */
+  /** The root's compatible strings: the board's first, the SoC's last. */
   compatible: string[];
   model?: string;
   /** The CPUs' compatible (arm,cortex-a53) and how many there are. */

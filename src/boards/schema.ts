@@ -38,7 +38,7 @@ const HeaderPin = Type.Object(
     name: Type.Optional(
       Type.String({
         pattern: '^[A-Z][A-Z0-9_]*$',
-        description: "the pin's name where the SoC's own names are not GPIO<line> (Allwinner PL10, Rockchip GPIO2_D1): board.PL10 then; default GPIO<line>. Needed where two controllers number their lines from 0 (an A64's PA10 and PL10)",
+        description: "the pin's name as the SoC names it, where that is not GPIO<line> (e.g. PL10: board.PL10 then); default GPIO<line>. Needed where two controllers number their lines from 0, so that two pins would both be GPIO<line>",
       }),
     ),
     supply: Type.Optional(Type.Union([Type.Literal('3V3'), Type.Literal('5V')])),
@@ -145,20 +145,20 @@ export const BoardProfileSchema = Type.Object(
               device: Type.String({ description: 'U-Boot device:partition of the boot partition, e.g. "mmc 0:1"' }),
               dtb: Type.Optional(
                 Type.String({
-                  description: "U-Boot's own device tree, a file under usr/lib/u-boot of the package (boards whose U-Boot is the firmware: it numbers MMC devices by this tree's aliases, not the kit's), e.g. rock64-rk3328/rk3328-rock64.dtb; default: the kit's DTB, which the Pi's firmware hands U-Boot",
+                  description: "U-Boot's own device tree, a file under usr/lib/u-boot of the package (boards whose U-Boot is the firmware: it numbers MMC devices by this tree's aliases, not the kit's); default: the kit's DTB, which the Pi's firmware hands U-Boot",
                 }),
               ),
               raw: Type.Optional(
                 Type.Array(
                   Type.Object(
                     {
-                      file: Type.String({ description: 'path under usr/lib/u-boot of the same package, e.g. pine64_plus/u-boot-sunxi-with-spl.bin' }),
-                      offset: Type.Integer({ minimum: 512, multipleOf: 512, description: 'where the boot ROM reads it on the card, in bytes (a whole sector, after the MBR): 8192 for Allwinner, 32768 for a Rockchip idbloader' }),
+                      file: Type.String({ description: 'path under usr/lib/u-boot of the same package (the build\'s loader image, e.g. <build>/<loader>.bin)' }),
+                      offset: Type.Integer({ minimum: 512, multipleOf: 512, description: 'where the boot ROM reads it on the card, in bytes: a whole sector after the MBR, before the first partition (docs/adding-a-board.md lists the SoCs\' offsets)' }),
                       signature: Type.Optional(
                         Type.Object(
                           {
                             at: Type.Integer({ minimum: 0, description: 'offset in the file' }),
-                            hex: Type.String({ pattern: '^([0-9a-f]{2}){2,32}$', description: 'the bytes there, in lower-case hex, e.g. 65474f4e2e425430 ("eGON.BT0", the Allwinner boot ROM\'s magic)' }),
+                            hex: Type.String({ pattern: '^([0-9a-f]{2}){2,32}$', description: 'the bytes there, in lower-case hex (the boot ROM\'s magic)' }),
                           },
                           { additionalProperties: false, description: 'what the boot ROM looks for: the build refuses a file without it, and the boot-chain rule BC_RAW checks the image' },
                         ),
@@ -167,7 +167,7 @@ export const BoardProfileSchema = Type.Object(
                     { additionalProperties: false },
                   ),
                   {
-                    description: "boot loader pieces the board's boot ROM reads from raw sectors before any partition (Allwinner: u-boot-sunxi-with-spl.bin at 8 KiB; Rockchip: idbloader.img at 32 KiB, u-boot.itb at 8 MiB), written there and mapped in the .bmap; with them, U-Boot is not copied to the boot partition",
+                    description: "boot loader pieces the board's boot ROM reads from raw sectors before any partition (docs/adding-a-board.md: boards whose U-Boot is their firmware), written there and mapped in the .bmap; with them, U-Boot is not copied to the boot partition",
                   },
                 ),
               ),
@@ -188,7 +188,7 @@ export const BoardProfileSchema = Type.Object(
         ),
         cardPlatform: Type.Optional(
           Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), {
-            description: "platform devices the card's providers create, which the tree names only by their parent: e.g. axp20x-regulator, the AXP803 PMIC's regulators that power an Allwinner A64's card (the MFD driver makes them); their drivers go to stage 1 with the card's",
+            description: "platform devices the card's providers create, which the tree names only by their parent (e.g. a PMIC's regulators, made by its MFD driver): their drivers go to stage 1 with the card's",
           }),
         ),
         files: Type.Optional(

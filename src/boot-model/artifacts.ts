@@ -27,7 +27,7 @@ export function ubootBuildConfig(profile: BoardProfile, ubootDir: string): Map<s
  * The size of the uboot.env the kit writes for this U-Boot build: the build's own
  * CONFIG_ENV_SIZE when it keeps its environment in a FAT file (one copy: a redundant one is
  * the model's finding, BM_UBOOT_ENV_FILE), else the kit's (boot.scr imports the file itself).
- * Debian's pine64_plus build reads 64 KiB: a 16 KiB file would fail its CRC check there.
+ * Some builds read 64 KiB: a 16 KiB file would fail their CRC check.
  */
 export function kitEnvSize(profile: BoardProfile, ubootDir: string): number {
   const loc = ubootEnvLocation(ubootBuildConfig(profile, ubootDir));
@@ -42,8 +42,8 @@ export function ubootModelFor(profile: BoardProfile, o: { ubootDir: string; dtb?
   const u = profile.boot.uboot;
   if (!u) throw new BspError('EBOARD_UNSUPPORTED', `${profile.id} has no boot.uboot`);
   const config = ubootBuildConfig(profile, o.ubootDir);
-  // A U-Boot that is the board's firmware numbers devices by its own tree (a Rock64's: the eMMC
-  // is mmc0, the card mmc1; the kernel's tree says the opposite).
+  // A U-Boot that is the board's firmware numbers devices by its own tree, whose aliases may
+  // number the card otherwise than the kernel's tree does.
   if (u.dtb) {
     const own = join(o.ubootDir, 'usr/lib/u-boot', u.dtb);
     if (!existsSync(own)) throw new BspError('EARTIFACT', `${u.dtb} is not in ${u.package} (boot.uboot.dtb)`);

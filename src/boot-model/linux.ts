@@ -21,7 +21,7 @@ export interface KernelTables {
   of: Record<string, string>;
   /**
    * Compatibles more than one module claims -> all of them, as modprobe loads every module a
-   * modalias matches (the AXP803: axp20x_i2c and axp20x_rsb, one per bus it can sit on).
+   * modalias matches (a PMIC with one driver per bus it can sit on).
    */
   ofAll?: Record<string, string[]>;
   /** `pci:` aliases: vendor:device (lower-case hex, 4 digits each) -> module. */

@@ -4,7 +4,7 @@
  * are the proof for them; docs/boot-chain.md says where each comes from.
  *
  *   ROM (Pi 0-3; the Pi 4's EEPROM)  -> first FAT partition of the MBR, bootcode.bin by 8.3 name
- *   ROM (Allwinner, Rockchip)        -> the loader on raw sectors (boot.uboot.raw), its signature
+ *   ROM reading raw sectors          -> the loader there (boot.uboot.raw), its signature
  *   bootcode.bin / EEPROM            -> start*.elf + fixup*.dat by 8.3 name
  *   start*.elf                       -> config.txt; the DTB named after the board; kernel= (U-Boot)
  *   U-Boot                           -> uboot.env on mmc 0:1 (or boot.scr), bootcmd runs boot.scr,
@@ -81,7 +81,7 @@ export function checkBootChain(image: string, profile: BoardProfile, o: { envSiz
   const mbrOk = mbr[510] === 0x55 && mbr[511] === 0xaa && first !== undefined && first.slot === 0 && FAT_TYPES.has(first.type);
   rule('BC_MBR', 'rom', mbrOk, mbrOk ? `MBR; partition 1 is FAT32 (type 0x${first!.type.toString(16)})` : 'the first partition of the MBR must be FAT32 (type 0x0c): the boot ROM and the EEPROM read the first FAT partition');
   if (!mbrOk) return rules;
-  // Boot ROMs that read a loader from raw sectors (Allwinner at 8 KiB, Rockchip at 32 KiB) look for its signature there.
+  // Boot ROMs that read a loader from raw sectors (boot.uboot.raw) look for its signature there.
   for (const r of profile.boot.uboot?.raw ?? []) {
     const firstStart = Math.min(...entries.filter((e) => e.type !== 0).map((e) => e.start)) * 512;
     if (r.signature) {

@@ -316,7 +316,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const trusted = signingKey ? [trustedKey(signingKey)] : [];
   const build = sha256(JSON.stringify([artifacts.lock, profile, epoch, runtimeHash, targetModulesLockHash(), STAGE1_INIT, SQUASHFS_OPTIONS, trusted, ...(apps.length ? [apps.map((x) => x.hash)] : []), ...(builtKernel ? [builtKernel] : [])])).slice(0, 12);
   const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
-  // Boot loader pieces the boot ROM reads from raw sectors (Allwinner, Rockchip), checked before anything is written.
+  // Boot loader pieces the boot ROM reads from raw sectors (boot.uboot.raw), checked before anything is written.
   const raw = rawPieces(profile, (f) => ubootFile(profile, artifacts, f, 'boot.uboot.raw'), Math.min(...profile.partitions.map((p) => p.startMiB)) * (1 << 20));
   const layout = layoutFor(profile, ids.readUInt32LE(4), { envSize: kitEnvSize(profile, artifacts.debs.uboot ?? ''), raw: rawRegions(raw) });
   const kernel = kernelFiles(kernelRoot(artifacts));

@@ -1,8 +1,8 @@
 /**
  * Boot loader pieces a board's boot ROM reads from raw sectors of the card, before any
- * partition (profile boot.uboot.raw): Allwinner's ROM reads u-boot-sunxi-with-spl.bin at
- * 8 KiB and checks "eGON.BT0" at its byte 4; Rockchip's reads idbloader.img at 32 KiB (and
- * its SPL u-boot.itb at 8 MiB). Each is written where its profile says, into the image and its
+ * partition (profile boot.uboot.raw: a file of the U-Boot package, its offset, the signature
+ * the ROM checks; docs/adding-a-board.md lists the SoCs' values, the profiles hold them).
+ * Each is written where its profile says, into the image and its
  * .bmap (so `flash` writes it), after the checks the board itself cannot report: the file
  * carries what the ROM looks for, no piece runs into another or into the first partition.
  */

@@ -54,7 +54,7 @@ export interface ImageLayout {
   /** MBR disk signature, 8 hex digits; a partition's PARTUUID is `<signature>-<number, 2 hex digits>`. */
   diskSignature: string;
   partitions: LayoutPartition[];
-  /** Boot loader pieces on raw sectors before the first partition (Allwinner, Rockchip: profile boot.uboot.raw). */
+  /** Boot loader pieces on raw sectors before the first partition (profile boot.uboot.raw). */
   raw?: RawRegion[];
   /** Files on the boot partition. */
   boot: {
@@ -68,7 +68,7 @@ export interface ImageLayout {
     dtb: string;
     /**
      * boot.scr loads `dtb` to ${fdt_addr_r} and hands that to Linux: boards whose U-Boot is the
-     * firmware (sunxi, Rockchip) carry a tree of their own, which would ignore the kit's and its
+     * firmware carry a tree of their own in it, which would ignore the kit's and its
      * overlays. Unset: Linux gets ${fdtcontroladdr}, the tree the firmware handed U-Boot (the
      * Pi's firmware loads the kit's; QEMU virt makes its own).
      */
