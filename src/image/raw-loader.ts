@@ -2,9 +2,9 @@
  * Boot loader pieces a board's boot ROM reads from raw sectors of the card, before any
  * partition (profile boot.uboot.raw: a file of the U-Boot package, its offset, the signature
  * the ROM checks; docs/adding-a-board.md lists the SoCs' values, the profiles hold them).
- * Each is written where its profile says, into the image and its
- * .bmap (so `flash` writes it), after the checks the board itself cannot report: the file
- * carries what the ROM looks for, no piece runs into another or into the first partition.
+ * Each is written where its profile says, into the image and its .bmap (so `flash` writes
+ * it), after the checks the board itself cannot report: the file carries what the ROM looks
+ * for, no piece runs into another or into the first partition.
  */
 import { BspError } from '../errors.js';
 import type { BoardProfile } from '../boards/index.js';
@@ -16,7 +16,6 @@ export interface RawPiece {
   offset: number;
   data: Buffer;
 }
-
 
 const KiB = (n: number): string => `${n / 1024} KiB`;
 

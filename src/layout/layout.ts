@@ -40,7 +40,6 @@ export interface LayoutPartition {
   mount?: string;
 }
 
-/** The card's layout (layout.json). */
 /** A boot loader piece on the card's raw sectors: the file (under the U-Boot package's usr/lib/u-boot), where, how long. */
 export interface RawRegion {
   file: string;
@@ -48,6 +47,7 @@ export interface RawRegion {
   size: number;
 }
 
+/** The card's layout (layout.json). */
 export interface ImageLayout {
   format: typeof LAYOUT_FORMAT;
   board: string;
@@ -126,7 +126,7 @@ export const DIRECT_BOOT_ENV = 'NODEOS_DIRECT_BOOT';
 
 /**
  * Size of the environment the kit writes (uboot.env) when the board's U-Boot build does not
- * keep its own there (its CONFIG_ENV_SIZE then decides: layoutFor's `env`); U-Boot's rpi and
+ * keep its own there (its CONFIG_ENV_SIZE then decides: layoutFor's `envSize`); U-Boot's rpi and
  * qemu builds use this one. Cards written before the layout said a size have it too.
  */
 export const ENV_SIZE = 0x4000;
