@@ -22,6 +22,11 @@ export function run(tool: string, args: string[], input?: string | Buffer): Buff
 
 export const isRoot = (): boolean => process.getuid?.() === 0;
 
+/** Fail (not skip) when a peer a test runs is missing, naming its Debian package: `tool args` must start. */
+export function requireTool(tool: string, args: string[], pkg: string): void {
+  if (spawnSync(tool, args).error) throw new Error(`${tool} is not installed: apt-get install ${pkg} (.ci/setup does this)`);
+}
+
 /** Attach a file to a free loop device (root only); returns the device path. */
 export function attachLoop(file: string): string {
   return execFileSync('losetup', ['--find', '--show', file]).toString().trim();

@@ -11,19 +11,15 @@
  * Root only (namespaces), as CI runs.
  */
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { netnsPair, startBoardHelper, stopChild, type BoardHelper, type NetnsPair } from '../helpers/netns.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
-import { isRoot } from '../helpers/tools.js';
+import { isRoot, requireTool } from '../helpers/tools.js';
 import { until } from '../helpers/until.js';
 
 type Ev = Record<string, unknown> & { lease?: { address: string; leaseSeconds: number; t1: number; t2: number; server: string }; renewed?: boolean; state?: string };
-
-function need(tool: string, args: string[], pkg: string): void {
-  if (spawnSync(tool, args).error) throw new Error(`${tool} is not installed: apt-get install ${pkg} (.ci/setup does this)`);
-}
 
 const seen = (h: BoardHelper, pred: (e: Ev) => boolean, what: string, ms = 30000): Promise<void> => until(() => h.events.some((e) => pred(e as Ev)), `${what}; events: ${JSON.stringify(h.events)}`, ms);
 const noErrors = (h: BoardHelper): void => assert.deepEqual(h.events.filter((e) => 'error' in e || 'fault' in e || e.type === 'helper-exit'), [], 'every ip command and handler worked');
@@ -42,7 +38,7 @@ describe('interop: the DHCP client against dnsmasq (network namespaces)', functi
 
   before(function () {
     if (!isRoot()) this.skip(); // network namespaces need root (CI runs as root)
-    need('dnsmasq', ['--version'], 'dnsmasq-base');
+    requireTool('dnsmasq', ['--version'], 'dnsmasq-base');
     dir = tempDir();
     pair = netnsPair('10.77.0.1/24');
     startDnsmasq('10.77.0');
@@ -106,7 +102,7 @@ describe('interop: the DHCP client against kea on its real timers (network names
 
   before(function () {
     if (!isRoot()) this.skip();
-    need('kea-dhcp4', ['-v'], 'kea-dhcp4-server');
+    requireTool('kea-dhcp4', ['-v'], 'kea-dhcp4-server');
     dir = tempDir();
     pair = netnsPair('10.99.0.1/24');
     // A 12 s lease, T1 4 s, T2 8 s: every timer of the client runs for real within the test.

@@ -6,12 +6,12 @@
  * route the client configured. Root only (namespaces), as CI runs.
  */
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { netnsPair, startBoardHelper, stopChild, type BoardHelper, type NetnsPair } from '../helpers/netns.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
-import { isRoot } from '../helpers/tools.js';
+import { isRoot, requireTool } from '../helpers/tools.js';
 import { until } from '../helpers/until.js';
 
 describe("interop: the gadget's DHCP server with udhcpc and dhcpcd as the laptop (network namespaces)", function () {
@@ -23,8 +23,8 @@ describe("interop: the gadget's DHCP server with udhcpc and dhcpcd as the laptop
 
   before(async function () {
     if (!isRoot()) this.skip();
-    if (spawnSync('busybox', ['udhcpc', '--help']).error) throw new Error('busybox is not installed: apt-get install busybox (.ci/setup does this)');
-    if (spawnSync('dhcpcd', ['--version']).error) throw new Error('dhcpcd is not installed: apt-get install dhcpcd-base (.ci/setup does this)');
+    requireTool('busybox', ['udhcpc', '--help'], 'busybox');
+    requireTool('dhcpcd', ['--version'], 'dhcpcd-base');
     dir = tempDir();
     pair = netnsPair();
     board = startBoardHelper(pair, './netns-gadget.ts', ['vc', 'rpi0-2w']);

@@ -15,7 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { netnsPair, startBoardHelper, stopChild, type BoardHelper, type NetnsPair } from '../helpers/netns.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
-import { isRoot } from '../helpers/tools.js';
+import { isRoot, requireTool } from '../helpers/tools.js';
 import { until } from '../helpers/until.js';
 
 describe('interop: the mDNS responder against avahi (network namespaces)', function () {
@@ -45,9 +45,7 @@ describe('interop: the mDNS responder against avahi (network namespaces)', funct
 
   before(async function () {
     if (!isRoot()) this.skip();
-    for (const [tool, pkg] of [['avahi-daemon', 'avahi-daemon'], ['avahi-resolve', 'avahi-utils'], ['dbus-daemon', 'dbus']]) {
-      if (spawnSync(tool!, ['--version']).error) throw new Error(`${tool} is not installed: apt-get install ${pkg} (.ci/setup does this)`);
-    }
+    for (const [tool, pkg] of [['avahi-daemon', 'avahi-daemon'], ['avahi-resolve', 'avahi-utils'], ['dbus-daemon', 'dbus']] as const) requireTool(tool, ['--version'], pkg);
     dir = tempDir();
     // avahi talks to its clients over D-Bus: a private bus, on a socket in this test's directory.
     writeFileSync(join(dir, 'bus.conf'), `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">

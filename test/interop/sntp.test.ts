@@ -4,13 +4,13 @@
  * Root only (namespaces), as CI runs.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { netnsPair, stopChild, type NetnsPair } from '../helpers/netns.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
-import { isRoot } from '../helpers/tools.js';
+import { isRoot, requireTool } from '../helpers/tools.js';
 
 describe('interop: SNTP against chrony (network namespaces)', function () {
   this.timeout(60000);
@@ -20,7 +20,7 @@ describe('interop: SNTP against chrony (network namespaces)', function () {
 
   before(function () {
     if (!isRoot()) this.skip();
-    if (spawnSync('chronyd', ['--version']).error) throw new Error('chrony is not installed: apt-get install chrony (.ci/setup does this)');
+    requireTool('chronyd', ['--version'], 'chrony');
     dir = tempDir();
     pair = netnsPair('10.66.0.1/24');
     pair.run(pair.board, 'ip', 'addr', 'add', '10.66.0.99/24', 'dev', 'vc');
