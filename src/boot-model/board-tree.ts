@@ -61,12 +61,12 @@ export async function scaffoldBoardWithTree(
   const src = { ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), ...(o.kernelConfigsDir ? { kernelConfigsDir: o.kernelConfigsDir } : {}) };
   const target = join(o.boardsDir ?? defaultBoardsDir(), `${id}.yaml`);
   const before = existsSync(target) ? readFileSync(target) : undefined;
-  const opts = { ...src, ...(o.name ? { name: o.name } : {}), dtb: o.dtb, ...(o.card ? { card: o.card } : {}) };
-  const file = scaffoldBoard(id, from, { ...opts, force: Boolean(o.force) });
+  // The tree is read first, as the sibling's packages give it: what it says of the board is
+  // written in place of what the sibling said of itself, once; a tree that cannot be read writes nothing.
+  const sibling = getBoard(from, src).profile;
+  const t = await boardTree({ ...sibling, devicetree: { ...sibling.devicetree, dtb: o.dtb } }, { lockPath: o.lockPath, offline: Boolean(o.offline), packagesOf: sibling, ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), ...(o.cache ? { cache: o.cache } : {}) });
+  const file = scaffoldBoard(id, from, { ...src, ...(o.name ? { name: o.name } : {}), dtb: o.dtb, ...(o.card ? { card: o.card } : {}), force: Boolean(o.force), identity: treeIdentity(t.tree) });
   try {
-    const t = await boardTree(getBoard(id, src).profile, { lockPath: o.lockPath, offline: Boolean(o.offline), packagesOf: getBoard(from, src).profile, ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), ...(o.cache ? { cache: o.cache } : {}) });
-    // The tree says what the board is: written in place of what the sibling said of itself.
-    scaffoldBoard(id, from, { ...opts, force: true, identity: treeIdentity(t.tree) });
     const board = getBoard(id, src).profile;
     const proposal = proposeModules(t.tree, t.tables, { ...(board.boot.card ? { card: board.boot.card, ...(board.boot.cardPlatform ? { cardPlatform: board.boot.cardPlatform } : {}) } : {}), ...(board.functions ? { functions: board.functions } : {}) });
     return { file, board, release: t.release, proposal, dep: t.tables.dep };

@@ -62,8 +62,12 @@ export function parseDepmod(alias: string, dep: string, softdep: string): Pick<K
     const [, pattern, module] = m as unknown as [string, string, string];
     const o = /^of:N\*T\*C(.+?)(C\*)?$/.exec(pattern);
     if (o) {
-      of[o[1]!] ??= module;
-      if (of[o[1]!] !== module && !(ofAll[o[1]!] ??= [of[o[1]!]!]).includes(module)) ofAll[o[1]!]!.push(module);
+      const c = o[1]!;
+      of[c] ??= module;
+      if (module !== of[c]) {
+        const all = (ofAll[c] ??= [of[c]!]);
+        if (!all.includes(module)) all.push(module);
+      }
     }
     const p = /^pci:v0000([0-9A-F]{4})d0000([0-9A-F]{4})sv/.exec(pattern);
     if (p) pci[`${p[1]!.toLowerCase()}:${p[2]!.toLowerCase()}`] ??= module;

@@ -82,8 +82,8 @@ export function checkBootChain(image: string, profile: BoardProfile, o: { envSiz
   rule('BC_MBR', 'rom', mbrOk, mbrOk ? `MBR; partition 1 is FAT32 (type 0x${first!.type.toString(16)})` : 'the first partition of the MBR must be FAT32 (type 0x0c): the boot ROM and the EEPROM read the first FAT partition');
   if (!mbrOk) return rules;
   // Boot ROMs that read a loader from raw sectors (boot.uboot.raw) look for its signature there.
+  const firstStart = Math.min(...entries.filter((e) => e.type !== 0).map((e) => e.start)) * 512;
   for (const r of profile.boot.uboot?.raw ?? []) {
-    const firstStart = Math.min(...entries.filter((e) => e.type !== 0).map((e) => e.start)) * 512;
     if (r.signature) {
       const want = Buffer.from(r.signature.hex, 'hex');
       const got = readHead(image, want.length, r.offset + r.signature.at);
