@@ -62,6 +62,19 @@ describe('pinout', () => {
     assert.ok(txd.ok && txd.pin.line === 14);
   });
 
+  it("a board whose SoC names its pins (pine64-plus): board.PL10 is the R_PIO's line 10 on pin 7, and no pin is GPIO10", () => {
+    const pine = getBoard('pine64-plus').profile;
+    const p = headerPins(pine).find((x) => x.pin === 7)!;
+    assert.deepEqual([p.label, p.line, p.controller, p.names], ['PL10', 10, 'r-pio', ['PL10', 'BOARD7', 'PI2:7', 'S_PWM']]);
+    for (const name of ['PL10', 'pl10', 'BOARD7', 'PI2:7']) {
+      const r = findPin(pine, name);
+      assert.ok(r.ok && r.pin.pin === 7, name);
+    }
+    const sda = findPin(pine, 'SDA');
+    assert.ok(sda.ok && sda.pin.label === 'PH3' && sda.pin.line === 227 && sda.pin.controller === 'pio');
+    assert.deepEqual(findPin(pine, 'GPIO10'), { ok: false, reason: 'unknown' });
+  });
+
   it('power, ground and missing pins are reported as such', () => {
     assert.deepEqual(findPin(rpi3b, 'BOARD1'), { ok: false, reason: 'not-gpio', pin: headerPins(rpi3b)[0] });
     const gnd = findPin(rpi3b, 'J8:6');
