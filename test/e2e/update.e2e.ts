@@ -229,7 +229,10 @@ describe('A/B updates end to end (through U-Boot)', () => {
     // emulated boards share the machine's two cores).
     const tiny = { kernel: Buffer.from('k'), initramfs: Buffer.from('i') };
     const evil = writeBundle({ board: 'rpi3b', build: 'evil', layout: s.m1.layout, files: { ...tiny, system: Buffer.from('s') }, key: generateKeyPairSync('ed25519').privateKey });
-    const cut = writeBundle({ board: 'rpi3b', build: 'cut', version: 1_764_100_000, layout: s.m1.layout, files: { ...tiny, system: randomBytes(3 << 20) }, key });
+    // 24 MiB of random system: writing it to slot B takes the emulated card (~1.2 MB/s) some
+    // 20 s, so the power goes while it is written however late the test sees "system..."
+    // (3 MiB were written before the cut once in CI).
+    const cut = writeBundle({ board: 'rpi3b', build: 'cut', version: 1_764_100_000, layout: s.m1.layout, files: { ...tiny, system: randomBytes(24 << 20) }, key });
     const http = await serve({ '/evil': evil, '/cut': cut });
     try {
       // The kit refuses another key's bundle before it writes anything to the card.
