@@ -8,7 +8,7 @@ import type { ProfileFinding } from '../errors.js';
 import type { ProfileSet, ResolvedProfile } from './load.js';
 import { profilePathProblem } from '../paths.js';
 import { isKitEnvVar } from '../layout/index.js';
-import { pinLabel } from './pins.js';
+import { headerPins, pinLabel } from './pins.js';
 
 /** Where to look for files a profile names. */
 export interface CheckOptions {
@@ -84,22 +84,27 @@ function checkHeader(p: ResolvedProfile, emit: Emit): void {
 
 function checkBuses(p: ResolvedProfile, emit: Emit): void {
   const { buses, header } = p.profile;
-  const onHeader = new Map<number, number>();
-  for (const pin of header?.pins ?? []) if (pin.kind === 'gpio' && pin.line !== undefined) onHeader.set(pin.line, pin.pin);
-  const owner = new Map<number, string>();
+  const pins = headerPins(p.profile).filter((x) => x.kind === 'gpio');
+  const owner = new Map<string, string>();
   const ids = new Set<string>();
   buses.forEach((bus, i) => {
     const at = `/buses/${i}`;
     if (ids.has(bus.id)) emit('EBUS_DUPLICATE', at, `bus id "${bus.id}" is used twice`);
     ids.add(bus.id);
-    for (const [signal, line] of Object.entries(bus.pins)) {
-      if (header && !onHeader.has(line)) {
-        emit('EBUS_PIN_NOT_ON_HEADER', `${at}/pins/${signal}`, `${bus.id} ${signal} is GPIO${line}, which no pin of header ${header.name} carries`);
+    for (const [signal, want] of Object.entries(bus.pins)) {
+      // A line number, or the name of a header pin (where banks number their lines from 0 each).
+      const on = typeof want === 'number' ? pins.filter((x) => x.line === want) : pins.filter((x) => x.names.includes(want));
+      const what = typeof want === 'number' ? `GPIO${want}` : want;
+      if (header && on.length === 0) {
+        emit('EBUS_PIN_NOT_ON_HEADER', `${at}/pins/${signal}`, `${bus.id} ${signal} is ${what}, which no pin of header ${header.name} carries`);
+      } else if (on.length > 1) {
+        emit('EBUS_PIN_AMBIGUOUS', `${at}/pins/${signal}`, `${bus.id} ${signal} is line ${what}, which ${on.map((x) => `${x.label} (pin ${x.pin})`).join(' and ')} carry: name the pin instead, e.g. ${signal}: ${on[0]!.label}`);
       }
-      const was = owner.get(line);
+      const key = on.length === 1 ? `pin ${on[0]!.pin}` : what;
+      const was = owner.get(key);
       if (was !== undefined) {
-        emit('EPIN_CONFLICT', `${at}/pins/${signal}`, `GPIO${line} is used by ${was} and ${bus.id}: a pin has one function; move or remove one`);
-      } else owner.set(line, `${bus.id}.${signal}`);
+        emit('EPIN_CONFLICT', `${at}/pins/${signal}`, `${on.length === 1 ? `${on[0]!.label} (pin ${on[0]!.pin})` : what} is used by ${was} and ${bus.id}: a pin has one function; move or remove one`);
+      } else owner.set(key, `${bus.id}.${signal}`);
     }
   });
 }

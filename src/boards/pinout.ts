@@ -28,7 +28,7 @@ export function boardSummary(p: BoardProfile): string[] {
     ['Console', `${p.console.device} ${p.console.baud} baud${p.console.note ? ` (${p.console.note})` : ''}`],
   ];
   for (const b of p.buses) {
-    const pins = Object.entries(b.pins).map(([sig, line]) => `${sig.toUpperCase()}=GPIO${line}`).join(' ');
+    const pins = Object.entries(b.pins).map(([sig, pin]) => `${sig.toUpperCase()}=${typeof pin === 'number' ? (headerPins(p).find((x) => x.line === pin)?.label ?? `GPIO${pin}`) : pin}`).join(' ');
     rows.push([b.kind.toUpperCase(), `${b.device} ${pins}`]);
   }
   if (p.emulation) rows.push(['QEMU', `-M ${p.emulation.qemu.machine}`]);

@@ -57,18 +57,21 @@ export function examplePin(profile: BoardProfile): PinInfo | undefined {
 }
 
 /** Result of looking a pin up by name. */
-export type PinLookup = { ok: true; pin: PinInfo } | { ok: false; reason: 'unknown' | 'not-gpio'; pin?: PinInfo };
+export type PinLookup = { ok: true; pin: PinInfo } | { ok: false; reason: 'unknown' | 'not-gpio'; pin?: PinInfo } | { ok: false; reason: 'ambiguous'; pins: PinInfo[] };
 
 /**
  * Find a header pin by any of its names (case-insensitive), or by SoC line when given a
- * number. Power and ground pins are found but flagged, so callers can say why.
+ * number. Power and ground pins are found but flagged, so callers can say why. A number that
+ * is a line of several controllers on the header (banks numbered from 0 each) is ambiguous.
  */
 export function findPin(profile: BoardProfile, name: string | number): PinLookup {
   const pins = headerPins(profile);
   let hit: PinInfo | undefined;
   if (typeof name === 'number' || /^\d+$/.test(name)) {
     const line = Number(name);
-    hit = pins.find((p) => p.line === line);
+    const all = pins.filter((p) => p.line === line);
+    if (all.length > 1) return { ok: false, reason: 'ambiguous', pins: all };
+    hit = all[0];
   } else {
     const want = name.trim().toUpperCase();
     hit = pins.find((p) => p.kind === 'gpio' && p.names.some((n) => n.toUpperCase() === want));

@@ -69,8 +69,8 @@ const Bus = Type.Object(
         description: "the controller's device-tree path, e.g. /soc/i2c@7e804000: the bus is found by it on the running board (its number depends on probe order), the device's number being the fallback",
       }),
     ),
-    pins: Type.Record(Type.String({ pattern: '^[a-z0-9]+$' }), Type.Integer({ minimum: 0 }), {
-      description: 'signal -> SoC GPIO line, e.g. { sda: 2, scl: 3 }',
+    pins: Type.Record(Type.String({ pattern: '^[a-z0-9]+$' }), Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^[A-Z][A-Z0-9_]*$' })]), {
+      description: "signal -> the header pin carrying it: its SoC GPIO line (e.g. { sda: 2, scl: 3 }), or, where several GPIO controllers each number their lines from 0, the pin's name (e.g. { sda: GPIO2_A4 })",
     }),
     modules: Type.Optional(Type.Array(Type.String(), { default: [] })),
     description: Type.Optional(Type.String()),

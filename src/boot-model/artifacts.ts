@@ -6,7 +6,7 @@ import type { BoardProfile } from '../boards/index.js';
 import { BspError } from '../errors.js';
 import { checkUbootModel, type UbootModel } from './check.js';
 import { parseFdt } from './fdt.js';
-import { drives, parseKconfig, ubootEnvLocation } from './uboot.js';
+import { drives, envRangesOnCard, parseKconfig, ubootEnvLocation } from './uboot.js';
 import { ENV_SIZE } from '../layout/index.js';
 
 /**
@@ -30,8 +30,27 @@ export function ubootBuildConfig(profile: BoardProfile, ubootDir: string): Map<s
  * Some builds read 64 KiB: a 16 KiB file would fail their CRC check.
  */
 export function kitEnvSize(profile: BoardProfile, ubootDir: string): number {
+  return kitEnv(profile, ubootDir).size;
+}
+
+/** What the card carries for this U-Boot build's environment. */
+export interface KitEnv {
+  /** The size of the kit's uboot.env (see kitEnvSize). */
+  size: number;
+  /** Raw ranges of the card where U-Boot itself reads an environment (CONFIG_ENV_IS_IN_MMC): the image writes zeros there. */
+  clear: { offset: number; size: number }[];
+}
+
+/** The environment facts of the profile's U-Boot build, from its configuration, read once. */
+export function kitEnv(profile: BoardProfile, ubootDir: string): KitEnv {
   const loc = ubootEnvLocation(ubootBuildConfig(profile, ubootDir));
-  return loc.kind === 'fat' && Number.isSafeInteger(loc.size) && loc.size > 0 ? loc.size : ENV_SIZE;
+  const clear = envRangesOnCard(loc, profile.boot.uboot!.device);
+  for (const r of clear) {
+    if (!Number.isSafeInteger(r.offset) || r.offset < 0 || !Number.isSafeInteger(r.size) || r.size <= 0) {
+      throw new BspError('EARTIFACT', `${profile.boot.uboot!.package}'s build keeps its environment on the card at CONFIG_ENV_OFFSET ${r.offset}, CONFIG_ENV_SIZE ${r.size}: the kit cannot place that range (it clears it so no old environment is read)`);
+    }
+  }
+  return { size: loc.kind === 'fat' && Number.isSafeInteger(loc.size) && loc.size > 0 ? loc.size : ENV_SIZE, clear };
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 import { nodeAt, type FdtNode } from './fdt.js';
 import { functionNeeds, type FunctionNeeds, type KernelTables } from './linux.js';
-import { ubootEnvLocation, ubootMmcNumbers, type UbootEnvLocation, type UbootMmc } from './uboot.js';
+import { envRangesOnCard, ubootEnvLocation, ubootMmcNumbers, type UbootEnvLocation, type UbootMmc } from './uboot.js';
 
 /** One rule of the model. */
 export interface ModelFinding {
@@ -61,7 +61,7 @@ export function checkUbootModel(i: UbootModelInput): UbootModel {
   if (!i.tree || !i.card) {
     // No tree of ours or no MMC card (QEMU virt: virtio, U-Boot's own DTB): only the environment's home is checked.
     if (env.kind === 'fat') add({ id: 'BM_UBOOT_ENV_DEVICE', ok: false, property: 'boot.card', detail: `U-Boot keeps its environment on ${env.interface} ${env.device}, but the profile names no card controller to check it against`, fix: 'set boot.card and devicetree.dtb' });
-    else add({ id: 'BM_UBOOT_ENV_DEVICE', ok: true, property: 'CONFIG_ENV_IS_IN_*', detail: `U-Boot keeps its environment in ${env.where}: boot.scr imports ${i.envFile} from ${i.device} and saves it there` });
+    else add({ id: 'BM_UBOOT_ENV_DEVICE', ok: true, property: 'CONFIG_ENV_IS_IN_*', detail: elsewhere(env, i) });
     return model;
   }
   const cardNode = nodeAt(i.tree, i.card);
@@ -111,9 +111,18 @@ export function checkUbootModel(i: UbootModelInput): UbootModel {
     });
   } else {
     // U-Boot keeps its environment elsewhere (QEMU virt: flash): boot.scr imports uboot.env itself.
-    add({ id: 'BM_UBOOT_ENV_DEVICE', ok: true, property: 'CONFIG_ENV_IS_IN_*', detail: `U-Boot keeps its environment in ${env.where}: boot.scr imports ${i.envFile} from ${i.device} and saves it there` });
+    add({ id: 'BM_UBOOT_ENV_DEVICE', ok: true, property: 'CONFIG_ENV_IS_IN_*', detail: elsewhere(env, i) });
   }
   return model;
+}
+
+/** Where U-Boot keeps an environment that is not a FAT file, and what the kit does about it. */
+function elsewhere(env: Exclude<UbootEnvLocation, { kind: 'fat' }>, i: UbootModelInput): string {
+  const imports = `boot.scr imports ${i.envFile} from ${i.device} and saves it there`;
+  if (env.kind === 'other') return `U-Boot keeps its environment in ${env.where}: ${imports}`;
+  const at = env.offsets.map((o) => `0x${o.toString(16)}`).join(' and ');
+  const onCard = envRangesOnCard(env, i.device).length > 0;
+  return `U-Boot keeps its environment on mmc ${env.device}${env.part ? ` (hardware partition ${env.part})` : ''} at ${at}, ${env.size} bytes${onCard ? ': that is the card, and the image writes zeros there (an environment another system left would be loaded instead of U-Boot\'s own)' : ''}; ${imports}`;
 }
 
 /** The card under Linux: what its controller's closure needs in the small initramfs, and whether everything in it can probe. */

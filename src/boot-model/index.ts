@@ -4,9 +4,9 @@
  * and binary) instead of assumed; see docs/boot-chain.md.
  */
 export { aliases, isEnabled, nodeAt, parseFdt, propStrings, walk, type FdtNode } from './fdt.js';
-export { drives, parseKconfig, ubootEnvLocation, ubootMmcNumbers, type UbootEnvLocation, type UbootMmc } from './uboot.js';
+export { drives, envRangesOnCard, parseKconfig, ubootEnvLocation, ubootMmcNumbers, type UbootEnvLocation, type UbootMmc } from './uboot.js';
 export { checkLinuxCard, checkLinuxFunctions, checkUbootModel, type FunctionClaim, type LinuxCardModel, type ModelFinding, type UbootModel, type UbootModelInput } from './check.js';
-export { kitEnvSize, ubootModelFor, ubootBuildConfig } from './artifacts.js';
+export { kitEnv, kitEnvSize, ubootModelFor, ubootBuildConfig, type KitEnv } from './artifacts.js';
 export { builtKernelTables, closure, deviceOf, driverOf, functionNeeds, kernelTables, parseDepmod, withDependencies, type ClosureEntry, type Driver, type FunctionNeeds, type KernelTables } from './linux.js';
 export { proposeModules, type BoardTreeSource, type ModuleProposal } from './propose.js';
 export { boardModel, modelRefusal, type BoardModel, type BoardModelInput } from './board-model.js';

@@ -29,17 +29,39 @@ export function parseKconfig(text: string): Map<string, string> {
 /** Where a U-Boot build keeps its environment. */
 export type UbootEnvLocation =
   | { kind: 'fat'; interface: string; device: string; file: string; size: number; redundant: boolean }
+  /** Raw sectors of an MMC device: `device` is U-Boot's `mmc N`, `part` its hardware partition (0: the user area), `offsets` bytes from its start (two when redundant). */
+  | { kind: 'mmc'; device: number; part: number; offsets: number[]; size: number; redundant: boolean }
   | { kind: 'other'; where: string; size: number; redundant: boolean };
 
-/** The environment's home from the build configuration (CONFIG_ENV_IS_IN_*, ENV_FAT_*, ENV_SIZE). */
+/**
+ * The environment's home from the build configuration (CONFIG_ENV_IS_IN_*, ENV_FAT_*,
+ * SYS_MMC_ENV_DEV/PART, ENV_OFFSET[_REDUND], ENV_SIZE). FAT comes before MMC, as in U-Boot's
+ * env/env.c location list.
+ */
 export function ubootEnvLocation(config: ReadonlyMap<string, string>): UbootEnvLocation {
   const size = Number(config.get('ENV_SIZE') ?? NaN);
   const redundant = config.get('SYS_REDUNDAND_ENVIRONMENT') === 'y';
   if (config.get('ENV_IS_IN_FAT') === 'y') {
     return { kind: 'fat', interface: config.get('ENV_FAT_INTERFACE') ?? '', device: config.get('ENV_FAT_DEVICE_AND_PART') ?? '', file: config.get('ENV_FAT_FILE') ?? '', size, redundant };
   }
+  if (config.get('ENV_IS_IN_MMC') === 'y') {
+    const offsets = [config.get('ENV_OFFSET'), ...(redundant ? [config.get('ENV_OFFSET_REDUND')] : [])].map((v) => Number(v ?? NaN));
+    return { kind: 'mmc', device: Number(config.get('SYS_MMC_ENV_DEV') ?? 0), part: Number(config.get('SYS_MMC_ENV_PART') ?? 0), offsets, size, redundant };
+  }
   const where = [...config].filter(([k, v]) => /^ENV_IS_IN_/.test(k) && v === 'y').map(([k]) => k.replace('ENV_IS_IN_', '').toLowerCase());
   return { kind: 'other', where: where.join(', ') || 'nowhere (ENV_IS_NOWHERE)', size, redundant };
+}
+
+/**
+ * The card's raw ranges where this U-Boot reads its environment: its location is raw MMC
+ * sectors of the user area of the device the card is (`device`, the profile's
+ * boot.uboot.device, "mmc 1:1"). An environment another system left there would be loaded,
+ * bootcmd and all, instead of U-Boot's built-in one; the image clears these ranges.
+ */
+export function envRangesOnCard(loc: UbootEnvLocation, device: string): { offset: number; size: number }[] {
+  const m = /^mmc (\d+):\d+$/.exec(device);
+  if (loc.kind !== 'mmc' || !m || Number(m[1]) !== loc.device || loc.part !== 0) return [];
+  return loc.offsets.map((offset) => ({ offset, size: loc.size }));
 }
 
 /** An MMC controller as this U-Boot numbers it. */

@@ -36,7 +36,7 @@ import { createBmap } from './bmap-writer.js';
 import { rawPieces, rawRegions } from './raw-loader.js';
 import { checkBootChain } from './boot-chain.js';
 import { modulesDir } from './kernel-modules.js';
-import { boardModel, builtKernelTables, kernelTables, kitEnvSize, modelRefusal, type KernelTables, type UbootEnvLocation, type UbootMmc } from '../boot-model/index.js';
+import { boardModel, builtKernelTables, kernelTables, kitEnv, modelRefusal, type KernelTables, type UbootEnvLocation, type UbootMmc } from '../boot-model/index.js';
 import { imageCompatibles } from '../boot-model/linux.js';
 import { scriptImage } from './uimage.js';
 import { writeSparseImage } from './disk.js';
@@ -317,8 +317,9 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
   const build = sha256(JSON.stringify([artifacts.lock, profile, epoch, runtimeHash, targetModulesLockHash(), STAGE1_INIT, SQUASHFS_OPTIONS, trusted, ...(apps.length ? [apps.map((x) => x.hash)] : []), ...(builtKernel ? [builtKernel] : [])])).slice(0, 12);
   const ids = createHash('sha256').update(`${profile.id}:${build}`).digest();
   // Boot loader pieces the boot ROM reads from raw sectors (boot.uboot.raw), checked before anything is written.
-  const raw = rawPieces(profile, (f) => ubootFile(profile, artifacts, f, 'boot.uboot.raw'), Math.min(...profile.partitions.map((p) => p.startMiB)) * (1 << 20));
-  const layout = layoutFor(profile, ids.readUInt32LE(4), { envSize: kitEnvSize(profile, artifacts.debs.uboot ?? ''), raw: rawRegions(raw) });
+  const env = kitEnv(profile, artifacts.debs.uboot ?? '');
+  const raw = rawPieces(profile, (f) => ubootFile(profile, artifacts, f, 'boot.uboot.raw'), Math.min(...profile.partitions.map((p) => p.startMiB)) * (1 << 20), env.clear);
+  const layout = layoutFor(profile, ids.readUInt32LE(4), { envSize: env.size, raw: rawRegions(raw) });
   const kernel = kernelFiles(kernelRoot(artifacts));
   const overlaysDir = join(o.boardsDir ?? defaultBoardsDir(), 'overlays');
   const dtb = profile.devicetree.dtb ? deviceTree(profile, kernel.dtbDir, overlaysDir, cache) : undefined;
@@ -377,7 +378,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     for (const v of variants) files.push({ path: `overlays/${v.firmwareOverlay}.dtbo`, data: v.dtbo });
     // U-Boot on the boot partition, for the firmware or QEMU to load; a board whose boot ROM
     // reads it from raw sectors has it there only.
-    if (!raw.length) files.push({ path: layout.boot.uboot, data: ubootFile(profile, artifacts, profile.boot.uboot!.file, 'boot.uboot.file') });
+    if (!raw.some((r) => !r.zeros)) files.push({ path: layout.boot.uboot, data: ubootFile(profile, artifacts, profile.boot.uboot!.file, 'boot.uboot.file') });
     const fw = profile.boot.firmware;
     for (const name of fw?.files ?? []) {
       const p = firmwarePath(profile, artifacts, name);

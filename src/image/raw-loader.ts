@@ -10,23 +10,26 @@ import { BspError } from '../errors.js';
 import type { BoardProfile } from '../boards/index.js';
 import type { RawRegion } from '../layout/index.js';
 
-/** A piece placed on the card: the file it came from, where, and its bytes. */
+/** A piece placed on the card: the file it came from (or what its zeros clear), where, and its bytes. */
 export interface RawPiece {
   file: string;
   offset: number;
   data: Buffer;
+  zeros?: true;
 }
 
 const KiB = (n: number): string => `${n / 1024} KiB`;
 
 /**
  * The profile's raw pieces, read by `read` (a path under usr/lib/u-boot of the U-Boot package),
- * checked: each has its signature, none overlaps another, the MBR, or the first partition
+ * and zeros over `clear` (where the U-Boot build reads an environment of its own on the card:
+ * flashed over a card another system used, U-Boot would load that system's bootcmd), checked:
+ * each file has its signature, nothing overlaps another piece, the MBR, or the first partition
  * (`firstPartition`, bytes from the card's start).
  */
-export function rawPieces(profile: BoardProfile, read: (file: string) => Buffer, firstPartition: number): RawPiece[] {
+export function rawPieces(profile: BoardProfile, read: (file: string) => Buffer, firstPartition: number, clear: { offset: number; size: number }[] = []): RawPiece[] {
   const u = profile.boot.uboot;
-  const pieces = (u?.raw ?? []).map((r) => {
+  const pieces = (u?.raw ?? []).map((r): RawPiece => {
     const data = read(r.file);
     if (r.signature) {
       const want = Buffer.from(r.signature.hex, 'hex');
@@ -37,6 +40,9 @@ export function rawPieces(profile: BoardProfile, read: (file: string) => Buffer,
     }
     return { file: r.file, offset: r.offset, data };
   });
+  for (const c of clear) {
+    pieces.push({ file: `U-Boot's own environment (CONFIG_ENV_OFFSET 0x${c.offset.toString(16)})`, offset: c.offset, data: Buffer.alloc(c.size), zeros: true });
+  }
   const sorted = [...pieces].sort((a, b) => a.offset - b.offset);
   let end = 512; // the MBR
   let last = 'the MBR';
@@ -53,4 +59,4 @@ export function rawPieces(profile: BoardProfile, read: (file: string) => Buffer,
 }
 
 /** What layout.json says of the pieces. */
-export const rawRegions = (pieces: RawPiece[]): RawRegion[] => pieces.map((p) => ({ file: p.file, offset: p.offset, size: p.data.length }));
+export const rawRegions = (pieces: RawPiece[]): RawRegion[] => pieces.map((p) => ({ file: p.file, offset: p.offset, size: p.data.length, ...(p.zeros ? { zeros: true as const } : {}) }));

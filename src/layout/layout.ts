@@ -40,11 +40,16 @@ export interface LayoutPartition {
   mount?: string;
 }
 
-/** A boot loader piece on the card's raw sectors: the file (under the U-Boot package's usr/lib/u-boot), where, how long. */
+/**
+ * A range of the card's raw sectors the image writes: a boot loader piece (`file`, under the
+ * U-Boot package's usr/lib/u-boot), or zeros where U-Boot would read an environment of its own
+ * (`zeros`; `file` then says what the range is).
+ */
 export interface RawRegion {
   file: string;
   offset: number;
   size: number;
+  zeros?: true;
 }
 
 /** The card's layout (layout.json). */

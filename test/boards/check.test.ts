@@ -167,6 +167,17 @@ const cases: Case[] = [
     codes: ['EBUS_PIN_NOT_ON_HEADER'],
   },
   {
+    name: 'a bus pin given as a line number on a board whose banks each number from 0 (rock64: line 4 is on three pins)',
+    edit: yamlEdit('rock64.yaml', (d) => d.setIn(['buses', 0, 'pins', 'sda'], 4)),
+    codes: ['EBUS_PIN_AMBIGUOUS'],
+    at: { file: 'rock64.yaml', path: '/buses/0/pins/sda' },
+  },
+  {
+    name: 'a bus pin named but not on the header, and one named twice',
+    edit: yamlEdit('rock64.yaml', (d) => d.setIn(['buses', 0, 'pins'], { sda: 'GPIO3_D7', scl: 'I2C1_SDA', sda2: 'GPIO2_A4' })),
+    codes: ['EBUS_PIN_NOT_ON_HEADER', 'EPIN_CONFLICT'],
+  },
+  {
     name: 'two buses with one id',
     edit: textEdit(
       'base/rpi.yaml',
@@ -310,7 +321,7 @@ describe('boards check: broken profiles, one per rule', () => {
 
   it('EDTB_MISSING: a DTB the unpacked kernel does not ship', () => {
     const dtbs = tempDir();
-    for (const vendor of ['broadcom', 'allwinner']) mkdirSync(join(dtbs, vendor));
+    for (const vendor of ['broadcom', 'allwinner', 'rockchip']) mkdirSync(join(dtbs, vendor));
     const all = loadBoards().boards.flatMap((b) => b.profile.devicetree.dtb ?? []);
     for (const d of all) if (d !== 'broadcom/bcm2837-rpi-3-b.dtb') writeFileSync(join(dtbs, d), '');
     const findings = findingsAfter(() => undefined, dtbs);

@@ -75,6 +75,20 @@ describe('pinout', () => {
     assert.deepEqual(findPin(pine, 'GPIO10'), { ok: false, reason: 'unknown' });
   });
 
+  it("a board whose GPIO banks each number from 0 (rock64): pins answer to their bank names; a bare line number on several pins is ambiguous, never the first one found", () => {
+    const rock = getBoard('rock64').profile;
+    const r = findPin(rock, 'GPIO2_A4');
+    assert.ok(r.ok && r.pin.pin === 27 && r.pin.controller === 'gpio2' && r.pin.line === 4);
+    const four = findPin(rock, 4);
+    assert.ok(!four.ok && four.reason === 'ambiguous');
+    assert.deepEqual(four.pins.map((p) => p.label), ['GPIO3_A4', 'GPIO2_A4', 'GPIO1_A4']);
+    const i2c = findPin(rock, 'I2C1_SDA');
+    assert.ok(i2c.ok && i2c.pin.label === 'GPIO2_A4');
+    // The board summary names a bus's pins as the header does.
+    assert.match(renderPinout(rock), /I2C +: \/dev\/i2c-1 SDA=GPIO2_A4 SCL=GPIO2_A5/);
+    assert.match(renderPinout(getBoard('pine64-plus').profile), /I2C +: \/dev\/i2c-1 SDA=PH3 SCL=PH2/);
+  });
+
   it('power, ground and missing pins are reported as such', () => {
     assert.deepEqual(findPin(rpi3b, 'BOARD1'), { ok: false, reason: 'not-gpio', pin: headerPins(rpi3b)[0] });
     const gnd = findPin(rpi3b, 'J8:6');

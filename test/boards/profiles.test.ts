@@ -7,7 +7,7 @@ describe('shipped board profiles', () => {
     assert.deepEqual(findings, []);
     assert.deepEqual(
       set.boards.map((b) => b.profile.id),
-      ['pine64-plus', 'qemu-virt', 'rpi0-2w', 'rpi0w', 'rpi1bplus', 'rpi3aplus', 'rpi3b', 'rpi3bplus', 'rpi400', 'rpi4b', 'rpi5b'],
+      ['pine64-plus', 'qemu-virt', 'rock64', 'rpi0-2w', 'rpi0w', 'rpi1bplus', 'rpi3aplus', 'rpi3b', 'rpi3bplus', 'rpi400', 'rpi4b', 'rpi5b'],
     );
   });
 

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { checkUbootModel, drives, kitEnvSize, parseFdt, parseKconfig, ubootEnvLocation, ubootMmcNumbers, ubootModelFor, type UbootModelInput } from '../../src/boot-model/index.js';
+import { checkUbootModel, drives, envRangesOnCard, kitEnv, kitEnvSize, parseFdt, parseKconfig, ubootEnvLocation, ubootMmcNumbers, ubootModelFor, type UbootModelInput } from '../../src/boot-model/index.js';
 import { getBoard, layoutFor, type BoardProfile, type BspError } from '../../src/index.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
@@ -129,6 +129,23 @@ describe('boot model: U-Boot finds the card (small DTBs by dtc, U-Boot configs w
     assert.deepEqual(checkUbootModel({ config: parseKconfig(RPI_CONFIG), isDriven: () => true, device: 'mmc 0:1', envFile: 'uboot.env', envSize: 0x4000 }).findings.map((f) => [f.id, f.ok]), [['BM_UBOOT_ENV_DEVICE', false]]);
   });
 
+  it('an environment on raw MMC sectors (Rockchip builds): found on the card only when it is the card\'s device and user area, both copies when redundant', () => {
+    const cfg = parseKconfig('CONFIG_ENV_IS_IN_MMC=y\nCONFIG_SYS_MMC_ENV_DEV=1\nCONFIG_SYS_MMC_ENV_PART=0\nCONFIG_ENV_OFFSET=0x3F8000\nCONFIG_ENV_SIZE=0x8000\n');
+    const loc = ubootEnvLocation(cfg);
+    assert.deepEqual(loc, { kind: 'mmc', device: 1, part: 0, offsets: [0x3f8000], size: 0x8000, redundant: false });
+    assert.deepEqual(envRangesOnCard(loc, 'mmc 1:1'), [{ offset: 0x3f8000, size: 0x8000 }]);
+    assert.deepEqual(envRangesOnCard(loc, 'mmc 0:1'), [], 'on the eMMC, not the card');
+    assert.deepEqual(envRangesOnCard(loc, 'virtio 1:1'), []);
+    assert.deepEqual(envRangesOnCard(ubootEnvLocation(parseKconfig('CONFIG_ENV_IS_IN_MMC=y\nCONFIG_SYS_MMC_ENV_DEV=1\nCONFIG_SYS_MMC_ENV_PART=1\nCONFIG_ENV_OFFSET=0x3F8000\nCONFIG_ENV_SIZE=0x8000\n')), 'mmc 1:1'), [], 'an eMMC boot partition');
+    const two = ubootEnvLocation(parseKconfig('CONFIG_ENV_IS_IN_MMC=y\nCONFIG_SYS_MMC_ENV_DEV=0\nCONFIG_ENV_OFFSET=0x3F8000\nCONFIG_ENV_OFFSET_REDUND=0x3F0000\nCONFIG_SYS_REDUNDAND_ENVIRONMENT=y\nCONFIG_ENV_SIZE=0x8000\n'));
+    assert.deepEqual(envRangesOnCard(two, 'mmc 0:1'), [{ offset: 0x3f8000, size: 0x8000 }, { offset: 0x3f0000, size: 0x8000 }]);
+    // FAT first, as U-Boot's env/env.c orders its locations.
+    assert.equal(ubootEnvLocation(parseKconfig(`${RPI_CONFIG}\nCONFIG_ENV_IS_IN_MMC=y\n`)).kind, 'fat');
+    const m = checkUbootModel({ config: cfg, isDriven: () => false, device: 'mmc 1:1', envFile: 'uboot.env', envSize: 0x4000 });
+    assert.deepEqual(m.findings.map((f) => [f.id, f.ok]), [['BM_UBOOT_ENV_DEVICE', true]]);
+    assert.match(m.findings[0]!.detail, /on mmc 1 at 0x3f8000, 32768 bytes: that is the card, and the image writes zeros there/);
+  });
+
   it("the kit's uboot.env takes the U-Boot build's size where that build keeps its environment there (sunxi: 64 KiB), the kit's own elsewhere", () => {
     const pkg = (name: string, build: string, config: string): string => {
       const dir = tempDir();
@@ -143,6 +160,11 @@ describe('boot model: U-Boot finds the card (small DTBs by dtc, U-Boot configs w
     assert.equal(layoutFor(sunxi, 1, { envSize: kitEnvSize(sunxi, dir) }).env.size, 0x10000);
     const rockchip = { ...base, boot: { ...base.boot, uboot: { ...base.boot.uboot!, package: 'u-boot-rockchip', file: 'rock64-rk3328/u-boot.itb' } } };
     assert.equal(kitEnvSize(rockchip, pkg('u-boot-rockchip', 'rock64-rk3328', 'CONFIG_ENV_IS_IN_MMC=y\nCONFIG_ENV_OFFSET=0x3F8000\nCONFIG_ENV_SIZE=0x8000\n')), 0x4000, "kept on the card's raw sectors: boot.scr imports the kit's file");
+    // On the card's raw sectors (the card is U-Boot's mmc 1 there): the image clears them.
+    const onCard = { ...rockchip, boot: { ...rockchip.boot, uboot: { ...rockchip.boot.uboot, device: 'mmc 1:1' } } };
+    const rk = 'CONFIG_ENV_IS_IN_MMC=y\nCONFIG_SYS_MMC_ENV_DEV=1\nCONFIG_SYS_MMC_ENV_PART=0\nCONFIG_ENV_OFFSET=0x3F8000\nCONFIG_ENV_SIZE=0x8000\n';
+    assert.deepEqual(kitEnv(onCard, pkg('u-boot-rockchip', 'rock64-rk3328', rk)), { size: 0x4000, clear: [{ offset: 0x3f8000, size: 0x8000 }] });
+    assert.throws(() => kitEnv(onCard, pkg('u-boot-rockchip', 'rock64-rk3328', rk.replace('CONFIG_ENV_OFFSET=0x3F8000', 'CONFIG_ENV_OFFSET=junk'))), (e: BspError) => e.code === 'EARTIFACT' && /cannot place that range/.test(e.message));
     assert.throws(() => kitEnvSize(sunxi, tempDir()), (e: BspError) => e.code === 'EARTIFACT' && /config\.pine64_plus\.gz/.test(e.message));
     assert.throws(() => layoutFor(sunxi, 1, { envSize: 1000 }), (e: BspError) => e.code === 'EPROFILE_INVALID' && /environment size 1000/.test(e.message));
   });

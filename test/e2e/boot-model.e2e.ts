@@ -157,6 +157,82 @@ describe("the boot model's U-Boot numbering is the real U-Boot's (Debian's rpi_a
     cleanupTemp();
   });
 
+  it("rock64 (no QEMU machine: proven from the artifacts): Debian's idbloader at 32 KiB and u-boot.itb at 8 MiB, U-Boot's own environment cleared, the card's power chain in stage 1, boot.scr loads from mmc 1; flash reproduces it over a used card", async () => {
+    const out = join(e2eOut('boot-model'), 'rock64');
+    const b = await runCli('build', '--board', 'rock64', '--out', out, '--json');
+    assert.equal(b.code, 0, b.err);
+    const image = join(out, 'nodeos-rock64.img');
+    const profile = getBoard('rock64').profile;
+    const a = await fetchArtifacts(profile, { cache: new Cache(), lockPath: join(out, 'nodeos-rock64.lock.json') });
+    const lib = join(a.debs.uboot!, 'usr/lib/u-boot/rock64-rk3328');
+    const idb = readFileSync(join(lib, 'idbloader.img'));
+    const itb = readFileSync(join(lib, 'u-boot.itb'));
+    const ENV_AT = 0x3f8000;
+    const ENV_SIZE = 0x8000;
+    const read = (file: string, at: number, size: number): Buffer => {
+      const fd = openSync(file, 'r');
+      try {
+        const buf = Buffer.alloc(size);
+        readSync(fd, buf, 0, size, at);
+        return buf;
+      } finally {
+        closeSync(fd);
+      }
+    };
+    assert.ok(read(image, 32768, idb.length).equals(idb), "the image's bytes at 32 KiB are Debian's idbloader.img");
+    assert.ok(read(image, 8 << 20, itb.length).equals(itb), "the image's bytes at 8 MiB are Debian's u-boot.itb");
+    // The .bmap maps both pieces and U-Boot's environment range (4 KiB blocks), so flash writes them.
+    const bmap = readFileSync(`${image}.bmap`, 'utf8');
+    for (const [at, size] of [[32768, idb.length], [ENV_AT, ENV_SIZE], [8 << 20, itb.length]] as const) {
+      assert.match(bmap, new RegExp(`> ${at / 4096}-${Math.ceil((at + size) / 4096) - 1} </Range>`), `the bmap maps ${size} bytes at ${at}`);
+    }
+    const manifest = JSON.parse(readFileSync(join(out, 'nodeos-rock64.manifest.json'), 'utf8')) as { layout: { raw: unknown; env: { size: number } }; bootChain: { id: string }[]; bootModel: { uboot: { card?: number }; findings: { id: string; detail: string }[] } };
+    assert.deepEqual(manifest.layout.raw, [
+      { file: 'rock64-rk3328/idbloader.img', offset: 32768, size: idb.length },
+      { file: 'rock64-rk3328/u-boot.itb', offset: 8 << 20, size: itb.length },
+      { file: "U-Boot's own environment (CONFIG_ENV_OFFSET 0x3f8000)", offset: ENV_AT, size: ENV_SIZE, zeros: true },
+    ]);
+    // U-Boot's own tree makes the card mmc 1; the kit's file is imported by boot.scr (16 KiB).
+    assert.equal(manifest.bootModel.uboot.card, 1);
+    assert.match(manifest.bootModel.findings.find((f) => f.id === 'BM_UBOOT_ENV_DEVICE')!.detail, /on mmc 1 at 0x3f8000, 32768 bytes: that is the card/);
+    assert.equal(manifest.layout.env.size, 0x4000);
+    const dir = tempDir();
+    const fat = `${image}@@16M`;
+    execFileSync('mcopy', ['-i', fat, '::/boot.scr', '::/slot-a/initrd.zst', dir]);
+    assert.doesNotMatch(execFileSync('mdir', ['-b', '-i', fat, '::/']).toString(), /u-boot\.bin/i, 'U-Boot is on raw sectors only');
+    const script = readFileSync(join(dir, 'boot.scr')).subarray(72).toString('utf8');
+    assert.match(script, /fatload mmc 1:1 \$\{fdt_addr_r\} nodeos\.dtb && fatload mmc 1:1 \$\{kernel_addr_r\} slot-a\/Image\.gz .*booti \$\{kernel_addr_r\} \$\{ramdisk_addr_r\}:\$\{filesize\} \$\{fdt_addr_r\}/);
+    execFileSync('zstd', ['-dq', join(dir, 'initrd.zst'), '-o', join(dir, 'initrd.cpio')]);
+    const cpio = execFileSync('cpio', ['-it', '-F', join(dir, 'initrd.cpio')], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+    // The card's controller, its regulator, the GPIO bank that switches it, and the PMIC on I2C1 that feeds it.
+    for (const m of ['drivers/mmc/host/dw_mmc-rockchip.ko', 'drivers/regulator/fixed.ko', 'drivers/gpio/gpio-rockchip.ko', 'drivers/i2c/busses/i2c-rk3x.ko', 'drivers/regulator/rk808-regulator.ko']) {
+      assert.match(cpio, new RegExp(m.replace(/[.]/g, '\\.')), `stage 1 holds ${m}`);
+    }
+    assert.ok(manifest.bootChain.filter((r) => r.id === 'BC_RAW').length === 2 && manifest.bootChain.some((r) => r.id === 'BC_DTB_LINUX'), JSON.stringify(manifest.bootChain));
+    // flash over a card another system used: its U-Boot environment (valid, as fw_printenv reads
+    // it) is gone afterwards, and the loader is there.
+    if (process.getuid?.() === 0) {
+      const card = join(dir, 'card.bin');
+      writeFileSync(card, '');
+      truncateSync(card, 1 << 30);
+      writeFileSync(join(dir, 'stale.txt'), 'bootcmd=echo another system\n');
+      execFileSync('mkenvimage', ['-s', String(ENV_SIZE), '-o', join(dir, 'stale.env'), join(dir, 'stale.txt')]);
+      const loop = execFileSync('losetup', ['-f', '--show', card]).toString().trim();
+      try {
+        execFileSync('dd', [`if=${join(dir, 'stale.env')}`, `of=${loop}`, 'bs=4096', `seek=${ENV_AT / 4096}`, 'conv=notrunc,fsync'], { stdio: 'ignore' });
+        writeFileSync(join(dir, 'fw_env.config'), `${loop} 0x${ENV_AT.toString(16)} 0x${ENV_SIZE.toString(16)}\n`);
+        assert.match(execFileSync('fw_printenv', ['-c', join(dir, 'fw_env.config'), 'bootcmd']).toString(), /^bootcmd=echo another system\n$/);
+        const f = await runCli('flash', image, '--device', loop, '--yes');
+        assert.equal(f.code, 0, f.err);
+        assert.ok(read(loop, 32768, idb.length).equals(idb) && read(loop, 8 << 20, itb.length).equals(itb), 'flash wrote both pieces');
+        assert.ok(read(loop, ENV_AT, ENV_SIZE).every((x) => x === 0), "flash cleared the other system's environment");
+      } finally {
+        execFileSync('losetup', ['-d', loop]);
+      }
+    }
+    cleanupTemp();
+  });
+
   it("boards modules: the Pi 4's tree asks Debian's kernel for its card's, USB's and other nodes' modules; what kernel.modules lacks is proposed", async () => {
     const out = e2eOut('boot-model');
     const r = await runCli('boards', 'modules', 'rpi4b', '--out', out, '--json');

@@ -48,6 +48,16 @@ describe('raw boot loader pieces (Allwinner, Rockchip)', () => {
     assert.deepEqual(layoutFor(sunxi, 1, { raw: [{ file: 'a', offset: 8192, size: 860_000 }] }).raw, [{ file: 'a', offset: 8192, size: 860_000 }]);
   });
 
+  it("zeros where the U-Boot build reads its own environment on the card: mapped like a piece, refused where a piece is", () => {
+    const rockchip = withRaw([{ file: 'rock64-rk3328/idbloader.img', offset: 32768 }, { file: 'rock64-rk3328/u-boot.itb', offset: 8 * MiB }], 16);
+    const pieces = rawPieces(rockchip, () => Buffer.alloc(135_168, 1), 16 * MiB, [{ offset: 0x3f8000, size: 0x8000 }]);
+    const env = pieces.find((p) => p.zeros)!;
+    assert.deepEqual([env.offset, env.data.length, env.data.every((b) => b === 0)], [0x3f8000, 0x8000, true]);
+    assert.deepEqual(rawRegions(pieces).map((r) => [r.offset, r.size, r.zeros ?? false]), [[32768, 135_168, false], [8 * MiB, 135_168, false], [0x3f8000, 0x8000, true]]);
+    assert.equal(layoutFor(rockchip, 1, { raw: rawRegions(pieces) }).raw?.length, 3);
+    assert.throws(() => rawPieces(rockchip, () => Buffer.alloc(135_168, 1), 16 * MiB, [{ offset: 65536, size: 0x8000 }]), (e: BspError) => e.code === 'EPROFILE_INVALID' && /U-Boot's own environment \(CONFIG_ENV_OFFSET 0x10000\) at 64 KiB overlaps rock64-rk3328\/idbloader\.img/.test(e.message));
+  });
+
   it("BC_RAW: the image carries the signature at the piece's offset, before the first partition", () => {
     const layout = layoutFor(sunxi, 0x1234);
     assert.equal(layoutProblem({ ...layout, raw: [{ file: 'a', offset: 8192, size: 5 * MiB }] })?.startsWith('raw piece a'), true);

@@ -36,6 +36,15 @@ describe('board (mock backend)', () => {
     assert.throws(() => createBoard(profile, m).GPIO17.global, (e: unknown) => code('EGPIO_CHIP')(e) && /pinctrl-bcm2835.*found: pinctrl-bcm2711/.test((e as Error).message));
   });
 
+  it("a board whose GPIO banks each number from 0 (rock64): board.GPIO2_A4 is gpio2's base + 4; board.pin(4) names the pins it could be", () => {
+    const rock = getBoard('rock64').profile;
+    const m = mockBackends({ chips: [0, 1, 2, 3].map((n) => ({ label: `gpio${n}`, base: 512 + 32 * n, ngpio: 32 })), leds: [] });
+    const board = createBoard(rock, m);
+    assert.equal(board.pin('GPIO2_A4').global, 512 + 64 + 4);
+    assert.equal(board.pin('I2C1_SDA'), board.pin('GPIO2_A4'));
+    assert.throws(() => board.pin(4), (e: unknown) => code('EPIN_AMBIGUOUS')(e) && /line 4 is on 3 pins of Pine64 ROCK64 \(GPIO3_A4 on PI2:15, GPIO2_A4 on PI2:27, GPIO1_A4 on PI2:38\).*use the pin's name/.test((e as Error).message));
+  });
+
   it('write, value, read and watch', async () => {
     const { m, board } = setup();
     const led = board.GPIO17.write(1);

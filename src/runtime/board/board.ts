@@ -235,6 +235,7 @@ export class Board {
     const r = findPin(this.profile, name);
     if (!r.ok) {
       if (r.reason === 'not-gpio') throw new PinError('EPIN_POWER', `${String(name)} is ${this.profile.header?.name}:${r.pin!.pin}, a ${r.pin!.label} pin: it has no GPIO; pick a GPIO pin (see board.pinout())`);
+      if (r.reason === 'ambiguous') throw new PinError('EPIN_AMBIGUOUS', `line ${String(name)} is on ${r.pins.length} pins of ${this.profile.name} (${r.pins.map((p) => `${p.label} on ${this.profile.header!.name}:${p.pin}`).join(', ')}): each GPIO bank numbers its lines from 0; use the pin's name`);
       const ex = examplePin(this.profile);
       const names = ex ? `use a name such as ${ex.names.filter((n) => !n.includes(':')).slice(0, 3).join(', ')} or ${this.profile.header!.name}:${ex.pin}, or an alias` : 'this board has no GPIO header';
       throw new PinError('EPIN_UNKNOWN', `${this.profile.name} has no pin ${JSON.stringify(name)}: ${names} (see board.pinout())`);
