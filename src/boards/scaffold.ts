@@ -63,7 +63,10 @@ export function scaffoldBoard(id: string, from: string, o: BoardSource & { name?
   doc.set('id', id);
   doc.set('name', o.name ?? ident?.model ?? `${sibling.profile.name} (copy for ${id})`);
   doc.set('status', 'wip');
-  const toSet = [...(ident ? [] : ['detection', ...(ownSoc ? ['vendor', 'soc'] : [])]), 'the pin map', 'the devicetree'];
+  // Where U-Boot is the board's firmware its package has a build per board (raw pieces, its own tree): the sibling's is not this board's.
+  const u = sibling.profile.boot.uboot;
+  const ownBuild = u && (u.raw?.length || u.dtb) ? [`boot.uboot (${u.file.split('/').slice(0, -1).join('/')} is ${from}'s U-Boot build)`] : [];
+  const toSet = [...(ident ? [] : ['detection', ...(ownSoc ? ['vendor', 'soc'] : [])]), ...ownBuild, 'the pin map', 'the devicetree'];
   doc.set('statusReason', `new profile scaffolded from ${from}: ${ownSoc && !ident ? `${from}'s vendor and SoC were copied: ` : ''}verify ${toSet.join(', ')}`);
   doc.setIn(['detection', 'compatible'], [ident?.compatible[0] ?? `vendor,${id}`]);
   if (ident && doc.has('vendor')) doc.set('vendor', ident.compatible[0]!.split(',')[0]);

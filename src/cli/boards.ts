@@ -178,7 +178,7 @@ Examples:
       .option('-o, --out <dir>', "with --dtb: the build output directory whose lock file pins the sibling's kernel package", 'out')
       .option('--offline', 'with --dtb: use only the cache')
       .description('scaffold a new board profile from a sibling; the result passes boards check')
-      .addHelpText('after', '\nExamples:\n  $ nodeos-bsp boards new rpi3b-custom --from rpi3b --name "My Pi 3 carrier"\n  $ nodeos-bsp boards new cm4-io --from rpi4b --dtb broadcom/bcm2711-rpi-cm4-io.dtb --card /emmc2bus/mmc@7e340000\n  $ nodeos-bsp boards check rpi3b-custom'),
+      .addHelpText('after', '\nExamples:\n  $ nodeos-bsp boards new rpi3b-custom --from rpi3b --name "My Pi 3 carrier"\n  $ nodeos-bsp boards new cm4-io --from rpi4b --dtb broadcom/bcm2711-rpi-cm4-io.dtb --card /emmc2bus/mmc@7e340000\n  $ nodeos-bsp boards new rockpie --from rock64 --dtb rockchip/rk3328-rock-pi-e.dtb --card /mmc@ff500000\n  $ nodeos-bsp boards check rpi3b-custom'),
   ).action(async (id: string, o: DirOpts & { from: string; name?: string; force?: boolean; dtb?: string; card?: string; out: string; offline?: boolean }) => {
     if (o.dtb) {
       // What the new board's tree asks for, from the sibling's pinned kernel package.

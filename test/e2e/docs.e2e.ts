@@ -2,13 +2,14 @@
  * docs/adding-a-board.md, followed to the letter: every `sh` block runs in order (in a
  * scratch copy of the kit: package.json, dist/, boards/, kernel-configs/, node_modules
  * linked; `npx nodeos-bsp` runs that copy's bin), every `yaml` block is merged into the file
- * its first line names. `emulate`
+ * its first line names. Two walkthroughs, each in its own kit: the Pi one (up to the section
+ * on boards whose U-Boot is their firmware) and the non-Pi one in that section. `emulate`
  * is driven to the REPL; `flash ... --device /dev/sdX` writes a loop device (root) with
  * --yes. A command that fails, or a doc that no longer has the steps, fails the test.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, mkdirSync, openSync, readFileSync, readSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { packageRoot } from '../../src/index.js';
@@ -18,6 +19,59 @@ import { attachLoop, detachLoop, isRoot } from '../helpers/tools.js';
 
 const ROOT = packageRoot();
 const DOC = join(ROOT, 'docs/adding-a-board.md');
+/** Where the second walkthrough's section starts. */
+const NON_PI = '\n## Boards whose U-Boot is their firmware';
+
+/** The doc's two walkthroughs: the Pi one, and the one for a board whose U-Boot is its firmware. */
+function walkthroughs(): { pi: Step[]; nonPi: Step[] } {
+  const md = readFileSync(DOC, 'utf8');
+  const at = md.indexOf(NON_PI);
+  assert.ok(at > 0, `the doc has its section "${NON_PI.trim()}"`);
+  return { pi: docSteps(md.slice(0, at)), nonPi: docSteps(md.slice(at)) };
+}
+
+/** A scratch copy of the kit the doc's commands run in. */
+function scratchKit(name: string): string {
+  const kit = join(ROOT, 'out', name);
+  rmSync(kit, { recursive: true, force: true });
+  mkdirSync(kit, { recursive: true });
+  for (const d of ['boards', 'kernel-configs', 'target-modules', 'dist']) cpSync(join(ROOT, d), join(kit, d), { recursive: true });
+  cpSync(join(ROOT, 'package.json'), join(kit, 'package.json'));
+  symlinkSync(join(ROOT, 'node_modules'), join(kit, 'node_modules'));
+  return kit;
+}
+
+/** Merge a yaml step into the kit's file. */
+function mergeYaml(kit: string, step: Extract<Step, { kind: 'yaml' }>): void {
+  const path = join(kit, step.file);
+  const doc = parseDocument(readFileSync(path, 'utf8'));
+  const patch = parseDocument(step.text).toJS() as Record<string, unknown>;
+  for (const [k, v] of Object.entries(patch)) doc.set(k, doc.createNode(v));
+  writeFileSync(path, doc.toString());
+}
+
+/** Run a doc command in the kit; a failure fails the test with its output. */
+function run(kit: string, argv: string[]): void {
+  try {
+    execFileSync(argv[0]!, argv.slice(1), { cwd: kit, stdio: 'pipe', maxBuffer: 64 << 20 });
+  } catch (err) {
+    const e = err as { status?: number; stdout?: Buffer; stderr?: Buffer };
+    assert.fail(`${argv.join(' ')} exited ${e.status}:\n${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}`);
+  }
+}
+
+const kitBin = (kit: string): string => join(kit, (JSON.parse(readFileSync(join(kit, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin['nodeos-bsp']!);
+
+function readAt(file: string, at: number, size: number): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(size);
+    readSync(fd, buf, 0, size, at);
+    return buf;
+  } finally {
+    closeSync(fd);
+  }
+}
 
 type Step = { kind: 'sh'; argv: string[] } | { kind: 'yaml'; file: string; text: string };
 
@@ -46,43 +100,42 @@ export function docSteps(md: string): Step[] {
 }
 
 describe('docs/adding-a-board.md, followed on a scratch profile', () => {
-  const kit = join(ROOT, 'out', 'docs-kit');
-  let loop: { dev: string; backing: string } | undefined;
-
-  before(() => {
-    rmSync(kit, { recursive: true, force: true });
-    mkdirSync(kit, { recursive: true });
-    for (const d of ['boards', 'kernel-configs', 'target-modules', 'dist']) cpSync(join(ROOT, d), join(kit, d), { recursive: true });
-    cpSync(join(ROOT, 'package.json'), join(kit, 'package.json'));
-    symlinkSync(join(ROOT, 'node_modules'), join(kit, 'node_modules'));
-  });
+  const kits: string[] = [];
+  const loops: { dev: string; backing: string }[] = [];
 
   after(() => {
-    if (loop) {
-      detachLoop(loop.dev);
-      rmSync(loop.backing, { force: true });
+    for (const l of loops) {
+      detachLoop(l.dev);
+      rmSync(l.backing, { force: true });
     }
-    rmSync(kit, { recursive: true, force: true });
+    for (const k of kits) rmSync(k, { recursive: true, force: true });
   });
+
+  /** A loop device over a fresh 1 GiB file, for a flash step. */
+  const card = (name: string): { dev: string; backing: string } => {
+    const backing = join(ROOT, 'out', name);
+    rmSync(backing, { force: true });
+    execFileSync('truncate', ['-s', '1G', backing]);
+    const l = { dev: attachLoop(backing), backing };
+    loops.push(l);
+    return l;
+  };
 
   it('runs every command of the walkthrough, and the scratch board boots to the REPL', async function () {
     let flashSkipped = false;
-    const bin = (JSON.parse(readFileSync(join(kit, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin['nodeos-bsp']!;
-    const steps = docSteps(readFileSync(DOC, 'utf8'));
+    const kit = scratchKit('docs-kit');
+    kits.push(kit);
+    const steps = walkthroughs().pi;
     const commands = steps.flatMap((s) => (s.kind === 'sh' ? [s.argv[2]] : []));
     // The walkthrough the issue asks for, in this order.
     assert.deepEqual(commands, ['boards', 'boards', 'pinout', 'kernel', 'build', 'emulate', 'flash']);
     for (const step of steps) {
       if (step.kind === 'yaml') {
-        const path = join(kit, step.file);
-        const doc = parseDocument(readFileSync(path, 'utf8'));
-        const patch = parseDocument(step.text).toJS() as Record<string, unknown>;
-        for (const [k, v] of Object.entries(patch)) doc.set(k, doc.createNode(v));
-        writeFileSync(path, doc.toString());
+        mergeYaml(kit, step);
         continue;
       }
       assert.deepEqual(step.argv.slice(0, 2), ['npx', 'nodeos-bsp'], `a doc command: ${step.argv.join(' ')}`);
-      const argv = [process.execPath, join(kit, bin), ...step.argv.slice(2)];
+      const argv = [process.execPath, kitBin(kit), ...step.argv.slice(2)];
       if (step.argv[2] === 'emulate') {
         const child = spawn(argv[0]!, argv.slice(1), { cwd: kit, stdio: 'pipe', detached: true });
         const c = new Console(child);
@@ -104,20 +157,59 @@ describe('docs/adding-a-board.md, followed on a scratch profile', () => {
           flashSkipped = true; // reported as pending below, never as a pass
           continue;
         }
-        const backing = join(ROOT, 'out', 'docs-card.raw');
-        execFileSync('truncate', ['-s', '1G', backing]);
-        loop = { dev: attachLoop(backing), backing };
-        argv[argv.indexOf('/dev/sdX')] = loop.dev;
+        argv[argv.indexOf('/dev/sdX')] = card('docs-card.raw').dev;
         argv.push('--yes');
       }
-      try {
-        execFileSync(argv[0]!, argv.slice(1), { cwd: kit, stdio: 'pipe', maxBuffer: 64 << 20 });
-      } catch (err) {
-        const e = err as { status?: number; stdout?: Buffer; stderr?: Buffer };
-        assert.fail(`${argv.join(' ')} exited ${e.status}:\n${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}`);
-      }
+      run(kit, argv);
     }
     // Every other step passed; the flash step needs root (a loop device), as CI runs.
     if (flashSkipped) this.skip();
+  });
+
+  it("the non-Pi walkthrough: a ROCK Pi E from the Rock64, its own U-Boot build's pieces on the card, another system's U-Boot environment cleared by flash", function () {
+    const kit = scratchKit('docs-kit-nonpi');
+    kits.push(kit);
+    const steps = walkthroughs().nonPi;
+    assert.deepEqual(steps.flatMap((s) => (s.kind === 'sh' ? [s.argv.slice(2, 4).join(' ')] : [])), ['boards new', 'boards check', 'kernel check', 'build --board', 'flash out/nodeos-rockpie.img']);
+    let flashed: string | undefined;
+    for (const step of steps) {
+      if (step.kind === 'yaml') {
+        mergeYaml(kit, step);
+        continue;
+      }
+      assert.deepEqual(step.argv.slice(0, 2), ['npx', 'nodeos-bsp'], `a doc command: ${step.argv.join(' ')}`);
+      const argv = [process.execPath, kitBin(kit), ...step.argv.slice(2)];
+      if (argv.includes('/dev/sdX')) {
+        if (!isRoot()) continue; // the pieces are checked in the image below
+        const l = card('docs-card-nonpi.raw');
+        // Another system's bytes where this U-Boot reads its environment (and elsewhere before the first partition).
+        const fd = openSync(l.dev, 'r+');
+        try {
+          writeSync(fd, Buffer.alloc(16 << 20, 0xa5), 0, 16 << 20, 0);
+        } finally {
+          closeSync(fd);
+        }
+        argv[argv.indexOf('/dev/sdX')] = l.dev;
+        argv.push('--yes');
+        flashed = l.dev;
+      }
+      run(kit, argv);
+    }
+    const image = join(kit, 'out', 'nodeos-rockpie.img');
+    const manifest = JSON.parse(readFileSync(join(kit, 'out', 'nodeos-rockpie.manifest.json'), 'utf8')) as { layout: { raw: { file: string; offset: number; size: number; zeros?: true }[] } };
+    const raw = manifest.layout.raw;
+    assert.deepEqual(raw.map((r) => [r.file, r.offset, r.zeros ?? false]), [
+      ['rock-pi-e-rk3328/idbloader.img', 32768, false],
+      ['rock-pi-e-rk3328/u-boot.itb', 8 << 20, false],
+      ["U-Boot's own environment (CONFIG_ENV_OFFSET 0x3f8000)", 0x3f8000, true],
+    ]);
+    assert.equal(readAt(image, 32768, 4).toString('hex'), '3b8cdcfc', "the idbloader's header at 32 KiB");
+    assert.equal(readAt(image, 8 << 20, 4).toString('hex'), 'd00dfeed', 'the FIT at 8 MiB');
+    if (!flashed) return this.skip();
+    for (const r of raw) {
+      const got = readAt(flashed, r.offset, r.size);
+      if (r.zeros) assert.ok(got.every((b) => b === 0), `flash cleared ${r.file}`);
+      else assert.ok(got.equals(readAt(image, r.offset, r.size)), `flash wrote ${r.file} at ${r.offset}`);
+    }
   });
 });
