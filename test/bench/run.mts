@@ -13,6 +13,7 @@ import { buildImage, buildKernel, kernelSourceOf, Cache, createBmap, createImage
 import { parseBmap } from '../../flash/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { Console } from '../helpers/console.js';
+import { baselineKit, bootBench } from './boot.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 /** BENCH_ONLY=env,flash,image picks sections (default: all). */
@@ -52,6 +53,7 @@ try {
   if (want('image')) await imageBench(dir);
   if (want('layers')) await layersBench(dir);
   if (want('kernel')) await kernelBench(dir);
+  if (want('boot')) await bootBench(dir, cli);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
@@ -217,20 +219,16 @@ async function imageBench(dir: string): Promise<void> {
 
 /**
  * NodeOS's layers against the kit before them (one initramfs holding everything), in one
- * run: the baseline is a git worktree of BENCH_BASELINE (default e6692e4, the last commit
+ * run: the baseline is a git worktree of BENCH_LAYERS_BASELINE (default e6692e4, the last commit
  * before the layers) built with its own code and the same cache. Boot to the REPL prompt
  * through U-Boot and directly (rpi3b), memory free after boot (rpi3aplus, 512 MB), the
  * .img.xz size, and the time to update a card slot.
  */
 async function layersBench(dir: string): Promise<void> {
-  const rev = process.env.BENCH_BASELINE ?? 'e6692e4';
-  const root = packageRoot();
-  const base = join(dir, 'baseline');
-  execFileSync('git', ['-C', root, 'worktree', 'add', '--detach', base, rev], { stdio: 'ignore' });
+  const rev = process.env.BENCH_LAYERS_BASELINE ?? 'e6692e4';
+  const base = baselineKit(rev, dir);
   try {
-    execFileSync('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: base, stdio: 'ignore' });
-    execFileSync('npm', ['run', '-s', 'build'], { cwd: base, stdio: 'ignore' });
-    const kits = { before: join(base, 'dist/src/cli/main.js'), after: cli };
+    const kits = { before: base.cli, after: cli };
     const images: Record<string, Record<string, string>> = { before: {}, after: {} };
     for (const [name, kit] of Object.entries(kits)) {
       for (const board of ['rpi3b', 'rpi3aplus']) {
@@ -291,7 +289,7 @@ async function layersBench(dir: string): Promise<void> {
     const dd = performance.now() - t;
     console.log(`  update a card slot (image file): ${(ours / 1000).toFixed(2)} s; dd of the same ${(readFileSync(bundle).length / (1 << 20)).toFixed(0)} MiB ${(dd / 1000).toFixed(2)} s; ours/dd ${(ours / dd).toFixed(2)}`);
   } finally {
-    spawnSync('git', ['-C', root, 'worktree', 'remove', '--force', base]);
+    base.remove();
   }
 }
 
