@@ -3,7 +3,7 @@
  * baseline kit's (BENCH_BASELINE, default the commit before issue 33's work), booted
  * alternately (BENCH_BOOTS each, default 3) under QEMU raspi3b, through U-Boot and directly.
  * At the prompt the REPL itself reads, from the board's own /proc: the bytes Linux read from
- * the card (/proc/diskstats; a direct boot has the system in its initramfs, no card), the Node processes running (/proc/<pid>/exe is the REPL's own
+ * the card (/proc/diskstats), the Node processes running (/proc/<pid>/exe is the REPL's own
  * node), and the guest CPU seconds so far (/proc/stat: all but idle and iowait). Then the
  * time from QEMU's start to the prompt; MemAvailable on rpi3aplus (512 MB) after 15 s; the
  * .img.xz size. Printed per image (median) with the ratio new/baseline; nothing asserts.
@@ -41,7 +41,7 @@ export const AT_PROMPT = [
   "const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\\n')[0].trim().split(/\\s+/).slice(1).map(Number);",
   "const exe = fs.readlinkSync('/proc/self/exe');",
   "const nodes = fs.readdirSync('/proc').filter((p) => /^\\d+$/.test(p)).filter((p) => { try { return fs.readlinkSync('/proc/' + p + '/exe') === exe; } catch { return false; } });",
-  "return JSON.stringify({ readBytes: disk ? Number(disk[5]) * 512 : 0, cpuSeconds: (cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + cpu[7]) / 100, nodes: nodes.length, uptime: Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]) }); })()",
+  "return JSON.stringify({ readBytes: Number(disk[5]) * 512, cpuSeconds: (cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + cpu[7]) / 100, nodes: nodes.length, uptime: Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]) }); })()",
 ].join(' ');
 
 export interface AtPrompt {
