@@ -41,7 +41,7 @@ export const AT_PROMPT = [
   "const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\\n')[0].trim().split(/\\s+/).slice(1).map(Number);",
   "const exe = fs.readlinkSync('/proc/self/exe');",
   "const nodes = fs.readdirSync('/proc').filter((p) => /^\\d+$/.test(p)).filter((p) => { try { return fs.readlinkSync('/proc/' + p + '/exe') === exe; } catch { return false; } });",
-  "return JSON.stringify({ readBytes: Number(disk[5]) * 512, cpuSeconds: (cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + cpu[7]) / 100, nodes: nodes.length, uptime: Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]) }); })()",
+  "return JSON.stringify({ readBytes: disk ? Number(disk[5]) * 512 : 0, cpuSeconds: (cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + cpu[7]) / 100, nodes: nodes.length, uptime: Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]) }); })()",
 ].join(' ');
 
 export interface AtPrompt {
