@@ -11,6 +11,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, existsSync, openSync, writeSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { ReadStream } from 'node:tty';
 import { fileURLToPath } from 'node:url';
 import type { BoardProfile } from '../boards/schema.js';
 import { chooseBootPartition, scanPartitions, type PartitionInfo } from './boot-device.js';
@@ -43,6 +44,8 @@ import { GPIO_FIFO, serveGpioRequests } from './gpio-access.js';
 import { sysfsChips } from './board/linux.js';
 import { readEnabled, userAppSpec, writeEnabled } from './user-apps.js';
 import { BspError } from '../errors.js';
+import { AfterPrompt, displayConnected, drmConnectors, sshKeysPresent, sshOff } from './later.js';
+import { ENV_SSH_KEYS } from '../net/ssh-keys.js';
 import { systemClock } from '../net/index.js';
 
 const ETC = '/etc/nodeos';
@@ -163,7 +166,7 @@ function loadKeymap(file: string): string | undefined {
  * The card's first-boot settings (settings.ts): TZ before the apps and the REPL start (they
  * inherit it), the Wi-Fi networks moved off the FAT, problems said, the state kept for board.info.
  */
-function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, host: { name: string; warning?: string }, screen: string | undefined): { wifiCountry?: string; cardNetworks: WifiNetwork[] } {
+function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, host: { name: string; warning?: string }, screen: string | undefined): { wifiCountry?: string; cardNetworks: WifiNetwork[]; sshKeys?: string } {
   const files = haveBoot ? envFiles('/boot', info.layout.env.file, info.layout.env.backup, info.layout.env.size) : undefined;
   let vars: EnvVars | undefined;
   try {
@@ -194,12 +197,14 @@ function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, h
   }
   // Without a users' partition the networks stayed on the card: Wi-Fi joins them from there.
   const cardNetworks = users ? [] : decodeWifi(vars?.get(ENV_WIFI)).networks;
-  return { cardNetworks, ...(state.wifi.country ? { wifiCountry: state.wifi.country } : {}) };
+  const sshKeys = vars?.get(ENV_SSH_KEYS);
+  return { cardNetworks, ...(state.wifi.country ? { wifiCountry: state.wifi.country } : {}), ...(sshKeys ? { sshKeys } : {}) };
 }
 
 /**
  * A REPL on the console (stdio inherited), or on a virtual terminal (the screen and keyboard,
- * TERM=linux for line editing); started again whenever it ends.
+ * TERM=linux for line editing); started again whenever it ends. The console's says when its
+ * prompt shows (a message on an IPC channel it then closes): what waits for the prompt starts.
  */
 function startRepl(tty?: string): void {
   const started = Date.now();
@@ -211,15 +216,50 @@ function startRepl(tty?: string): void {
     return;
   }
   const child = spawn(process.execPath, [fileURLToPath(new URL('./repl.js', import.meta.url))], {
-    stdio: fd === undefined ? 'inherit' : [fd, fd, fd],
+    stdio: fd === undefined ? ['inherit', 'inherit', 'inherit', 'ipc'] : [fd, fd, fd],
     env: fd === undefined ? process.env : { ...process.env, TERM: 'linux', [SCREEN_REPL_ENV]: '1' },
   });
   if (fd !== undefined) closeSync(fd);
+  if (fd === undefined && !later.shown) {
+    // A REPL that never says so (it failed before its prompt) does not hold the rest back for ever.
+    const fallback = setTimeout(() => later.promptShown(), 120_000);
+    child.once('message', () => {
+      clearTimeout(fallback);
+      later.promptShown();
+    });
+    child.once('exit', () => {
+      clearTimeout(fallback);
+      later.promptShown();
+    });
+  }
   child.on('exit', (code, signal) => {
     // A REPL that dies at once repeatedly is throttled instead of spinning.
     const delay = Date.now() - started < 1000 ? 1000 : 0;
     log(`REPL${tty ? ` on ${tty}` : ''} ended (${signal ?? `exit ${code}`}); starting a new one`);
     setTimeout(() => startRepl(tty), delay);
+  });
+}
+
+/**
+ * The screen's REPL: at once when a display is connected (a DRM connector says so), else once
+ * Enter is pressed there (BusyBox init's askfirst): a board without a screen runs no second REPL.
+ */
+function startScreenRepl(tty: string): void {
+  if (displayConnected(drmConnectors())) return startRepl(tty);
+  let fd: number;
+  try {
+    fd = openSync(`/dev/${tty}`, 'r+');
+    writeSync(fd, '\nPlease press Enter to activate this console.\n');
+  } catch (err) {
+    log(`screen: no REPL on /dev/${tty}: ${(err as Error).message}`);
+    return;
+  }
+  const keys = new ReadStream(fd);
+  keys.on('error', (err) => log(`screen: /dev/${tty}: ${err.message}`));
+  // Canonical mode: the first data is a line, i.e. Enter was pressed.
+  keys.once('data', () => {
+    keys.destroy();
+    startRepl(tty);
   });
 }
 
@@ -257,6 +297,8 @@ function writableCopy(dir: string): void {
   }
 }
 
+/** What starts once the console's REPL shows its prompt. */
+const later = new AfterPrompt(log);
 let dhcp: DhcpClient | undefined;
 let wifi: WifiSupervisor | undefined;
 let watchdog: Watchdog | undefined;
@@ -466,7 +508,8 @@ async function main(): Promise<void> {
         r.announce();
         return r;
       };
-      mdns = supervise('mdns', (fault) => startMdns({ hostname, log, onFault: fault }).then(started), { log });
+      const start = (): void => void (mdns ??= supervise('mdns', (fault) => startMdns({ hostname, log, onFault: fault }).then(started), { log }));
+      later.add('mDNS', start);
     } else mdns.current()?.announce();
   };
   startNetwork({ hostname, log, onLease, cmdline })
@@ -502,9 +545,11 @@ async function main(): Promise<void> {
   // Wi-Fi, in the background, on images that ship wpa_supplicant (boards with wifi in their
   // profile), after the networks were moved from the card to the users' partition.
   if (existsSync(WPA_SUPPLICANT)) {
-    startWifi({ hostname, log, onLease: (l) => onLease(l), ownsResolver: () => !dhcp?.lease, cardNetworks: card.cardNetworks, ...(card.wifiCountry ? { country: card.wifiCountry } : {}) })
-      .then((w) => (wifi = w))
-      .catch((err: Error) => log(`wifi: ${err.message}`));
+    later.add('Wi-Fi', () =>
+      void startWifi({ hostname, log, onLease: (l) => onLease(l), ownsResolver: () => !dhcp?.lease, cardNetworks: card.cardNetworks, ...(card.wifiCountry ? { country: card.wifiCountry } : {}) })
+        .then((w) => (wifi = w))
+        .catch((err: Error) => log(`wifi: ${err.message}`)),
+    );
   }
   // Local installs (npm install x in the REPL) land next to the user's files and are found by require.
   process.chdir(home);
@@ -521,13 +566,21 @@ async function main(): Promise<void> {
   } catch {
     // Not fatal: the REPL works with a chattier console.
   }
-  // An app problem never stops the board from coming up.
-  await startApps(info, users).catch((err: Error) => log(`apps: not started: ${err.message}`));
+  // An app problem never stops the board from coming up; a new system is confirmed once they run.
+  const appNames = [...(info.apps ?? []).map((a) => a.name), ...readEnabled()];
+  later.add(appNames.length ? `apps (${appNames.join(', ')})` : 'the apps service', () =>
+    void startApps(info, users)
+      .catch((err: Error) => log(`apps: not started: ${err.message}`))
+      .finally(() => boot && confirmWhenAppsHealthy(info)),
+  );
+  // The SSH server only when a key may log in (its own process: none is started to say no).
+  const authorized = join(home, '.ssh/authorized_keys');
+  if (sshKeysPresent(card.sshKeys, existsSync(authorized) ? readFileSync(authorized, 'utf8') : undefined)) later.add('the SSH server', () => startSshd());
+  else log(sshOff(authorized));
+  if (screen) later.add(`a REPL on ${screen}`, () => startScreenRepl(screen));
+  if (info.board.usbGadget) later.add('USB gadget Ethernet', () => startGadget(info.board));
+  log(`after the prompt: ${later.pending().join(', ')}`);
   startRepl();
-  if (screen) startRepl(screen);
-  startSshd();
-  if (info.board.usbGadget) startGadget(info.board);
-  if (boot) confirmWhenAppsHealthy(info);
 }
 
 /**

@@ -11,6 +11,8 @@ import { evalLine, startBoardRepl, startupLines } from './repl-server.js';
 const info = JSON.parse(readFileSync('/etc/nodeos/image.json', 'utf8')) as { board: BoardProfile; build: string; layout?: ImageLayout };
 const board = createBoard(info.board, linuxBackends(info.layout ? { env: { file: `/boot/${info.layout.env.file}`, size: info.layout.env.size } } : {}), { build: info.build });
 const server = startBoardRepl(board, existsSync('/home/.nodeos') ? { historyFile: '/home/.node_repl_history' } : {});
+// The prompt shows: init starts what waited for it (the console's REPL has an IPC channel for this only).
+process.send?.('prompt', () => process.disconnect?.());
 // The console's first REPL of a boot runs the nodeos.run= lines of the kernel command line
 // (/run is a tmpfs); the screen's never does.
 const ran = '/run/nodeos-startup-ran';

@@ -13,6 +13,7 @@ import { BspError } from '../errors.js';
 import { ENV_SSH_KEYS, fingerprint, newHostKey, openSshPublicLine, parseAuthorizedKeys, parsePublicKeyLine, type PublicKey } from '../net/ssh-keys.js';
 import { createBoard, linuxBackends } from './board/index.js';
 import { SSHD_OFF } from './exit-codes.js';
+import { sshOff } from './later.js';
 import { startSshServer } from './ssh.js';
 import { DEPLOY_SUBSYSTEM, type PinnedNode } from '../apps/deploy-wire.js';
 import type { ImageApp, ImageLayout } from '../layout/index.js';
@@ -75,7 +76,7 @@ function hostKey(): string {
 
 async function main(): Promise<void> {
   if (!authorizedKeys().length) {
-    log(`ssh: off: no authorized key (build or flash with --ssh-key FILE, or put one in ${join(home, '.ssh/authorized_keys')} and reboot)`);
+    log(sshOff(join(home, '.ssh/authorized_keys')));
     process.exit(SSHD_OFF);
   }
   const key = hostKey();

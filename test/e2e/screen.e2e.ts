@@ -84,6 +84,16 @@ describe('rpi3b screen and keyboard (QEMU raspi3b, usb-kbd)', () => {
       await c.eval(`{ const e = Buffer.alloc(24); e.writeUInt16LE(0x14, 16); e.writeUInt16LE(0, 18); e.writeInt32LE(60000, 20); require('fs').writeFileSync('/dev/input/' + ${handlers}, e) }`);
       // The screen's REPL is a second Node process started with the serial one; with another
       // emulated board beside this one (CI runs two), it can print its prompt minutes later.
+      // No display connector under QEMU (U-Boot's simple framebuffer): the screen's REPL starts
+      // when Enter is pressed there, as BusyBox init's askfirst; until then no second REPL runs.
+      let asked = '';
+      for (let i = 0; i < 120 && !asked.includes('Please press Enter to activate this console.'); i++) {
+        if (i) await new Promise((r) => setTimeout(r, 1000));
+        asked = await readScreen();
+      }
+      assert.match(asked, /Please press Enter to activate this console\./, asked);
+      assert.doesNotMatch(asked, /^>( |$)/m, 'no REPL on the screen before Enter');
+      await monitorAll(sock, ['sendkey ret']);
       let first = '';
       // Rows are read with their trailing blanks trimmed: a prompt on the last row is a lone '>'.
       const prompt = /^>( |$)/m;

@@ -40,6 +40,8 @@ export function boardChecks(p: BoardProfile): BoardCheck[] {
   const base = `+${fs}.readFileSync('/sys/class/gpio/'+${fs}.readdirSync('/sys/class/gpio').find(n=>n.startsWith('gpiochip')&&${fs}.readFileSync('/sys/class/gpio/'+n+'/label','utf8').trim()==='${label}')+'/base','utf8')`;
   const b = `board.${pin.label}`;
   return [
+    // No SSH key and no display under these cases: init and this REPL are all the Node there is (issue 33).
+    { what: 'at the prompt only init and this REPL run Node', expr: `${fs}.readdirSync('/proc').filter(n=>+n>0).filter(n=>{try{return ${fs}.readlinkSync('/proc/'+n+'/exe')===${fs}.readlinkSync('/proc/self/exe')}catch(e){return false}}).length`, answer: /^2$/ },
     { what: 'the profile is the board', expr: 'board.profile.id', answer: new RegExp(`^'${p.id}'$`) },
     { what: 'Node runs on arm64', expr: 'process.arch', answer: /^'arm64'$/ },
     { what: 'the system slot is mounted read-only', expr: `${mounts}.includes(' / squashfs ro,')`, answer: /^true$/ },
