@@ -114,6 +114,21 @@ export function splitModules(profile: BoardProfile, kernelRoot: string, card: st
   return { release, stage1: modules.filter((m) => early.has(m.name)), system: modules.filter((m) => !early.has(m.name)) };
 }
 
+/**
+ * Drivers of what no one uses before the console's prompt: the network, USB, input, sound,
+ * display and Bluetooth. init loads them once the prompt shows (with what depends on them);
+ * the filesystems, I2C, SPI, LEDs and the like load before it, as `board` offers them at once.
+ */
+const AFTER_PROMPT_MODULE_DIRS = ['kernel/drivers/usb/', 'kernel/drivers/net/', 'kernel/net/', 'kernel/drivers/hid/', 'kernel/drivers/input/', 'kernel/drivers/bluetooth/', 'kernel/sound/', 'kernel/drivers/media/', 'kernel/drivers/gpu/'];
+
+/** The system's modules (in load order) split into those init loads before the prompt and after it; a module that needs a later one is later too. */
+export function promptSplit(modules: KernelModule[]): { now: KernelModule[]; later: KernelModule[] } {
+  const later = new Set<string>();
+  // Load order puts dependencies first: one pass sees each module's dependencies decided.
+  for (const m of modules) if (AFTER_PROMPT_MODULE_DIRS.some((d) => m.relPath.startsWith(d)) || m.depends.some((d) => later.has(d))) later.add(m.name);
+  return { now: modules.filter((m) => !later.has(m.name)), later: modules.filter((m) => later.has(m.name)) };
+}
+
 const busyboxBinary = (a: Artifacts): Buffer => {
   const p = ['usr/bin/busybox', 'bin/busybox'].map((x) => join(a.debs.busybox, x)).find(existsSync);
   if (!p) throw new BspError('EARTIFACT', 'busybox is not in busybox-static');
@@ -250,7 +265,9 @@ export function systemEntries(
     // The Node package as the lock pins it: nodeos-bsp deploy builds apps' addons for it.
     node: a.lock.npm.node,
     layout,
-    modules: modules.map((m) => ({ name: m.name, path: `/usr/lib/modules/${release}/${m.relPath}` })),
+    // Loaded by init before the console's prompt, and once it shows (promptSplit).
+    modules: promptSplit(modules).now.map((m) => ({ name: m.name, path: `/usr/lib/modules/${release}/${m.relPath}` })),
+    modulesLater: promptSplit(modules).later.map((m) => ({ name: m.name, path: `/usr/lib/modules/${release}/${m.relPath}` })),
     apps: apps.map(({ name, version, dir, main, network, root }): ImageApp => ({ name, version, dir, main, network, root })),
   };
   entries.push({ path: 'etc/nodeos/image.json', type: 'file', data: Buffer.from(JSON.stringify(info, null, 2) + '\n') });

@@ -57,6 +57,8 @@ interface ImageInfo {
   buildEpoch?: number;
   layout: ImageLayout;
   modules: { name: string; path: string }[];
+  /** Loaded once the prompt shows (network, USB, input...); absent in images before issue 33. */
+  modulesLater?: { name: string; path: string }[];
   apps?: ImageApp[];
 }
 
@@ -92,8 +94,8 @@ function mount(type: string, target: string, options?: string): boolean {
   return r.status === 0;
 }
 
-function loadModules(info: ImageInfo): void {
-  const failed = insmodAll(info.modules);
+function loadModules(modules: ImageInfo['modules']): void {
+  const failed = insmodAll(modules);
   if (failed.length) log(`modules that did not load: ${failed.join(', ')}`);
 }
 
@@ -487,7 +489,10 @@ async function main(): Promise<void> {
   const host = setHostname();
   const hostname = host.name;
   if (info.buildEpoch) applyFloor(info.buildEpoch, log);
-  loadModules(info);
+  loadModules(info.modules);
+  // The network's, USB's and input's drivers once the prompt shows, before what uses them (Wi-Fi, the USB gadget).
+  const drivers = info.modulesLater ?? [];
+  if (drivers.length) later.add(`drivers (${drivers.length} modules: network, USB, input)`, () => loadModules(drivers));
   // In the background: the REPL never waits for the network, nor for the clock.
   let leaseNtp: string[] = [];
   const cmdline = readFileSync('/proc/cmdline', 'utf8');

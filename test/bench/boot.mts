@@ -3,7 +3,7 @@
  * baseline kit's (BENCH_BASELINE, default the commit before issue 33's work), booted
  * alternately (BENCH_BOOTS each, default 3) under QEMU raspi3b, through U-Boot and directly.
  * At the prompt the REPL itself reads, from the board's own /proc: the bytes Linux read from
- * the card (/proc/diskstats), the Node processes running (/proc/<pid>/exe is the REPL's own
+ * the card (/proc/diskstats; a direct boot has the system in its initramfs, no card), the Node processes running (/proc/<pid>/exe is the REPL's own
  * node), and the guest CPU seconds so far (/proc/stat: all but idle and iowait). Then the
  * time from QEMU's start to the prompt; MemAvailable on rpi3aplus (512 MB) after 15 s; the
  * .img.xz size. Printed per image (median) with the ratio new/baseline; nothing asserts.
