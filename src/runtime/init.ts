@@ -44,7 +44,7 @@ import { GPIO_FIFO, serveGpioRequests } from './gpio-access.js';
 import { sysfsChips } from './board/linux.js';
 import { readEnabled, userAppSpec, writeEnabled } from './user-apps.js';
 import { BspError } from '../errors.js';
-import { AfterPrompt, displayConnected, drmConnectors, sshKeysPresent, sshOff } from './later.js';
+import { AfterPrompt, displayConnected, drmConnectors, readAuthorizedKeys, shownName, sshKeysPresent, sshOff } from './later.js';
 import { ENV_SSH_KEYS } from '../net/ssh-keys.js';
 import { systemClock } from '../net/index.js';
 
@@ -573,14 +573,14 @@ async function main(): Promise<void> {
   }
   // An app problem never stops the board from coming up; a new system is confirmed once they run.
   const appNames = [...(info.apps ?? []).map((a) => a.name), ...readEnabled()];
-  later.add(appNames.length ? `apps (${appNames.join(', ')})` : 'the apps service', () =>
+  later.add(appNames.length ? `apps (${appNames.map(shownName).join(', ')})` : 'the apps service', () =>
     void startApps(info, users)
       .catch((err: Error) => log(`apps: not started: ${err.message}`))
       .finally(() => boot && confirmWhenAppsHealthy(info)),
   );
   // The SSH server only when a key may log in (its own process: none is started to say no).
   const authorized = join(home, '.ssh/authorized_keys');
-  if (sshKeysPresent(card.sshKeys, existsSync(authorized) ? readFileSync(authorized, 'utf8') : undefined)) later.add('the SSH server', () => startSshd());
+  if (sshKeysPresent(card.sshKeys, readAuthorizedKeys(authorized))) later.add('the SSH server', () => startSshd());
   else log(sshOff(authorized));
   if (screen) later.add(`a REPL on ${screen}`, () => startScreenRepl(screen));
   if (info.board.usbGadget) later.add('USB gadget Ethernet', () => startGadget(info.board));

@@ -52,6 +52,18 @@ export function sshKeysPresent(envValue: string | undefined, authorizedKeys: str
   return lines(envValue) || lines(authorizedKeys);
 }
 
+/** ~/.ssh/authorized_keys as text; absent or unreadable (a directory, no permission) is no keys, never a failure of init. */
+export function readAuthorizedKeys(file: string): string | undefined {
+  try {
+    return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A name from the users' own files as the console may show it: plain, or quoted with its escapes. */
+export const shownName = (name: string): string => (/^[\w@./-]+$/.test(name) ? name : JSON.stringify(name));
+
 /** What the console says when no key may log in over SSH (init, before starting anything; the server, when the keys it finds are unusable). */
 export const sshOff = (authorized: string): string => `ssh: off: no authorized key (build or flash with --ssh-key FILE, or put one in ${authorized} and reboot)`;
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AfterPrompt, displayConnected, drmConnectors, sshKeysPresent, sshOff } from '../../src/runtime/later.js';
+import { AfterPrompt, displayConnected, drmConnectors, readAuthorizedKeys, shownName, sshKeysPresent, sshOff } from '../../src/runtime/later.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 
 describe('after the prompt (init)', () => {
@@ -38,6 +38,14 @@ describe('after the prompt (init)', () => {
     assert.equal(sshKeysPresent('', '# my keys\n\n   \n'), false);
     assert.equal(sshKeysPresent('ssh-ed25519 AAAAC3Nz... me', undefined), true);
     assert.equal(sshKeysPresent(undefined, '# mine\nssh-ed25519 AAAAC3Nz... me\n'), true);
+    // Unreadable is none, never a failure of init (which would then start no REPL).
+    const dir = tempDir();
+    assert.equal(readAuthorizedKeys(join(dir, 'missing')), undefined);
+    mkdirSync(join(dir, 'authorized_keys'));
+    assert.equal(readAuthorizedKeys(join(dir, 'authorized_keys')), undefined, 'a directory');
+    writeFileSync(join(dir, 'keys'), 'ssh-ed25519 AAAA me\n');
+    assert.equal(readAuthorizedKeys(join(dir, 'keys')), 'ssh-ed25519 AAAA me\n');
+    assert.deepEqual(['thermometer', '@me/app', 'x\nnodeos: fake'].map(shownName), ['thermometer', '@me/app', '"x\\nnodeos: fake"']);
     assert.match(sshOff('/home/.ssh/authorized_keys'), /^ssh: off: no authorized key \(build or flash with --ssh-key FILE, or put one in \/home\/\.ssh\/authorized_keys and reboot\)$/);
   });
 
