@@ -493,7 +493,7 @@ async function main(): Promise<void> {
   // The network's, USB's and input's drivers once the prompt shows, before what uses them (Wi-Fi, the USB gadget).
   const drivers = info.modulesLater ?? [];
   if (drivers.length) later.add(`drivers (${drivers.length} modules: network, USB, input)`, () => loadModules(drivers));
-  // In the background: the REPL never waits for the network, nor for the clock.
+  // In the background, after the prompt: the REPL never waits for the network, nor for the clock.
   let leaseNtp: string[] = [];
   const cmdline = readFileSync('/proc/cmdline', 'utf8');
   const clock = new ClockKeeper({ sources: () => timeSources(cmdline, leaseNtp, npmRegistry(process.env.HOME ?? '/home')), log, ...(info.buildEpoch ? { buildEpoch: info.buildEpoch } : {}) });
@@ -517,9 +517,12 @@ async function main(): Promise<void> {
       later.add('mDNS', start);
     } else mdns.current()?.announce();
   };
-  startNetwork({ hostname, log, onLease, cmdline })
-    .then((c) => (dhcp = c))
-    .catch((err: Error) => log(`network: ${err.message}`));
+  // After the prompt too, once the drivers above loaded: it waits for their interface to appear.
+  later.add('the network', () =>
+    void startNetwork({ hostname, log, onLease, cmdline })
+      .then((c) => (dhcp = c))
+      .catch((err: Error) => log(`network: ${err.message}`)),
+  );
   checkBoard(info);
   const direct = process.env[DIRECT_BOOT_ENV] === '1';
   delete process.env[DIRECT_BOOT_ENV];

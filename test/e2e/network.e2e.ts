@@ -114,7 +114,7 @@ for (const [id, full] of [['rpi3b', false], ['qemu-virt', true]] as const) {
         assert.equal(await c.eval('Intl.DateTimeFormat().resolvedOptions().timeZone'), "'Europe/Berlin'");
         assert.equal(await c.eval('JSON.stringify(board.info.settings)'), `'${JSON.stringify({ hostname, timezone: 'Europe/Berlin', wifi: { country: 'DE', networks: [{ ssid: 'school', priority: 2 }, { ssid: 'phone', priority: 0 }], kept: 'users' }, problems: [] })}'`);
         // Said at boot, before the prompt (c.messages holds what came after it).
-        assert.match(c.output, /\nnodeos: wifi: "school", "phone" moved from the card to the users' partition\r?\n/);
+        assert.match(c.printed, /\nnodeos: wifi: "school", "phone" moved from the card to the users' partition\r?\n/);
         assert.equal(await c.eval("board.env.get('nodeos_wifi')"), 'undefined');
         assert.equal(await c.eval("(require('fs').statSync('/home/.config/nodeos/wifi.json').mode & 0o777).toString(8)"), "'600'");
         assert.equal(await c.eval("JSON.parse(require('fs').readFileSync('/home/.config/nodeos/wifi.json', 'utf8')).networks.length"), '2');

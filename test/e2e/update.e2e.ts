@@ -255,7 +255,9 @@ describe('A/B updates end to end (through U-Boot)', () => {
           const update = async (url: string): Promise<void> => {
             await c.eval(`board.system.update('${url}').then((r) => { globalThis.u = JSON.stringify(r) }, (e) => { globalThis.u = e.code + ': ' + e.message })`);
           };
-          // The board refuses it too, and its environment is as it was.
+          // The board refuses it too, and its environment is as it was. (The network starts
+          // after the prompt: its address first.)
+          await said(c, /nodeos: network: eth0 \S+ from DHCP/, 180_000);
           await update('http://10.0.2.100/evil');
           const t = Date.now();
           while ((await c.eval('typeof u')) !== "'string'") {

@@ -18,6 +18,7 @@ import { boardVariant } from '../helpers/board-variant.js';
 import { runCli } from '../helpers/cli.js';
 import { Console } from '../helpers/console.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
+import { until } from '../helpers/until.js';
 
 const VARIANT = `# QEMU virt with two simulated radios: wlan0 is the board's Wi-Fi, wlan1 the test's access point.
 id: qemu-virt-wifi
@@ -65,9 +66,12 @@ describe('Wi-Fi on mac80211_hwsim radios (QEMU virt, board variant)', () => {
     const c = new Console(startEmulation(prepareEmulation(join(out, 'nodeos-qemu-virt-wifi.img'), profile, { overlay }), 'pipe'));
     try {
       await c.waitFor(/\n> $/, 420_000, 0);
+      // Wi-Fi's lines come at any time (its supervisor starts after the prompt): they are the
+      // console's background lines, kept out of the REPL's answers.
+      const said = (re: RegExp, ms: number): Promise<void> => until(() => c.messages.some((m) => re.test(m)), `${re}; console messages:\n${c.messages.join('\n')}`, ms);
       // First boot moved the network off the card; the supervisor looks for it.
-      await c.waitFor(new RegExp(`wifi: wlan0 searching for "${SSID}"`), 60_000, 0);
-      assert.match(c.output, new RegExp(`wifi: "${SSID}" moved from the card to the users' partition`));
+      await said(new RegExp(`wifi: wlan0 searching for "${SSID}"`), 60_000);
+      assert.match(c.printed, new RegExp(`wifi: "${SSID}" moved from the card to the users' partition`));
       assert.equal(await c.eval("board.wifi.status().country"), "'DE'");
       assert.doesNotMatch(await c.eval("require('fs').readFileSync('/home/.config/nodeos/wifi.json', 'utf8')"), /correct horse/);
       // The card's boot partition (FAT: any PC reads it) as the board left it, the image under
@@ -101,7 +105,7 @@ describe('Wi-Fi on mac80211_hwsim radios (QEMU virt, board variant)', () => {
       );
 
       // The board joins with the PSK from the card and gets its address over the radio.
-      await c.waitFor(new RegExp(`wifi: wlan0 joined "${SSID}" \\([0-9a-f:]{17}\\), address 192\\.168\\.77\\.1\\d`), 180_000);
+      await said(new RegExp(`wifi: wlan0 joined "${SSID}" \\([0-9a-f:]{17}\\), address 192\\.168\\.77\\.1\\d`), 180_000);
       c.neverPrinted(/wifi: ip /, 'the lease was applied without an error');
       const status = await c.eval('JSON.stringify(board.wifi.status())');
       assert.match(status, /"state":"connected"/);
@@ -115,7 +119,7 @@ describe('Wi-Fi on mac80211_hwsim radios (QEMU virt, board variant)', () => {
       await c.eval(`globalThis.ap.kill(); require('fs').writeFileSync('/tmp/ap.conf', '${apConf('another passphrase')}'); 'ok'`);
       await new Promise((r) => setTimeout(r, 2000));
       await c.eval(`globalThis.ap = require('child_process').spawn('/bin/wpa_supplicant', ['-i', 'wlan1', '-c', '/tmp/ap.conf'], { stdio: 'ignore' }); 'ok'`);
-      await c.waitFor(new RegExp(`wifi: "${SSID}" refused the passphrase`), 180_000);
+      await said(new RegExp(`wifi: "${SSID}" refused the passphrase`), 180_000);
       assert.match(await c.eval('board.wifi.status().state'), /'wrong-key'/);
       // A passphrase WPA cannot take is refused before anything changes.
       assert.match(await c.eval("await board.wifi.connect('x', 'short').catch((e) => e.code)"), /'EWIFI_SETTING'/);

@@ -2,7 +2,7 @@
 import type { ChildProcess } from 'node:child_process';
 
 /** Lines the board prints at any time, whatever the REPL is doing (network, clock, SSH, mDNS). */
-const ASYNC_LINES = ['nodeos: app ', 'nodeos: apps: ', 'nodeos: network: ', 'nodeos: clock: ', 'nodeos: ssh: ', 'nodeos: mdns: ', 'nodeos: usb-gadget: ', 'nodeos: update: ', 'nodeos: screen: '];
+const ASYNC_LINES = ['nodeos: app ', 'nodeos: apps: ', 'nodeos: network: ', 'nodeos: clock: ', 'nodeos: ssh: ', 'nodeos: mdns: ', 'nodeos: usb-gadget: ', 'nodeos: update: ', 'nodeos: wifi: ', 'nodeos: screen: '];
 
 export class Console {
   /** What the board printed, less the background lines moved to `messages`: for waiting on answers. */
