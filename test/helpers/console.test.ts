@@ -61,4 +61,28 @@ describe('e2e console helper', () => {
     board.write('6 * 7\n42\n> ');
     assert.equal(await p2, '42');
   });
+  it('kernel lines printed after a prompt (drivers loading later) leave the prompt at the end of `output`', async () => {
+    const { child, board } = fakeBoard();
+    const c = new Console(child);
+    board.write('[    5.120000] Run /init as init process\nwelcome\n> [   41.2');
+    await tick();
+    board.write('50311] dwc2 3f980000.usb: Not connected\n');
+    await tick();
+    await c.waitFor(/\n> $/, 1000, 0);
+    assert.match(c.output, /Run \/init as init process/, 'a kernel line not after a prompt stays in output');
+    assert.doesNotMatch(c.output, /dwc2/);
+    assert.deepEqual(c.messages, ['[   41.250311] dwc2 3f980000.usb: Not connected']);
+    assert.match(c.printed, /> \[ {3}41\.250311\] dwc2/);
+  });
+
+  it('an answer that starts with a bracket after the prompt is not held back as a kernel line', async () => {
+    const { child, board } = fakeBoard();
+    const c = new Console(child);
+    board.write('> ');
+    await tick();
+    const p = c.eval('[1, 2]');
+    await tick();
+    board.write('[1, 2]\n[ 1, 2 ]\n> ');
+    assert.equal(await p, '[ 1, 2 ]');
+  });
 });

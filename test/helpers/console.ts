@@ -1,7 +1,7 @@
 /** Drive a serial console (QEMU's stdio) from a test: wait for text, send lines. */
 import type { ChildProcess } from 'node:child_process';
 
-/** Lines the board prints at any time, whatever the REPL is doing (network, clock, SSH, mDNS). */
+/** Lines init prints at any time, whatever the REPL is doing (network, clock, SSH, mDNS). */
 const ASYNC_LINES = ['nodeos: app ', 'nodeos: apps: ', 'nodeos: network: ', 'nodeos: clock: ', 'nodeos: ssh: ', 'nodeos: mdns: ', 'nodeos: usb-gadget: ', 'nodeos: update: ', 'nodeos: wifi: ', 'nodeos: screen: '];
 
 export class Console {
@@ -27,12 +27,31 @@ export class Console {
     });
   }
 
+  /**
+   * Where the next background line starts in `text`: one of init's {@link ASYNC_LINES}, or a
+   * kernel message printed right after a prompt (`> [   41.2] dwc2 ...: Not connected`).
+   * Drivers that load once the prompt shows log there, and a wait for the prompt at the end
+   * of the output must still see it. Kernel lines anywhere else stay in `output`, where boot
+   * checks look for them.
+   */
+  private nextBackground(text: string): number {
+    const starts = ASYNC_LINES.map((m) => text.indexOf(m)).filter((i) => i >= 0);
+    const kernel = /\[\s*\d+\.\d+\] /g;
+    for (let m = kernel.exec(text); m; m = kernel.exec(text)) {
+      if ((this.output + text.slice(0, m.index)).endsWith('> ')) {
+        starts.push(m.index);
+        break;
+      }
+    }
+    return Math.min(...starts);
+  }
+
   /** Move complete background lines into `messages`; hold back a line (or a marker prefix) not yet complete. */
   private takeMessages(chunk: string): string {
     let text = this.held + chunk;
     this.held = '';
     for (;;) {
-      const at = Math.min(...ASYNC_LINES.map((m) => text.indexOf(m)).filter((i) => i >= 0));
+      const at = this.nextBackground(text);
       if (!Number.isFinite(at)) break;
       const end = text.indexOf('\n', at);
       if (end < 0) {
@@ -43,7 +62,12 @@ export class Console {
       this.messages.push(text.slice(at, end));
       text = text.slice(0, at) + text.slice(end + 1);
     }
-    // A chunk may end inside the marker itself.
+    // A chunk may end inside the marker itself, or inside a kernel line's time stamp after a prompt.
+    const partial = /> (\[[\s\d.]*)$/.exec(this.output + text)?.[1];
+    if (partial && partial.length <= text.length) {
+      this.held = text.slice(-partial.length) + this.held;
+      return text.slice(0, -partial.length);
+    }
     for (let k = Math.min(Math.max(...ASYNC_LINES.map((m) => m.length)) - 1, text.length); k > 0; k--) {
       if (ASYNC_LINES.some((m) => m.startsWith(text.slice(-k)))) {
         this.held = text.slice(-k) + this.held;
