@@ -3,3 +3,6 @@ export { checkName, fleetTopics, nameProblem, NAME_RULE, parseTopic, TOPIC_ROOT,
 export { acceptJob, bundleUrlProblem, checkJob, CLOCK_SKEW_MS, encodeJob, JOB_FORMAT, jobTarget, MAX_JOB_BYTES, MAX_JOB_LIFETIME_MS, signJob, type Job, type JobAction, type JobReceiver, type SignedJob } from './jobs.js';
 export { checkRolloutOptions, createRollout, DEFAULT_ROLLOUT, FAILED, failedBoards, reportProgress, rolloutCounts, stepRollout, TERMINAL, type BoardExecution, type ExecutionState, type RolloutOptions, type RolloutPhase, type RolloutState } from './rollout.js';
 export { DEFAULT_BACKOFF, retryDelay, type Backoff } from './backoff.js';
+export { FleetAgent, type AgentOptions, type BoardState, type BrokerClient, type FleetSystem, type JobProgress, type JobStore, type PendingJob, type Will } from './agent.js';
+export { driveRollout, parseBoardState, parseProgress, readFleet, readRollouts, rolloutJobId, type BoardRow, type DriveOptions } from './controller.js';
+export { mosquittoConfig, type BrokerConfigOptions } from './broker-config.js';
