@@ -29,6 +29,7 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   keys: async () => (await import('./update.js')).registerUpdate,
   deploy: async () => (await import('./deploy.js')).registerDeploy,
   settings: async () => (await import('./settings.js')).registerSettings,
+  fleet: async () => (await import('./fleet.js')).registerFleet,
   completion: completionGroup,
   __complete: completionGroup,
 };

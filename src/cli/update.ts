@@ -81,12 +81,14 @@ Examples:
   keys
     .command('create')
     .description('make an Ed25519 key pair for signing update bundles (the private key file is mode 0600; keep it out of the repository)')
-    .option('-o, --out <dir>', 'where to write nodeos-update.key and nodeos-update.pub', 'keys')
+    .option('-o, --out <dir>', 'where to write <name>.key and <name>.pub', 'keys')
+    .option('--name <name>', 'the files\' name: nodeos-update for update bundles, nodeos-fleet for fleet jobs', 'nodeos-update')
     .option('--json', 'the file names and the key id as JSON')
-    .addHelpText('after', '\nExamples:\n  $ nodeos-bsp keys create --out ~/.config/nodeos-bsp\n  $ nodeos-bsp build --board rpi3b --signing-key ~/.config/nodeos-bsp/nodeos-update.key')
-    .action((o: { out: string; json?: boolean }) => {
-      const r = createKeyPair(o.out);
+    .addHelpText('after', '\nExamples:\n  $ nodeos-bsp keys create --out ~/.config/nodeos-bsp\n  $ nodeos-bsp build --board rpi3b --signing-key ~/.config/nodeos-bsp/nodeos-update.key\n  $ nodeos-bsp keys create --name nodeos-fleet --out ~/.config/nodeos-bsp')
+    .action((o: { out: string; name: string; json?: boolean }) => {
+      if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/.test(o.name)) throw new BspError('EUSAGE', `--name ${JSON.stringify(o.name)}: use letters, digits, '-', '_' or '.'`);
+      const r = createKeyPair(o.out, o.name);
       if (o.json) return json(io, r);
-      io.out(`${r.privateKey} (private: keep it secret, build with --signing-key ${r.privateKey})\n${r.publicKey}\nkey id ${r.id}\n`);
+      io.out(`${r.privateKey} (private: keep it secret, ${o.name === 'nodeos-fleet' ? `sign fleet jobs with --key ${r.privateKey}` : `build with --signing-key ${r.privateKey}`})\n${r.publicKey}\nkey id ${r.id}\n`);
     });
 }

@@ -4,10 +4,15 @@
  * the controller (readFleet, driveRollout) talk only through it.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { createRollout, driveRollout, encodeJob, JOB_FORMAT, readFleet, readRollouts, signJob, type BrokerClient, type RolloutState } from '../../src/fleet/index.js';
-import { trustedKey } from '../../src/update/index.js';
+import { getBoard, layoutFor, trustedKey, writeBundle } from '../../src/index.js';
+import { runCli } from '../helpers/cli.js';
 import { SimBoard, startSimAgent, type SimAgent } from '../helpers/fleet-sim.js';
 import { startBroker, type TestBroker } from '../helpers/mosquitto.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
@@ -161,5 +166,68 @@ describe('fleets over a real Mosquitto on loopback (TLS, ACL from fleet broker-c
       /self.signed|unable to verify|certificate/i,
     );
     await assert.rejects(connect('controller', 'wrong'), /Not authorized|Bad User Name or Password|135|134/);
+  });
+
+  describe('the fleet CLI against the same broker', () => {
+    let server: Server;
+    let dir: string;
+    let bundle: Buffer;
+    const flags = (): string[] => ['--broker', broker.url, '--fleet', FLEET, '--ca', join(broker.dir, 'ca-ca.pem'), '--password-file', join(dir, 'controller.pw')];
+
+    before(async () => {
+      dir = tempDir();
+      writeFileSync(join(dir, 'controller.pw'), `${broker.password('controller')}\n`);
+      writeFileSync(join(dir, 'fleet.key'), fleetKey.export({ type: 'pkcs8', format: 'pem' }));
+      // A signed bundle whose build is build-4 (the simulated boards are qemu-virt ones).
+      const layout = layoutFor(getBoard('qemu-virt').profile, 0x01020304);
+      bundle = writeBundle({ board: 'qemu-virt', build: 'build-4', layout, files: { kernel: Buffer.from('k'), initramfs: Buffer.from('i'), system: Buffer.alloc(4096, 7) }, key: fleetKey });
+      server = createServer((req, res) => (req.url === '/b4.nodeos-update' ? res.end(bundle) : res.writeHead(404).end()));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    });
+    after(() => server?.close());
+
+    it('fleet status prints every board; --group and --json narrow and shape it', async () => {
+      const r = await runCli('fleet', 'status', ...flags());
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /^BOARD +ONLINE +PROFILE +BUILD +SLOT +CONFIRMED +LAST JOB +APPS +SEEN/);
+      assert.match(r.out, /10000000000000c3 +yes +qemu-virt +build-1 +A +yes/);
+      const j = await runCli('fleet', 'status', ...flags(), '--group', 'east', '--json');
+      assert.deepEqual((JSON.parse(j.out) as { board: string }[]).map((x) => x.board), ['10000000000000c3']);
+    });
+
+    it('fleet update downloads the bundle to take its SHA-256 and build, rolls it out, and fleet rollouts lists it', async () => {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/b4.nodeos-update`;
+      const r = await runCli('fleet', 'update', url, '--group', 'east', '--key', join(dir, 'fleet.key'), '--json', ...flags());
+      assert.equal(r.code, 0, r.err);
+      const s = JSON.parse(r.out) as RolloutState;
+      assert.equal(s.phase, 'finished');
+      assert.deepEqual(s.action, { type: 'update', url, sha256: createHash('sha256').update(bundle).digest('hex'), version: 'build-4', size: bundle.length });
+      assert.equal(board(2).board.build, 'build-4');
+      const list = await runCli('fleet', 'rollouts', ...flags());
+      assert.match(list.out, new RegExp(`${s.id} +finished +build build-4 to group east: 1 succeeded, 0 failed`));
+    });
+
+    it('refusals say what to do: a plain mqtt:// broker elsewhere, a wrong password, a missing bundle, no rollout to resume', async () => {
+      const plain = await runCli('fleet', 'status', ...flags().map((f) => (f === broker.url ? 'mqtt://broker.example.test:1883' : f)));
+      assert.match(plain.err, /use mqtts:\/\/ \(TLS\); plain mqtt:\/\/ only to a broker on this machine \[EUSAGE\]/);
+      writeFileSync(join(dir, 'wrong.pw'), 'nope');
+      const bad = await runCli('fleet', 'status', ...flags().map((f) => (f.endsWith('controller.pw') ? join(dir, 'wrong.pw') : f)));
+      assert.match(bad.err, /Not authorized \(check --broker, --ca, --user and --password-file\) \[EFLEET_BROKER\]/);
+      const missing = await runCli('fleet', 'update', `http://127.0.0.1:${(server.address() as AddressInfo).port}/nope`, '--group', 'east', '--key', join(dir, 'fleet.key'), ...flags());
+      assert.match(missing.err, /HTTP 404: the boards must be able to download the bundle from there \[EFLEET_BUNDLE\]/);
+      const resume = await runCli('fleet', 'update', '--resume', 'r-none', '--key', join(dir, 'fleet.key'), ...flags());
+      assert.match(resume.err, /keeps no rollout r-none .* \[EFLEET_ROLLOUT\]/);
+    });
+
+    it('fleet broker-config writes the config and ACL this suite\'s broker runs with', async () => {
+      writeFileSync(join(dir, 'boards.json'), JSON.stringify(BOARDS));
+      const r = await runCli('fleet', 'broker-config', '--fleet', FLEET, '--boards', join(dir, 'boards.json'), '--out', join(dir, 'conf'));
+      assert.equal(r.code, 0, r.err);
+      const acl = readFileSync(join(dir, 'conf', 'acl'), 'utf8');
+      assert.equal(acl, readFileSync(join(broker.dir, 'acl'), 'utf8').replace(join(broker.dir, 'acl'), join(dir, 'conf', 'acl')));
+      assert.match(readFileSync(join(dir, 'conf', 'mosquitto.conf'), 'utf8'), /^allow_anonymous false$/m);
+      const bad = await runCli('fleet', 'broker-config', '--fleet', FLEET, '--boards', join(dir, 'controller.pw'), '--out', join(dir, 'conf2'));
+      assert.match(bad.err, /\[EUSAGE\]/);
+    });
   });
 });
