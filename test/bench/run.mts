@@ -14,6 +14,7 @@ import { parseBmap } from '../../flash/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { Console } from '../helpers/console.js';
 import { baselineKit, bootBench } from './boot.mjs';
+import { fleetBench } from './fleet.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 /** BENCH_ONLY=env,flash,image picks sections (default: all). */
@@ -54,6 +55,7 @@ try {
   if (want('layers')) await layersBench(dir);
   if (want('kernel')) await kernelBench(dir);
   if (want('boot')) await bootBench(dir, cli);
+  if (want('fleet')) await fleetBench(dir);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

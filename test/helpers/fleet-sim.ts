@@ -85,6 +85,8 @@ export interface SimAgent {
   store: MemoryJobStore;
   agent(): FleetAgent;
   logs: string[];
+  /** Connections made and messages published and received, over all the agents (one per boot). */
+  totals: () => { connects: number; published: number; received: number };
   stop: () => Promise<void>;
 }
 
@@ -107,13 +109,16 @@ export function startSimAgent(o: { url: string; ca: Buffer; fleet: string; board
       connect: (will) => mqtt.connect(o.url, { ca: o.ca, username: o.board.id, password: o.password, clientId: `${o.fleet}-${o.board.id}`, will, reconnectPeriod: 0, protocolVersion: 5, connectTimeout: 10_000 }),
     });
   agent = make();
+  const past = { connects: 0, published: 0, received: 0 };
   o.board.onReboot = () => {
     // The old system's agent goes (saying offline), the new system's comes up.
     void agent.stop().then(() => {
+      for (const k of ['connects', 'published', 'received'] as const) past[k] += agent.counts[k];
       agent = make();
       agent.start();
     });
   };
   agent.start();
-  return { board: o.board, store, agent: () => agent, logs, stop: () => agent.stop() };
+  const totals = (): { connects: number; published: number; received: number } => ({ connects: past.connects + agent.counts.connects, published: past.published + agent.counts.published, received: past.received + agent.counts.received });
+  return { board: o.board, store, agent: () => agent, logs, totals, stop: () => agent.stop() };
 }
