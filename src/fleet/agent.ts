@@ -145,8 +145,9 @@ export class FleetAgent {
   readonly counts = { connects: 0, published: 0, received: 0 };
 
   constructor(private readonly o: AgentOptions) {
+    // The names are checked before anything connects.
     this.topics = fleetTopics(o.fleet);
-    fleetTopics(o.fleet).state(o.board); // the names are checked before anything connects
+    this.topics.state(o.board);
     for (const g of o.groups) this.topics.groupJobs(g);
     this.now = o.now ?? Date.now;
     this.setT = o.setTimeout ?? ((fn, ms) => setTimeout(fn, ms));
@@ -166,8 +167,13 @@ export class FleetAgent {
     const c = this.client;
     this.client = undefined;
     if (!c) return;
+    // Say offline if the broker is there to hear it; never wait long for one that is not.
     await new Promise<void>((resolve) => {
-      c.publish(this.onlineTopic(), 'offline', { qos: 1, retain: true }, () => c.end(false, {}, () => resolve()));
+      const t = this.setT(() => c.end(true, {}, () => resolve()), 2000);
+      c.publish(this.onlineTopic(), 'offline', { qos: 1, retain: true }, () => {
+        this.clearT(t);
+        c.end(false, {}, () => resolve());
+      });
     });
   }
 
