@@ -132,10 +132,12 @@ before anything is fetched (ESETTINGS names the field). nodeos-bsp settings show
       const apps = [...(project?.apps ?? []), ...(o.app ?? [])];
       const t = Date.now();
       const r = await buildImage(board, { ...artifactOptions(o), outDir: o.out, ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}), settings, ...(o.signingKey ? { signingKey: o.signingKey } : {}), ...(apps.length ? { apps } : {}), onEvent: reporter(io, Boolean(o.json), !o.json && io.color) });
-      if (o.json) return json(io, { image: r.image, bmap: r.bmap, sha256: r.sha256File, manifest: r.manifestPath, lock: r.lockPath, bundle: r.bundle, signedBy: r.manifest.update.signedBy ?? null, build: r.manifest.build, ms: Date.now() - t });
+      const sys = r.manifest.system;
+      if (o.json) return json(io, { image: r.image, bmap: r.bmap, sha256: r.sha256File, manifest: r.manifestPath, lock: r.lockPath, bundle: r.bundle, signedBy: r.manifest.update.signedBy ?? null, build: r.manifest.build, system: { size: sys.size, uncompressed: sys.uncompressed, contents: sys.contents }, ms: Date.now() - t });
       if (!r.manifest.update.signedBy) io.err(`warning: unsigned build: ${r.bundle} cannot update any board, and boards flashed with this image take no updates (build with --signing-key; nodeos-bsp keys create makes one)\n`);
       io.out(
         `${r.image} (${(r.manifest.image.size / 1048576).toFixed(0)} MiB, ${(r.manifest.image.mappedBytes / 1048576).toFixed(1)} MiB mapped) in ${((Date.now() - t) / 1000).toFixed(1)} s\n` +
+          `  system slot ${(sys.size / 1048576).toFixed(1)} MiB (${(sys.uncompressed / 1048576).toFixed(1)} MiB of files): ${sys.contents.slice(0, 5).map((c) => `${c.part} ${(c.bytes / 1048576).toFixed(1)}`).join(', ')} MiB...\n` +
           `  ${r.bmap}\n  ${r.sha256File}\n  ${r.manifestPath}\n  lock: ${r.lockPath}\n  update bundle: ${r.bundle}${r.manifest.update.signedBy ? ` (signed by ${r.manifest.update.signedBy})` : ' (unsigned)'}\n` +
           `next: nodeos-bsp emulate ${r.image}${board.emulation ? '' : '  (no QEMU machine for this board)'}\n`,
       );

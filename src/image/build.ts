@@ -40,7 +40,7 @@ import { boardModel, builtKernelTables, kernelTables, kitEnv, modelRefusal, type
 import { imageCompatibles } from '../boot-model/linux.js';
 import { scriptImage } from './uimage.js';
 import { writeSparseImage } from './disk.js';
-import { buildStage1, runtimeFiles, splitModules, systemEntries } from './initramfs.js';
+import { buildStage1, runtimeFiles, slotContents, splitModules, systemEntries } from './initramfs.js';
 import { STAGE1_INIT } from './stage1.js';
 import { SQUASHFS_OPTIONS, squashfsImage } from './squashfs.js';
 import { targetModules, targetModulesLockHash, type TargetModules } from './target-modules.js';
@@ -103,7 +103,8 @@ export interface BuildManifest {
   /** The small initramfs, in slot A's folder on the boot partition. */
   initramfs: { file: string; size: number; uncompressed: number; compression: string };
   /** The system image in slot A's partition. */
-  system: { partition: string; size: number; uncompressed: number; sha256: string; compression: string };
+  /** `contents`: what the slot holds by part (node, each package, kernel modules...), bytes before compression, largest first. */
+  system: { partition: string; size: number; uncompressed: number; sha256: string; compression: string; contents: { part: string; bytes: number }[] };
   /** The update bundle; signedBy is the key's fingerprint (unsigned: boards refuse it). */
   update: { file: string; size: number; signedBy?: string; trustedKeys: string[] };
   kernel: { release: string; file: string; size: number };
@@ -435,7 +436,7 @@ export async function buildImage(profile: BoardProfile, o: BuildOptions = {}): P
     image: { file: basename(image), size: imageSize, sha256: imageSha, mappedBytes: mapped.reduce((n, [a, b]) => n + b - a, 0) },
     layout,
     initramfs: { file: layout.boot.slots.A.initramfs, size: initrdZst.length, uncompressed: stage1.length, compression: 'zstd -19' },
-    system: { partition: slotA.name, size: system.image.length, uncompressed, sha256: sha256(system.image), compression: `squashfs ${SQUASHFS_OPTIONS.join(' ')}` },
+    system: { partition: slotA.name, size: system.image.length, uncompressed, sha256: sha256(system.image), compression: `squashfs ${SQUASHFS_OPTIONS.join(' ')}`, contents: slotContents(system.entries) },
     update: { file: basename(bundle), size: bundleData.length, ...(signingKey ? { signedBy: keyId(signingKey) } : {}), trustedKeys: trusted.map((k) => k.id) },
     kernel: { release: kernel.release, file: layout.boot.slots.A.kernel, size: imageGz.length },
     devicetree: dtb

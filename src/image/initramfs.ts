@@ -162,6 +162,39 @@ export interface SystemContents {
 }
 
 /**
+ * Files of the target modules that only building them needed, or that nothing on the board
+ * reads: C and C++ sources and headers and gyp files of the native packages (the addons are
+ * built; the board has no compiler), and npm's man pages and HTML manual (the board has
+ * neither man nor a browser; `npm help` there reads docs/content, which stays). Their
+ * packages stay whole otherwise, so `npm ls -g` still finds every one.
+ */
+export function buildOnly(rel: string): boolean {
+  if (/\.(?:c|cc|cpp|cxx|h|hh|hpp|gyp|gypi)$/.test(rel)) return true;
+  return rel.startsWith('npm/man/') || rel.startsWith('npm/docs/output/');
+}
+
+/** What the slot holds, by part, largest first (bytes before compression): the build's summary and manifest. */
+export function slotContents(entries: readonly CpioEntry[]): { part: string; bytes: number }[] {
+  const parts = new Map<string, number>();
+  for (const e of entries) {
+    if (e.type !== 'file' || !e.data) continue;
+    const p = e.path;
+    const part =
+      p === 'bin/node' ? 'node'
+      : p.startsWith('usr/lib/node_modules/') ? `node_modules/${p.split('/')[3]!.startsWith('@') ? p.split('/').slice(3, 5).join('/') : p.split('/')[3]}`
+      : p.startsWith('usr/lib/modules/') ? 'kernel modules'
+      : p.startsWith('usr/lib/firmware/') || p.startsWith('lib/firmware/') ? 'firmware'
+      : p.startsWith('usr/lib/nodeos/apps/') ? `app ${p.split('/')[4]}`
+      : p.startsWith('usr/lib/nodeos/') ? 'nodeos runtime'
+      : p.startsWith('usr/lib/') ? 'libraries'
+      : p.startsWith('bin/') || p.startsWith('usr/bin/') ? 'tools (busybox, mke2fs, partx, wpa_supplicant)'
+      : 'other';
+    parts.set(part, (parts.get(part) ?? 0) + e.data.length);
+  }
+  return [...parts].map(([part, bytes]) => ({ part, bytes })).sort((a, b) => b.bytes - a.bytes || a.part.localeCompare(b.part));
+}
+
+/**
  * The system slot's files: Node.js (stripped) with the libraries it needs, busybox, mke2fs,
  * the board's other kernel modules, the NodeOS init and runtime, npm and the target modules,
  * the board profile and the layout.
@@ -246,6 +279,7 @@ export function systemEntries(
   entries.push({ path: 'usr/lib/node_modules/nodeos-bsp/package.json', type: 'file', data: Buffer.from(JSON.stringify({ name: 'nodeos-bsp', type: 'module', exports: { './board': './board.js' } }, null, 2) + '\n') });
   entries.push({ path: 'usr/lib/node_modules/nodeos-bsp/board.js', type: 'symlink', target: '../../nodeos/runtime/app-board.js' });
   for (const f of treeEntries(modulesDir)) {
+    if (buildOnly(f.rel)) continue;
     // The board has no compiler: npm's node-gyp (run for any addon without a usable prebuild)
     // is replaced by a script that says so and what to do, instead of a python trace.
     const data = f.rel === NPM_NODE_GYP ? NO_COMPILER_SHIM : f.data!;
