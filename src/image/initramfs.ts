@@ -164,8 +164,9 @@ export interface SystemContents {
 /**
  * Files of the target modules that only building them needed, or that nothing on the board
  * reads: C and C++ sources and headers and gyp files of the native packages (the addons are
- * built; the board has no compiler), and npm's man pages and HTML manual (the board has
- * neither man nor a browser; `npm help` there reads docs/content, which stays). Their
+ * built; the board has no compiler), and npm's man pages and HTML manual (`npm help` shows
+ * them with man or a browser, neither of which a board has; `npm help-search` reads
+ * docs/content, which stays). Their
  * packages stay whole otherwise, so `npm ls -g` still finds every one.
  */
 export function buildOnly(rel: string): boolean {
