@@ -20,7 +20,7 @@ import { fleetTopics, parseTopic } from './topics.js';
 /** What a board says about itself, retained on its state topic. */
 export interface BoardState {
   board: string;
-  /** The board profile (rpi3b...). */
+  /** The board profile's id. */
   profile: string;
   build: string;
   slot: string;
