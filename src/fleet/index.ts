@@ -7,3 +7,5 @@ export { FleetAgent, type AgentOptions, type BoardState, type BrokerClient, type
 export { driveRollout, parseBoardState, parseProgress, readFleet, readRollouts, rolloutJobId, type BoardRow, type DriveOptions } from './controller.js';
 export { mosquittoConfig, type BrokerConfigOptions } from './broker-config.js';
 export { connectController, findRollout, inspectBundleUrl, planRollout, readBoardsFile, writeBrokerConfig, type BrokerLogin, type ControllerConnection } from './host.js';
+export { downloadResumable, type ResumableDownload } from './download.js';
+export { FileJobStore, parsePending, SEEN_KEPT } from './job-store.js';
