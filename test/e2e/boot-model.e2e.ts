@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ubootModelFor } from '../../src/boot-model/index.js';
 import { boardVariant } from '../helpers/board-variant.js';
@@ -16,6 +16,7 @@ import { runCli } from '../helpers/cli.js';
 import { e2eOut } from '../helpers/out.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 import { Cache, deviceTree, fetchArtifacts, getBoard, kernelFiles, layoutFor, defaultBoardsDir } from '../../src/index.js';
+import { readAt } from '../helpers/card.js';
 
 /** U-Boot's "MMC:" line under QEMU (its console is on the second serial port after relocation). */
 function ubootMmcLine(machine: string, uboot: string, dtb: string): Promise<string> {
@@ -108,16 +109,7 @@ describe("the boot model's U-Boot numbering is the real U-Boot's (Debian's rpi_a
     const profile = getBoard('pine64-plus').profile;
     const a = await fetchArtifacts(profile, { cache: new Cache(), lockPath: join(out, 'nodeos-pine64-plus.lock.json') });
     const spl = readFileSync(join(a.debs.uboot!, 'usr/lib/u-boot/pine64_plus/u-boot-sunxi-with-spl.bin'));
-    const at8k = (file: string): Buffer => {
-      const fd = openSync(file, 'r');
-      try {
-        const buf = Buffer.alloc(spl.length);
-        readSync(fd, buf, 0, spl.length, 8192);
-        return buf;
-      } finally {
-        closeSync(fd);
-      }
-    };
+    const at8k = (file: string): Buffer => readAt(file, 8192, spl.length);
     assert.ok(at8k(image).equals(spl), "the image's bytes at 8 KiB are Debian's u-boot-sunxi-with-spl.bin");
     assert.equal(spl.subarray(4, 12).toString('latin1'), 'eGON.BT0');
     // The .bmap maps them (4 KiB blocks 2 onwards), so flash writes them.
@@ -169,18 +161,8 @@ describe("the boot model's U-Boot numbering is the real U-Boot's (Debian's rpi_a
     const itb = readFileSync(join(lib, 'u-boot.itb'));
     const ENV_AT = 0x3f8000;
     const ENV_SIZE = 0x8000;
-    const read = (file: string, at: number, size: number): Buffer => {
-      const fd = openSync(file, 'r');
-      try {
-        const buf = Buffer.alloc(size);
-        readSync(fd, buf, 0, size, at);
-        return buf;
-      } finally {
-        closeSync(fd);
-      }
-    };
-    assert.ok(read(image, 32768, idb.length).equals(idb), "the image's bytes at 32 KiB are Debian's idbloader.img");
-    assert.ok(read(image, 8 << 20, itb.length).equals(itb), "the image's bytes at 8 MiB are Debian's u-boot.itb");
+    assert.ok(readAt(image, 32768, idb.length).equals(idb), "the image's bytes at 32 KiB are Debian's idbloader.img");
+    assert.ok(readAt(image, 8 << 20, itb.length).equals(itb), "the image's bytes at 8 MiB are Debian's u-boot.itb");
     // The .bmap maps both pieces and U-Boot's environment range (4 KiB blocks), so flash writes them.
     const bmap = readFileSync(`${image}.bmap`, 'utf8');
     for (const [at, size] of [[32768, idb.length], [ENV_AT, ENV_SIZE], [8 << 20, itb.length]] as const) {
@@ -224,8 +206,8 @@ describe("the boot model's U-Boot numbering is the real U-Boot's (Debian's rpi_a
         assert.match(execFileSync('fw_printenv', ['-c', join(dir, 'fw_env.config'), 'bootcmd']).toString(), /^bootcmd=echo another system\n$/);
         const f = await runCli('flash', image, '--device', loop, '--yes');
         assert.equal(f.code, 0, f.err);
-        assert.ok(read(loop, 32768, idb.length).equals(idb) && read(loop, 8 << 20, itb.length).equals(itb), 'flash wrote both pieces');
-        assert.ok(read(loop, ENV_AT, ENV_SIZE).every((x) => x === 0), "flash cleared the other system's environment");
+        assert.ok(readAt(loop, 32768, idb.length).equals(idb) && readAt(loop, 8 << 20, itb.length).equals(itb), 'flash wrote both pieces');
+        assert.ok(readAt(loop, ENV_AT, ENV_SIZE).every((x) => x === 0), "flash cleared the other system's environment");
       } finally {
         execFileSync('losetup', ['-d', loop]);
       }

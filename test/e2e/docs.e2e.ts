@@ -9,13 +9,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, cpSync, mkdirSync, openSync, readFileSync, readSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { packageRoot } from '../../src/index.js';
 import { boardChecks, emulatedBoards, runChecks } from '../helpers/board-checks.js';
 import { Console } from '../helpers/console.js';
 import { attachLoop, detachLoop, isRoot } from '../helpers/tools.js';
+import { readAt } from '../helpers/card.js';
 
 const ROOT = packageRoot();
 const DOC = join(ROOT, 'docs/adding-a-board.md');
@@ -62,16 +63,6 @@ function run(kit: string, argv: string[]): void {
 
 const kitBin = (kit: string): string => join(kit, (JSON.parse(readFileSync(join(kit, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin['nodeos-bsp']!);
 
-function readAt(file: string, at: number, size: number): Buffer {
-  const fd = openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(size);
-    readSync(fd, buf, 0, size, at);
-    return buf;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 type Step = { kind: 'sh'; argv: string[] } | { kind: 'yaml'; file: string; text: string };
 
@@ -111,14 +102,30 @@ describe('docs/adding-a-board.md, followed on a scratch profile', () => {
     for (const k of kits) rmSync(k, { recursive: true, force: true });
   });
 
-  /** A loop device over a fresh 1 GiB file, for a flash step. */
-  const card = (name: string): { dev: string; backing: string } => {
+  /**
+   * A doc's flash step pointed at a loop device over a fresh 1 GiB file instead of /dev/sdX
+   * (`--yes`, as nobody answers), `prefill` bytes at its start first; the device, or undefined
+   * when this is not the flash step.
+   */
+  const flashToLoop = (argv: string[], name: string, prefill?: Buffer): string | undefined => {
+    const at = argv.indexOf('/dev/sdX');
+    if (at < 0) return undefined;
     const backing = join(ROOT, 'out', name);
     rmSync(backing, { force: true });
     execFileSync('truncate', ['-s', '1G', backing]);
     const l = { dev: attachLoop(backing), backing };
     loops.push(l);
-    return l;
+    if (prefill) {
+      const fd = openSync(l.dev, 'r+');
+      try {
+        writeSync(fd, prefill, 0, prefill.length, 0);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    argv[at] = l.dev;
+    argv.push('--yes');
+    return l.dev;
   };
 
   it('runs every command of the walkthrough, and the scratch board boots to the REPL', async function () {
@@ -152,14 +159,11 @@ describe('docs/adding-a-board.md, followed on a scratch profile', () => {
         }
         continue;
       }
-      if (argv.includes('/dev/sdX')) {
-        if (!isRoot()) {
-          flashSkipped = true; // reported as pending below, never as a pass
-          continue;
-        }
-        argv[argv.indexOf('/dev/sdX')] = card('docs-card.raw').dev;
-        argv.push('--yes');
+      if (argv.includes('/dev/sdX') && !isRoot()) {
+        flashSkipped = true; // reported as pending below, never as a pass
+        continue;
       }
+      flashToLoop(argv, 'docs-card.raw');
       run(kit, argv);
     }
     // Every other step passed; the flash step needs root (a loop device), as CI runs.
@@ -179,20 +183,9 @@ describe('docs/adding-a-board.md, followed on a scratch profile', () => {
       }
       assert.deepEqual(step.argv.slice(0, 2), ['npx', 'nodeos-bsp'], `a doc command: ${step.argv.join(' ')}`);
       const argv = [process.execPath, kitBin(kit), ...step.argv.slice(2)];
-      if (argv.includes('/dev/sdX')) {
-        if (!isRoot()) continue; // the pieces are checked in the image below
-        const l = card('docs-card-nonpi.raw');
-        // Another system's bytes where this U-Boot reads its environment (and elsewhere before the first partition).
-        const fd = openSync(l.dev, 'r+');
-        try {
-          writeSync(fd, Buffer.alloc(16 << 20, 0xa5), 0, 16 << 20, 0);
-        } finally {
-          closeSync(fd);
-        }
-        argv[argv.indexOf('/dev/sdX')] = l.dev;
-        argv.push('--yes');
-        flashed = l.dev;
-      }
+      if (argv.includes('/dev/sdX') && !isRoot()) continue; // the pieces are checked in the image below
+      // Another system's bytes where this U-Boot reads its environment (and elsewhere before the first partition).
+      flashed = flashToLoop(argv, 'docs-card-nonpi.raw', Buffer.alloc(16 << 20, 0xa5)) ?? flashed;
       run(kit, argv);
     }
     const image = join(kit, 'out', 'nodeos-rockpie.img');

@@ -1,4 +1,5 @@
 /** Small test cards laid out as the kit lays them out: an MBR and a boot partition with layout.json. */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { buildFat32, buildMbr, getBoard, layoutFor, mbrPartitions, type Extent, type FatFile, type ImageLayout } from '../../src/index.js';
 
 const MiB = 1 << 20;
@@ -25,4 +26,15 @@ export function cardExtents(layout: ImageLayout, files: FatFile[], o: { volumeId
     hiddenSectors: start / 512,
   });
   return [{ offset: 0, data: buildMbr(mbrPartitions(layout), parseInt(layout.diskSignature, 16)) }, ...fat.extents.map((e) => ({ offset: e.offset + start, data: e.data }))];
+}
+
+/** `size` bytes of a file or device at byte `at` (fewer at its end). */
+export function readAt(file: string, at: number, size: number): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(size);
+    return buf.subarray(0, readSync(fd, buf, 0, size, at));
+  } finally {
+    closeSync(fd);
+  }
 }
