@@ -7,6 +7,7 @@
  * strings cut short, before it reaches a table, a log or the rollout's state.
  */
 import type { KeyObject } from 'node:crypto';
+import { BspError } from '../errors.js';
 import type { BoardState, BrokerClient, JobProgress } from './agent.js';
 import { signJob, encodeJob, JOB_FORMAT, type JobAction } from './jobs.js';
 import { reportProgress, stepRollout, TERMINAL, type ExecutionState, type RolloutState } from './rollout.js';
@@ -21,7 +22,8 @@ export interface BoardRow {
 }
 
 const STATES: ReadonlySet<string> = new Set(['pending', 'queued', 'downloading', 'installed', 'rebooting', 'succeeded', 'failed', 'rejected', 'timed-out']);
-const str = (v: unknown, max = 200): string | undefined => (typeof v === 'string' ? v.slice(0, max) : undefined);
+// Control characters (a terminal's escape sequences among them) never reach a table or a log.
+const str = (v: unknown, max = 200): string | undefined => (typeof v === 'string' ? v.slice(0, max).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?') : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 const obj = (v: unknown): Record<string, unknown> | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 const parse = (payload: Buffer): Record<string, unknown> | undefined => {
@@ -182,7 +184,17 @@ export function driveRollout(o: DriveOptions): Promise<RolloutState> {
   const index = new Map(s.boards.map((b, i) => [b.board, i]));
   let timer: NodeJS.Timeout | undefined;
   let finish: (s: RolloutState) => void;
-  const done = new Promise<RolloutState>((resolve) => (finish = resolve));
+  let fail: (err: Error) => void;
+  const done = new Promise<RolloutState>((resolve, reject) => {
+    finish = (x) => {
+      clearTimeout(timer);
+      resolve(x);
+    };
+    fail = (err) => {
+      clearTimeout(timer);
+      reject(err);
+    };
+  });
   const save = (): void => void o.client.publish(t.rollout(s.id), JSON.stringify(s), { qos: 1, retain: true });
 
   const step = (): void => {
@@ -219,6 +231,8 @@ export function driveRollout(o: DriveOptions): Promise<RolloutState> {
       step();
     }
   });
-  o.client.subscribe([t.allProgress], { qos: 1 }, (err) => (err ? finish(s) : step()));
+  // Without the broker the rollout cannot go on; its state is kept there, for --resume.
+  o.client.on('close', () => fail(new BspError('EFLEET_BROKER', `lost the broker during rollout ${s.id} (${s.phase}): its state is kept on the broker; continue it with fleet update --resume ${s.id}`)));
+  o.client.subscribe([t.allProgress], { qos: 1 }, (err) => (err ? fail(new BspError('EFLEET_BROKER', `the broker refused the progress topics: ${err.message}`)) : step()));
   return done;
 }
