@@ -23,7 +23,8 @@ export interface BoardRow {
 
 const STATES: ReadonlySet<string> = new Set(['pending', 'queued', 'downloading', 'installed', 'rebooting', 'succeeded', 'failed', 'rejected', 'timed-out']);
 // Control characters (a terminal's escape sequences among them) never reach a table or a log.
-const str = (v: unknown, max = 200): string | undefined => (typeof v === 'string' ? v.slice(0, max).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?') : undefined);
+const printable = (t: string): string => [...t].map((ch) => (ch.charCodeAt(0) < 0x20 || (ch.charCodeAt(0) >= 0x7f && ch.charCodeAt(0) < 0xa0) ? '?' : ch)).join('');
+const str = (v: unknown, max = 200): string | undefined => (typeof v === 'string' ? printable(v.slice(0, max)) : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 const obj = (v: unknown): Record<string, unknown> | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 const parse = (payload: Buffer): Record<string, unknown> | undefined => {
