@@ -6,15 +6,19 @@ import {
   connectController,
   driveRollout,
   failedBoards,
+  nameProblem,
+  NAME_RULE,
   findRollout,
   planRollout,
   readBoardsFile,
   readFleet,
   readRollouts,
   rolloutCounts,
+  sendJob,
   writeBrokerConfig,
   type BoardRow,
   type BrokerClient,
+  type JobAction,
   type RolloutState,
 } from '../fleet/index.js';
 import { loadSigningKey } from '../update/index.js';
@@ -172,6 +176,42 @@ Examples:
       io.out(`${rolloutLine(final)}\n`);
       for (const b of failedBoards(final)) io.out(`  ${b.board}: ${b.state}${b.reason ? `: ${b.reason}` : ''}\n`);
     });
+
+  interface JobFlags extends BrokerFlags {
+    board?: string;
+    group?: string;
+    key: string;
+    wait: number;
+  }
+  const jobCommand = (name: string, description: string, action: (app: string | undefined) => JobAction, examples: string, argument?: string): void => {
+    const c = brokerOptions(fleet.command(name).description(description));
+    if (argument) c.argument(argument, 'the app');
+    c.option('--board <id>', 'one board (its id, as fleet status shows it)')
+      .option('--group <name>', 'every board of the group that is online now')
+      .requiredOption('--key <file>', "the fleet's private key: the job is signed with it")
+      .option('--wait <seconds>', 'how long to wait for the boards to report', (v: string) => Number(v), 120)
+      .addHelpText('after', `\nA board's job waits for it (retained) if it is offline, for an hour; a group's reaches the boards online now.\n\nExamples:\n${examples}`)
+      .action(async (...args: unknown[]) => {
+        const app = argument ? (args[0] as string) : undefined;
+        const o = args[argument ? 1 : 0] as JobFlags;
+        if (Boolean(o.board) === Boolean(o.group)) throw new BspError('EUSAGE', 'say which boards: --board ID or --group NAME');
+        if (!(o.wait >= 0)) throw new BspError('EUSAGE', `--wait ${o.wait} is not a number of seconds`);
+        const key = loadSigningKey(o.key);
+        const target = o.board ? { board: checkName('board', o.board) } : { group: checkName('group', o.group!) };
+        const r = await withBroker(o, (c) => sendJob({ client: c, key, fleet: o.fleet, target, action: action(app), waitMs: o.wait * 1000 }));
+        const rows = r.expected.map((b) => ({ board: b, ...(r.reports.get(b) ?? { state: 'no report' }) }));
+        if (rows.some((x) => x.state !== 'succeeded')) process.exitCode = 1;
+        if (o.json) return json(io, { job: r.job, boards: rows });
+        if (!rows.length) return io.out(`job ${r.job}: no board of group ${o.group} is online\n`);
+        io.out(table([['BOARD', 'JOB ' + r.job], ...rows.map((x) => [x.board, `${x.state}${'reason' in x && x.reason ? `: ${x.reason}` : ''}`])]));
+      });
+  };
+  const login = '--broker mqtts://broker.lan:8883 --fleet greenhouse --ca ca.pem --password-file controller.pw --key keys/nodeos-fleet.key';
+  jobCommand('reboot', 'restart a board, or every board of a group, with a signed job', () => ({ type: 'reboot' }), `  $ nodeos-bsp fleet reboot --board 10000000abcdef01 ${login}\n  $ nodeos-bsp fleet reboot --group west --wait 300 ${login}`);
+  jobCommand('restart-app', "restart an app on a board, or on every board of a group, with a signed job", (app) => {
+    if (nameProblem('group', app)) throw new BspError('EUSAGE', `app ${JSON.stringify(app)}: fleet jobs name apps with ${NAME_RULE}`);
+    return { type: 'app-restart', app: app! };
+  }, `  $ nodeos-bsp fleet restart-app thermometer --group west ${login}`, '<app>');
 
   brokerOptions(fleet.command('rollouts').description('the rollouts the broker keeps, newest first'))
     .addHelpText('after', '\nExamples:\n  $ nodeos-bsp fleet rollouts --broker mqtts://broker.lan:8883 --fleet greenhouse --ca ca.pem --password-file controller.pw')

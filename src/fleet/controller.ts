@@ -237,3 +237,45 @@ export function driveRollout(o: DriveOptions): Promise<RolloutState> {
   o.client.subscribe([t.allProgress], { qos: 1 }, (err) => (err ? fail(new BspError('EFLEET_BROKER', `the broker refused the progress topics: ${err.message}`)) : step()));
   return done;
 }
+
+/**
+ * Send one signed job (a reboot, an app restart) to a board or a group, and collect the
+ * boards' reports on it until each expected board ended it or `waitMs` passed. A board's job
+ * is retained (a board that is offline gets it when it connects, until it expires); a
+ * group's is not (the boards online now). Expected boards: the one, or the group's online ones.
+ */
+export async function sendJob(o: { client: BrokerClient; key: KeyObject; fleet: string; target: { board: string } | { group: string }; action: JobAction; waitMs: number; now?: () => number }): Promise<{ job: string; expected: string[]; reports: Map<string, JobProgress> }> {
+  const t = fleetTopics(o.fleet);
+  const now = o.now ?? Date.now;
+  const expected = 'board' in o.target ? [o.target.board] : (await readFleet(o.client, o.fleet, { settleMs: 500 })).filter((r) => r.online && r.state?.groups.includes((o.target as { group: string }).group)).map((r) => r.board);
+  const issuedAt = now();
+  const id = `j-${issuedAt.toString(36)}-${Math.floor(Math.random() * 0xffff).toString(16)}`;
+  const job = signJob({ format: JOB_FORMAT, id, fleet: o.fleet, target: o.target, issuedAt, expiresAt: issuedAt + 3600_000, action: o.action }, o.key);
+  const reports = new Map<string, JobProgress>();
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, o.waitMs);
+    const check = (): void => {
+      if (expected.length && expected.every((b) => TERMINAL.has(reports.get(b)?.state ?? 'pending'))) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    o.client.on('message', (topic, payload) => {
+      const p = parseTopic(o.fleet, topic);
+      const g = p?.kind === 'progress' ? parseProgress(payload) : undefined;
+      if (!g || g.job !== id || p?.kind !== 'progress') return;
+      reports.set(p.board, g);
+      // A board's retained job is not needed once it ended.
+      if ('board' in o.target && TERMINAL.has(g.state)) o.client.publish(t.boardJobs(o.target.board), '', { qos: 1, retain: true });
+      check();
+    });
+    o.client.subscribe([t.allProgress], { qos: 1 }, () => {
+      o.client.publish('board' in o.target ? t.boardJobs(o.target.board) : t.groupJobs(o.target.group), encodeJob(job).toString('utf8'), { qos: 1, retain: 'board' in o.target });
+      if (!expected.length) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  return { job: id, expected, reports };
+}

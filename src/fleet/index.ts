@@ -4,7 +4,7 @@ export { acceptJob, bundleUrlProblem, checkJob, CLOCK_SKEW_MS, encodeJob, JOB_FO
 export { checkRolloutOptions, createRollout, DEFAULT_ROLLOUT, FAILED, failedBoards, reportProgress, rolloutCounts, stepRollout, TERMINAL, type BoardExecution, type ExecutionState, type RolloutOptions, type RolloutPhase, type RolloutState } from './rollout.js';
 export { DEFAULT_BACKOFF, retryDelay, type Backoff } from './backoff.js';
 export { FleetAgent, type AgentOptions, type BoardState, type BrokerClient, type FleetSystem, type JobProgress, type JobStore, type PendingJob, type Will } from './agent.js';
-export { driveRollout, parseBoardState, parseProgress, readFleet, readRollouts, rolloutJobId, type BoardRow, type DriveOptions } from './controller.js';
+export { driveRollout, parseBoardState, parseProgress, readFleet, readRollouts, rolloutJobId, sendJob, type BoardRow, type DriveOptions } from './controller.js';
 export { mosquittoConfig, type BrokerConfigOptions } from './broker-config.js';
 export { connectController, findRollout, inspectBundleUrl, planRollout, readBoardsFile, writeBrokerConfig, type BrokerLogin, type ControllerConnection } from './host.js';
 export { downloadResumable, type ResumableDownload } from './download.js';

@@ -207,6 +207,24 @@ describe('fleets over a real Mosquitto on loopback (TLS, ACL from fleet broker-c
       assert.match(list.out, new RegExp(`${s.id} +finished +build build-4 to group east: 1 succeeded, 0 failed`));
     });
 
+    it('fleet reboot and fleet restart-app: signed jobs to a board or a group, each board\'s report printed', async () => {
+      const boot = board(2).board.bootId;
+      const r = await runCli('fleet', 'reboot', '--board', BOARDS[2]!.board, '--key', join(dir, 'fleet.key'), '--wait', '20', ...flags());
+      assert.equal(r.code, 0, r.err + r.out);
+      assert.match(r.out, /10000000000000c3 +succeeded/);
+      assert.notEqual(board(2).board.bootId, boot, 'it restarted');
+      const g = await runCli('fleet', 'restart-app', 'sensor', '--group', 'west', '--key', join(dir, 'fleet.key'), '--wait', '20', '--json', ...flags());
+      assert.deepEqual((JSON.parse(g.out) as { boards: { board: string; state: string }[] }).boards.map((b) => [b.board, b.state]), [
+        ['10000000000000a1', 'succeeded'],
+        ['10000000000000b2', 'succeeded'],
+      ]);
+      const bad = await runCli('fleet', 'restart-app', 'nope', '--board', BOARDS[0]!.board, '--key', join(dir, 'fleet.key'), '--wait', '20', ...flags());
+      assert.equal(bad.code, 1);
+      assert.match(bad.out, /10000000000000a1 +failed: no app nope/);
+      const slash = await runCli('fleet', 'restart-app', 'a/b', '--board', BOARDS[0]!.board, '--key', join(dir, 'fleet.key'), ...flags());
+      assert.match(slash.err, /fleet jobs name apps with .* \[EUSAGE\]/);
+    });
+
     it('refusals say what to do: a plain mqtt:// broker elsewhere, a wrong password, a missing bundle, no rollout to resume', async () => {
       const plain = await runCli('fleet', 'status', ...flags().map((f) => (f === broker.url ? 'mqtt://broker.example.test:1883' : f)));
       assert.match(plain.err, /use mqtts:\/\/ \(TLS\); plain mqtt:\/\/ only to a broker on this machine \[EUSAGE\]/);
