@@ -85,4 +85,28 @@ describe('e2e console helper', () => {
     board.write('[1, 2]\n[ 1, 2 ]\n> ');
     assert.equal(await p, '[ 1, 2 ]');
   });
+
+  it('kernel lines after a prompt are moved aside wherever the chunks split them (every split point, and byte by byte)', () => {
+    const text = 'a REPL on tty1\n> [   22.685458] dwc2 3f980000.usb: Not connected\n[   22.687075] dwc2 3f980000.usb: Not connected\n';
+    const feeds = [...Array.from({ length: text.length - 1 }, (_, i) => [text.slice(0, i + 1), text.slice(i + 1)]), [...text]];
+    for (const chunks of feeds) {
+      const { child, board } = fakeBoard();
+      const c = new Console(child);
+      for (const ch of chunks) board.emit('data', ch);
+      assert.equal(c.output, 'a REPL on tty1\n> ', JSON.stringify(chunks.slice(0, 3)));
+      assert.equal(c.messages.length, 2);
+    }
+  });
+
+  it("QEMU's own messages (its stderr) stay out of `output`, so a prompt stays at its end; a timed-out wait shows them", async () => {
+    const { child, board } = fakeBoard();
+    const c = new Console(child);
+    board.write('> ');
+    await tick();
+    (child.stderr as PassThrough).write('qemu-system-aarch64: Slirp: Failed to send packet, ret: -1\n');
+    await tick();
+    await c.waitFor(/\n?> $/, 1000, 0);
+    assert.match(c.printed, /Slirp/);
+    await assert.rejects(c.waitFor(/never/, 10), /QEMU said:\nqemu-system-aarch64: Slirp/);
+  });
 });

@@ -11,6 +11,8 @@ export class Console {
   readonly messages: string[] = [];
   /** Everything the board printed, in order, nothing moved aside: what absence checks read. */
   printed = '';
+  /** What QEMU itself printed (its standard error). */
+  stderr = '';
   private held = '';
   private waiters: { re: RegExp; from: number; resolve: (m: RegExpExecArray) => void }[] = [];
 
@@ -21,9 +23,12 @@ export class Console {
       this.output += this.takeMessages(chunk.replace(/\r/g, ''));
       this.check();
     });
+    // QEMU's own messages (`Slirp: Failed to send packet` when the guest reaches for an address
+    // the restricted network drops) come at any time: kept out of `output`, where they would
+    // follow a prompt; shown when a wait times out.
     child.stderr!.on('data', (chunk: Buffer) => {
       this.printed += chunk.toString();
-      this.output += chunk.toString();
+      this.stderr += chunk.toString();
     });
   }
 
@@ -63,7 +68,7 @@ export class Console {
       text = text.slice(0, at) + text.slice(end + 1);
     }
     // A chunk may end inside the marker itself, or inside a kernel line's time stamp after a prompt.
-    const partial = /> (\[[\s\d.]*)$/.exec(this.output + text)?.[1];
+    const partial = /> (\[[\s\d.]*\]?)$/.exec(this.output + text)?.[1];
     if (partial && partial.length <= text.length) {
       this.held = text.slice(-partial.length) + this.held;
       return text.slice(0, -partial.length);
@@ -90,7 +95,7 @@ export class Console {
   /** Wait until `re` appears after position `from` (default: anywhere from now on). */
   waitFor(re: RegExp, ms: number, from = this.output.length): Promise<RegExpExecArray> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${re}; console so far:\n${this.output.slice(-3000)}`)), ms);
+      const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${re}; console so far:\n${this.output.slice(-3000)}${this.stderr ? `\nQEMU said:\n${this.stderr.slice(-1000)}` : ''}`)), ms);
       this.waiters.push({ re, from, resolve: (m) => (clearTimeout(timer), resolve(m)) });
       this.check();
     });
