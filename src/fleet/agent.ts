@@ -204,7 +204,12 @@ export class FleetAgent {
     });
     c.on('message', (topic, payload) => {
       this.counts.received++;
-      this.onMessage(topic, payload);
+      // Whatever a message does wrong (a full disk for the job memory...) is said, never thrown into the client.
+      try {
+        this.onMessage(topic, payload);
+      } catch (err) {
+        this.o.log(`fleet: a message on ${topic.slice(0, 120)} failed: ${(err as Error).message}`);
+      }
     });
     c.on('error', (err) => this.o.log(`fleet: ${err.message}`));
     c.on('close', () => {
@@ -249,7 +254,8 @@ export class FleetAgent {
 
   private onMessage(topic: string, payload: Buffer): void {
     const t = parseTopic(this.o.fleet, topic);
-    if (!t || (t.kind !== 'jobs' && t.kind !== 'group-jobs')) return;
+    // An empty message is a retained job being cleared (the controller does so once a job ended).
+    if (!t || (t.kind !== 'jobs' && t.kind !== 'group-jobs') || payload.length === 0) return;
     // Retained jobs come again on each connection: one run already is not news.
     const id = peekJobId(payload);
     if (id && this.o.store.seen(id)) return;

@@ -199,5 +199,23 @@ describe('fleet agent', () => {
     await flush();
     assert.equal(system.rebooted, 1);
     assert.deepEqual(reports(), ['rejected', 'queued', 'rebooting']);
+    // The controller clears a retained job once it ended: an empty message, not a job to refuse.
+    conns[0]!.emit('message', 'nodeos/f/10000000abcdef01/jobs', Buffer.alloc(0));
+    await flush();
+    assert.deepEqual(reports(), ['rejected', 'queued', 'rebooting']);
+  });
+
+  it('a message whose handling throws (the job memory cannot be written) is logged; the agent goes on', async () => {
+    const store = new MemoryJobStore();
+    store.remember = () => {
+      throw new Error('ENOSPC: no space left on device');
+    };
+    const { agent, conns, logs } = setup({ store });
+    agent.start();
+    conns[0]!.emit('connect');
+    await flush();
+    const job = signJob({ format: JOB_FORMAT, id: 'r-9', fleet: 'f', target: { group: 'west' }, issuedAt: 1_800_000_000_000, expiresAt: 1_800_000_600_000, action: { type: 'reboot' } }, fleetKey);
+    assert.doesNotThrow(() => conns[0]!.emit('message', 'nodeos/f/group/west/jobs', encodeJob(job)));
+    assert.match(logs.join('\n'), /fleet: a message on nodeos\/f\/group\/west\/jobs failed: ENOSPC/);
   });
 });

@@ -203,6 +203,10 @@ describe('fleets over a real Mosquitto on loopback (TLS, ACL from fleet broker-c
       assert.equal(s.phase, 'finished');
       assert.deepEqual(s.action, { type: 'update', url, sha256: createHash('sha256').update(bundle).digest('hex'), version: 'build-4', size: bundle.length });
       assert.equal(board(2).board.build, 'build-4');
+      // The controller cleared the board's retained job once it ended; that is no job to refuse.
+      await new Promise((r) => setTimeout(r, 500));
+      const rows = await readFleet((await connect('controller')) as unknown as BrokerClient, FLEET, { settleMs: 300 });
+      assert.deepEqual([rows[2]!.progress?.job, rows[2]!.progress?.state], [`${s.id}.0`, 'succeeded']);
       const list = await runCli('fleet', 'rollouts', ...flags());
       assert.match(list.out, new RegExp(`${s.id} +finished +build build-4 to group east: 1 succeeded, 0 failed`));
     });
