@@ -291,6 +291,8 @@ export function systemEntries(
   entries.push({ path: 'bin/npm', type: 'symlink', target: '../usr/lib/node_modules/npm/bin/npm-cli.js' });
   entries.push({ path: 'bin/npx', type: 'symlink', target: '../usr/lib/node_modules/npm/bin/npx-cli.js' });
   for (const app of apps) for (const f of app.files) entries.push({ path: `${app.dir.slice(1)}/${f.rel}`, type: 'file', data: f.data, mode: f.mode });
+  const split = promptSplit(modules);
+  const onBoard = (m: KernelModule): { name: string; path: string } => ({ name: m.name, path: `/usr/lib/modules/${release}/${m.relPath}` });
   const info = {
     board: profile,
     build,
@@ -301,8 +303,8 @@ export function systemEntries(
     node: a.lock.npm.node,
     layout,
     // Loaded by init before the console's prompt, and once it shows (promptSplit).
-    modules: promptSplit(modules).now.map((m) => ({ name: m.name, path: `/usr/lib/modules/${release}/${m.relPath}` })),
-    modulesLater: promptSplit(modules).later.map((m) => ({ name: m.name, path: `/usr/lib/modules/${release}/${m.relPath}` })),
+    modules: split.now.map(onBoard),
+    modulesLater: split.later.map(onBoard),
     apps: apps.map(({ name, version, dir, main, network, root }): ImageApp => ({ name, version, dir, main, network, root })),
   };
   entries.push({ path: 'etc/nodeos/image.json', type: 'file', data: Buffer.from(JSON.stringify(info, null, 2) + '\n') });
