@@ -43,7 +43,7 @@ export class Console {
     const starts = ASYNC_LINES.map((m) => text.indexOf(m)).filter((i) => i >= 0);
     const kernel = /\[\s*\d+\.\d+\] /g;
     for (let m = kernel.exec(text); m; m = kernel.exec(text)) {
-      if ((this.output + text.slice(0, m.index)).endsWith('> ')) {
+      if ((this.output.slice(-2) + text.slice(0, m.index)).endsWith('> ')) {
         starts.push(m.index);
         break;
       }
@@ -68,7 +68,8 @@ export class Console {
       text = text.slice(0, at) + text.slice(end + 1);
     }
     // A chunk may end inside the marker itself, or inside a kernel line's time stamp after a prompt.
-    const partial = /> (\[[\s\d.]*\]?)$/.exec(this.output + text)?.[1];
+    // A stamp is a few dozen characters: the output's tail is enough context, not all of it.
+    const partial = /> (\[[\s\d.]*\]?)$/.exec(this.output.slice(-64) + text)?.[1];
     if (partial && partial.length <= text.length) {
       this.held = text.slice(-partial.length) + this.held;
       return text.slice(0, -partial.length);
