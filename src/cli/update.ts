@@ -4,6 +4,7 @@ import { updateCard, type CardUpdateOptions } from '../../flash/index.js';
 import { BspError } from '../errors.js';
 import { rebootOverSsh } from '../net/ssh-client.js';
 import { createKeyPair, updateOverSsh, type RemoteUpdateOptions } from '../update/index.js';
+import { nameProblem } from '../fleet/index.js';
 import { json, type Io } from './output.js';
 
 interface UpdateFlags {
@@ -86,7 +87,7 @@ Examples:
     .option('--json', 'the file names and the key id as JSON')
     .addHelpText('after', '\nExamples:\n  $ nodeos-bsp keys create --out ~/.config/nodeos-bsp\n  $ nodeos-bsp build --board rpi3b --signing-key ~/.config/nodeos-bsp/nodeos-update.key\n  $ nodeos-bsp keys create --name nodeos-fleet --out ~/.config/nodeos-bsp')
     .action((o: { out: string; name: string; json?: boolean }) => {
-      if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/.test(o.name)) throw new BspError('EUSAGE', `--name ${JSON.stringify(o.name)}: use letters, digits, '-', '_' or '.'`);
+      if (nameProblem('rollout', o.name)) throw new BspError('EUSAGE', `--name ${JSON.stringify(o.name)}: use letters, digits, '-', '_' or '.'`);
       const r = createKeyPair(o.out, o.name);
       if (o.json) return json(io, r);
       io.out(`${r.privateKey} (private: keep it secret, ${o.name === 'nodeos-fleet' ? `sign fleet jobs with --key ${r.privateKey}` : `build with --signing-key ${r.privateKey}`})\n${r.publicKey}\nkey id ${r.id}\n`);

@@ -15,7 +15,7 @@ import type { TrustedKey } from '../update/index.js';
 import { DEFAULT_BACKOFF, retryDelay, type Backoff } from './backoff.js';
 import { acceptJob, type Job, type JobAction } from './jobs.js';
 import type { ExecutionState } from './rollout.js';
-import { fleetTopics, parseTopic } from './topics.js';
+import { fleetTopics, nameProblem, parseTopic } from './topics.js';
 
 /** What a board says about itself, retained on its state topic. */
 export interface BoardState {
@@ -170,22 +170,18 @@ export class FleetAgent {
     // Say offline if the broker is there to hear it; never wait long for one that is not.
     await new Promise<void>((resolve) => {
       const t = this.setT(() => c.end(true, {}, () => resolve()), 2000);
-      c.publish(this.onlineTopic(), 'offline', { qos: 1, retain: true }, () => {
+      c.publish(this.topics.online(this.o.board), 'offline', { qos: 1, retain: true }, () => {
         this.clearT(t);
         c.end(false, {}, () => resolve());
       });
     });
   }
 
-  private onlineTopic(): string {
-    return this.topics.state(this.o.board).replace(/\/state$/, '/online');
-  }
-
   private open(): void {
     if (this.stopped) return;
     let c: BrokerClient;
     try {
-      c = this.o.connect({ topic: this.onlineTopic(), payload: 'offline', qos: 1, retain: true });
+      c = this.o.connect({ topic: this.topics.online(this.o.board), payload: 'offline', qos: 1, retain: true });
     } catch (err) {
       this.o.log(`fleet: cannot connect: ${(err as Error).message}`);
       this.retry();
@@ -199,7 +195,7 @@ export class FleetAgent {
       this.counts.connects++;
       this.o.log('fleet: connected to the broker');
       c.subscribe([this.topics.boardJobs(this.o.board), ...this.o.groups.map((g) => this.topics.groupJobs(g))], { qos: 1 }, (err) => err && this.o.log(`fleet: subscribe: ${err.message}`));
-      this.publish(this.onlineTopic(), 'online', true);
+      this.publish(this.topics.online(this.o.board), 'online', true);
       void this.afterRestart().then(() => this.publishState());
     });
     c.on('message', (topic, payload) => {
@@ -373,7 +369,7 @@ function peekJobId(payload: Buffer): string | undefined {
     const env = JSON.parse(payload.toString('utf8')) as { job?: unknown };
     if (typeof env.job !== 'string') return undefined;
     const id = (JSON.parse(env.job) as { id?: unknown }).id;
-    return typeof id === 'string' && /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/.test(id) ? id : undefined;
+    return nameProblem('rollout', id) ? undefined : (id as string);
   } catch {
     return undefined;
   }

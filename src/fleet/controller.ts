@@ -119,16 +119,13 @@ export async function readFleet(client: BrokerClient, fleet: string, o: { settle
   const row = (board: string): BoardRow => rows.get(board) ?? (rows.set(board, { board }), rows.get(board)!);
   await collect(
     client,
-    [t.allStates, t.allProgress, t.allStates.replace(/\/state$/, '/online')],
+    [t.allStates, t.allProgress, t.allOnline],
     (topic, payload) => {
-      const online = /^nodeos\/[^/]+\/([^/]+)\/online$/.exec(topic);
-      if (online && !nameProblem('board', online[1])) {
-        const v = payload.toString('utf8');
-        if (v === 'online' || v === 'offline') row(online[1]!).online = v === 'online';
-        return;
-      }
       const p = parseTopic(fleet, topic);
-      if (p?.kind === 'state') {
+      if (p?.kind === 'online') {
+        const v = payload.toString('utf8');
+        if (v === 'online' || v === 'offline') row(p.board).online = v === 'online';
+      } else if (p?.kind === 'state') {
         const s = parseBoardState(payload, p.board);
         if (s) row(p.board).state = s;
       } else if (p?.kind === 'progress') {

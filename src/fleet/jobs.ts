@@ -13,7 +13,7 @@
 import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { BspError } from '../errors.js';
 import { keyId, type TrustedKey } from '../update/index.js';
-import { checkName, NAME_RULE, nameProblem, type NameKind } from './topics.js';
+import { NAME_RULE, nameProblem, type NameKind } from './topics.js';
 
 export const JOB_FORMAT = 'nodeos-fleet-job/1';
 /** A job larger than this is refused unread. */
@@ -183,6 +183,3 @@ export function acceptJob(payload: Buffer, r: JobReceiver): Job {
   }
   return job;
 }
-
-/** Check a controller's inputs for a new job's names (EFLEET_NAME). */
-export const jobTarget = (target: { board: string } | { group: string }): Job['target'] => ('board' in target ? { board: checkName('board', target.board) } : { group: checkName('group', target.group) });

@@ -4,6 +4,7 @@
  * board itself, so a name that could widen a subscription or an ACL pattern is refused.
  *
  *   nodeos/<fleet>/<board-id>/state             retained, the board's state (the board publishes)
+ *   nodeos/<fleet>/<board-id>/online            retained, `online` or `offline` (the board; the broker, its last will)
  *   nodeos/<fleet>/<board-id>/jobs              signed jobs for one board (the controller publishes)
  *   nodeos/<fleet>/<board-id>/jobs/progress     the board's progress on its jobs
  *   nodeos/<fleet>/group/<group>/jobs           signed jobs for a group
@@ -42,29 +43,33 @@ export function checkName(kind: NameKind, name: unknown): string {
 /** The topics of one fleet; each builder checks the names it is given. */
 export function fleetTopics(fleet: string): {
   state: (board: string) => string;
+  online: (board: string) => string;
   boardJobs: (board: string) => string;
   progress: (board: string) => string;
   groupJobs: (group: string) => string;
   rollout: (id: string) => string;
   allStates: string;
+  allOnline: string;
   allProgress: string;
   allRollouts: string;
 } {
   const base = `${TOPIC_ROOT}/${checkName('fleet', fleet)}`;
   return {
     state: (b) => `${base}/${checkName('board', b)}/state`,
+    online: (b) => `${base}/${checkName('board', b)}/online`,
     boardJobs: (b) => `${base}/${checkName('board', b)}/jobs`,
     progress: (b) => `${base}/${checkName('board', b)}/jobs/progress`,
     groupJobs: (g) => `${base}/group/${checkName('group', g)}/jobs`,
     rollout: (id) => `${base}/rollouts/${checkName('rollout', id)}`,
     allStates: `${base}/+/state`,
+    allOnline: `${base}/+/online`,
     allProgress: `${base}/+/jobs/progress`,
     allRollouts: `${base}/rollouts/+`,
   };
 }
 
 /** What a received topic is about, or undefined when it is none of the fleet's (or its names are not valid). */
-export function parseTopic(fleet: string, topic: string): { kind: 'state' | 'jobs' | 'progress'; board: string } | { kind: 'group-jobs'; group: string } | { kind: 'rollout'; id: string } | undefined {
+export function parseTopic(fleet: string, topic: string): { kind: 'state' | 'online' | 'jobs' | 'progress'; board: string } | { kind: 'group-jobs'; group: string } | { kind: 'rollout'; id: string } | undefined {
   const parts = topic.split('/');
   if (parts[0] !== TOPIC_ROOT || parts[1] !== fleet) return undefined;
   const [, , a, b, c, d] = parts;
@@ -72,6 +77,7 @@ export function parseTopic(fleet: string, topic: string): { kind: 'state' | 'job
   if (a === 'rollouts' && parts.length === 4 && !nameProblem('rollout', b)) return { kind: 'rollout', id: b! };
   if (nameProblem('board', a)) return undefined;
   if (parts.length === 4 && b === 'state') return { kind: 'state', board: a! };
+  if (parts.length === 4 && b === 'online') return { kind: 'online', board: a! };
   if (parts.length === 4 && b === 'jobs') return { kind: 'jobs', board: a! };
   if (parts.length === 5 && b === 'jobs' && c === 'progress' && d === undefined) return { kind: 'progress', board: a! };
   return undefined;

@@ -7,6 +7,8 @@ describe('fleet topics and names', () => {
   it('builds the topics of the design', () => {
     const t = fleetTopics('greenhouse');
     assert.equal(t.state('10000000abcdef01'), 'nodeos/greenhouse/10000000abcdef01/state');
+    assert.equal(t.online('10000000abcdef01'), 'nodeos/greenhouse/10000000abcdef01/online');
+    assert.equal(t.allOnline, 'nodeos/greenhouse/+/online');
     assert.equal(t.boardJobs('10000000abcdef01'), 'nodeos/greenhouse/10000000abcdef01/jobs');
     assert.equal(t.progress('b1'), 'nodeos/greenhouse/b1/jobs/progress');
     assert.equal(t.groupJobs('west'), 'nodeos/greenhouse/group/west/jobs');
@@ -29,6 +31,7 @@ describe('fleet topics and names', () => {
     const t = fleetTopics('f');
     assert.deepEqual(parseTopic('f', t.state('b1')), { kind: 'state', board: 'b1' });
     assert.deepEqual(parseTopic('f', t.progress('b1')), { kind: 'progress', board: 'b1' });
+    assert.deepEqual(parseTopic('f', t.online('b1')), { kind: 'online', board: 'b1' });
     assert.deepEqual(parseTopic('f', t.boardJobs('b1')), { kind: 'jobs', board: 'b1' });
     assert.deepEqual(parseTopic('f', t.groupJobs('g')), { kind: 'group-jobs', group: 'g' });
     assert.deepEqual(parseTopic('f', t.rollout('r')), { kind: 'rollout', id: 'r' });
