@@ -63,7 +63,6 @@ function run(kit: string, argv: string[]): void {
 
 const kitBin = (kit: string): string => join(kit, (JSON.parse(readFileSync(join(kit, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin['nodeos-bsp']!);
 
-
 type Step = { kind: 'sh'; argv: string[] } | { kind: 'yaml'; file: string; text: string };
 
 /** Shell words of a simple command line: quotes, no expansions (the doc uses none). */
