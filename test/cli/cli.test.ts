@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { defaultBoardsDir, getBoard, layoutFor, packageRoot, ubootEnvironment } from '../../src/index.js';
@@ -124,12 +124,23 @@ describe('cli', () => {
       [], ['boards'], ['boards', 'list'], ['boards', 'show'], ['boards', 'check'], ['boards', 'new'], ['boards', 'schema'], ['pinout'],
       ['kernel'], ['kernel', 'check'], ['kernel', 'config'], ['docs'], ['env'], ['env', 'print'], ['env', 'set'], ['env', 'create'],
       ['build'], ['fetch'], ['emulate'], ['drives'], ['flash'], ['repl'], ['update'], ['keys'], ['keys', 'create'], ['deploy'], ['settings'], ['settings', 'show'], ['completion'],
+      ['fleet'], ['fleet', 'status'], ['fleet', 'update'], ['fleet', 'rollouts'], ['fleet', 'reboot'], ['fleet', 'restart-app'], ['fleet', 'broker-config'],
     ];
     for (const c of commands) {
       const r = await runCli(...c, '--help');
       assert.equal(r.code, 0, c.join(' '));
       assert.match(r.out, /Examples:\n\s+\$ nodeos-bsp/, c.join(' '));
     }
+  });
+
+  it('keys create --name names the pair (nodeos-fleet for fleet jobs) and refuses a name that is not a file name', async () => {
+    const dir = tempDir();
+    const r = await runCli('keys', 'create', '--name', 'nodeos-fleet', '--out', dir, '--json');
+    assert.equal(r.code, 0, r.err);
+    const k = JSON.parse(r.out) as { privateKey: string; publicKey: string };
+    assert.deepEqual([k.privateKey, k.publicKey], [join(dir, 'nodeos-fleet.key'), join(dir, 'nodeos-fleet.pub')]);
+    assert.equal(statSync(k.privateKey).mode & 0o777, 0o600);
+    assert.match((await runCli('keys', 'create', '--name', '../x', '--out', dir)).err, /--name "\.\.\/x": use letters, digits/);
   });
 
   it('bad usage exits 2', async () => {
