@@ -99,6 +99,8 @@ First-boot settings (--settings FILE and the setting options; nodeos-bsp setting
 them back from the card) are checked before anything is asked or written: a mistake stops
 with ESETTINGS naming the field. The Wi-Fi passphrase is never an option: --wifi-psk-file,
 $NODEOS_WIFI_PSK, or asked on the terminal; only the WPA PSK derived from it is written.
+A fleet (--fleet mqtts://HOST:PORT with --fleet-ca, --fleet-key and --fleet-credentials; see
+docs/fleet.md) makes the board connect out to that broker; its password is never an option.
 
 Examples:
   $ nodeos-bsp flash out/nodeos-rpi3b.img --device /dev/sdb
@@ -106,7 +108,8 @@ Examples:
   $ nodeos-bsp flash out/nodeos-rpi3b.img -d /dev/mmcblk0 --hostname kitchen --env bootdelay=2
   $ nodeos-bsp flash out/nodeos-rpi3b.img -d /dev/sdb --ssh-key ~/.ssh/id_ed25519.pub
   $ nodeos-bsp flash out/nodeos-rpi3b.img -d /dev/sdb --wifi home --wifi-country DE --timezone Europe/Berlin
-  $ nodeos-bsp flash out/nodeos-rpi3b.img -d /dev/sdb --settings classroom.yaml --hostname pi-07`,
+  $ nodeos-bsp flash out/nodeos-rpi3b.img -d /dev/sdb --settings classroom.yaml --hostname pi-07
+  $ nodeos-bsp flash out/nodeos-rpi3b.img -d /dev/sdb --fleet mqtts://broker.lan:8883 --fleet-name greenhouse --fleet-group west --fleet-ca ca.pem --fleet-key keys/nodeos-fleet.pub --fleet-credentials pi-07.pw`,
     )
     .action(async (image: string, o: SettingsFlags & { device?: string[]; yes?: boolean; verify: boolean; bmap?: string | false; forceFile?: boolean; allowLarge?: boolean; console?: string; cmdline?: string[]; env?: string[]; json?: boolean }) => {
       const tty = Boolean(process.stdin.isTTY) && Boolean(process.stderr.isTTY) && !o.json;

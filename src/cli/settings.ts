@@ -1,6 +1,6 @@
 /** `settings show`, and the first-boot settings options `build` and `flash` share. */
 import { Command } from 'commander';
-import { KEYBOARD_LAYOUTS, readCardSettings, resolveSettings, WIFI_PSK_ENV, type Settings } from '../settings/index.js';
+import { DEFAULT_FLEET_NAME, FLEET_PASSWORD_ENV, KEYBOARD_LAYOUTS, readCardSettings, resolveSettings, WIFI_PSK_ENV, type Settings, type SettingsView } from '../settings/index.js';
 import { json, type Io } from './output.js';
 
 /** The options as commander gives them. */
@@ -14,6 +14,12 @@ export interface SettingsFlags {
   wifiPskFile?: string;
   wifiPriority?: string;
   wifiCountry?: string;
+  fleet?: string;
+  fleetName?: string;
+  fleetGroup?: string[];
+  fleetCa?: string;
+  fleetKey?: string[];
+  fleetCredentials?: string;
 }
 
 /** Add the settings options to a command (`flash` and `build`). */
@@ -27,7 +33,13 @@ export function settingsOptions(cmd: Command): Command {
     .option('--wifi <ssid>', `setting: a Wi-Fi network; its passphrase from --wifi-psk-file, $${WIFI_PSK_ENV}, or asked (never echoed; only its WPA PSK is stored)`)
     .option('--wifi-psk-file <file>', "setting: file whose first line is the --wifi network's passphrase")
     .option('--wifi-priority <n>', 'setting: priority of the --wifi network (higher is tried first)')
-    .option('--wifi-country <cc>', 'setting: Wi-Fi regulatory country, e.g. DE, GB, US');
+    .option('--wifi-country <cc>', 'setting: Wi-Fi regulatory country, e.g. DE, GB, US')
+    .option('--fleet <url>', 'setting: join a fleet: the MQTT broker the board connects out to, mqtts://HOST:PORT (docs/fleet.md)')
+    .option('--fleet-name <name>', `setting: the fleet's name (default ${DEFAULT_FLEET_NAME})`)
+    .option('--fleet-group <name...>', 'setting: group(s) the board is in (fleet update --group)')
+    .option('--fleet-ca <file>', "setting: the CA (PEM) the broker's certificate chains to; the board trusts no other for it")
+    .option('--fleet-key <file...>', 'setting: public key(s) fleet jobs are signed with (nodeos-bsp keys create --name nodeos-fleet)')
+    .option('--fleet-credentials <file>', `setting: file whose first line is the board's MQTT password (else $${FLEET_PASSWORD_ENV}; moved off the card at first boot, never printed)`);
 }
 
 /** Ask for a secret on the terminal without echoing it. */
@@ -78,10 +90,29 @@ export function settingsFrom(o: SettingsFlags, io: Io, extraKeyFiles: string[] =
       ...(o.wifiPskFile !== undefined ? { wifiPskFile: o.wifiPskFile } : {}),
       ...(priority !== undefined ? { wifiPriority: priority } : {}),
       ...(o.wifiCountry !== undefined ? { wifiCountry: o.wifiCountry } : {}),
+      fleet: {
+        ...(o.fleet !== undefined ? { broker: o.fleet } : {}),
+        ...(o.fleetName !== undefined ? { name: o.fleetName } : {}),
+        ...(o.fleetGroup !== undefined ? { groups: o.fleetGroup } : {}),
+        ...(o.fleetCa !== undefined ? { caFile: o.fleetCa } : {}),
+        ...(o.fleetKey !== undefined ? { keyFiles: o.fleetKey } : {}),
+        ...(o.fleetCredentials !== undefined ? { credentialsFile: o.fleetCredentials } : {}),
+      },
     },
     process.env,
     tty ? (q) => askSecret(io, q) : undefined,
   );
+}
+
+function fleetLines(f: SettingsView['fleet']): string[] {
+  if (!f) return ['fleet         (none)'];
+  if ('error' in f) return [`fleet         problem: ${f.error}`];
+  return [
+    `fleet         ${f.fleet} at ${f.broker}${f.groups.length ? `, groups ${f.groups.join(', ')}` : ''}`,
+    `  broker CA   ${f.ca}`,
+    ...f.keys.map((k) => `  job key     ${k}`),
+    `  password    ${f.password === 'set' ? 'set' : 'not on the card (moved to the users\' partition at the first boot, or never given)'}`,
+  ];
 }
 
 export function registerSettings(program: Command, io: Io): void {
@@ -92,7 +123,7 @@ export function registerSettings(program: Command, io: Io): void {
       'after',
       `
 Settings are given to build and flash (--settings FILE, --hostname, --timezone, --ssh-key,
---wifi, --wifi-country); see nodeos-bsp flash --help.
+--wifi, --wifi-country, --fleet); see nodeos-bsp flash --help.
 
 Examples:
   $ nodeos-bsp settings show out/nodeos-rpi3b.img
@@ -126,6 +157,7 @@ Examples:
         ...s.wifi.problems.map((p) => `  problem: ${p}`),
         `ssh keys      ${s.sshKeys.length ? '' : '(none)'}`,
         ...s.sshKeys.map((k) => `  ${k.type} ${k.fingerprint}${k.comment ? ` ${k.comment}` : ''}`),
+        ...fleetLines(s.fleet),
         `bootargs      ${s.bootargs ?? ''}`,
         `(from ${s.from})`,
       ];

@@ -12,6 +12,13 @@
  *     networks:
  *       - { ssid: home, psk: "correct horse battery", priority: 2 }
  *       - { ssid: phone, psk: "<64 hex digits of the PSK>" }
+ *   fleet:                    # the fleet the board joins (docs/fleet.md); files relative to this file
+ *     broker: mqtts://broker.lan:8883
+ *     name: greenhouse
+ *     groups: [west]
+ *     ca: fleet/ca.pem
+ *     keys: [keys/nodeos-fleet.pub]
+ *     credentials: fleet/pi-07.pw   # its first line is the board's MQTT password (or $NODEOS_FLEET_PASSWORD)
  *
  * Checked against a schema and every value checked as the board would; a mistake is refused
  * naming its field (ESETTINGS), before any card or image is touched. Passphrases are turned
@@ -26,6 +33,7 @@ import { parseDocument } from 'yaml';
 import { BspError } from '../errors.js';
 import { loadSshKeyFiles } from '../net/ssh-keys.js';
 import { passphraseProblem, pskFor } from './env.js';
+import { readFleetFiles } from './fleet-files.js';
 import { settingsProblems, type Settings } from './index.js';
 
 const Network = Type.Object(
@@ -49,6 +57,19 @@ export const settingsFileSchema = Type.Object(
         {
           country: Type.Optional(Type.String({ description: 'regulatory country, ISO 3166-1 alpha-2 (DE, GB, US)' })),
           networks: Type.Optional(Type.Array(Network)),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    fleet: Type.Optional(
+      Type.Object(
+        {
+          broker: Type.String({ description: 'the MQTT broker: mqtts://HOST:PORT' }),
+          name: Type.Optional(Type.String({ description: 'the fleet (topics nodeos/<name>/...); default "default"' })),
+          groups: Type.Optional(Type.Array(Type.String(), { description: 'groups the board is in (fleet update --group)' })),
+          ca: Type.String({ description: "PEM file of the CA the broker's certificate chains to (pinned)" }),
+          keys: Type.Array(Type.String(), { minItems: 1, description: 'public key files (nodeos-bsp keys create --name nodeos-fleet) that sign the fleet\'s jobs' }),
+          credentials: Type.Optional(Type.String({ description: "file whose first line is the board's MQTT password; else $NODEOS_FLEET_PASSWORD" })),
         },
         { additionalProperties: false },
       ),
@@ -82,7 +103,7 @@ function schemaMessage(e: ErrorObject): string {
 }
 
 /** The settings in a file, every value checked; ESETTINGS names the first field that is wrong. */
-export function loadSettingsFile(file: string): Settings {
+export function loadSettingsFile(file: string, env: NodeJS.ProcessEnv = process.env): Settings {
   const path = resolve(file);
   const bad = (what: string): never => {
     throw new BspError('ESETTINGS', `${file}: ${what}: nothing was written; correct the file and run again`);
@@ -126,6 +147,15 @@ export function loadSettingsFile(file: string): Settings {
       if (p) bad(`wifi.networks[${i}].psk: ${p}`);
       return { ssid: n.ssid, psk: pskFor(n.ssid, n.psk), priority: n.priority ?? 0 };
     });
+  }
+  if (f.fleet) {
+    const at = (p: string): string => (p.startsWith('~/') ? join(homedir(), p.slice(2)) : resolve(dirname(path), p));
+    const { broker, name, groups, ca, keys, credentials } = f.fleet;
+    try {
+      s.fleet = readFleetFiles({ broker, ...(name !== undefined ? { name } : {}), ...(groups ? { groups } : {}), caFile: at(ca), keyFiles: keys.map(at), ...(credentials !== undefined ? { credentialsFile: at(credentials) } : {}) }, env.NODEOS_FLEET_PASSWORD);
+    } catch (err) {
+      bad(`fleet: ${(err as Error).message}`);
+    }
   }
   const problems = settingsProblems(s);
   if (problems.length) bad(`${problems[0]!.field}: ${problems[0]!.message}`);

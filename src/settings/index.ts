@@ -3,12 +3,16 @@
  * write into a card's U-Boot environment, what `settings show` reads back from one, and what
  * the board's init applies (src/runtime/settings.ts). The variables are described in ./env.ts.
  */
+import { X509Certificate } from 'node:crypto';
 import { ENV_SSH_KEYS, fingerprint, parseAuthorizedKeys, parsePublicKeyLine } from '../net/ssh-keys.js';
+import { decodeFleet, encodeFleet, ENV_FLEET, ENV_FLEET_PASSWORD, fleetPasswordProblem, fleetProblems, type FleetSetting } from './fleet.js';
 import { countryProblem, decodeWifi, encodeWifi, ENV_KEYBOARD, ENV_TIMEZONE, ENV_WIFI, ENV_WIFI_COUNTRY, keyboardProblem, mergeWifi, ssidProblem, timezoneProblem, type WifiNetwork } from './env.js';
 
 export * from './env.js';
+export * from './fleet.js';
 export { loadSettingsFile, SETTINGS_FILE_KEYS, settingsFileSchema } from './file.js';
-export { resolveSettings, WIFI_PSK_ENV, type SettingsInput } from './options.js';
+export { FLEET_PASSWORD_ENV, resolveSettings, WIFI_PSK_ENV, type SettingsInput } from './options.js';
+export { DEFAULT_FLEET_NAME, readFleetFiles, type FleetFiles } from './fleet-files.js';
 
 /** The settings a card can be given. Every field is optional: what is not given stays as the image has it. */
 export interface Settings {
@@ -24,6 +28,8 @@ export interface Settings {
   wifiCountry?: string;
   /** Wi-Fi networks, their passphrases already turned into PSKs; added to (or replacing by SSID) those the card has. */
   wifi?: WifiNetwork[];
+  /** The fleet the board joins (its broker, groups, pinned CA and trusted job keys), and its MQTT password (a secret); replaces the card's. */
+  fleet?: FleetSetting & { password: string };
 }
 
 /** A setting that cannot be used: the field it is in and why. */
@@ -61,6 +67,11 @@ export function settingsProblems(s: Settings): SettingProblem[] {
     if (!Number.isInteger(n.priority) || n.priority < 0) out.push({ field: `wifi.networks[${i}].priority`, message: 'a whole number >= 0' });
     if ((s.wifi ?? []).findIndex((m) => m.ssid === n.ssid) !== i) out.push({ field: `wifi.networks[${i}].ssid`, message: `${JSON.stringify(n.ssid)} is listed twice` });
   });
+  if (s.fleet) {
+    for (const [field, message] of fleetProblems(s.fleet)) out.push({ field, message });
+    const bad = fleetPasswordProblem(s.fleet.password);
+    if (bad) out.push({ field: 'fleet.credentials', message: bad });
+  }
   if ((s.wifi?.length ?? 0) > 0 && s.wifiCountry === undefined) {
     out.push({ field: 'wifi.country', message: 'a board joins Wi-Fi only once it knows the country it is in (the radio rules): give the country (e.g. DE, GB, US)' });
   }
@@ -92,6 +103,10 @@ export function applySettings(vars: ReadonlyMap<string, string>, s: Settings): M
   if (s.keyboard !== undefined) out.set(ENV_KEYBOARD, s.keyboard);
   if (s.wifiCountry !== undefined) out.set(ENV_WIFI_COUNTRY, s.wifiCountry);
   if (s.wifi?.length) out.set(ENV_WIFI, encodeWifi(mergeWifi(decodeWifi(out.get(ENV_WIFI)).networks, s.wifi)));
+  if (s.fleet) {
+    out.set(ENV_FLEET, encodeFleet(s.fleet));
+    out.set(ENV_FLEET_PASSWORD, s.fleet.password);
+  }
   return out;
 }
 
@@ -102,6 +117,8 @@ export interface SettingsView {
   keyboard?: string;
   wifi: { country?: string; networks: { ssid: string; priority: number; psk: 'set' }[]; problems: string[] };
   sshKeys: { type: string; fingerprint: string; comment: string }[];
+  /** The fleet the board joins; the password only as whether the card still holds it (the board moves it off at its first boot). */
+  fleet?: { broker: string; fleet: string; groups: string[]; ca: string; keys: string[]; password: 'set' | 'not on the card' } | { error: string };
   /** The kernel command line U-Boot passes (console, extra arguments). */
   bootargs?: string;
 }
@@ -116,7 +133,22 @@ export function settingsFromEnv(vars: ReadonlyMap<string, string>): SettingsView
     ...(vars.has(ENV_KEYBOARD) ? { keyboard: vars.get(ENV_KEYBOARD)! } : {}),
     wifi: { ...(vars.has(ENV_WIFI_COUNTRY) ? { country: vars.get(ENV_WIFI_COUNTRY)! } : {}), networks: wifi.networks.map((n) => ({ ssid: n.ssid, priority: n.priority, psk: 'set' as const })), problems: wifi.errors },
     sshKeys: parseAuthorizedKeys(vars.get(ENV_SSH_KEYS) ?? '').keys.map((k) => ({ type: k.type, fingerprint: fingerprint(k.blob), comment: k.comment })),
+    ...fleetView(vars),
     ...(vars.has('bootargs') ? { bootargs: vars.get('bootargs')! } : {}),
   };
+}
+
+function fleetView(vars: ReadonlyMap<string, string>): Pick<SettingsView, 'fleet'> {
+  const { fleet, error } = decodeFleet(vars.get(ENV_FLEET));
+  if (error) return { fleet: { error } };
+  if (!fleet) return {};
+  let ca = 'unreadable';
+  try {
+    const c = new X509Certificate(fleet.ca);
+    ca = `${c.subject.replace(/\n/g, ', ')} (SHA-256 ${c.fingerprint256})`;
+  } catch {
+    // fleetProblems read it already; kept as a word.
+  }
+  return { fleet: { broker: fleet.broker, fleet: fleet.fleet, groups: fleet.groups, ca, keys: fleet.keys.map((k) => k.id), password: vars.has(ENV_FLEET_PASSWORD) ? 'set' : 'not on the card' } };
 }
 export { readCardSettings } from './card.js';

@@ -8,11 +8,14 @@ import { readFileSync } from 'node:fs';
 import { BspError } from '../errors.js';
 import { loadSshKeyFiles } from '../net/ssh-keys.js';
 import { passphraseProblem, pskFor } from './env.js';
+import { readFleetFiles, type FleetFiles } from './fleet-files.js';
 import { loadSettingsFile } from './file.js';
 import { settingsProblems, type Settings } from './index.js';
 
 /** Where the passphrase of `--wifi` comes from when no file is given. */
 export const WIFI_PSK_ENV = 'NODEOS_WIFI_PSK';
+/** Where the board's MQTT password comes from when `--fleet-credentials` is not given. */
+export const FLEET_PASSWORD_ENV = 'NODEOS_FLEET_PASSWORD';
 
 export interface SettingsInput {
   /** `--settings FILE` (YAML or JSON). */
@@ -29,6 +32,8 @@ export interface SettingsInput {
   wifiPriority?: number;
   /** `--wifi-country CC`. */
   wifiCountry?: string;
+  /** `--fleet URL --fleet-name --fleet-group --fleet-ca --fleet-key --fleet-credentials`: replaces the file's fleet. */
+  fleet?: Partial<FleetFiles>;
 }
 
 /**
@@ -36,7 +41,7 @@ export interface SettingsInput {
  * passphrase to be had). `ask` reads a secret from the terminal, or is absent when there is none.
  */
 export async function resolveSettings(i: SettingsInput, env: NodeJS.ProcessEnv = process.env, ask?: (question: string) => Promise<string>): Promise<Settings> {
-  const s: Settings = i.file ? loadSettingsFile(i.file) : {};
+  const s: Settings = i.file ? loadSettingsFile(i.file, env) : {};
   if (i.hostname !== undefined) s.hostname = i.hostname;
   if (i.timezone !== undefined) s.timezone = i.timezone;
   if (i.keyboard !== undefined) s.keyboard = i.keyboard;
@@ -66,6 +71,11 @@ export async function resolveSettings(i: SettingsInput, env: NodeJS.ProcessEnv =
     if (bad) throw new BspError('EWIFI_PSK', `${from}: ${bad}`);
     const net = { ssid: i.wifi, psk: pskFor(i.wifi, passphrase), priority: i.wifiPriority ?? 0 };
     s.wifi = [...(s.wifi ?? []).filter((n) => n.ssid !== i.wifi), net];
+  }
+  if (i.fleet) {
+    const given = Object.keys(i.fleet).filter((k) => i.fleet![k as keyof FleetFiles] !== undefined);
+    if (given.length && i.fleet.broker === undefined) throw new BspError('ESETTINGS', '--fleet-name, --fleet-group, --fleet-ca, --fleet-key and --fleet-credentials describe the --fleet broker: give --fleet mqtts://HOST:PORT too');
+    if (i.fleet.broker !== undefined) s.fleet = readFleetFiles({ ...i.fleet, broker: i.fleet.broker }, env[FLEET_PASSWORD_ENV]);
   }
   const problem = settingsProblems(s)[0];
   if (problem) throw new BspError('ESETTINGS', `${problem.field}: ${problem.message}${i.file ? ` (from ${i.file} and the command line)` : ''}`);
