@@ -97,6 +97,7 @@ Examples:
   $ nodeos-bsp keys create --out keys && nodeos-bsp build -b rpi3b --signing-key keys/nodeos-update.key
   $ nodeos-bsp build -b rpi3b --app examples/thermometer
   $ nodeos-bsp build -b rpi3b --settings site.yaml --wifi home --wifi-country DE
+  $ nodeos-bsp build -b rpi3b --fleet mqtts://broker.lan:8883 --fleet-ca ca.pem --fleet-key keys/nodeos-fleet.pub --fleet-credentials board.pw
   $ nodeos-bsp build --project nodeos.yaml
   $ nodeos-bsp build -b rpi3b --kernel build     # the board's own kernel (nodeos-bsp kernel build)
 
@@ -179,6 +180,7 @@ before anything is fetched (ESETTINGS names the field). nodeos-bsp settings show
     .option('--boards-dir <dir>', "board profiles to read the board from instead of the kit's boards/")
     .option('--forward <host:board...>', "forward a port of this machine's 127.0.0.1 to the board: TCP, e.g. 8080:80, or UDP (one way), e.g. 9000:9000/udp (repeatable)")
     .option('--service <board:host...>', `let the board reach a TCP port of this machine's 127.0.0.1 at ${HOST_SERVICE_ADDRESS}:BOARDPORT, e.g. 80:8080 (a registry, a time server; repeatable)`)
+    .option('--mac <address>', "the board's network card's MAC address (default QEMU's 52:54:00:12:34:56): give each emulated board its own, e.g. two boards of one fleet")
     .option('--ssh', 'forward a free port of 127.0.0.1 to the board\'s SSH server and print the ssh command')
     .option('--no-net', 'no network card (default: QEMU user networking, restricted to the forwarded ports)')
     .addHelpText(
@@ -212,8 +214,8 @@ Examples:
   $ nodeos-bsp emulate --board qemu-virt --no-net`,
     )
     .option('--sensor <model@bus:addr...>', `attach one of QEMU's I2C device models to an I2C bus of the board, e.g. tmp105@1:0x48 (repeatable; ${Object.keys(SENSOR_MODELS).join(', ')})`)
-    .action(async (image: string | undefined, o: { board?: string; direct?: boolean; overlay?: string; append?: string; dryRun?: boolean; boardsDir?: string; forward?: string[]; service?: string[]; ssh?: boolean; net: boolean; sensor?: string[] }) => {
-      if (o.net === false && (o.forward?.length || o.service?.length || o.ssh)) throw new UsageError('--forward, --service and --ssh need the network: drop --no-net');
+    .action(async (image: string | undefined, o: { board?: string; direct?: boolean; overlay?: string; append?: string; dryRun?: boolean; boardsDir?: string; forward?: string[]; service?: string[]; mac?: string; ssh?: boolean; net: boolean; sensor?: string[] }) => {
+      if (o.net === false && (o.forward?.length || o.service?.length || o.ssh || o.mac)) throw new UsageError('--forward, --service, --mac and --ssh need the network: drop --no-net');
       let boardId = o.board;
       const img = image ?? (boardId ? buildOutputs('out', boardId).image : undefined);
       if (!img) throw new UsageError('give an image or --board <id>');
@@ -228,7 +230,7 @@ Examples:
         ...(o.append ? { cmdline: [o.append] } : {}),
         ...(o.boardsDir ? { boardsDir: o.boardsDir } : {}),
         ...(sensors.length ? { sensors } : {}),
-        net: o.net === false ? false : { forward, services: (o.service ?? []).map(parseService) },
+        net: o.net === false ? false : { forward, services: (o.service ?? []).map(parseService), ...(o.mac ? { mac: o.mac } : {}) },
       });
       if (o.dryRun) {
         io.out([e.command, ...e.args].map((a) => (/[\s'"]/.test(a) ? `'${a.replace(/'/g, "'\\''")}'` : a)).join(' ') + '\n');

@@ -97,6 +97,7 @@ interface UpdateFlags extends BrokerFlags {
   abortFailed?: number;
   timeout?: number;
   resume?: string;
+  bundle?: string;
 }
 
 const positive =
@@ -137,6 +138,7 @@ Examples:
   brokerOptions(fleet.command('update').description('roll a signed update bundle out to a group: canaries first, then waves at a rate; stop when too many fail'))
     .argument('[bundle-url]', 'where the boards download the bundle (http or https); it is downloaded here once to take its SHA-256 and build')
     .option('--group <name>', 'the boards to update (their --fleet-group)')
+    .option('--bundle <file>', 'the bundle file served at the URL, read here instead of downloading it (a URL only the boards reach); boards check the SHA-256 taken from it')
     .requiredOption('--key <file>', "the fleet's private key (nodeos-bsp keys create --name nodeos-fleet): jobs are signed with it")
     .option('--canary <n>', 'boards updated first; all must succeed before any other starts (default 1)', positive('--canary'))
     .option('--rate <n>', 'boards started per minute after the canaries (default 60)', positive('--rate'))
@@ -152,10 +154,11 @@ a build that does not come up falls back by itself and the board reports failed.
 
 Examples:
   $ nodeos-bsp fleet update https://files.lan/b2/nodeos-rpi3b.nodeos-update --group west --canary 2 --rate 100 --abort-failed 5 --key keys/nodeos-fleet.key --broker mqtts://broker.lan:8883 --fleet greenhouse --ca ca.pem --password-file controller.pw
+  $ nodeos-bsp fleet update https://cdn.example/b2.nodeos-update --bundle out/nodeos-rpi3b.nodeos-update --group west --key keys/nodeos-fleet.key --broker mqtts://broker.lan:8883 --fleet greenhouse --ca ca.pem --password-file controller.pw
   $ nodeos-bsp fleet update --resume r-mf3k2a-9c1e --key keys/nodeos-fleet.key --broker mqtts://broker.lan:8883 --fleet greenhouse --ca ca.pem --password-file controller.pw`,
     )
     .action(async (url: string | undefined, o: UpdateFlags) => {
-      if (o.resume ? url || o.group : !url || !o.group) throw new BspError('EUSAGE', 'give a bundle URL and --group for a new rollout, or --resume ROLLOUT-ID alone to continue one');
+      if (o.resume ? url || o.group || o.bundle : !url || !o.group) throw new BspError('EUSAGE', 'give a bundle URL and --group (and --bundle FILE) for a new rollout, or --resume ROLLOUT-ID alone to continue one');
       const key = loadSigningKey(o.key);
       const say = o.json ? (): void => undefined : (t: string): void => io.err(`${t}\n`);
       const options = {
@@ -165,8 +168,8 @@ Examples:
         ...(o.timeout !== undefined ? { timeoutMs: o.timeout * 60_000 } : {}),
       };
       const final = await withBroker(o, async (c) => {
-        if (!o.resume) say(`downloading ${url} to check it...`);
-        const plan = o.resume ? { ...(await findRollout(c, o.fleet, o.resume)), leftOut: [] as BoardRow[] } : await planRollout(c, { fleet: o.fleet, group: o.group!, url: url!, options });
+        if (!o.resume) say(o.bundle ? `checking ${o.bundle}...` : `downloading ${url} to check it...`);
+        const plan = o.resume ? { ...(await findRollout(c, o.fleet, o.resume)), leftOut: [] as BoardRow[] } : await planRollout(c, { fleet: o.fleet, group: o.group!, url: url!, ...(o.bundle ? { file: o.bundle } : {}), options });
         if (plan.leftOut.length) say(`left out (another board type than the bundle's): ${plan.leftOut.map((r) => `${r.board} (${r.state!.profile})`).join(', ')}`);
         say(o.resume ? `resuming ${rolloutLine(plan.state)}` : `rollout ${plan.state.id}: build ${String(plan.state.action.version)} to ${plan.state.boards.length} board(s) of group ${o.group}, ${plan.state.options.canary} canary first`);
         return driveRollout({ client: c, key, state: plan.state, action: plan.action, onChange: (s, released) => released.length && say(`${rolloutLine(s)}; started ${released.join(', ')}`) });

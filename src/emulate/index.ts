@@ -89,7 +89,7 @@ export interface EmulateOptions {
    * forwarded), with TCP (or UDP) ports of the host's 127.0.0.1 forwarded to the board.
    * Default on for boards whose profile names an emulated NIC; false: no network card.
    */
-  net?: false | { forward?: Forward[]; services?: { board: number; host: number }[] };
+  net?: false | { forward?: Forward[]; services?: { board: number; host: number }[]; mac?: string };
 }
 
 /** A port of this machine's 127.0.0.1 forwarded to the board's (`--forward`); TCP unless said. UDP goes one way: the restricted network drops the board's replies. */
@@ -131,7 +131,10 @@ export function networkArgs(profile: BoardProfile, net: EmulateOptions['net']): 
     ports(f.host, f.board);
     return `,guestfwd=tcp:${HOST_SERVICE_ADDRESS}:${f.board}-cmd:${qemuOptValue(relayCommand(f.host))}`;
   });
-  return ['-netdev', `user,id=net0,restrict=on${fwd.join('')}${svc.join('')}`, '-device', `${nic},netdev=net0`];
+  const mac = net?.mac;
+  // Unicast (the first octet's low bit clear): QEMU gives every board 52:54:00:12:34:56 otherwise.
+  if (mac !== undefined && !(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(mac) && (parseInt(mac.slice(0, 2), 16) & 1) === 0)) throw new BspError('EUSAGE', `--mac ${mac} is not a unicast MAC address such as 52:54:00:00:00:01`);
+  return ['-netdev', `user,id=net0,restrict=on${fwd.join('')}${svc.join('')}`, '-device', `${nic},netdev=net0${mac ? `,mac=${mac.toLowerCase()}` : ''}`];
 }
 
 /** A TCP port free on 127.0.0.1 right now. */

@@ -65,51 +65,64 @@ export async function connectController(o: BrokerLogin): Promise<ControllerConne
   return { client: client as unknown as BrokerClient, close: () => void client.end(true) };
 }
 
+/** A bundle file's SHA-256, size, board and build. Unsigned bundles are refused (EUPDATE_UNSIGNED). */
+export function inspectBundleFile(file: string, label = file): { sha256: string; size: number; board: string; build: string } {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    throw new BspError('EFLEET_BUNDLE', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    const read = (offset: number, length: number): Buffer => {
+      const b = Buffer.alloc(length);
+      return b.subarray(0, readSync(fd, b, 0, length, offset));
+    };
+    const hash = createHash('sha256');
+    let size = 0;
+    for (let chunk = read(0, 1 << 20); chunk.length; chunk = read(size, 1 << 20)) {
+      hash.update(chunk);
+      size += chunk.length;
+    }
+    const b = openBundle(read, size, label);
+    if (!b.signature.length) throw new BspError('EUPDATE_UNSIGNED', `${label} is not signed: boards take signed bundles only (build it with --signing-key)`);
+    return { sha256: hash.digest('hex'), size, board: b.header.board, build: b.header.build };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Download a bundle from where the boards will fetch it: its SHA-256, size, board and build. Unsigned bundles are refused. */
 export async function inspectBundleUrl(url: string): Promise<{ sha256: string; size: number; board: string; build: string }> {
   const p = bundleUrlProblem(url);
   if (p) throw new BspError('EUSAGE', p);
   const res = await fetch(url).catch((err: Error) => {
-    throw new BspError('EFLEET_BUNDLE', `${url}: ${err.message} (the boards must reach this URL too)`);
+    throw new BspError('EFLEET_BUNDLE', `${url}: ${err.message} (the boards must reach this URL too; or give --bundle FILE, the file served there)`);
   });
   if (!res.ok || !res.body) throw new BspError('EFLEET_BUNDLE', `${url}: HTTP ${res.status}: the boards must be able to download the bundle from there`);
   const dir = mkdtempSync(join(tmpdir(), 'nodeos-fleet-'));
   try {
     const file = join(dir, 'bundle');
-    const hash = createHash('sha256');
-    let size = 0;
     const fd = openSync(file, 'w');
     try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        hash.update(chunk);
-        writeSync(fd, chunk);
-        size += chunk.length;
-      }
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) writeSync(fd, chunk);
     } finally {
       closeSync(fd);
     }
-    const rfd = openSync(file, 'r');
-    try {
-      const read = (offset: number, length: number): Buffer => {
-        const b = Buffer.alloc(length);
-        return b.subarray(0, readSync(rfd, b, 0, length, offset));
-      };
-      const b = openBundle(read, size, url);
-      if (!b.signature.length) throw new BspError('EUPDATE_UNSIGNED', `${url} is not signed: boards take signed bundles only (build it with --signing-key)`);
-      return { sha256: hash.digest('hex'), size, board: b.header.board, build: b.header.build };
-    } finally {
-      closeSync(rfd);
-    }
+    return inspectBundleFile(file, url);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** A new rollout of the bundle at `url` to the group's boards of the bundle's board type (the others are left out, and listed). */
-export async function planRollout(c: BrokerClient, o: { fleet: string; group: string; url: string; options: Partial<RolloutOptions> }): Promise<{ state: RolloutState; action: JobAction; leftOut: BoardRow[] }> {
+/** A new rollout of the bundle at `url` (checked from `file` when given) to the group's boards of the bundle's board type (the others are left out, and listed). */
+export async function planRollout(c: BrokerClient, o: { fleet: string; group: string; url: string; file?: string; options: Partial<RolloutOptions> }): Promise<{ state: RolloutState; action: JobAction; leftOut: BoardRow[] }> {
   checkName('fleet', o.fleet);
   checkName('group', o.group);
-  const b = await inspectBundleUrl(o.url);
+  const urlProblem = bundleUrlProblem(o.url);
+  if (urlProblem) throw new BspError('EUSAGE', urlProblem);
+  // The file served at the URL when given (a URL only the boards reach); else what the URL serves.
+  const b = o.file ? inspectBundleFile(o.file) : await inspectBundleUrl(o.url);
   const rows = (await readFleet(c, o.fleet)).filter((r) => r.state?.groups.includes(o.group));
   const leftOut = rows.filter((r) => r.state!.profile !== b.board);
   const boards = rows.filter((r) => r.state!.profile === b.board).map((r) => r.board);

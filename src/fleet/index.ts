@@ -6,6 +6,6 @@ export { DEFAULT_BACKOFF, retryDelay, type Backoff } from './backoff.js';
 export { FleetAgent, type AgentOptions, type BoardState, type BrokerClient, type FleetSystem, type JobProgress, type JobStore, type PendingJob, type Will } from './agent.js';
 export { driveRollout, parseBoardState, parseProgress, readFleet, readRollouts, rolloutJobId, sendJob, type BoardRow, type DriveOptions } from './controller.js';
 export { mosquittoConfig, type BrokerConfigOptions } from './broker-config.js';
-export { connectController, findRollout, inspectBundleUrl, planRollout, readBoardsFile, writeBrokerConfig, type BrokerLogin, type ControllerConnection } from './host.js';
+export { connectController, findRollout, inspectBundleFile, inspectBundleUrl, planRollout, readBoardsFile, writeBrokerConfig, type BrokerLogin, type ControllerConnection } from './host.js';
 export { downloadResumable, type ResumableDownload } from './download.js';
 export { FileJobStore, parsePending, SEEN_KEPT } from './job-store.js';

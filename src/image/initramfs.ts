@@ -56,14 +56,15 @@ function findLib(roots: string[], name: string): string {
 /** Bare modules the on-device runtime may import besides Node's built-ins. */
 const RUNTIME_BARE = new Set(['onoff', 'i2c-bus', 'serialport']);
 
-/** The runtime's entry points on the board: init, the REPL and SSH server it starts, npm's no-compiler shim, apps' `nodeos-bsp/board`. */
-export const RUNTIME_ENTRIES = ['runtime/init.js', 'runtime/repl.js', 'runtime/sshd.js', 'runtime/no-compiler.js', 'runtime/app-board.js'];
+/** The runtime's entry points on the board: init, the REPL, SSH server and fleet agent it starts, npm's no-compiler shim, apps' `nodeos-bsp/board`. */
+export const RUNTIME_ENTRIES = ['runtime/init.js', 'runtime/repl.js', 'runtime/sshd.js', 'runtime/fleet.js', 'runtime/no-compiler.js', 'runtime/app-board.js'];
 
 /**
  * The on-device runtime: one file per entry point, bundled by `npm run build` (esbuild, into
  * dist/board/) from the compiled kit modules each imports. A Node process on the board then
  * reads and compiles one file instead of resolving some sixty ES modules, which under QEMU took
- * seconds per process. Refused when a bundle is missing or was made from other contents of its
+ * seconds per process. The fleet agent's bundle also carries the mqtt package (its own esbuild
+ * run, minified: only boards in a fleet read it). Refused when a bundle is missing or was made from other contents of its
  * inputs than today's (runtime-stamp.ts: an image must never carry a stale runtime), or imports
  * a package the image does not ship.
  */

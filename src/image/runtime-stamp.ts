@@ -33,12 +33,15 @@ export function hostCodeInBundles(meta: Meta): string[] {
   );
 }
 
-/** Write dist/board/inputs.json from esbuild's metafile; refuse bundles that carry host-only code. */
+/** esbuild's metafiles, one per run of `npm run build:runtime` (meta.json, meta-fleet.json). */
+export const META_FILES = ['meta.json', 'meta-fleet.json'];
+
+/** Write dist/board/inputs.json from esbuild's metafiles; refuse bundles that carry host-only code. */
 export function stampRuntimeBundle(root = packageRoot()): void {
-  const meta = JSON.parse(readFileSync(join(root, BUNDLE_DIR, 'meta.json'), 'utf8')) as Meta;
-  const host = hostCodeInBundles(meta);
+  const metas = META_FILES.map((f) => JSON.parse(readFileSync(join(root, BUNDLE_DIR, f), 'utf8')) as Meta);
+  const host = metas.flatMap(hostCodeInBundles);
   if (host.length) throw new Error(`the board's runtime bundles carry host-only code (the mock backends): ${host.join(', ')}; import it only from host code`);
-  const inputs = Object.fromEntries(Object.keys(meta.inputs).sort().map((i) => [i, sha256(join(root, i))]));
+  const inputs = Object.fromEntries([...new Set(metas.flatMap((m) => Object.keys(m.inputs)))].sort().map((i) => [i, sha256(join(root, i))]));
   writeFileSync(join(root, BUNDLE_DIR, STAMP), JSON.stringify({ inputs }, null, 2) + '\n');
 }
 

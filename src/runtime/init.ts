@@ -22,14 +22,14 @@ import { lastResort, supervise, type Supervised } from './supervise.js';
 import { startNetwork } from './network.js';
 import { npmEnvironment, npmRegistry } from './npm.js';
 import type { DhcpClient, Lease } from '../net/index.js';
-import { SSHD_OFF } from './exit-codes.js';
+import { FLEET_OFF, SSHD_OFF } from './exit-codes.js';
 import { startGadgetNetwork } from './usb-gadget.js';
 import { setupUsers } from './usersfs.js';
 import { busybox, BUSYBOX, insmodAll, syncUnmountAnd, withWritableMount } from './busybox.js';
 import { serialNumber } from './board/info.js';
 import { DIRECT_BOOT_ENV, SCREEN_REPL_ENV, usersPartition, type ImageApp, type ImageLayout } from '../layout/index.js';
 import { envFiles, readEnvFiles, updateEnvFiles } from './env-files.js';
-import { applyBootSettings, SETTINGS_STATE, WIFI_FILE } from './settings.js';
+import { applyBootSettings, FLEET_PASSWORD_FILE, SETTINGS_STATE, WIFI_FILE } from './settings.js';
 import { startWifi, WPA_SUPPLICANT, type WifiSupervisor } from './wifi.js';
 import { decodeWifi, ENV_WIFI, type WifiNetwork } from '../settings/env.js';
 import type { EnvVars } from '../uboot-env/index.js';
@@ -168,7 +168,7 @@ function loadKeymap(file: string): string | undefined {
  * The card's first-boot settings (settings.ts): TZ before the apps and the REPL start (they
  * inherit it), the Wi-Fi networks moved off the FAT, problems said, the state kept for board.info.
  */
-function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, host: { name: string; warning?: string }, screen: string | undefined): { wifiCountry?: string; cardNetworks: WifiNetwork[]; sshKeys?: string } {
+function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, host: { name: string; warning?: string }, screen: string | undefined): { wifiCountry?: string; cardNetworks: WifiNetwork[]; sshKeys?: string; fleet?: string } {
   const files = haveBoot ? envFiles('/boot', info.layout.env.file, info.layout.env.backup, info.layout.env.size) : undefined;
   let vars: EnvVars | undefined;
   try {
@@ -180,12 +180,12 @@ function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, h
     vars,
     hostname: host.name,
     ...(host.warning ? { hostnameProblem: host.warning } : {}),
-    ...(users ? { wifiFile: WIFI_FILE } : {}),
+    ...(users ? { wifiFile: WIFI_FILE, fleetPasswordFile: FLEET_PASSWORD_FILE } : {}),
     ...(screen ? { loadKeymap } : {}),
-    removeFromCard: () =>
+    removeFromCard: (names) =>
       void updateEnvFiles(
         files!,
-        (v) => (v.delete(ENV_WIFI), v),
+        (v) => (names.forEach((n) => v.delete(n)), v),
         (fn) => withWritableMount('/boot', fn),
       ),
     log,
@@ -200,7 +200,7 @@ function applyCardSettings(info: ImageInfo, haveBoot: boolean, users: boolean, h
   // Without a users' partition the networks stayed on the card: Wi-Fi joins them from there.
   const cardNetworks = users ? [] : decodeWifi(vars?.get(ENV_WIFI)).networks;
   const sshKeys = vars?.get(ENV_SSH_KEYS);
-  return { cardNetworks, ...(state.wifi.country ? { wifiCountry: state.wifi.country } : {}), ...(sshKeys ? { sshKeys } : {}) };
+  return { cardNetworks, ...(state.wifi.country ? { wifiCountry: state.wifi.country } : {}), ...(sshKeys ? { sshKeys } : {}), ...(state.fleet && state.fleet.password !== 'none' ? { fleet: state.fleet.fleet } : {}) };
 }
 
 /**
@@ -304,7 +304,8 @@ const later = new AfterPrompt(log);
 let dhcp: DhcpClient | undefined;
 let wifi: WifiSupervisor | undefined;
 let watchdog: Watchdog | undefined;
-let sshd: ChildProcess | undefined;
+/** The services running in processes of their own (keepRunning), by name. */
+const services = new Map<string, ChildProcess>();
 let shuttingDown = false;
 let apps: AppSupervisor | undefined;
 /** Apps that wait for the network, started with the first address. */
@@ -318,7 +319,8 @@ let online = false;
 function shutdown(how: 'reboot' | 'poweroff'): void {
   if (shuttingDown) return;
   shuttingDown = true;
-  sshd?.kill('SIGTERM');
+  // The fleet agent says offline; the SSH server closes its sessions.
+  for (const child of services.values()) child.kill('SIGTERM');
   // Powered off, the board must stay off: the watchdog would start it again.
   if (how === 'poweroff') watchdog?.stop();
   // Apps get SIGTERM and up to 5 s (then SIGKILL) to write what they hold before /home goes.
@@ -439,21 +441,25 @@ async function startApps(info: ImageInfo, users: boolean): Promise<void> {
   log(`apps: ${sup.names().map((n) => `${n}${sup.spec(n)?.source !== 'image' ? ` (${sup.spec(n)?.source})` : ''}${waiting.includes(n) ? ' (once the network is up)' : ''}`).join(', ')}; board.apps shows them${users ? '' : ' (logs in memory: no users partition)'}${opened.length ? `; the app user may use ${opened.join(' ')}` : ''}`);
 }
 
-/** The SSH server, in its own process; restarted with a growing delay unless it is off on purpose. */
-function startSshd(attempt = 0): void {
+/**
+ * A service in its own process (the SSH server, the fleet agent): a fault in it never reaches
+ * init. Started again with a growing delay, unless it ended with `off` (off on purpose, said).
+ */
+function keepRunning(what: string, script: string, off: number, attempt = 0): void {
   const started = Date.now();
   // Pipes, not the console: a Node process on a TTY puts back the terminal mode it found when
   // it exits, which would switch echo back on under the REPL's feet (every line twice).
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./sshd.js', import.meta.url))], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
-  sshd = child;
+  const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url))], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  services.set(what, child);
   child.stdout.pipe(process.stdout, { end: false });
   child.stderr.pipe(process.stdout, { end: false });
   child.on('exit', (code, signal) => {
-    if (code === SSHD_OFF || shuttingDown) return;
+    if (services.get(what) === child) services.delete(what);
+    if (code === off || shuttingDown) return;
     const next = Date.now() - started > 60000 ? 0 : attempt + 1;
     const delay = Math.min(60000, 1000 * 2 ** next);
-    log(`ssh: the server ended (${signal ?? `exit ${code}`}); starting it again in ${delay / 1000} s`);
-    setTimeout(() => startSshd(next), delay);
+    log(`${what} ended (${signal ?? `exit ${code}`}); starting it again in ${delay / 1000} s`);
+    setTimeout(() => keepRunning(what, script, off, next), delay);
   });
 }
 
@@ -583,8 +589,10 @@ async function main(): Promise<void> {
   );
   // The SSH server only when a key may log in (its own process: none is started to say no).
   const authorized = join(home, '.ssh/authorized_keys');
-  if (sshKeysPresent(card.sshKeys, readAuthorizedKeys(authorized))) later.add('the SSH server', () => startSshd());
+  if (sshKeysPresent(card.sshKeys, readAuthorizedKeys(authorized))) later.add('the SSH server', () => keepRunning('ssh: the server', './sshd.js', SSHD_OFF));
   else log(sshOff(authorized));
+  // The fleet agent when the card says which fleet (it waits for the network itself, connecting with backoff).
+  if (card.fleet) later.add(`the fleet agent (${card.fleet})`, () => keepRunning('fleet: the agent', './fleet.js', FLEET_OFF));
   if (screen) later.add(`a REPL on ${screen}`, () => startScreenRepl(screen));
   if (info.board.usbGadget) later.add('USB gadget Ethernet', () => startGadget(info.board));
   log(`after the prompt: ${later.pending().join(', ')}`);

@@ -24,6 +24,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { bootPartitionIn, ENV_SIZE, createKeyPair, freeLoopbackPort, getBoard, loadSigningKey, openBundle, packageRoot, prepareEmulation, startEmulation, writeBundle, type BuildManifest } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
+import { crashingApp, signedBuild } from '../helpers/signed-build.js';
 import { Console } from '../helpers/console.js';
 import { cleanupTemp, tempDir } from '../helpers/tmp.js';
 import { userKey } from '../helpers/ssh.js';
@@ -32,19 +33,7 @@ const PROMPT = /\n> $/;
 const BOOT_MS = 300_000;
 
 /** A signed build of `board` in `dir`, with its own build time (so its own build id). */
-async function build(board: string, dir: string, epoch: number, key: string, sshKey?: string, more: string[] = []): Promise<BuildManifest> {
-  const saved = process.env.SOURCE_DATE_EPOCH;
-  process.env.SOURCE_DATE_EPOCH = String(epoch);
-  try {
-    mkdirSync(dir, { recursive: true });
-    const r = await runCli('build', '--board', board, '--out', dir, '--signing-key', key, ...(sshKey ? ['--ssh-key', sshKey] : []), ...more, '--json');
-    assert.equal(r.code, 0, r.err);
-  } finally {
-    if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
-    else process.env.SOURCE_DATE_EPOCH = saved;
-  }
-  return JSON.parse(readFileSync(join(dir, `nodeos-${board}.manifest.json`), 'utf8')) as BuildManifest;
-}
+const build = (board: string, dir: string, epoch: number, key: string, sshKey?: string, more: string[] = []): Promise<BuildManifest> => signedBuild(board, dir, epoch, key, [...(sshKey ? ['--ssh-key', sshKey] : []), ...more]);
 
 /** Serve buffers on 127.0.0.1 (the board reaches them at 10.0.2.100:80). */
 async function serve(files: Record<string, Buffer>): Promise<{ server: Server; port: number }> {
@@ -335,11 +324,7 @@ describe('A/B updates end to end (through U-Boot)', () => {
     );
     // Build 3 here is a whole system whose app exits at once: on the new, unconfirmed system
     // init sees the crash loop and restarts, so U-Boot counts the tries and falls back.
-    const app = join(s.dir, 'crasher');
-    mkdirSync(app, { recursive: true });
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'crasher', version: '1.0.0', main: 'index.js' }));
-    writeFileSync(join(app, 'package-lock.json'), JSON.stringify({ name: 'crasher', version: '1.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: 'crasher', version: '1.0.0' } } }));
-    writeFileSync(join(app, 'index.js'), "console.error('crasher: cannot start'); process.exit(1);\n");
+    const app = crashingApp(s.dir);
     const m3 = await build('qemu-virt', join(s.dir, '3'), 1_764_200_000, s.keys.privateKey, undefined, ['--app', app]);
     await brokenBuild3(s, {
       bundle: join(s.dir, '3', 'nodeos-qemu-virt.nodeos-update'),

@@ -80,6 +80,8 @@ describe('emulate: the board network', () => {
     assert.deepEqual(networkArgs(rpi, { forward: [parseForward('2222:22'), { host: 8080, board: 80 }] }), ['-netdev', 'user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:8080-:80', '-device', 'usb-net,netdev=net0']);
     assert.deepEqual(networkArgs(getBoard('qemu-virt').profile, undefined), ['-netdev', 'user,id=net0,restrict=on', '-device', 'virtio-net-device,netdev=net0']);
     assert.deepEqual(networkArgs(rpi, false), ['-nic', 'none']);
+    assert.deepEqual(networkArgs(getBoard('qemu-virt').profile, { mac: '52:54:00:AB:00:02' }).slice(2), ['-device', 'virtio-net-device,netdev=net0,mac=52:54:00:ab:00:02'], 'a board of its own (--mac)');
+    for (const mac of ['53:54:00:00:00:01', '52:54:00:00:01', '52-54-00-00-00-01']) assert.throws(() => networkArgs(rpi, { mac }), code('EUSAGE'), mac);
     assert.deepEqual(networkArgs(getBoard('rpi4b').profile, {}), ['-netdev', 'user,id=net0,restrict=on', '-device', 'usb-net,netdev=net0'], 'usb-net on the dwc2 the overlay puts in host mode');
     const p4 = getBoard('rpi4b').profile;
     const noNic = { ...p4, emulation: { qemu: { ...p4.emulation!.qemu, nic: undefined } } };

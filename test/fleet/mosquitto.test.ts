@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { createRollout, driveRollout, encodeJob, JOB_FORMAT, readFleet, readRollouts, signJob, type BrokerClient, type RolloutState } from '../../src/fleet/index.js';
 import { getBoard, layoutFor, trustedKey, writeBundle } from '../../src/index.js';
+import { HOST_SERVICE_ADDRESS } from '../../src/emulate/index.js';
 import { runCli } from '../helpers/cli.js';
 import { SimBoard, startSimAgent, type SimAgent } from '../helpers/fleet-sim.js';
 import { startBroker, type TestBroker } from '../helpers/mosquitto.js';
@@ -209,6 +210,14 @@ describe('fleets over a real Mosquitto on loopback (TLS, ACL from fleet broker-c
       assert.deepEqual([rows[2]!.progress?.job, rows[2]!.progress?.state], [`${s.id}.0`, 'succeeded']);
       const list = await runCli('fleet', 'rollouts', ...flags());
       assert.match(list.out, new RegExp(`${s.id} +finished +build build-4 to group east: 1 succeeded, 0 failed`));
+      // A URL only the boards reach (an emulated board's 10.0.2.100): checked from the file served there, never fetched here.
+      const only = `http://${HOST_SERVICE_ADDRESS}/b4.nodeos-update`;
+      writeFileSync(join(dir, 'b4.nodeos-update'), bundle);
+      const f = await runCli('fleet', 'update', only, '--bundle', join(dir, 'b4.nodeos-update'), '--group', 'east', '--key', join(dir, 'fleet.key'), '--json', ...flags());
+      assert.equal(f.code, 0, f.err);
+      assert.deepEqual((JSON.parse(f.out) as RolloutState).action, { type: 'update', url: only, sha256: createHash('sha256').update(bundle).digest('hex'), version: 'build-4', size: bundle.length });
+      const resumeWithFile = await runCli('fleet', 'update', '--resume', s.id, '--bundle', join(dir, 'b4.nodeos-update'), '--key', join(dir, 'fleet.key'), ...flags());
+      assert.match(resumeWithFile.err, /--resume ROLLOUT-ID alone .*\[EUSAGE\]/);
     });
 
     it('fleet reboot and fleet restart-app: signed jobs to a board or a group, each board\'s report printed', async () => {

@@ -1,5 +1,5 @@
 /**
- * A real Mosquitto (Debian's) for fleet tests: a CA and a server certificate for 127.0.0.1
+ * A real Mosquitto (Debian's) for fleet tests: a CA and a server certificate for 127.0.0.1 (and 10.0.2.100, for emulated boards)
  * (openssl), users in a password file (mosquitto_passwd), the config and ACL that
  * `fleet broker-config` makes, listening on a free loopback port. Nothing listens elsewhere.
  */
@@ -7,6 +7,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
+import { HOST_SERVICE_ADDRESS } from '../../src/emulate/index.js';
 import { mosquittoConfig } from '../../src/fleet/index.js';
 
 export interface TestBroker {
@@ -46,13 +47,13 @@ const listening = async (port: number, ms: number): Promise<void> => {
   }
 };
 
-/** Make a CA and a server certificate for 127.0.0.1 in `dir`. */
+/** Make a CA and a server certificate for 127.0.0.1 and for the address emulated boards reach this machine's services at, in `dir`. */
 export function makeTestCa(dir: string, name = 'ca'): { ca: string; cert: string; key: string } {
   const p = (f: string): string => join(dir, `${name}-${f}`);
   const run = (args: string[]): void => void execFileSync('openssl', args, { stdio: 'ignore' });
   run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p('ca.key'), '-out', p('ca.pem'), '-days', '2', '-subj', `/CN=nodeos test ${name}`]);
   run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p('server.key'), '-out', p('server.csr'), '-subj', '/CN=127.0.0.1']);
-  writeFileSync(p('ext'), 'subjectAltName=IP:127.0.0.1\n');
+  writeFileSync(p('ext'), `subjectAltName=IP:127.0.0.1,IP:${HOST_SERVICE_ADDRESS}\n`);
   run(['x509', '-req', '-in', p('server.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p('server.pem'), '-days', '2', '-extfile', p('ext')]);
   return { ca: p('ca.pem'), cert: p('server.pem'), key: p('server.key') };
 }

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RUNTIME_ENTRIES, runtimeFiles } from '../../src/image/initramfs.js';
-import { hostCodeInBundles, stampRuntimeBundle } from '../../src/image/runtime-stamp.js';
+import { hostCodeInBundles, META_FILES, stampRuntimeBundle } from '../../src/image/runtime-stamp.js';
 import { packageRoot } from '../../src/paths.js';
 import { thrownCode as code } from '../helpers/error-code.js';
 
@@ -14,6 +14,7 @@ function fakeRoot(bundle: string): string {
   mkdirSync(join(root, 'dist/board/runtime'), { recursive: true });
   writeFileSync(join(root, 'dist/src/runtime/init.js'), 'export {};\n');
   writeFileSync(join(root, 'dist/board/meta.json'), JSON.stringify({ inputs: { 'dist/src/runtime/init.js': {} } }));
+  writeFileSync(join(root, 'dist/board/meta-fleet.json'), JSON.stringify({ inputs: { 'dist/src/runtime/init.js': {} } }));
   for (const rel of RUNTIME_ENTRIES) writeFileSync(join(root, 'dist/board', rel), bundle);
   stampRuntimeBundle(root);
   return root;
@@ -29,12 +30,19 @@ describe('runtime bundle (dist/board)', () => {
     assert.deepEqual(files.map((f) => f.rel), RUNTIME_ENTRIES);
     // One file per entry: no relative import is left to resolve on the board.
     for (const f of files) assert.doesNotMatch(f.data.toString(), /from\s*["']\.\.?\//, f.rel);
+    // The fleet agent carries mqtt: the stamp covers the package's files, so another mqtt version makes the bundle stale.
+    const inputs = Object.keys((JSON.parse(readFileSync(join(packageRoot(), 'dist/board/inputs.json'), 'utf8')) as { inputs: object }).inputs);
+    assert.ok(inputs.some((i) => i.startsWith('node_modules/mqtt/')), 'mqtt is among the stamped inputs');
+    const main = JSON.parse(readFileSync(join(packageRoot(), 'dist/board/meta.json'), 'utf8')) as { inputs: object };
+    assert.ok(!Object.keys(main.inputs).some((i) => i.includes('node_modules/')), 'init, the REPL and the SSH server carry no package');
   });
 
   it('no device bundle carries the mock backends; npm run build refuses one that would', () => {
-    const meta = JSON.parse(readFileSync(join(packageRoot(), 'dist/board/meta.json'), 'utf8')) as Parameters<typeof hostCodeInBundles>[0];
-    assert.deepEqual(hostCodeInBundles(meta), []);
-    assert.ok(Object.keys(meta.inputs).length > 10, 'the metafile lists the inputs');
+    for (const f of META_FILES) {
+      const meta = JSON.parse(readFileSync(join(packageRoot(), 'dist/board', f), 'utf8')) as Parameters<typeof hostCodeInBundles>[0];
+      assert.deepEqual(hostCodeInBundles(meta), [], f);
+      assert.ok(Object.keys(meta.inputs).length > 10, `${f} lists the inputs`);
+    }
     const root = fakeRoot('export {};\n');
     roots.push(root);
     writeFileSync(join(root, 'dist/board/meta.json'), JSON.stringify({ inputs: {}, outputs: { 'dist/board/runtime/repl.js': { inputs: { 'dist/src/runtime/board/mock.js': { bytesInOutput: 120 }, 'dist/src/runtime/repl.js': { bytesInOutput: 80 } } } } }));
