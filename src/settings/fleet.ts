@@ -3,9 +3,12 @@
  * in two U-Boot variables. Device-safe: the board's init and fleet agent read it.
  *
  * - `nodeos_fleet`: JSON `{ "broker": "mqtts://HOST:PORT", "fleet": "<name>", "groups": [...],
- *   "ca": "<PEM>", "keys": [{ "id": "SHA256:...", "pem": "<SPKI PEM>" }] }`: where the board
- *   connects (TLS only, the broker's CA pinned), the fleet and groups it is in, and the fleet
- *   keys whose signed jobs it takes. Nothing in it is secret; it stays on the card.
+ *   "ca": ["<base64 DER>", ...], "keys": [{ "id": "SHA256:...", "spki": "<base64 DER>" }] }`:
+ *   where the board connects (TLS only, the broker's CA pinned), the fleet and groups it is in,
+ *   and the fleet keys whose signed jobs it takes. Nothing in it is secret; it stays on the
+ *   card. The certificates and keys are DER in base64, not PEM: a PEM's line breaks would be
+ *   `\n` in JSON, and U-Boot's `env import` reads a backslash as an escape and drops it
+ *   (lib/hashtable.c, himport_r), so the value would not survive U-Boot saving the environment.
  * - `nodeos_fleet_password`: the board's MQTT password (its user name is its board id). A
  *   secret: the board moves it to the users' partition on its first boot and deletes it from
  *   the card's FAT, as it does the Wi-Fi PSKs; it is never printed.
@@ -97,10 +100,23 @@ export function fleetPasswordProblem(p: unknown): string | undefined {
   return undefined;
 }
 
-/** The setting as the card's variable. */
-export function encodeFleet(f: FleetSetting): string {
-  return JSON.stringify({ broker: f.broker, fleet: f.fleet, groups: f.groups, ca: f.ca, keys: f.keys.map((k) => ({ id: k.id, pem: k.pem })) });
+/** The DER bodies of a PEM text's blocks of one kind, in base64 (no line breaks). */
+function pemBodies(pem: string, label: string): string[] {
+  const re = new RegExp(`-----BEGIN ${label}-----([^-]+)-----END ${label}-----`, 'g');
+  return [...pem.matchAll(re)].map((m) => m[1]!.replace(/\s+/g, ''));
 }
+
+/** A PEM block from a base64 DER body. */
+function pemOf(body: string, label: string): string {
+  return `-----BEGIN ${label}-----\n${body.match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
+}
+
+/** The setting as the card's variable: JSON without a backslash (U-Boot would drop it). */
+export function encodeFleet(f: FleetSetting): string {
+  return JSON.stringify({ broker: f.broker, fleet: f.fleet, groups: f.groups, ca: pemBodies(f.ca, 'CERTIFICATE'), keys: f.keys.map((k) => ({ id: k.id, spki: pemBodies(k.pem, 'PUBLIC KEY')[0] ?? '' })) });
+}
+
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /** Read the card's variable back: the setting, or why it cannot be used (never both). */
 export function decodeFleet(value: string | undefined): { fleet?: FleetSetting; error?: string } {
@@ -111,8 +127,15 @@ export function decodeFleet(value: string | undefined): { fleet?: FleetSetting; 
   } catch {
     return { error: `${ENV_FLEET} is not JSON` };
   }
-  const o = (v ?? {}) as Partial<Record<keyof FleetSetting, unknown>>;
-  const f = { broker: o.broker, fleet: o.fleet, groups: o.groups ?? [], ca: o.ca, keys: o.keys } as FleetSetting;
+  const o = (v ?? {}) as { broker?: unknown; fleet?: unknown; groups?: unknown; ca?: unknown; keys?: unknown };
+  const ca = Array.isArray(o.ca) && o.ca.length > 0 && o.ca.every((c) => typeof c === 'string' && BASE64.test(c)) ? (o.ca as string[]).map((c) => pemOf(c, 'CERTIFICATE')).join('') : undefined;
+  const keys = Array.isArray(o.keys)
+    ? o.keys.map((k: unknown) => {
+        const x = (k ?? {}) as { id?: unknown; spki?: unknown };
+        return { id: x.id, pem: typeof x.spki === 'string' && BASE64.test(x.spki) ? pemOf(x.spki, 'PUBLIC KEY') : undefined } as TrustedKey;
+      })
+    : o.keys;
+  const f = { broker: o.broker, fleet: o.fleet, groups: o.groups ?? [], ca, keys } as FleetSetting;
   const problems = fleetProblems(f);
   if (problems.length) return { error: `${ENV_FLEET}: ${problems[0]![0]}: ${problems[0]![1]}` };
   return { fleet: { broker: f.broker, fleet: f.fleet, groups: [...f.groups], ca: f.ca, keys: f.keys.map((k) => ({ id: k.id, pem: k.pem })) } };

@@ -16,7 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -42,18 +42,23 @@ const exited = (child: ChildProcess): Promise<void> => (child.exitCode !== null 
 
 /** Wait for a line init printed in the background (Console keeps those in `messages`). */
 async function said(c: Console, re: RegExp, ms: number, from = 0): Promise<void> {
-  await until(() => c.messages.slice(from).some((m) => re.test(m)), `${re} (messages: ${c.messages.slice(from).join(' | ').slice(-3000)})`, ms);
+  await until(() => c.messages.slice(from).some((m) => re.test(m)), `${re} (messages: ${c.messages.slice(from).join(' | ').slice(-3000)}; console: ${c.printed.slice(-3000)})`, ms);
 }
 
 describe('fleets end to end (two emulated qemu-virt boards, Mosquitto on loopback)', () => {
   const consoles: Console[] = [];
   let broker: TestBroker | undefined;
   let http: Server | undefined;
+  // What each board printed, kept in out/e2e-fleet/board<N>.log as it goes (the test runs long; a reader can follow it).
+  const dump = (): void => consoles.forEach((c, i) => writeFileSync(join(packageRoot(), 'out', 'e2e-fleet', `board${i + 1}.log`), c.printed));
+  let dumping: NodeJS.Timeout | undefined;
   after(async () => {
+    clearInterval(dumping);
     for (const c of consoles) {
       c.stop();
       await exited(c.child);
     }
+    dump();
     http?.close();
     await broker?.stop();
     cleanupTemp();
@@ -74,8 +79,8 @@ describe('fleets end to end (two emulated qemu-virt boards, Mosquitto on loopbac
     const [m1, m2, m3] = builds as [BuildManifest, BuildManifest, BuildManifest];
     const bundle = (n: number): string => join(out, String(n), `nodeos-${BOARD}.nodeos-update`);
 
-    mkdirSync(join(dir, 'broker'));
-    broker = await startBroker(join(dir, 'broker'), FLEET, IDS.map((board) => ({ board, groups: [GROUP] })), { verbose: false });
+    // A folder of its own: Mosquitto runs as its own user, and the test's folder is root's only.
+    broker = await startBroker(tempDir(), FLEET, IDS.map((board) => ({ board, groups: [GROUP] })), { verbose: false });
     const b = broker;
     const files: Record<string, Buffer> = { '/b2': readFileSync(bundle(2)), '/b3': readFileSync(bundle(3)) };
     http = createServer((req, res) => {
@@ -113,13 +118,14 @@ describe('fleets end to end (two emulated qemu-virt boards, Mosquitto on loopbac
       const e = prepareEmulation(card, profile, { net: { services: [{ board: 8883, host: b.port }, { board: 80, host: httpPort }], mac: MACS[i]! } });
       consoles.push(new Console(startEmulation(e, 'pipe')));
     }
+    dumping = setInterval(dump, 5000);
     const t0 = Date.now();
     await Promise.all(consoles.map((c) => c.waitFor(PROMPT, BOOT_MS, 0)));
     for (const c of consoles) assert.match(c.output, /nodeos: after the prompt: .*the fleet agent \(e2e\)/);
     await Promise.all(consoles.map((c) => said(c, /nodeos: fleet: connected to the broker/, BOOT_MS)));
     console.log(`      both boards connected ${((Date.now() - t0) / 1000).toFixed(0)} s after their QEMU started`);
     // The password left the card at the first boot.
-    for (const c of consoles) assert.ok(c.messages.some((m) => /fleet: the broker password moved from the card to the users' partition/.test(m)));
+    for (const c of consoles) assert.match(c.printed, /nodeos: fleet: the broker password moved from the card to the users' partition/);
 
     const status = async (): Promise<BoardRow[]> => {
       const r = await runCli('fleet', 'status', ...flags, '--json');

@@ -1,8 +1,8 @@
 /** Drive a serial console (QEMU's stdio) from a test: wait for text, send lines. */
 import type { ChildProcess } from 'node:child_process';
 
-/** Lines init prints at any time, whatever the REPL is doing (network, clock, SSH, mDNS). */
-const ASYNC_LINES = ['nodeos: app ', 'nodeos: apps: ', 'nodeos: network: ', 'nodeos: clock: ', 'nodeos: ssh: ', 'nodeos: mdns: ', 'nodeos: usb-gadget: ', 'nodeos: update: ', 'nodeos: wifi: ', 'nodeos: screen: '];
+/** Lines init prints at any time, whatever the REPL is doing (network, clock, SSH, mDNS, the fleet agent). */
+const ASYNC_LINES = ['nodeos: app ', 'nodeos: apps: ', 'nodeos: network: ', 'nodeos: clock: ', 'nodeos: ssh: ', 'nodeos: mdns: ', 'nodeos: usb-gadget: ', 'nodeos: update: ', 'nodeos: wifi: ', 'nodeos: screen: ', 'nodeos: fleet: '];
 
 export class Console {
   /** What the board printed, less the background lines moved to `messages`: for waiting on answers. */

@@ -31,6 +31,9 @@ describe('settings: fleet', () => {
     const back = decodeFleet(vars.get(ENV_FLEET));
     assert.deepEqual(back.fleet && { ...back.fleet, ca: back.fleet.ca === readFileSync(CA, 'utf8') }, { broker: 'mqtts://broker.lan:8883', fleet: 'greenhouse', groups: ['west', 'canary'], ca: true, keys: [{ id: f.id, pem: readFileSync(f.pub, 'utf8') }] });
     assert.ok(!vars.get(ENV_FLEET)!.includes(PASSWORD));
+    // U-Boot's env import reads a backslash as an escape and drops it (lib/hashtable.c, himport_r):
+    // the value must come through a U-Boot save unchanged.
+    assert.ok(!vars.get(ENV_FLEET)!.includes('\\'), 'no backslash in the value');
     const view = settingsFromEnv(vars);
     assert.deepEqual({ ...view.fleet, ca: undefined }, { broker: 'mqtts://broker.lan:8883', fleet: 'greenhouse', groups: ['west', 'canary'], ca: undefined, keys: [f.id], password: 'set' });
     assert.match((view.fleet as { ca: string }).ca, /CN=nodeos-bsp test fleet CA \(SHA-256 [0-9A-F:]{95}\)/);
