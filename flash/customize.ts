@@ -7,7 +7,7 @@ import { FlashError } from '../src/errors.js';
 import { Fat32Reader, type ReadAt } from '../src/fat/index.js';
 import { readLayout } from '../src/layout/index.js';
 import { parseIpConfig } from '../src/net/ip-config.js';
-import { applySettings, settingsProblems, splitCmdline, type Settings } from '../src/settings/index.js';
+import { applySettings, backslashProblem, settingsProblems, splitCmdline, type Settings } from '../src/settings/index.js';
 import { decodeEnv, encodeEnv, hasControl } from '../src/uboot-env/index.js';
 import type { Destination } from './destination.js';
 
@@ -33,6 +33,8 @@ export function validateCustomization(c: Customization): void {
   }
   for (const a of c.cmdline ?? []) {
     if (a === '' || hasControl(a)) throw new FlashError('ECUSTOMIZE', `kernel argument ${JSON.stringify(a)} is empty or holds a control character`);
+    const bs = backslashProblem(a);
+    if (bs) throw new FlashError('ECUSTOMIZE', `kernel argument ${JSON.stringify(a)} ${bs} (bootargs is a U-Boot variable)`);
     // The kernel splits its command line at spaces outside double quotes (lib/cmdline.c).
     if ((a.match(/"/g) ?? []).length % 2 !== 0) throw new FlashError('ECUSTOMIZE', `kernel argument ${JSON.stringify(a)} has an unbalanced double quote: the kernel would run it into the next argument`);
     if (/\s/.test(a.replace(/"[^"]*"/g, ''))) throw new FlashError('ECUSTOMIZE', `kernel argument ${JSON.stringify(a)} must be one word (quote spaces: name="a b")`);
@@ -45,6 +47,8 @@ export function validateCustomization(c: Customization): void {
   for (const [k, v] of Object.entries(c.env ?? {})) {
     if (!k || /[\s=]/.test(k) || hasControl(k)) throw new FlashError('ECUSTOMIZE', `U-Boot variable name ${JSON.stringify(k)} is not valid: no "=", spaces or control characters`);
     if (v.includes('\0')) throw new FlashError('ECUSTOMIZE', `U-Boot variable ${k}: a value cannot hold a NUL byte`);
+    const bs = backslashProblem(v);
+    if (bs) throw new FlashError('ECUSTOMIZE', `U-Boot variable ${k}: its value ${bs}`);
   }
 }
 

@@ -14,6 +14,7 @@ import { BspError } from '../errors.js';
 import { Fat32Reader, type ReadAt } from '../fat/index.js';
 import type { ImageLayout } from '../layout/index.js';
 import { decodeEnv, encodeEnv } from '../uboot-env/index.js';
+import { backslashProblem } from '../settings/env.js';
 
 /** The variable that keeps the card's own bootargs once an emulated boot changed them. */
 export const CARD_BOOTARGS = 'emulate_card_bootargs';
@@ -23,6 +24,10 @@ export const CARD_BOOTARGS = 'emulate_card_bootargs';
  * followed by `args`; undefined when nothing changes (no arguments, and none added before).
  */
 export function emulatedEnv(vars: Map<string, string>, args: string[]): Map<string, string> | undefined {
+  for (const a of args) {
+    const bs = backslashProblem(a);
+    if (bs) throw new BspError('EUSAGE', `--append ${JSON.stringify(a)} ${bs} (through U-Boot it goes into bootargs; --direct passes it as it is)`);
+  }
   const own = vars.get(CARD_BOOTARGS);
   if (own === undefined && args.length === 0) return undefined;
   const base = own ?? vars.get('bootargs') ?? '';

@@ -26,7 +26,10 @@ export interface BoardState {
   slot: string;
   confirmed: boolean;
   groups: string[];
-  apps: { name: string; state: string }[];
+  /** Each app's state, and its version and where it came from (image, deployed, user): a deploy's result shows here. */
+  apps: { name: string; state: string; version?: string; source?: string }[];
+  /** The last update that did not come up (U-Boot fell back from it), as board.system says. */
+  lastFailedUpdate?: { slot: string; build: string };
   addresses: string[];
   clockSynced: boolean;
   uptimeSeconds: number;

@@ -69,7 +69,9 @@ export function parseBoardState(payload: Buffer, board: string): BoardState | un
     apps: list(v.apps, 64).flatMap((a) => {
       const o = obj(a);
       const name = str(o?.name, 64);
-      return name ? [{ name, state: str(o?.state, 32) ?? '?' }] : [];
+      const version = str(o?.version, 64);
+      const source = str(o?.source, 16);
+      return name ? [{ name, state: str(o?.state, 32) ?? '?', ...(version ? { version } : {}), ...(source ? { source } : {}) }] : [];
     }),
     addresses: list(v.addresses, 16).flatMap((a) => (typeof a === 'string' ? [a.slice(0, 64)] : [])),
     clockSynced: v.clockSynced === true,
@@ -78,6 +80,10 @@ export function parseBoardState(payload: Buffer, board: string): BoardState | un
     memAvailableMiB: num(v.memAvailableMiB) ?? 0,
     at: num(v.at) ?? 0,
   };
+  const failed = obj(v.lastFailedUpdate);
+  const failedSlot = str(failed?.slot, 8);
+  const failedBuild = str(failed?.build, 64);
+  if (failedSlot && failedBuild) s.lastFailedUpdate = { slot: failedSlot, build: failedBuild };
   const storage = num(v.storageFreeMiB);
   if (storage !== undefined) s.storageFreeMiB = storage;
   const last = v.lastJob !== undefined ? parseProgress(Buffer.from(JSON.stringify(v.lastJob))) : undefined;

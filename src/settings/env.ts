@@ -16,6 +16,15 @@
  */
 import { pbkdf2Sync } from 'node:crypto';
 
+/**
+ * Why a value cannot go into a card's environment as given, or undefined: U-Boot's `env import`
+ * (boot.scr reads uboot.env with it at every boot) reads a backslash as an escape and drops it
+ * (lib/hashtable.c, himport_r), so a value holding one would not reach the board as written.
+ */
+export function backslashProblem(value: string): string | undefined {
+  return value.includes('\\') ? "holds a backslash, which U-Boot's env import drops (it reads it as an escape): the board would not get this value as given" : undefined;
+}
+
 export const ENV_TIMEZONE = 'nodeos_timezone';
 export const ENV_KEYBOARD = 'nodeos_keyboard';
 

@@ -6,7 +6,7 @@
 import { X509Certificate } from 'node:crypto';
 import { ENV_SSH_KEYS, fingerprint, parseAuthorizedKeys, parsePublicKeyLine } from '../net/ssh-keys.js';
 import { decodeFleet, encodeFleet, ENV_FLEET, ENV_FLEET_PASSWORD, fleetPasswordProblem, fleetProblems, type FleetSetting } from './fleet.js';
-import { countryProblem, decodeWifi, encodeWifi, ENV_KEYBOARD, ENV_TIMEZONE, ENV_WIFI, ENV_WIFI_COUNTRY, keyboardProblem, mergeWifi, ssidProblem, timezoneProblem, type WifiNetwork } from './env.js';
+import { backslashProblem, countryProblem, decodeWifi, encodeWifi, ENV_KEYBOARD, ENV_TIMEZONE, ENV_WIFI, ENV_WIFI_COUNTRY, keyboardProblem, mergeWifi, ssidProblem, timezoneProblem, type WifiNetwork } from './env.js';
 
 export * from './env.js';
 export * from './fleet.js';
@@ -47,6 +47,8 @@ export function settingsProblems(s: Settings): SettingProblem[] {
   (s.sshKeys ?? []).forEach((line, i) => {
     const k = parsePublicKeyLine(line);
     if ('error' in k) out.push({ field: `sshKeys[${i}]`, message: k.error });
+    const bs = backslashProblem(line);
+    if (bs) out.push({ field: `sshKeys[${i}]`, message: `the key line ${bs}` });
   });
   if (s.timezone !== undefined) {
     const bad = timezoneProblem(s.timezone);
@@ -61,7 +63,7 @@ export function settingsProblems(s: Settings): SettingProblem[] {
     if (bad) out.push({ field: 'wifi.country', message: bad });
   }
   (s.wifi ?? []).forEach((n, i) => {
-    const bad = ssidProblem(n.ssid);
+    const bad = ssidProblem(n.ssid) ?? (backslashProblem(encodeWifi([n])) ? `SSID ${JSON.stringify(n.ssid)} holds a double quote, a backslash or a control character: its JSON in the card's environment would need a backslash, which U-Boot's env import drops` : undefined);
     if (bad) out.push({ field: `wifi.networks[${i}].ssid`, message: bad });
     if (!/^[0-9a-f]{64}$/.test(n.psk)) out.push({ field: `wifi.networks[${i}].psk`, message: 'the PSK is not 64 hex digits' });
     if (!Number.isInteger(n.priority) || n.priority < 0) out.push({ field: `wifi.networks[${i}].priority`, message: 'a whole number >= 0' });

@@ -173,6 +173,7 @@ describe('fleets end to end (two emulated qemu-virt boards, Mosquitto on loopbac
     assert.ok(consoles[c3]!.messages.slice(from).some((m) => new RegExp(`app crasher crash-loops on this new system \\(build ${m3.build}\\)`).test(m)));
     rows = await status();
     for (const id of IDS) assert.deepEqual([row(rows, id).state!.build, row(rows, id).state!.confirmed], [m2.build, true], id);
+    assert.deepEqual(row(rows, canary.board).state!.lastFailedUpdate, { slot: 'A', build: m3.build }, 'fleet status shows the update that fell back');
 
     // The broker's ACL: board 1, logged in with its own password, cannot publish as board 2.
     const [one, two] = IDS as [string, string];

@@ -21,11 +21,12 @@ class FakeClient extends EventEmitter {
 
 describe('fleet controller', () => {
   it("keeps only the known fields of a board's state, cut short, control characters replaced; refuses a state published for another board", () => {
-    const s = parseBoardState(Buffer.from(JSON.stringify({ board: 'b1', profile: 'pi\u001b[2J', build: 'x'.repeat(500), slot: 'A', confirmed: true, groups: ['west', 'a/+', 7], apps: [{ name: 'app', state: 'running', extra: 1 }, { state: 'no name' }], addresses: ['10.0.0.2'], clockSynced: true, uptimeSeconds: 5, bootId: 'id', memAvailableMiB: 300, at: 1, evil: '\u001b[2J' })), 'b1')!;
+    const s = parseBoardState(Buffer.from(JSON.stringify({ board: 'b1', profile: 'pi\u001b[2J', build: 'x'.repeat(500), slot: 'A', confirmed: true, groups: ['west', 'a/+', 7], apps: [{ name: 'app', state: 'running', extra: 1 }, { name: 'door', state: 'running', version: '1.2.0', source: 'deployed' }, { state: 'no name' }], lastFailedUpdate: { slot: 'B', build: 'b3', x: 1 }, addresses: ['10.0.0.2'], clockSynced: true, uptimeSeconds: 5, bootId: 'id', memAvailableMiB: 300, at: 1, evil: '\u001b[2J' })), 'b1')!;
     assert.equal(s.build.length, 64);
     assert.equal(s.profile, 'pi?[2J', 'no escape sequence reaches the terminal');
     assert.deepEqual(s.groups, ['west']);
-    assert.deepEqual(s.apps, [{ name: 'app', state: 'running' }]);
+    assert.deepEqual(s.apps, [{ name: 'app', state: 'running' }, { name: 'door', state: 'running', version: '1.2.0', source: 'deployed' }]);
+    assert.deepEqual(s.lastFailedUpdate, { slot: 'B', build: 'b3' });
     assert.equal((s as unknown as Record<string, unknown>).evil, undefined);
     assert.equal(parseBoardState(Buffer.from(JSON.stringify({ board: 'b2' })), 'b1'), undefined);
     assert.equal(parseBoardState(Buffer.from('not json'), 'b1'), undefined);

@@ -88,7 +88,7 @@ describe('fleet: the board (Linux FleetSystem)', () => {
       build: 'b1',
       slot: 'A',
       confirmed: true,
-      apps: [{ name: 'thermo', state: 'running' }],
+      apps: [{ name: 'thermo', state: 'running', source: 'image' }],
       addresses: undefined,
       clockSynced: true,
       uptimeSeconds: 123,
