@@ -64,9 +64,9 @@ export const RUNTIME_ENTRIES = ['runtime/init.js', 'runtime/repl.js', 'runtime/s
  * dist/board/) from the compiled kit modules each imports. A Node process on the board then
  * reads and compiles one file instead of resolving some sixty ES modules, which under QEMU took
  * seconds per process. The fleet agent's bundle also carries the mqtt package (its own esbuild
- * run, minified: only boards in a fleet read it). Refused when a bundle is missing or was made from other contents of its
- * inputs than today's (runtime-stamp.ts: an image must never carry a stale runtime), or imports
- * a package the image does not ship.
+ * run, minified: only boards in a fleet read it). Refused when a bundle is missing or was made
+ * from other contents of its inputs than today's (runtime-stamp.ts: an image must never carry a
+ * stale runtime), or imports a package the image does not ship.
  */
 export function runtimeFiles(root = packageRoot()): { rel: string; data: Buffer }[] {
   const dir = join(root, BUNDLE_DIR);

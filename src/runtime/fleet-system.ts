@@ -6,7 +6,7 @@
  * supervisor. Files are read under `root` (`/` on the board; a folder in tests).
  */
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
-import { networkInterfaces, uptime } from 'node:os';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { BspError } from '../errors.js';
 import type { BoardState, FleetSystem } from '../fleet/agent.js';
@@ -88,18 +88,21 @@ export class LinuxFleetSystem implements FleetSystem {
     return JSON.parse(readFileSync(this.at('etc/nodeos/image.json'), 'utf8')) as ImageFacts;
   }
 
+  /** Whether init's clock keeper set the clock from a time source (/run/nodeos/clock.json). */
+  clockSynced(): boolean {
+    try {
+      return clockState(readFileSync(this.at('run/nodeos/clock.json'))).synced;
+    } catch {
+      return false;
+    }
+  }
+
   async state(): Promise<Omit<BoardState, 'groups' | 'lastJob' | 'at'>> {
     const info = this.image();
     const boot = this.at('boot');
     const env = existsSync(join(boot, info.layout.env.file)) ? envFiles(boot, info.layout.env.file, info.layout.env.backup, info.layout.env.size) : undefined;
     const sys = systemState(info.build, readFileSync(this.at('proc/cmdline'), 'utf8'), env);
     const apps = readAppsState(this.at('run/nodeos/apps.json'))?.apps ?? [];
-    let clock: ReturnType<typeof clockState>;
-    try {
-      clock = clockState(readFileSync(this.at('run/nodeos/clock.json')));
-    } catch {
-      clock = { synced: false };
-    }
     const mem = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync(this.at('proc/meminfo'), 'utf8'));
     const home = this.at('home');
     let storageFreeMiB: number | undefined;
@@ -120,8 +123,8 @@ export class LinuxFleetSystem implements FleetSystem {
       apps: apps.map((a) => ({ name: a.name, state: a.state, ...(a.version ? { version: a.version } : {}), source: a.source })),
       ...(sys.lastFailedUpdate ? { lastFailedUpdate: sys.lastFailedUpdate } : {}),
       addresses,
-      clockSynced: clock.synced,
-      uptimeSeconds: Math.round(this.root === '/' ? uptime() : Number(readFileSync(this.at('proc/uptime'), 'utf8').split(' ')[0])),
+      clockSynced: this.clockSynced(),
+      uptimeSeconds: Math.round(Number(readFileSync(this.at('proc/uptime'), 'utf8').split(' ')[0])),
       bootId: readFileSync(this.at('proc/sys/kernel/random/boot_id'), 'utf8').trim(),
       memAvailableMiB: mem ? Math.floor(Number(mem[1]) / 1024) : 0,
       ...(storageFreeMiB !== undefined ? { storageFreeMiB } : {}),

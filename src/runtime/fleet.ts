@@ -14,7 +14,6 @@ import { FileJobStore } from '../fleet/job-store.js';
 import { decodeFleet, ENV_FLEET, ENV_FLEET_PASSWORD, fleetPasswordProblem } from '../settings/fleet.js';
 import type { ImageLayout } from '../layout/index.js';
 import { controlApp } from './app-control.js';
-import { clockState } from './board/info.js';
 import { envFiles, readEnvFiles } from './env-files.js';
 import { FLEET_OFF } from './exit-codes.js';
 import { fleetBoardId, LinuxFleetSystem } from './fleet-system.js';
@@ -80,13 +79,7 @@ const agent = new FleetAgent({
   system,
   store: new FileJobStore('/home/.local/state/nodeos/fleet'),
   log,
-  syncedNow: () => {
-    try {
-      return clockState(readFileSync('/run/nodeos/clock.json')).synced ? Date.now() : undefined;
-    } catch {
-      return undefined;
-    }
-  },
+  syncedNow: () => (system.clockSynced() ? Date.now() : undefined),
 });
 log(`fleet: board ${board} in fleet ${fleet.fleet}${fleet.groups.length ? ` (groups ${fleet.groups.join(', ')})` : ''}, broker ${fleet.broker}`);
 agent.start();

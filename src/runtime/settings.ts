@@ -40,7 +40,7 @@ export interface ApplyOptions {
   hostnameProblem?: string;
   /** Where the networks are kept; undefined when the board has no users' partition. */
   wifiFile?: string;
-  /** Where the fleet's password is kept (with wifiFile: on the users' partition). */
+  /** Where the fleet's password is kept; undefined when the board has no users' partition. */
   fleetPasswordFile?: string;
   /** Load a keymap file into the console keyboard: an error message, or undefined. Absent: the board has no screen console. */
   loadKeymap?: (file: string) => string | undefined;
@@ -145,7 +145,7 @@ function fleetSettings(vars: ReadonlyMap<string, string>, o: ApplyOptions, probl
   if (onCard !== undefined) {
     const bad = fleetPasswordProblem(onCard);
     if (bad) problems.push(`fleet: ${bad}: the board cannot log in to its broker`);
-    else if (!o.wifiFile || !o.fleetPasswordFile) {
+    else if (!o.fleetPasswordFile) {
       kept = 'card';
       if (fleet) problems.push("fleet: the broker password stays on the card's boot partition (readable by any computer): this boot has no users' partition to move it to");
     } else {

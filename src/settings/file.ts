@@ -125,6 +125,8 @@ export function loadSettingsFile(file: string, env: NodeJS.ProcessEnv = process.
   }
   const f = data as SettingsFile;
   const s: Settings = {};
+  // Files the settings name: relative to the settings file, or to the home folder (~/).
+  const fromFile = (p: string): string => (p.startsWith('~/') ? join(homedir(), p.slice(2)) : resolve(dirname(path), p));
   if (f.hostname !== undefined) s.hostname = f.hostname;
   if (f.timezone !== undefined) s.timezone = f.timezone;
   if (f.keyboard !== undefined) s.keyboard = f.keyboard;
@@ -133,8 +135,7 @@ export function loadSettingsFile(file: string, env: NodeJS.ProcessEnv = process.
       // A key line starts with its type; anything else is a file (a .pub or authorized_keys).
       if (/^(ssh-|ecdsa-|sk-)/.test(entry.trim())) return [entry.trim()];
       try {
-        const file = entry.startsWith('~/') ? join(homedir(), entry.slice(2)) : resolve(dirname(path), entry);
-        return loadSshKeyFiles([file]).map((k) => k.line);
+        return loadSshKeyFiles([fromFile(entry)]).map((k) => k.line);
       } catch (err) {
         return bad(`sshKeys[${i}]: ${(err as Error).message}`);
       }
@@ -149,10 +150,9 @@ export function loadSettingsFile(file: string, env: NodeJS.ProcessEnv = process.
     });
   }
   if (f.fleet) {
-    const at = (p: string): string => (p.startsWith('~/') ? join(homedir(), p.slice(2)) : resolve(dirname(path), p));
     const { broker, name, groups, ca, keys, credentials } = f.fleet;
     try {
-      s.fleet = readFleetFiles({ broker, ...(name !== undefined ? { name } : {}), ...(groups ? { groups } : {}), caFile: at(ca), keyFiles: keys.map(at), ...(credentials !== undefined ? { credentialsFile: at(credentials) } : {}) }, env.NODEOS_FLEET_PASSWORD);
+      s.fleet = readFleetFiles({ broker, ...(name !== undefined ? { name } : {}), ...(groups ? { groups } : {}), caFile: fromFile(ca), keyFiles: keys.map(fromFile), ...(credentials !== undefined ? { credentialsFile: fromFile(credentials) } : {}) }, env);
     } catch (err) {
       bad(`fleet: ${(err as Error).message}`);
     }

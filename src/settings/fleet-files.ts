@@ -23,6 +23,8 @@ export interface FleetFiles {
 }
 
 export const DEFAULT_FLEET_NAME = 'default';
+/** Where the board's MQTT password comes from when no credentials file is given. */
+export const FLEET_PASSWORD_ENV = 'NODEOS_FLEET_PASSWORD';
 
 function read(path: string, what: string, code = 'ESETTINGS'): string {
   try {
@@ -33,7 +35,7 @@ function read(path: string, what: string, code = 'ESETTINGS'): string {
 }
 
 /** The setting and its password, read and checked as far as files go (settingsProblems checks the rest). */
-export function readFleetFiles(f: FleetFiles, envPassword: string | undefined): FleetSetting & { password: string } {
+export function readFleetFiles(f: FleetFiles, env: NodeJS.ProcessEnv): FleetSetting & { password: string } {
   if (f.caFile === undefined) throw new BspError('ESETTINGS', `--fleet ${f.broker}: give --fleet-ca FILE, the CA (PEM) the broker's certificate chains to: the board trusts no other for it`);
   if (!f.keyFiles?.length) throw new BspError('ESETTINGS', `--fleet ${f.broker}: give --fleet-key FILE.pub, the public key fleet jobs are signed with (nodeos-bsp keys create --name nodeos-fleet)`);
   const keys = f.keyFiles.map((file) => {
@@ -49,7 +51,7 @@ export function readFleetFiles(f: FleetFiles, envPassword: string | undefined): 
   });
   let password: string;
   if (f.credentialsFile !== undefined) password = read(f.credentialsFile, 'the fleet credentials', 'EFLEET_CREDENTIALS').split(/\r?\n/)[0]!;
-  else if (envPassword !== undefined) password = envPassword;
-  else throw new BspError('EFLEET_CREDENTIALS', `--fleet ${f.broker}: no MQTT password for the board: give --fleet-credentials FILE (its first line) or set NODEOS_FLEET_PASSWORD (it is never taken on the command line)`);
+  else if (env[FLEET_PASSWORD_ENV] !== undefined) password = env[FLEET_PASSWORD_ENV];
+  else throw new BspError('EFLEET_CREDENTIALS', `--fleet ${f.broker}: no MQTT password for the board: give --fleet-credentials FILE (its first line) or set ${FLEET_PASSWORD_ENV} (it is never taken on the command line)`);
   return { broker: f.broker, fleet: f.name ?? DEFAULT_FLEET_NAME, groups: f.groups ?? [], ca: read(f.caFile, 'the broker CA'), keys, password };
 }

@@ -11,8 +11,8 @@ import { backslashProblem, countryProblem, decodeWifi, encodeWifi, ENV_KEYBOARD,
 export * from './env.js';
 export * from './fleet.js';
 export { loadSettingsFile, SETTINGS_FILE_KEYS, settingsFileSchema } from './file.js';
-export { FLEET_PASSWORD_ENV, resolveSettings, WIFI_PSK_ENV, type SettingsInput } from './options.js';
-export { DEFAULT_FLEET_NAME, readFleetFiles, type FleetFiles } from './fleet-files.js';
+export { resolveSettings, WIFI_PSK_ENV, type SettingsInput } from './options.js';
+export { DEFAULT_FLEET_NAME, FLEET_PASSWORD_ENV, readFleetFiles, type FleetFiles } from './fleet-files.js';
 
 /** The settings a card can be given. Every field is optional: what is not given stays as the image has it. */
 export interface Settings {

@@ -14,8 +14,6 @@ import { settingsProblems, type Settings } from './index.js';
 
 /** Where the passphrase of `--wifi` comes from when no file is given. */
 export const WIFI_PSK_ENV = 'NODEOS_WIFI_PSK';
-/** Where the board's MQTT password comes from when `--fleet-credentials` is not given. */
-export const FLEET_PASSWORD_ENV = 'NODEOS_FLEET_PASSWORD';
 
 export interface SettingsInput {
   /** `--settings FILE` (YAML or JSON). */
@@ -75,7 +73,7 @@ export async function resolveSettings(i: SettingsInput, env: NodeJS.ProcessEnv =
   if (i.fleet) {
     const given = Object.keys(i.fleet).filter((k) => i.fleet![k as keyof FleetFiles] !== undefined);
     if (given.length && i.fleet.broker === undefined) throw new BspError('ESETTINGS', '--fleet-name, --fleet-group, --fleet-ca, --fleet-key and --fleet-credentials describe the --fleet broker: give --fleet mqtts://HOST:PORT too');
-    if (i.fleet.broker !== undefined) s.fleet = readFleetFiles({ ...i.fleet, broker: i.fleet.broker }, env[FLEET_PASSWORD_ENV]);
+    if (i.fleet.broker !== undefined) s.fleet = readFleetFiles({ ...i.fleet, broker: i.fleet.broker }, env);
   }
   const problem = settingsProblems(s)[0];
   if (problem) throw new BspError('ESETTINGS', `${problem.field}: ${problem.message}${i.file ? ` (from ${i.file} and the command line)` : ''}`);
